@@ -1,0 +1,49 @@
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { MIGRATIONS } from "./migrations.ts";
+
+export type Db = Database.Database;
+
+export class SchemaTooNewError extends Error {
+  override name = "SchemaTooNewError";
+}
+
+/**
+ * Opens (creating if needed) the SQLite file, sets WAL and foreign keys, and applies pending migrations in
+ * one transaction each. A file whose schema is newer than this code knows is refused, not guessed at.
+ */
+export function openDb(file: string): Db {
+  if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
+  const db = new Database(file);
+  db.pragma("journal_mode = WAL");
+  db.pragma("foreign_keys = ON");
+  // The WAL makes NORMAL durable against process crashes; only power loss can drop the last commits.
+  db.pragma("synchronous = NORMAL");
+  db.pragma("busy_timeout = 5000");
+  migrate(db);
+  return db;
+}
+
+export function schemaVersion(db: Db): number {
+  return db.pragma("user_version", { simple: true }) as number;
+}
+
+export function migrate(db: Db, migrations: readonly string[] = MIGRATIONS): void {
+  const current = schemaVersion(db);
+  if (current > migrations.length) {
+    db.close();
+    throw new SchemaTooNewError(
+      `database schema version ${current} is newer than this Kindling knows (${migrations.length}); ` +
+        `upgrade Kindling or restore a backup of the data directory`,
+    );
+  }
+  for (let v = current; v < migrations.length; v++) {
+    db.transaction(() => {
+      db.exec(migrations[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
+
+export const nowIso = (): string => new Date().toISOString();

@@ -1,0 +1,63 @@
+/**
+ * Schema history. Append a new entry for every change; never edit an applied one: `user_version` records
+ * how many have run, and a file with a higher number than this list was written by a newer Kindling.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: the data model of DESIGN.md §4.
+  `
+  CREATE TABLE profiles (
+    name        TEXT PRIMARY KEY,
+    body        TEXT NOT NULL,            -- JSON of the validated profile minus name
+    builtin     INTEGER NOT NULL DEFAULT 0,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+  );
+  CREATE TABLE machines (
+    mac         TEXT PRIMARY KEY,
+    uuid        TEXT,
+    serial      TEXT,
+    hostname    TEXT,
+    arch        TEXT,
+    labels      TEXT NOT NULL DEFAULT '{}',
+    metadata    TEXT NOT NULL DEFAULT '{}',
+    profile     TEXT,
+    state       TEXT NOT NULL,
+    ip          TEXT UNIQUE,
+    first_seen  TEXT,
+    last_seen   TEXT,
+    installed_at TEXT,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+  );
+  CREATE INDEX machines_state ON machines(state);
+  CREATE INDEX machines_profile ON machines(profile);
+  CREATE TABLE groups (
+    name        TEXT PRIMARY KEY,
+    body        TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+  );
+  CREATE TABLE events (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    mac         TEXT,
+    kind        TEXT NOT NULL,
+    detail      TEXT NOT NULL DEFAULT '{}',
+    at          TEXT NOT NULL
+  );
+  CREATE INDEX events_mac ON events(mac, id);
+  CREATE TABLE leases (
+    ip          TEXT PRIMARY KEY,
+    mac         TEXT NOT NULL,
+    state       TEXT NOT NULL,            -- offered | bound | declined | released
+    expires_at  INTEGER NOT NULL,         -- unix ms
+    hostname    TEXT,
+    updated_at  INTEGER NOT NULL
+  );
+  CREATE INDEX leases_mac ON leases(mac);
+  `,
+  // 2: when the machine entered its current state (lifecycle deadlines, UI durations).
+  `
+  ALTER TABLE machines ADD COLUMN state_changed_at TEXT;
+  UPDATE machines SET state_changed_at = updated_at;
+  `,
+];

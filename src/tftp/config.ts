@@ -1,0 +1,17 @@
+import { z } from "zod";
+
+/** `tftp:` section of the Kindling config. Port 0 disables the listener. */
+export const TftpConfigSchema = z.strictObject({
+  host: z.string().default("0.0.0.0"),
+  port: z.coerce.number().int().min(0).max(65535).default(69),
+  /** Directories files are served from, searched in order. Empty → `ipxe/bin` of the project if it exists, else Debian's /usr/lib/ipxe. */
+  roots: z.array(z.string()).default([]),
+  /** Upper bound for a negotiated blksize; 1468 keeps a block within a 1500-byte MTU. */
+  maxBlksize: z.coerce.number().int().min(8).max(65464).default(1468),
+  /** Upper bound for a negotiated RFC 7440 windowsize. */
+  maxWindowsize: z.coerce.number().int().min(1).max(65535).default(64),
+  /** Retransmission timeout when the client asks for none (RFC 2349 `timeout` overrides it). */
+  timeoutMs: z.coerce.number().int().min(10).max(255_000).default(1000),
+  retries: z.coerce.number().int().min(1).max(50).default(5),
+});
+export type TftpConfig = z.infer<typeof TftpConfigSchema>;
