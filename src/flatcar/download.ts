@@ -1,0 +1,121 @@
+import { createWriteStream } from "node:fs";
+import { stat, truncate } from "node:fs/promises";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+
+/** The origin does not have this file (404/410): retrying will not help. */
+export class MissingFileError extends Error {
+  override name = "MissingFileError";
+  constructor(readonly url: string) {
+    super(`not found at origin: ${url}`);
+  }
+}
+
+export class DownloadError extends Error {
+  override name = "DownloadError";
+  /** Worth another attempt (server error, short read) as opposed to a refusal such as 403. */
+  constructor(message: string, readonly retryable = false) {
+    super(message);
+  }
+}
+
+export interface DownloadOptions {
+  fetch: typeof fetch;
+  attempts: number;
+  onProgress?: ((bytes: number, total: number | undefined) => void) | undefined;
+}
+
+const sizeOf = (path: string) => stat(path).then((s) => s.size, () => 0);
+
+/** Total length from `Content-Range: bytes a-b/total`, when the origin states it. */
+function rangeTotal(header: string | null): number | undefined {
+  const m = /\/(\d+)\s*$/.exec(header ?? "");
+  return m ? Number(m[1]) : undefined;
+}
+
+function rangeStart(header: string | null): number | undefined {
+  const m = /bytes\s+(\d+)-/.exec(header ?? "");
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Downloads `url` into `path`, following redirects. Bytes already in `path` (an earlier cut transfer)
+ * are kept and the rest is asked for with Range; an origin that answers 200 instead starts over.
+ * A dropped connection is retried up to `attempts` times, each resuming where the last stopped.
+ */
+export async function downloadTo(url: string, path: string, opts: DownloadOptions): Promise<{ bytes: number; resumed: number }> {
+  let lastError: unknown;
+  let resumed = 0;
+  for (let attempt = 1; attempt <= opts.attempts; attempt++) {
+    const have = await sizeOf(path);
+    try {
+      const res = await opts.fetch(url, { redirect: "follow", headers: have > 0 ? { range: `bytes=${have}-` } : {} });
+      if (res.status === 404 || res.status === 410) {
+        await res.body?.cancel();
+        throw new MissingFileError(url);
+      }
+      let offset: number;
+      let total: number | undefined;
+      if (have > 0 && res.status === 206 && rangeStart(res.headers.get("content-range")) === have) {
+        offset = have;
+        total = rangeTotal(res.headers.get("content-range"));
+        resumed++;
+      } else if (res.status === 200 || (res.status === 416 && have > 0)) {
+        // No usable range: start from zero (416 means our partial file no longer fits the origin's).
+        if (res.status === 416) {
+          await res.body?.cancel();
+          await truncate(path, 0);
+          continue;
+        }
+        offset = 0;
+        const len = res.headers.get("content-length");
+        total = len === null ? undefined : Number(len);
+      } else {
+        await res.body?.cancel();
+        const refused = res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429;
+        throw new DownloadError(`${url}: HTTP ${res.status}`, !refused);
+      }
+      if (!res.body) throw new DownloadError(`${url}: empty response`);
+      let bytes = offset;
+      opts.onProgress?.(bytes, total);
+      const count = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          bytes += chunk.length;
+          opts.onProgress?.(bytes, total);
+          done(null, chunk);
+        },
+      });
+      await pipeline(
+        Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>),
+        count,
+        createWriteStream(path, { flags: offset === 0 ? "w" : "a" }),
+      );
+      if (total !== undefined && bytes !== total) throw new DownloadError(`${url}: got ${bytes} of ${total} bytes`, true);
+      return { bytes, resumed };
+    } catch (err) {
+      // Anything else (connection reset, body cut mid-stream) is a network fault worth resuming.
+      if (err instanceof MissingFileError || (err instanceof DownloadError && !err.retryable)) throw err;
+      lastError = err;
+      if (attempt < opts.attempts) await sleep(100 * attempt);
+    }
+  }
+  const why = lastError instanceof Error ? lastError.message : String(lastError);
+  throw new DownloadError(`${url}: gave up after ${opts.attempts} attempts (${why})`);
+}
+
+/** Small files (signatures, version.txt) read whole; null when the origin does not have them. */
+export async function fetchSmall(fetchFn: typeof fetch, url: string, limit = 1 << 20): Promise<Uint8Array | null> {
+  const res = await fetchFn(url, { redirect: "follow" });
+  if (res.status === 404 || res.status === 410) {
+    await res.body?.cancel();
+    return null;
+  }
+  if (!res.ok) {
+    await res.body?.cancel();
+    throw new DownloadError(`${url}: HTTP ${res.status}`);
+  }
+  const buf = new Uint8Array(await res.arrayBuffer());
+  if (buf.length > limit) throw new DownloadError(`${url}: ${buf.length} bytes is too large`);
+  return buf;
+}
