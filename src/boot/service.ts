@@ -1,0 +1,172 @@
+import type { Logger } from "../log.ts";
+import type { Machine } from "../model/machine.ts";
+import type { Profile } from "../model/profile.ts";
+import type { Store } from "../store/index.ts";
+import { normalizeArch, normalizeMac, normalizeUuid } from "./identity.ts";
+import { chooseProfile, type Labels } from "./match.ts";
+import { flatcarKernelArgs, planIpxe, rawKernelArgs } from "./plan.ts";
+import type { ReleaseSource } from "./releases.ts";
+import { FLATCAR_CONSOLE_ARGS, PXE_INITRD_NAME, PXE_KERNEL, initrdName, kernelScript, localBootScript, waitScript } from "./render.ts";
+import type { Signer } from "./sign.ts";
+import { expand, TemplateError } from "./template.ts";
+import { templateValues, type TemplateValues } from "./values.ts";
+
+export interface BootSettings {
+  /** Base URL machines reach Kindling at, e.g. http://10.0.0.1:8080 */
+  server: string;
+  defaultProfile: string | undefined;
+  retrySeconds: number;
+  signedUrlSeconds: number;
+}
+
+/** A script (or an honest error) for one `/ipxe` request, with what the log line and event need. */
+export interface IpxeAnswer {
+  status: 200 | 400 | 404 | 500;
+  body: string;
+  mac?: string;
+  profile?: string;
+  outcome: "boot" | "local" | "wait" | "syncing" | "bad-request" | "missing-profile" | "render-error";
+}
+
+/** Query keys `/boot.ipxe` sends that are identity, not labels. */
+const IDENTITY_KEYS = new Set(["mac", "uuid", "serial", "hostname", "arch", "platform"]);
+
+/** The boot domain behind `/ipxe`: look the machine up, record it, decide, render. */
+export class BootService {
+  constructor(
+    private readonly store: Store,
+    private readonly settings: BootSettings,
+    private readonly releases: ReleaseSource,
+    private readonly signer: Signer,
+    private readonly log: Logger,
+  ) {}
+
+  ipxe(query: Record<string, string>): IpxeAnswer {
+    const mac = normalizeMac(query.mac ?? "");
+    if (!mac) return { status: 400, body: `bad or missing mac: ${JSON.stringify(query.mac ?? "")}\n`, outcome: "bad-request" };
+    const { machine, created } = this.store.machines.recordSighting({
+      mac,
+      uuid: normalizeUuid(query.uuid),
+      serial: query.serial?.trim() || undefined,
+      arch: normalizeArch(query.arch),
+      hostname: query.hostname?.trim() || undefined,
+    });
+    if (created) this.store.events.append({ mac, kind: "machine.discovered", detail: { via: "ipxe", arch: machine.arch, uuid: machine.uuid } });
+
+    const labels = this.labelsFor(machine, query);
+    const chosen = chooseProfile({
+      machineProfile: machine.profile,
+      groups: this.store.groups.list(),
+      labels,
+      defaultProfile: this.settings.defaultProfile,
+    });
+    const profile = chosen && this.store.profiles.get(chosen.profile);
+    const plan = planIpxe({ machine, chosen, profile });
+    const answer = this.answer(plan, machine, query.platform);
+    this.store.events.append({
+      mac,
+      kind: "ipxe.request",
+      detail: { profile: answer.profile ?? null, source: chosen?.source ?? null, outcome: answer.outcome, state: machine.state },
+    });
+    return { ...answer, mac };
+  }
+
+  /** Signed URL for a per-machine endpoint (`/ignition`, `/report`, `/metadata`). */
+  signedUrl(path: string, purpose: "ignition" | "report" | "metadata", mac: string): string {
+    return `${this.settings.server}${path}?${this.signer.query(purpose, mac, this.settings.signedUrlSeconds)}`;
+  }
+
+  /** Template values for a machine under a profile, with its signed URLs. */
+  valuesFor(machine: Machine, profile: Profile, flatcarVersion?: string): TemplateValues {
+    return templateValues({
+      machine,
+      profile,
+      server: this.settings.server,
+      flatcarVersion,
+      urls: {
+        ignition: this.signedUrl("/ignition", "ignition", machine.mac),
+        report: this.signedUrl("/report", "report", machine.mac),
+        metadata: this.signedUrl("/metadata", "metadata", machine.mac),
+      },
+    });
+  }
+
+  private labelsFor(machine: Machine, query: Record<string, string>): Labels {
+    const labels: Labels = {};
+    for (const [k, v] of Object.entries(query)) if (!IDENTITY_KEYS.has(k) && v) labels[k] = v;
+    Object.assign(labels, machine.labels);
+    labels.mac = machine.mac;
+    if (machine.uuid) labels.uuid = machine.uuid;
+    if (machine.serial) labels.serial = machine.serial;
+    if (machine.hostname) labels.hostname = machine.hostname;
+    if (machine.arch) labels.arch = machine.arch;
+    if (query.platform) labels.platform = query.platform;
+    return labels;
+  }
+
+  private answer(plan: ReturnType<typeof planIpxe>, machine: Machine, platform: string | undefined): Omit<IpxeAnswer, "mac"> {
+    const { server, retrySeconds } = this.settings;
+    switch (plan.kind) {
+      case "wait":
+        return { status: 200, body: waitScript(plan.reason, retrySeconds, server), outcome: "wait" };
+      case "local":
+        return { status: 200, body: localBootScript(plan.reason), outcome: "local", ...(machine.profile ? { profile: machine.profile } : {}) };
+      case "missing-profile":
+        this.log.warn({ mac: machine.mac, profile: plan.profile }, "machine's profile does not exist");
+        return { status: 404, body: `profile ${plan.profile} not found\n`, profile: plan.profile, outcome: "missing-profile" };
+      case "boot":
+        try {
+          return this.bootAnswer(plan.profile, machine, platform);
+        } catch (err) {
+          if (!(err instanceof TemplateError)) throw err;
+          this.log.error({ mac: machine.mac, profile: plan.profile.name, err: err.message }, "kernel arguments failed to render");
+          this.store.events.append({ mac: machine.mac, kind: "render.failed", detail: { profile: plan.profile.name, what: "kernel args", error: err.message } });
+          return { status: 500, body: `render failed: ${err.message}\n`, profile: plan.profile.name, outcome: "render-error" };
+        }
+    }
+  }
+
+  private bootAnswer(profile: Profile, machine: Machine, platform: string | undefined): Omit<IpxeAnswer, "mac"> {
+    const { server, retrySeconds } = this.settings;
+    const ignitionUrl = profile.ignition ? this.signedUrl("/ignition", "ignition", machine.mac) : undefined;
+    if (profile.flatcar) {
+      const release = this.releases.ensure(profile.flatcar);
+      if (release.state !== "ready") {
+        const reason = `Flatcar ${profile.flatcar.channel} ${profile.flatcar.version} is ${release.state}: ${release.reason}`;
+        return { status: 200, body: waitScript(reason, retrySeconds, server), profile: profile.name, outcome: "syncing" };
+      }
+      const values = this.valuesFor(machine, profile, release.version);
+      const base = `${server}${release.basePath}/${release.version}`;
+      const args = flatcarKernelArgs({
+        initrdName: PXE_INITRD_NAME,
+        ignitionUrl,
+        consoles: FLATCAR_CONSOLE_ARGS,
+        extra: profile.kernelArgs.map((a) => expand(a, values)),
+      });
+      const body = kernelScript({
+        comment: `${machine.mac} profile ${profile.name}: Flatcar ${profile.flatcar.channel} ${release.version} ${profile.flatcar.arch} (${platform ?? "unknown"} firmware)`,
+        kernel: `${base}/${PXE_KERNEL}`,
+        initrds: [{ name: PXE_INITRD_NAME, url: `${base}/${PXE_INITRD_NAME}` }],
+        args,
+      });
+      return { status: 200, body, profile: profile.name, outcome: "boot" };
+    }
+    if (profile.boot) {
+      const values = this.valuesFor(machine, profile);
+      const url = (u: string) => {
+        const expanded = expand(u, values);
+        return /^[a-z]+:\/\//i.test(expanded) ? expanded : `${server}${expanded.startsWith("/") ? "" : "/"}${expanded}`;
+      };
+      const initrds = profile.boot.initrd.map((u) => ({ name: initrdName(u), url: url(u) }));
+      const args = rawKernelArgs({
+        initrdNames: initrds.map((i) => i.name),
+        ignitionUrl,
+        args: [...profile.boot.args, ...profile.kernelArgs].map((a) => expand(a, values)),
+      });
+      const body = kernelScript({ comment: `${machine.mac} profile ${profile.name}`, kernel: url(profile.boot.kernel), initrds, args });
+      return { status: 200, body, profile: profile.name, outcome: "boot" };
+    }
+    // planIpxe sends localDisk profiles to "local"; a profile validated by its schema has one of the three.
+    throw new Error(`profile ${profile.name} has no boot target`);
+  }
+}

@@ -1,0 +1,100 @@
+import type { Command } from "commander";
+import type { Event } from "../model/event.ts";
+import type { Machine } from "../model/machine.ts";
+import { ApiClient, CliError } from "./client.ts";
+import { print, table } from "./table.ts";
+
+type Globals = { server?: string; token?: string; dataDir?: string; json?: boolean };
+
+/** `key=value` pairs from repeated flags. */
+function pairs(list: string[] | undefined, flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list ?? []) {
+    const eq = item.indexOf("=");
+    if (eq < 1) throw new CliError(`--${flag} expects key=value, got ${JSON.stringify(item)}`);
+    out[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return out;
+}
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+const machineRows = (ms: Machine[]) =>
+  table(
+    ["MAC", "HOSTNAME", "ARCH", "PROFILE", "STATE", "IP", "LAST SEEN"],
+    ms.map((m) => [m.mac, m.hostname, m.arch, m.profile, m.state, m.ip, m.lastSeen]),
+  );
+
+export const eventRows = (es: Event[]) => table(["AT", "MAC", "KIND", "DETAIL"], es.map((e) => [e.at, e.mac, e.kind, JSON.stringify(e.detail)]));
+
+export function registerMachineCommands(program: Command): void {
+  const machines = program.command("machines").description("register and inspect machines (talks to a running server)");
+  const client = (cmd: Command) => new ApiClient(cmd.optsWithGlobals<Globals>());
+  const json = (cmd: Command) => cmd.optsWithGlobals<Globals>().json === true;
+
+  machines
+    .command("add <mac>")
+    .description("register a machine")
+    .option("--profile <name>", "profile to boot")
+    .option("--hostname <name>")
+    .option("--uuid <uuid>")
+    .option("--serial <serial>")
+    .option("--arch <arch>", "amd64 or arm64")
+    .option("--ip <ipv4>", "address reserved for it in full DHCP mode")
+    .option("--label <key=value>", "label (repeatable)", collect)
+    .option("--meta <key=value>", "template metadata (repeatable)", collect)
+    .action(async (mac: string, o, cmd: Command) => {
+      const body = {
+        mac,
+        ...(o.profile && { profile: o.profile }),
+        ...(o.hostname && { hostname: o.hostname }),
+        ...(o.uuid && { uuid: o.uuid }),
+        ...(o.serial && { serial: o.serial }),
+        ...(o.arch && { arch: o.arch }),
+        ...(o.ip && { ip: o.ip }),
+        labels: pairs(o.label, "label"),
+        metadata: pairs(o.meta, "meta"),
+      };
+      const m = await client(cmd).request<Machine>("POST", "/machines", body);
+      print(json(cmd), m, () => `registered ${m.mac} (${m.state}${m.profile ? `, profile ${m.profile}` : ""})`);
+    });
+
+  machines
+    .command("list")
+    .description("list machines")
+    .option("--state <state>")
+    .option("--profile <name>")
+    .option("--search <text>", "MAC or hostname contains")
+    .action(async (o, cmd: Command) => {
+      const q = new URLSearchParams(Object.entries({ state: o.state, profile: o.profile, search: o.search }).filter(([, v]) => v) as [string, string][]);
+      const ms = await client(cmd).request<Machine[]>("GET", `/machines${q.size ? `?${q}` : ""}`);
+      print(json(cmd), ms, () => machineRows(ms));
+    });
+
+  machines
+    .command("show <mac>")
+    .description("one machine and its recent events")
+    .action(async (mac: string, _o, cmd: Command) => {
+      const m = await client(cmd).request<Machine & { history: Event[] }>("GET", `/machines/${encodeURIComponent(mac)}`);
+      print(json(cmd), m, () => {
+        const { history, ...rest } = m;
+        const fields = Object.entries(rest).map(([k, v]) => [k, typeof v === "object" && v !== null ? JSON.stringify(v) : (v as string | null)]);
+        return `${table(["FIELD", "VALUE"], fields)}\n\n${eventRows(history.slice(0, 20))}`;
+      });
+    });
+
+  machines
+    .command("assign <mac> <profile>")
+    .description("set a machine's profile")
+    .action(async (mac: string, profile: string, _o, cmd: Command) => {
+      const m = await client(cmd).request<Machine>("PATCH", `/machines/${encodeURIComponent(mac)}`, { profile });
+      print(json(cmd), m, () => `${m.mac} → profile ${m.profile} (${m.state})`);
+    });
+
+  machines
+    .command("rm <mac>")
+    .description("delete a machine record")
+    .action(async (mac: string, _o, cmd: Command) => {
+      await client(cmd).request("DELETE", `/machines/${encodeURIComponent(mac)}`);
+      print(json(cmd), { deleted: mac }, () => `deleted ${mac}`);
+    });
+}

@@ -1,0 +1,25 @@
+import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { MacSchema } from "../../model/mac.ts";
+import { EventSchema } from "../../model/event.ts";
+import type { Store } from "../../store/index.ts";
+import { errors, json } from "./common.ts";
+
+export function registerEvents(app: OpenAPIHono, store: Store): void {
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/events",
+      summary: "Boot and audit events, newest first",
+      request: {
+        query: z.object({
+          mac: MacSchema.optional(),
+          kind: z.string().optional(),
+          after: z.coerce.number().int().min(0).optional(),
+          limit: z.coerce.number().int().min(1).max(10_000).optional(),
+        }),
+      },
+      responses: { 200: json(z.array(EventSchema.meta({ id: "Event" })), "events"), ...errors(400, 401) },
+    }),
+    (c) => c.json(store.events.list(c.req.valid("query")), 200),
+  );
+}

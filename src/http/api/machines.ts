@@ -1,0 +1,98 @@
+import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { MacSchema } from "../../model/mac.ts";
+import { MachineCreateSchema, MachineSchema, MachineStateSchema, MachineUpdateSchema } from "../../model/machine.ts";
+import type { Store } from "../../store/index.ts";
+import { ValidationError } from "../errors.ts";
+import { body, errors, json } from "./common.ts";
+
+const MacParam = z.object({ mac: z.string().openapi({ param: { name: "mac", in: "path" }, example: "52:54:00:12:34:56" }) });
+const Machine = MachineSchema.meta({ id: "Machine" });
+
+export function registerMachines(app: OpenAPIHono, store: Store): void {
+  const macOf = (raw: string) => {
+    const r = MacSchema.safeParse(raw);
+    if (!r.success) throw new ValidationError("mac", `mac: not a MAC address: ${JSON.stringify(raw)}`, [{ field: "mac", message: "not a MAC address" }]);
+    return r.data;
+  };
+  const profileMustExist = (name: string | null | undefined) => {
+    if (name && !store.profiles.get(name)) throw new ValidationError("profile", `profile: no profile named ${name}`, [{ field: "profile", message: "unknown profile" }]);
+  };
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/machines",
+      summary: "List machines",
+      request: { query: z.object({ state: MachineStateSchema.optional(), profile: z.string().optional(), search: z.string().optional() }) },
+      responses: { 200: json(z.array(Machine), "machines, by MAC"), ...errors(400, 401) },
+    }),
+    (c) => c.json(store.machines.list(c.req.valid("query")), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/machines",
+      summary: "Register a machine",
+      request: body(MachineCreateSchema),
+      responses: { 201: json(Machine, "registered"), ...errors(400, 401, 409) },
+    }),
+    (c) => {
+      const input = c.req.valid("json");
+      profileMustExist(input.profile);
+      const m = store.machines.create(input);
+      store.events.append({ mac: m.mac, kind: "machine.registered", detail: { profile: m.profile, via: "api" } });
+      return c.json(m, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/machines/{mac}",
+      summary: "A machine with its recent history",
+      request: { params: MacParam },
+      responses: { 200: json(Machine.extend({ history: z.array(z.unknown()) }), "the machine"), ...errors(400, 401, 404) },
+    }),
+    (c) => {
+      const mac = macOf(c.req.valid("param").mac);
+      const m = store.machines.require(mac);
+      return c.json({ ...m, history: store.events.list({ mac, limit: 200 }) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "patch",
+      path: "/machines/{mac}",
+      summary: "Change a machine (null clears a field)",
+      request: { params: MacParam, ...body(MachineUpdateSchema) },
+      responses: { 200: json(Machine, "updated"), ...errors(400, 401, 404, 409) },
+    }),
+    (c) => {
+      const mac = macOf(c.req.valid("param").mac);
+      const patch = c.req.valid("json");
+      profileMustExist(patch.profile);
+      const before = store.machines.require(mac);
+      const m = store.machines.update(mac, patch);
+      store.events.append({ mac, kind: "machine.updated", detail: { fields: Object.keys(patch), ...(before.state !== m.state ? { from: before.state, to: m.state } : {}) } });
+      return c.json(m, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/machines/{mac}",
+      summary: "Delete a machine record",
+      request: { params: MacParam },
+      responses: { 204: { description: "deleted" }, ...errors(400, 401, 404) },
+    }),
+    (c) => {
+      const mac = macOf(c.req.valid("param").mac);
+      store.machines.delete(mac);
+      store.events.append({ mac, kind: "machine.deleted", detail: { via: "api" } });
+      return c.body(null, 204);
+    },
+  );
+}

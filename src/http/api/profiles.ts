@@ -1,0 +1,76 @@
+import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { NameSchema } from "../../model/mac.ts";
+import { ProfileBodySchema, ProfileCreateSchema, type ProfileCreate } from "../../model/profile.ts";
+import type { Store } from "../../store/index.ts";
+import { fromZod } from "../errors.ts";
+import { body, errors, json } from "./common.ts";
+
+const NameParam = z.object({ name: z.string().openapi({ param: { name: "name", in: "path" }, example: "flatcar-install" }) });
+const Profile = z.intersection(ProfileCreateSchema, z.object({ builtin: z.boolean(), createdAt: z.string(), updatedAt: z.string() })).meta({ id: "Profile" });
+
+/** Checks a profile beyond its shape (its Ignition template compiles); throws a ValidationError naming the field. */
+export type ProfileCheck = (p: ProfileCreate) => void;
+
+export function registerProfiles(app: OpenAPIHono, store: Store, check: ProfileCheck): void {
+  const nameOf = (raw: string) => {
+    const r = NameSchema.safeParse(raw);
+    if (!r.success) throw fromZod(r.error, "name");
+    return r.data;
+  };
+
+  app.openapi(
+    createRoute({ method: "get", path: "/profiles", summary: "List profiles", responses: { 200: json(z.array(Profile), "profiles, by name"), ...errors(401) } }),
+    (c) => c.json(store.profiles.list(), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/profiles",
+      summary: "Create a profile",
+      request: body(ProfileCreateSchema),
+      responses: { 201: json(Profile, "created"), ...errors(400, 401, 409) },
+    }),
+    (c) => {
+      const p = c.req.valid("json");
+      check(p);
+      const created = store.profiles.create(p);
+      store.events.append({ kind: "profile.created", detail: { name: p.name } });
+      return c.json(created, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "get", path: "/profiles/{name}", summary: "A profile", request: { params: NameParam }, responses: { 200: json(Profile, "the profile"), ...errors(400, 401, 404) } }),
+    (c) => c.json(store.profiles.require(nameOf(c.req.valid("param").name)), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "put",
+      path: "/profiles/{name}",
+      summary: "Create or replace a profile",
+      request: { params: NameParam, ...body(ProfileBodySchema) },
+      responses: { 200: json(Profile, "replaced"), 201: json(Profile, "created"), ...errors(400, 401) },
+    }),
+    (c) => {
+      const name = nameOf(c.req.valid("param").name);
+      const p = { name, ...c.req.valid("json") };
+      check(p);
+      const existed = store.profiles.get(name) !== undefined;
+      const saved = store.profiles.put(p);
+      store.events.append({ kind: existed ? "profile.updated" : "profile.created", detail: { name } });
+      return c.json(saved, existed ? 200 : 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "delete", path: "/profiles/{name}", summary: "Delete an unused profile", request: { params: NameParam }, responses: { 204: { description: "deleted" }, ...errors(400, 401, 404, 409) } }),
+    (c) => {
+      const name = nameOf(c.req.valid("param").name);
+      store.profiles.delete(name);
+      store.events.append({ kind: "profile.deleted", detail: { name } });
+      return c.body(null, 204);
+    },
+  );
+}

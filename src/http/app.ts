@@ -1,0 +1,63 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { BootService } from "../boot/service.ts";
+import type { Signer } from "../boot/sign.ts";
+import type { Logger } from "../log.ts";
+import type { Store } from "../store/index.ts";
+import { apiApp } from "./api/common.ts";
+import { registerEvents } from "./api/events.ts";
+import { registerGroups } from "./api/groups.ts";
+import { registerMachines } from "./api/machines.ts";
+import { registerProfiles, type ProfileCheck } from "./api/profiles.ts";
+import { bearerAuth } from "./auth.ts";
+import { errorResponse } from "./errors.ts";
+import { bootRoutes } from "./routes/boot.ts";
+import { fileRoutes } from "./routes/files.ts";
+
+export interface AppDeps {
+  store: Store;
+  boot: BootService;
+  signer: Signer;
+  log: Logger;
+  /** Base URL machines reach Kindling at. */
+  server: string;
+  apiToken: string;
+  bodyLimit: number;
+  /** Roots of `/assets/*` and `/ipxe-bin/*`. */
+  assetsRoots: () => readonly string[];
+  ipxeBinRoots: () => readonly string[];
+  profileCheck: ProfileCheck;
+}
+
+/** Composes the boot routes (open), the static trees (open) and the API (bearer token). */
+export function createApp(deps: AppDeps): Hono {
+  const { log } = deps;
+  const app = new Hono();
+  app.onError((err, c) => errorResponse(err, c, log));
+  app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
+
+  app.route("/", bootRoutes(deps));
+  app.route("/", fileRoutes("/assets", deps.assetsRoots, log));
+  app.route("/", fileRoutes("/ipxe-bin", deps.ipxeBinRoots, log));
+
+  const api = apiApp();
+  api.use("*", bodyLimit({ maxSize: deps.bodyLimit, onError: (c) => c.json({ error: `request body larger than ${deps.bodyLimit} bytes` }, 413) }));
+  api.use("*", async (c, next) => {
+    // The OpenAPI document describes the API and holds no data: readable without a token, like /healthz.
+    if (c.req.path.endsWith("/openapi.json")) return next();
+    return bearerAuth(deps.apiToken)(c, next);
+  });
+  registerMachines(api, deps.store);
+  registerProfiles(api, deps.store, deps.profileCheck);
+  registerGroups(api, deps.store);
+  registerEvents(api, deps.store);
+  api.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
+  api.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: { title: "Kindling API", version: "1" },
+    servers: [{ url: "/api/v1" }],
+    security: [{ bearer: [] }],
+  });
+  app.route("/api/v1", api);
+  return app;
+}

@@ -1,0 +1,33 @@
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { z } from "zod";
+import type { Logger } from "../log.ts";
+import { ConflictError, NotFoundError } from "../store/errors.ts";
+
+/** A 400 that names the failing field, raised by `parseBody`/`parseQuery`. */
+export class ValidationError extends Error {
+  override name = "ValidationError";
+  constructor(
+    readonly field: string,
+    message: string,
+    readonly issues: { field: string; message: string }[],
+  ) {
+    super(message);
+  }
+}
+
+export function fromZod(error: z.ZodError, prefix = ""): ValidationError {
+  const issues = error.issues.map((i) => ({ field: [prefix, ...i.path.map(String)].filter(Boolean).join(".") || "(body)", message: i.message }));
+  const first = issues[0]!;
+  return new ValidationError(first.field, `${first.field}: ${first.message}`, issues);
+}
+
+/** Maps domain errors to statuses; anything unexpected is a logged 500 without internals in the body. */
+export function errorResponse(err: Error, c: Context, log: Logger): Response {
+  if (err instanceof ValidationError) return c.json({ error: err.message, field: err.field, issues: err.issues }, 400);
+  if (err instanceof NotFoundError) return c.json({ error: err.message }, 404);
+  if (err instanceof ConflictError) return c.json({ error: err.message, ...err.detail }, 409);
+  if (err instanceof HTTPException) return err.getResponse();
+  log.error({ err, path: c.req.path }, "request failed");
+  return c.json({ error: "internal error" }, 500);
+}

@@ -1,0 +1,106 @@
+import { createReadStream, realpathSync, statSync, type Stats } from "node:fs";
+import { extname, join, sep } from "node:path";
+import { Readable } from "node:stream";
+import type { Context } from "hono";
+
+const CONTENT_TYPES: Record<string, string> = {
+  ".ipxe": "text/plain; charset=utf-8",
+  ".txt": "text/plain; charset=utf-8",
+  ".sig": "application/pgp-signature",
+  ".asc": "application/pgp-keys",
+  ".json": "application/json",
+  ".ign": "application/json",
+  ".gz": "application/gzip",
+  ".bz2": "application/x-bzip2",
+};
+
+export type Resolved = { ok: true; file: string; stat: Stats } | { ok: false; status: 400 | 403 | 404; reason: string };
+
+/**
+ * Maps a URL path (still percent-encoded, below the route prefix) to a regular file inside one of `roots`.
+ * Decodes each segment once and refuses `.`/`..`, separators smuggled in encoded form, backslashes and NUL
+ * bytes before touching the file system; then requires the real path (symlinks resolved) to stay inside the
+ * real root, so a link pointing out of the tree is refused too.
+ */
+export function resolveInRoots(roots: readonly string[], encodedPath: string): Resolved {
+  const raw = encodedPath.split("/");
+  if (raw.length === 0 || raw.some((s) => s === "")) return { ok: false, status: 404, reason: "empty path segment" };
+  const segments: string[] = [];
+  for (const s of raw) {
+    let d: string;
+    try {
+      d = decodeURIComponent(s);
+    } catch {
+      return { ok: false, status: 400, reason: "bad percent-encoding" };
+    }
+    if (d === "." || d === ".." || d.includes("/") || d.includes("\\") || d.includes("\0")) return { ok: false, status: 400, reason: "illegal path segment" };
+    segments.push(d);
+  }
+  for (const root of roots) {
+    let realRoot: string;
+    let real: string;
+    try {
+      realRoot = realpathSync(root);
+      real = realpathSync(join(realRoot, ...segments));
+    } catch {
+      continue;
+    }
+    if (!real.startsWith(realRoot + sep)) return { ok: false, status: 403, reason: "path leaves the served root" };
+    const stat = statSync(real);
+    if (!stat.isFile()) return { ok: false, status: 404, reason: "not a file" };
+    return { ok: true, file: real, stat };
+  }
+  return { ok: false, status: 404, reason: "no such file" };
+}
+
+const etagOf = (s: Stats) => `"${s.size.toString(16)}-${Math.floor(s.mtimeMs).toString(16)}-${s.ino.toString(16)}"`;
+
+type Range = { start: number; end: number } | "unsatisfiable" | undefined;
+
+/** One `bytes=` range (RFC 9110 §14.1.2). Multiple ranges are answered with the whole file, as the RFC allows. */
+export function parseRange(header: string | undefined, size: number): Range {
+  if (!header) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m) return undefined;
+  const [, a, b] = m;
+  if (a === "" && b === "") return undefined;
+  if (a === "") {
+    const n = Number(b);
+    if (n === 0) return "unsatisfiable";
+    return { start: Math.max(0, size - n), end: size - 1 };
+  }
+  const start = Number(a);
+  const end = b === "" ? size - 1 : Math.min(Number(b), size - 1);
+  if (start >= size || end < start) return "unsatisfiable";
+  return { start, end };
+}
+
+/** GET/HEAD of a resolved file with ETag, If-None-Match, Range/If-Range and an exact Content-Length. */
+export function sendFile(c: Context, file: string, stat: Stats): Response {
+  const etag = etagOf(stat);
+  const headers: Record<string, string> = {
+    "Content-Type": CONTENT_TYPES[extname(file)] ?? "application/octet-stream",
+    ETag: etag,
+    "Last-Modified": stat.mtime.toUTCString(),
+    "Accept-Ranges": "bytes",
+  };
+  const inm = c.req.header("if-none-match");
+  if (inm && inm.split(",").some((t) => t.trim() === etag || t.trim() === "*")) return new Response(null, { status: 304, headers });
+
+  const ifRange = c.req.header("if-range");
+  const range = ifRange && ifRange !== etag ? undefined : parseRange(c.req.header("range"), stat.size);
+  if (range === "unsatisfiable") {
+    return new Response(null, { status: 416, headers: { ...headers, "Content-Range": `bytes */${stat.size}` } });
+  }
+  const head = c.req.method === "HEAD";
+  const start = range?.start ?? 0;
+  const end = range?.end ?? stat.size - 1;
+  const length = stat.size === 0 ? 0 : end - start + 1;
+  headers["Content-Length"] = String(length);
+  if (range) headers["Content-Range"] = `bytes ${start}-${end}/${stat.size}`;
+  const status = range ? 206 : 200;
+  if (head || length === 0) return new Response(null, { status, headers });
+  // Node's web stream type and the DOM one differ only in their typings.
+  const stream = Readable.toWeb(createReadStream(file, { start, end })) as unknown as ReadableStream;
+  return new Response(stream, { status, headers });
+}

@@ -1,0 +1,48 @@
+import { Hono } from "hono";
+import type { BootService } from "../../boot/service.ts";
+import { normalizeMac } from "../../boot/identity.ts";
+import { bootScript } from "../../boot/render.ts";
+import type { Signer } from "../../boot/sign.ts";
+import type { Logger } from "../../log.ts";
+import type { Store } from "../../store/index.ts";
+
+const IPXE_TYPE = { "Content-Type": "text/plain; charset=utf-8" };
+
+/** Routes firmware and iPXE call: no auth (firmware cannot authenticate), one log line per request. */
+export function bootRoutes(deps: { boot: BootService; store: Store; signer: Signer; server: string; log: Logger }): Hono {
+  const { boot, store, signer, log } = deps;
+  const app = new Hono();
+
+  app.get("/boot.ipxe", (c) => c.body(bootScript(deps.server), 200, IPXE_TYPE));
+
+  app.get("/ipxe", (c) => {
+    const answer = boot.ipxe(c.req.query());
+    log.info({ route: "/ipxe", mac: answer.mac, profile: answer.profile, outcome: answer.outcome, status: answer.status, ip: clientIp(c) }, "boot request");
+    return c.body(answer.body, answer.status, IPXE_TYPE);
+  });
+
+  /**
+   * What Kindling knows of a machine, for scripts on it. Identity fields are public (firmware sent them);
+   * `metadata` may hold secrets and needs a URL signed for this machine.
+   */
+  app.get("/metadata", (c) => {
+    const mac = normalizeMac(c.req.query("mac") ?? "");
+    if (!mac) return c.json({ error: "bad or missing mac" }, 400);
+    const m = store.machines.get(mac);
+    if (!m) return c.json({ error: `machine ${mac} not found` }, 404);
+    const signed = signer.verify("metadata", mac, c.req.query("exp"), c.req.query("sig")) === "ok";
+    const { metadata, ...identity } = m;
+    return c.json(signed ? { ...identity, metadata } : identity);
+  });
+
+  app.get("/healthz", (c) => {
+    store.db.prepare("SELECT 1").get();
+    return c.json({ status: "ok" });
+  });
+
+  return app;
+}
+
+export function clientIp(c: { env: unknown }): string | undefined {
+  return (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress;
+}

@@ -1,0 +1,40 @@
+import type { Logger } from "./log.ts";
+
+/** A bind failure explained: which listener, why, and what to set instead. */
+export function explainBindError(what: string, flag: string, host: string, port: number, err: NodeJS.ErrnoException): string {
+  const where = `${what} on ${host}:${port}`;
+  switch (err.code) {
+    case "EACCES":
+      return `${where}: permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE (or set --${flag} to a port above 1023, 0 disables it)`;
+    case "EADDRINUSE":
+      return `${where}: address in use by another process (stop it, or set --${flag}; 0 disables it)`;
+    case "EADDRNOTAVAIL":
+      return `${where}: no interface has address ${host} (check the host setting)`;
+    default:
+      return `${where}: ${err.message}`;
+  }
+}
+
+export class ListenerError extends Error {
+  override name = "ListenerError";
+}
+
+/**
+ * Runs one listener's start-up. A failure is logged with its explanation and the rest keep serving, unless
+ * `strict` (service units), where it stops start-up.
+ */
+export async function tryListen<T>(
+  opts: { what: string; flag: string; host: string; port: number; strict: boolean; log: Logger },
+  start: () => Promise<T>,
+): Promise<T | undefined> {
+  try {
+    return await start();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (!e.code) throw err;
+    const msg = explainBindError(opts.what, opts.flag, opts.host, opts.port, e);
+    if (opts.strict) throw new ListenerError(msg);
+    opts.log.error({ listener: opts.what, code: e.code }, `${msg}; continuing without it`);
+    return undefined;
+  }
+}

@@ -1,0 +1,136 @@
+import { createAdaptorServer } from "@hono/node-server";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join, resolve } from "node:path";
+import { readProfileDir } from "./boot/builtin-profiles.ts";
+import type { ReleaseSource } from "./boot/releases.ts";
+import { BootService } from "./boot/service.ts";
+import { Signer } from "./boot/sign.ts";
+import type { Config } from "./config.ts";
+import { createApp } from "./http/app.ts";
+import { tryListen } from "./listen.ts";
+import type { Logger } from "./log.ts";
+import { Store } from "./store/index.ts";
+import { resolveApiToken } from "./token.ts";
+
+export interface Kindling {
+  config: Config;
+  store: Store;
+  apiToken: string;
+  /** Bound HTTP port, undefined when disabled or failed to bind. */
+  httpPort: number | undefined;
+  close(): Promise<void>;
+}
+
+/** Base URL machines use: the advertised address and the HTTP port (80 left implicit). */
+export function serverUrl(config: Config): string {
+  return `http://${config.advertise}${config.http.port === 80 ? "" : `:${config.http.port}`}`;
+}
+
+export const assetsRoot = (config: Config) => join(config.dataDir, "assets");
+
+/** iPXE binaries: `ipxe/bin` of the project when present (self-built), else Debian's `ipxe` package. */
+export function ipxeBinRoots(config: Config): string[] {
+  if (config.tftp.roots.length > 0) return config.tftp.roots;
+  const own = resolve(import.meta.dirname, "..", "ipxe", "bin");
+  return existsSync(own) ? [own] : ["/usr/lib/ipxe"];
+}
+
+/** Until a release is mirrored and verified its files are absent, so the disk layout is the truth. */
+function mirroredReleases(root: string): ReleaseSource {
+  return {
+    ensure(r) {
+      const boardDir = join(root, "flatcar", r.channel, `${r.arch}-usr`);
+      let version = r.version;
+      if (version === "current") {
+        const txt = join(boardDir, "current", "version.txt");
+        if (!existsSync(txt)) return { state: "failed", reason: `not mirrored; run: kindling assets sync --channel ${r.channel} --arch ${r.arch}` };
+        version = /FLATCAR_VERSION=(\S+)/.exec(readFileSync(txt, "utf8"))?.[1] ?? "";
+      }
+      const ok = ["flatcar_production_pxe.vmlinuz", "flatcar_production_pxe_image.cpio.gz"].every((f) => existsSync(join(boardDir, version, f)));
+      return ok
+        ? { state: "ready", version, basePath: `/assets/flatcar/${r.channel}/${r.arch}-usr` }
+        : { state: "failed", reason: `version ${version} not mirrored; run: kindling assets sync --channel ${r.channel} --version ${version}` };
+    },
+  };
+}
+
+export async function startKindling(config: Config, log: Logger): Promise<Kindling> {
+  mkdirSync(config.dataDir, { recursive: true });
+  mkdirSync(assetsRoot(config), { recursive: true });
+  const store = Store.open(config.dataDir);
+  const closers: (() => Promise<void> | void)[] = [() => store.close()];
+  try {
+    for (const p of readProfileDir(config.boot.profilesDir)) store.profiles.putBuiltin(p);
+    const token = resolveApiToken(config.apiToken, config.dataDir);
+    if (token.created) log.warn({ file: token.file }, `generated an API token; it is in ${token.file}`);
+    const signer = Signer.fromFile(join(config.dataDir, "signing-key"));
+    const server = serverUrl(config);
+    const releases = mirroredReleases(assetsRoot(config));
+    const boot = new BootService(
+      store,
+      { server, defaultProfile: config.boot.defaultProfile, retrySeconds: config.boot.retrySeconds, signedUrlSeconds: config.boot.signedUrlSeconds },
+      releases,
+      signer,
+      log,
+    );
+    const app = createApp({
+      store,
+      boot,
+      signer,
+      log,
+      server,
+      apiToken: token.token,
+      bodyLimit: config.http.bodyLimit,
+      assetsRoots: () => [assetsRoot(config)],
+      ipxeBinRoots: () => ipxeBinRoots(config),
+      profileCheck: () => {},
+    });
+
+    let httpPort: number | undefined;
+    if (config.http.port !== 0) {
+      const { host, port } = config.http;
+      const http = await tryListen({ what: "HTTP", flag: "http-port", host, port, strict: config.strictListeners, log }, () => listenHttp(app.fetch, host, port));
+      if (http) {
+        httpPort = (http.address() as AddressInfo).port;
+        closers.push(
+          () =>
+            new Promise<void>((res) => {
+              http.close(() => res());
+              // Idle keep-alive sockets (iPXE, curl) would otherwise hold close() open until they time out.
+              http.closeIdleConnections();
+            }),
+        );
+        log.info({ url: `http://${host}:${httpPort}`, advertise: server }, "HTTP listening");
+      }
+    }
+
+    let closed = false;
+    return {
+      config,
+      store,
+      apiToken: token.token,
+      httpPort,
+      async close() {
+        if (closed) return;
+        closed = true;
+        for (const c of closers.reverse()) await c();
+      },
+    };
+  } catch (err) {
+    for (const c of closers.reverse()) await c();
+    throw err;
+  }
+}
+
+function listenHttp(fetch: (req: Request, env: unknown) => Response | Promise<Response>, host: string, port: number): Promise<Server> {
+  const server = createAdaptorServer({ fetch, hostname: host, port }) as Server;
+  return new Promise((res, rej) => {
+    server.once("error", rej);
+    server.listen(port, host, () => {
+      server.off("error", rej);
+      res(server);
+    });
+  });
+}
