@@ -1,7 +1,4 @@
-import { createWriteStream } from "node:fs";
-import { stat, truncate } from "node:fs/promises";
-import { Readable, Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { open, stat, truncate } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 
 /** The origin does not have this file (404/410): retrying will not help. */
@@ -79,18 +76,17 @@ export async function downloadTo(url: string, path: string, opts: DownloadOption
       if (!res.body) throw new DownloadError(`${url}: empty response`);
       let bytes = offset;
       opts.onProgress?.(bytes, total);
-      const count = new Transform({
-        transform(chunk: Buffer, _enc, done) {
+      // Each chunk is on disk before the next is read, so a cut leaves a clean prefix to resume from.
+      const file = await open(path, offset === 0 ? "w" : "a");
+      try {
+        for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+          await file.write(chunk);
           bytes += chunk.length;
           opts.onProgress?.(bytes, total);
-          done(null, chunk);
-        },
-      });
-      await pipeline(
-        Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>),
-        count,
-        createWriteStream(path, { flags: offset === 0 ? "w" : "a" }),
-      );
+        }
+      } finally {
+        await file.close();
+      }
       if (total !== undefined && bytes !== total) throw new DownloadError(`${url}: got ${bytes} of ${total} bytes`, true);
       return { bytes, resumed };
     } catch (err) {

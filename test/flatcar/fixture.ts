@@ -17,6 +17,8 @@ export async function makeKey(name = "Test Buildbot"): Promise<TestKey> {
     type: "ecc",
     userIDs: [{ name, email: "buildbot@example.org" }],
     subkeys: [{ sign: true }],
+    // An hour old, so a subkey added by rotate() is strictly newer and becomes the signing subkey.
+    date: new Date(Date.now() - 3600_000),
     format: "object",
   });
   return { privateKey, armoredPublic: privateKey.toPublic().armor(), fingerprint: privateKey.getFingerprint().toUpperCase() };
@@ -106,7 +108,8 @@ export class Origin {
       const cut = this.cutOnce.get(path);
       if (cut !== undefined) {
         this.cutOnce.delete(path);
-        res.write(entry.subarray(start, start + cut), () => res.socket?.destroy());
+        // Drop the connection once the client has had time to take what was sent.
+        res.write(entry.subarray(start, start + cut), () => setTimeout(() => res.socket?.destroy(), 50));
         return;
       }
       res.end(entry.subarray(start));
