@@ -1,0 +1,60 @@
+import type { Netns } from "./netns.ts";
+import { Vm } from "./qemu.ts";
+
+/**
+ * The three kinds of firmware the scenarios boot:
+ * - `bios-ipxe`: SeaBIOS + the e1000's iPXE option ROM (what QEMU ships), which asks for a script at once;
+ * - `bios-chain`: the same ROM driven over the serial console to behave like a vendor PXE ROM — it
+ *   announces itself as `PXEClient` and chainloads whatever boot file DHCP names over TFTP
+ *   (Debian ships no non-iPXE PXE ROM);
+ * - `uefi`: OVMF with a virtio NIC and no option ROM, so OVMF's own PXE client does DHCP and TFTP.
+ */
+export type Firmware = "bios-ipxe" | "bios-chain" | "uefi";
+
+export function startVm(firmware: Firmware, ns: Netns, workDir: string, mac: string, disk?: string): Vm {
+  return new Vm({
+    ns,
+    workDir,
+    mac,
+    disk,
+    firmware: firmware === "uefi" ? "ovmf" : "seabios",
+    nic: firmware === "uefi" ? "virtio" : "e1000",
+    rom: firmware === "uefi" ? "none" : "ipxe",
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Types a line at the iPXE prompt slowly enough for SeaBIOS's serial-to-keyboard path, then waits for the next prompt. */
+async function command(vm: Vm, line: string, timeoutMs: number): Promise<void> {
+  const from = vm.serial.length;
+  for (const ch of line) {
+    vm.type(ch);
+    await sleep(15);
+  }
+  vm.type("\r");
+  await vm.waitFor(/iPXE> /, timeoutMs, from + line.length);
+}
+
+/**
+ * Turns the iPXE ROM into a plain PXE ROM: break into its shell, drop the `iPXE` user class, do DHCP and
+ * chain the boot file over TFTP. It still sends option 175, so the server must let the explicit user
+ * class win. The last command does not return if the chained loader boots.
+ */
+export async function chainloadLikeVendorRom(vm: Vm, timeoutMs: number): Promise<void> {
+  await vm.waitFor(/Press Ctrl-B for the iPXE command line/, timeoutMs);
+  vm.type("\x02");
+  await vm.waitFor(/iPXE> /, timeoutMs);
+  await command(vm, "set user-class PXEClient", timeoutMs);
+  await command(vm, "ifconf -c dhcp net0", timeoutMs);
+  for (const ch of "chain tftp://${next-server}/${filename}") {
+    vm.type(ch);
+    await sleep(15);
+  }
+  vm.type("\r");
+}
+
+/** Records the bridge (headers and DHCP payloads; snaplen keeps kernel downloads small) for failure analysis. */
+export function startCapture(ns: Netns, file: string): void {
+  ns.spawn("tcpdump", ["-i", ns.bridge, "-s", "700", "-U", "-n", "-w", file], { stdio: "ignore" });
+}

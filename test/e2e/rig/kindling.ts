@@ -1,0 +1,126 @@
+import type { ChildProcess } from "node:child_process";
+import { copyFileSync, createWriteStream, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import type { Netns } from "./netns.ts";
+import { REPO } from "./paths.ts";
+import { waitForHttp } from "./peers.ts";
+
+export const HTTP_PORT = 8080;
+const TOKEN = "e2e-api-token-0123456789abcdef";
+
+export interface KindlingOptions {
+  ns: Netns;
+  workDir: string;
+  dhcp: "full" | "proxy";
+  /** Files put under <dataDir>/assets/e2e/ (name → source path). */
+  assets: Record<string, string>;
+  defaultProfile?: string;
+  retrySeconds?: number;
+}
+
+export interface ApiResponse {
+  status: number;
+  body: unknown;
+  text: string;
+}
+
+/**
+ * Kindling as an operator runs it: `kindling serve --config <yaml>` inside the namespace on the standard
+ * ports, talked to over its HTTP API with curl (also inside the namespace: nothing is reachable from outside).
+ */
+export class Kindling {
+  readonly dataDir: string;
+  readonly logFile: string;
+  readonly baseUrl: string;
+  private readonly proc: ChildProcess;
+  private readonly ns: Netns;
+
+  private constructor(opts: KindlingOptions) {
+    const { ns, workDir } = opts;
+    this.ns = ns;
+    this.dataDir = join(workDir, "data");
+    this.logFile = join(workDir, "kindling.log");
+    this.baseUrl = `http://${ns.serverIp}:${HTTP_PORT}`;
+    const assets = join(this.dataDir, "assets", "e2e");
+    mkdirSync(assets, { recursive: true });
+    for (const [name, src] of Object.entries(opts.assets)) copyFileSync(src, join(assets, name));
+    const config = {
+      dataDir: this.dataDir,
+      logLevel: "debug",
+      advertise: ns.serverIp,
+      apiToken: TOKEN,
+      strictListeners: true,
+      http: { host: "0.0.0.0", port: HTTP_PORT },
+      tftp: { port: 69, roots: ["/usr/lib/ipxe"] },
+      dhcp: {
+        mode: opts.dhcp,
+        port: 67,
+        proxyPort: 4011,
+        interfaces: [ns.bridge],
+        ...(opts.dhcp === "full" ? { subnets: [{ cidr: `${ns.prefix}.0/24`, ranges: [{ start: `${ns.prefix}.100`, end: `${ns.prefix}.199` }] }] } : {}),
+      },
+      boot: {
+        ...(opts.defaultProfile ? { defaultProfile: opts.defaultProfile } : {}),
+        ...(opts.retrySeconds ? { retrySeconds: opts.retrySeconds } : {}),
+      },
+    };
+    const configFile = join(workDir, "kindling.yaml");
+    writeFileSync(configFile, stringify(config));
+    const tsx = join(REPO, "node_modules", ".bin", "tsx");
+    this.proc = ns.spawn(tsx, [join(REPO, "src", "cli.ts"), "serve", "--config", configFile], {
+      cwd: REPO,
+      env: { ...process.env, NODE_ENV: "production" },
+    });
+    const out = createWriteStream(this.logFile);
+    this.proc.stdout!.pipe(out);
+    this.proc.stderr!.pipe(out);
+  }
+
+  static async start(opts: KindlingOptions): Promise<Kindling> {
+    const k = new Kindling(opts);
+    const exited = new Promise<never>((_, reject) =>
+      k.proc.once("exit", (code) => reject(new Error(`kindling serve exited with ${code} during start-up; see ${k.logFile}`))),
+    );
+    await Promise.race([waitForHttp(opts.ns, HTTP_PORT, 60_000), exited]);
+    return k;
+  }
+
+  /** One API call with curl inside the namespace. */
+  api(method: string, path: string, body?: unknown): ApiResponse {
+    const args = ["-sS", "-X", method, "-H", `Authorization: Bearer ${TOKEN}`, "-w", "\n%{http_code}", "--max-time", "10"];
+    if (body !== undefined) args.push("-H", "Content-Type: application/json", "--data-binary", "@-");
+    const out = this.ns.exec("curl", [...args, `${this.baseUrl}/api/v1${path}`], body === undefined ? undefined : JSON.stringify(body));
+    const cut = out.lastIndexOf("\n");
+    const text = out.slice(0, cut);
+    let parsed: unknown = undefined;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      /* not JSON: keep the text */
+    }
+    return { status: Number(out.slice(cut + 1)), body: parsed, text };
+  }
+
+  /** Like api(), but throws unless the status is 2xx. */
+  call(method: string, path: string, body?: unknown): unknown {
+    const r = this.api(method, path, body);
+    if (r.status < 200 || r.status > 299) throw new Error(`${method} ${path} → ${r.status}: ${r.text}`);
+    return r.body;
+  }
+
+  /** GET a boot URL (no token), as the VM would, returning the raw body. */
+  fetch(url: string): Buffer {
+    return Buffer.from(this.ns.exec("curl", ["-sS", "--fail", "--max-time", "10", url]), "utf8");
+  }
+
+  /** Events for one machine, oldest first. */
+  events(mac: string): { kind: string; detail: Record<string, unknown>; at: string }[] {
+    const list = this.call("GET", `/events?mac=${encodeURIComponent(mac)}&limit=1000`) as { kind: string; detail: Record<string, unknown>; at: string }[];
+    return [...list].reverse();
+  }
+
+  stop(): void {
+    if (this.proc.exitCode === null) this.proc.kill("SIGTERM");
+  }
+}
