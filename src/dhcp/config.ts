@@ -1,5 +1,24 @@
 import { z } from "zod";
 
+const ipv4 = z.ipv4();
+const cidr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, "must be a CIDR like 10.0.0.0/24");
+const seconds = (fallback: number) => z.coerce.number().int().min(1).max(365 * 86400).default(fallback);
+
+/** One address range of a subnet, both ends inclusive. */
+export const RangeSchema = z.strictObject({ start: ipv4, end: ipv4 });
+
+/** A subnet Kindling leases addresses in (full mode). */
+export const SubnetSchema = z.strictObject({
+  /** Network in CIDR form; served directly on the interface whose address lies in it, or via relays (giaddr). */
+  cidr,
+  ranges: z.array(RangeSchema).min(1),
+  router: ipv4.optional(),
+  dns: z.array(ipv4).default([]),
+  domain: z.string().optional(),
+  leaseSeconds: seconds(3600),
+});
+export type SubnetConfig = z.infer<typeof SubnetSchema>;
+
 /** `dhcp:` section of the Kindling config. */
 export const DhcpConfigSchema = z.strictObject({
   mode: z.enum(["off", "proxy", "full"]).default("proxy"),
@@ -7,5 +26,33 @@ export const DhcpConfigSchema = z.strictObject({
   port: z.coerce.number().int().min(0).max(65535).default(67),
   /** proxyDHCP boot-server port (PXE spec: 4011). */
   proxyPort: z.coerce.number().int().min(0).max(65535).default(4011),
+  /** Port replies to unrelayed clients go to (68; tests may move it). */
+  clientPort: z.coerce.number().int().min(1).max(65535).default(68),
+  /**
+   * Interfaces (by name) that serve DHCP. Replies to broadcasts leave through a socket bound to the
+   * interface's address, so they never escape onto other links. Empty: the interface holding `advertise`.
+   */
+  interfaces: z.array(z.string().min(1)).default([]),
+  /** Boot file per firmware family; names are TFTP paths (and `/ipxe-bin/<name>` for UEFI HTTP boot). */
+  bootFiles: z
+    .strictObject({
+      bios: z.string().min(1).default("undionly.kpxe"),
+      efiIa32: z.string().min(1).default("ipxe.efi"),
+      efiX64: z.string().min(1).default("ipxe.efi"),
+      efiArm64: z.string().min(1).default("ipxe-arm64.efi"),
+    })
+    .prefault({}),
+  /** User classes (option 77) that mark a client as iPXE, besides iPXE's own `iPXE`. */
+  ipxeUserClasses: z.array(z.string().min(1)).default([]),
+  /**
+   * Proxy mode: give UEFI PXE clients the boot file in the first offer on port 67 instead of waiting for
+   * their REQUEST on 4011. Off by default: many UEFI firmwares ignore an offer that skips discovery.
+   */
+  proxyFullOffer: z.boolean().default(false),
+  /** How long an OFFER holds its address for the client's REQUEST. */
+  offerSeconds: seconds(30),
+  /** How long an address a client DECLINEd stays out of the pool. */
+  declineSeconds: seconds(600),
+  subnets: z.array(SubnetSchema).default([]),
 });
 export type DhcpConfig = z.infer<typeof DhcpConfigSchema>;

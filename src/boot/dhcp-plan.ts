@@ -1,0 +1,141 @@
+/**
+ * What Kindling tells a booting client over DHCP: pure decisions over the facts a request carries and the
+ * machine's state, so every rule is table-tested without sockets.
+ */
+import type { Arch, MachineState } from "../model/machine.ts";
+
+/** Firmware families that get different iPXE binaries. */
+export type Firmware = "bios" | "efi-ia32" | "efi-x64" | "efi-arm64";
+
+export interface BootFiles {
+  bios: string;
+  efiIa32: string;
+  efiX64: string;
+  efiArm64: string;
+}
+
+/**
+ * RFC 4578 option 93 (with the IANA registry's HTTP-boot additions). 7 and 9 are both x64 UEFI: the RFC
+ * swapped them and firmware in the field sends either. 32-bit ARM and BIOS HTTP have no Flatcar or iPXE
+ * binary here, so they are unknown on purpose.
+ */
+const ARCHES: Record<number, { firmware: Firmware; http: boolean }> = {
+  0: { firmware: "bios", http: false },
+  6: { firmware: "efi-ia32", http: false },
+  7: { firmware: "efi-x64", http: false },
+  9: { firmware: "efi-x64", http: false },
+  11: { firmware: "efi-arm64", http: false },
+  15: { firmware: "efi-ia32", http: true },
+  16: { firmware: "efi-x64", http: true },
+  19: { firmware: "efi-arm64", http: true },
+};
+
+/** What a DHCP request says about its sender. */
+export interface ClientFacts {
+  /** Option 60. */
+  vendorClass?: string | undefined;
+  /** Option 93 values. */
+  archs?: number[] | undefined;
+  /** Option 77 classes (raw or RFC 3004, already split). */
+  userClasses?: string[] | undefined;
+  /** Option 175 present (iPXE's encapsulated options). */
+  hasIpxeOptions: boolean;
+}
+
+export type Client =
+  /** Not a network-boot client: an ordinary DHCP client (full mode leases it, proxy mode ignores it). */
+  | { kind: "plain" }
+  | { kind: "ipxe"; arch: number | undefined; vendorClass: "PXEClient" | "HTTPClient" | undefined }
+  | { kind: "pxe"; arch: number; firmware: Firmware; http: boolean }
+  | { kind: "unknown-arch"; arch: number | undefined };
+
+const bootVendor = (vc: string | undefined): "PXEClient" | "HTTPClient" | undefined =>
+  vc?.startsWith("PXEClient") ? "PXEClient" : vc?.startsWith("HTTPClient") ? "HTTPClient" : undefined;
+
+/** `PXEClient:Arch:00007:UNDI:003016` → 7, for clients that put the arch only in option 60. */
+function archFromVendorClass(vc: string | undefined): number | undefined {
+  const m = vc?.match(/^(?:PXE|HTTP)Client:Arch:(\d{5})/);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * iPXE detection: user class `iPXE` (or a configured one) → iPXE; option 175 without any user class → iPXE
+ * (iPXE-derived ROMs such as FlexBoot send none); any other user class wins over 175, because a ROM
+ * scripted to act as a plain PXE client still sends 175.
+ */
+export function isIpxe(facts: ClientFacts, ipxeUserClasses: readonly string[] = []): boolean {
+  const classes = facts.userClasses ?? [];
+  if (classes.some((c) => c === "iPXE" || ipxeUserClasses.includes(c))) return true;
+  return classes.length === 0 && facts.hasIpxeOptions;
+}
+
+export function classifyClient(facts: ClientFacts, ipxeUserClasses: readonly string[] = []): Client {
+  const vendor = bootVendor(facts.vendorClass);
+  const arch = facts.archs?.[0] ?? archFromVendorClass(facts.vendorClass);
+  if (isIpxe(facts, ipxeUserClasses)) return { kind: "ipxe", arch, vendorClass: vendor };
+  if (!vendor) return { kind: "plain" };
+  const known = arch === undefined ? undefined : ARCHES[arch];
+  if (!known || arch === undefined) return { kind: "unknown-arch", arch };
+  // A PXEClient asking with an HTTP arch (or the reverse) is taken at its arch: that is what it can run.
+  return { kind: "pxe", arch, firmware: known.firmware, http: known.http || vendor === "HTTPClient" };
+}
+
+/** Arch recorded on the machine (Flatcar names); BIOS PXE is x86, which Kindling provisions as amd64. */
+export function machineArch(client: Client): Arch | undefined {
+  const arch = client.kind === "pxe" || client.kind === "ipxe" || client.kind === "unknown-arch" ? client.arch : undefined;
+  const fw = arch === undefined ? undefined : ARCHES[arch]?.firmware;
+  return fw === undefined ? undefined : fw === "efi-arm64" ? "arm64" : "amd64";
+}
+
+export const bootFileFor = (firmware: Firmware, files: BootFiles): string =>
+  ({ bios: files.bios, "efi-ia32": files.efiIa32, "efi-x64": files.efiX64, "efi-arm64": files.efiArm64 })[firmware];
+
+export type BootAnswer =
+  /** Not a boot client: lease only (full) or silence (proxy). */
+  | { kind: "none" }
+  /** Installed or running: no boot file, so firmware falls through to the local disk. */
+  | { kind: "local-disk" }
+  | { kind: "unknown-arch"; arch: number | undefined }
+  | {
+      kind: "boot";
+      /** TFTP path, or an absolute http:// URL. */
+      file: string;
+      /** Reply echoes option 60 as this (proxy offers; HTTP boot always needs `HTTPClient`). */
+      vendorClass: "PXEClient" | "HTTPClient";
+      ipxe: boolean;
+      firmware: Firmware | undefined;
+    };
+
+export interface BootPlanInput {
+  client: Client;
+  /** State of the machine record; undefined for a MAC seen for the first time. */
+  state?: MachineState | undefined;
+  bootFiles: BootFiles;
+  /** `http://<advertise>:<port>` */
+  httpBase: string;
+}
+
+const LOCAL_DISK_STATES: ReadonlySet<MachineState> = new Set(["installed", "running"]);
+
+export function planBoot({ client, state, bootFiles, httpBase }: BootPlanInput): BootAnswer {
+  if (client.kind === "plain") return { kind: "none" };
+  if (state && LOCAL_DISK_STATES.has(state)) return { kind: "local-disk" };
+  if (client.kind === "unknown-arch") return { kind: "unknown-arch", arch: client.arch };
+  if (client.kind === "ipxe") {
+    // iPXE fetches the script over HTTP itself, which ends the chainload loop.
+    return { kind: "boot", file: `${httpBase}/boot.ipxe`, vendorClass: client.vendorClass ?? "PXEClient", ipxe: true, firmware: undefined };
+  }
+  const binary = bootFileFor(client.firmware, bootFiles);
+  // UEFI HTTP boot follows no redirects: the URL must name the binary exactly where HTTP serves it.
+  if (client.http) return { kind: "boot", file: `${httpBase}/ipxe-bin/${binary}`, vendorClass: "HTTPClient", ipxe: false, firmware: client.firmware };
+  return { kind: "boot", file: binary, vendorClass: "PXEClient", ipxe: false, firmware: client.firmware };
+}
+
+/**
+ * Proxy mode: does the OFFER on port 67 carry the boot file (with 43.6 = 8, skip discovery)? BIOS ROMs,
+ * iPXE and HTTP boot use it as is; UEFI PXE firmware by default gets siaddr only and asks port 4011.
+ */
+export function proxyOfferCarriesFile(answer: Extract<BootAnswer, { kind: "boot" }>, proxyFullOffer: boolean): boolean {
+  if (answer.ipxe || answer.vendorClass === "HTTPClient" || answer.firmware === "bios") return true;
+  return proxyFullOffer;
+}

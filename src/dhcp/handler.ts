@@ -1,0 +1,415 @@
+/**
+ * One request in, zero or more replies out: the DHCP logic of both modes, without sockets. The server
+ * feeds it decoded packets tagged with the link they are known to come from (if any) and sends what it
+ * returns through the socket of the reply's link.
+ */
+import { classifyClient, machineArch, planBoot, proxyOfferCarriesFile, type BootAnswer, type Client } from "../boot/dhcp-plan.ts";
+import { macFromBytes, normalizeUuid } from "../boot/identity.ts";
+import type { Logger } from "../log.ts";
+import type { EventSink } from "../model/event.ts";
+import type { MachineState } from "../model/machine.ts";
+import type { LeaseStore } from "../store/leases.ts";
+import type { MachineStore } from "../store/machines.ts";
+import type { DhcpConfig } from "./config.ts";
+import { inCidr } from "./ip.ts";
+import type { Link } from "./links.ts";
+import { IpxeSub, MessageType, Opt, PxeSub, messageTypeName } from "./options.ts";
+import { BROADCAST_FLAG, replyTo, type DhcpPacket } from "./packet.ts";
+import { SubnetPool } from "./pool.ts";
+
+export type Port = "dhcp" | "proxy";
+
+export interface Incoming {
+  packet: DhcpPacket;
+  port: Port;
+  /** Link the request is known to have arrived on (unicast to a link address, or the only link). */
+  link: Link | undefined;
+  from: { address: string; port: number };
+}
+
+export interface Outgoing {
+  packet: DhcpPacket;
+  /** Send through this link's socket; undefined → the wildcard socket of `port`. */
+  link: Link | undefined;
+  port: Port;
+  address: string;
+  destPort: number;
+}
+
+export interface HandlerDeps {
+  config: DhcpConfig;
+  advertise: string;
+  httpPort: number;
+  tftpEnabled: boolean;
+  links: Link[];
+  leases: LeaseStore | undefined;
+  machines: MachineStore;
+  events: EventSink;
+  log: Logger;
+  now?: () => number;
+}
+
+const ZERO = "0.0.0.0";
+const BROADCAST = "255.255.255.255";
+
+/** Thrown for requests that decode but make no sense (counted as dropped, with the reason logged). */
+export class DropError extends Error {
+  override name = "DropError";
+}
+
+interface Ctx {
+  req: DhcpPacket;
+  inc: Incoming;
+  type: number;
+  mac: string;
+  client: Client;
+  answer: BootAnswer;
+}
+
+export class DhcpHandler {
+  readonly pools: SubnetPool[];
+  private readonly now: () => number;
+  private readonly linkPool = new Map<Link, SubnetPool>();
+  private warnedNoTftp = false;
+
+  constructor(private readonly d: HandlerDeps) {
+    this.now = d.now ?? Date.now;
+    this.pools = d.config.mode === "full" && d.leases ? d.config.subnets.map((s) => new SubnetPool(s, d.leases!, this.now)) : [];
+    for (const l of d.leases && this.pools.length ? d.leases.all() : []) this.pools.find((p) => p.contains(l.ip))?.restore(l);
+    for (const link of d.links) {
+      const pool = this.pools.find((p) => p.contains(link.address));
+      if (pool) this.linkPool.set(link, pool);
+    }
+  }
+
+  handle(inc: Incoming): Outgoing[] {
+    const req = inc.packet;
+    if (req.op !== 1) throw new DropError("not a BOOTREQUEST");
+    const type = req.options.get(Opt.MessageType);
+    if (type === undefined) throw new DropError("no message type (BOOTP is not served)");
+    if (req.hlen !== 6 || req.htype !== 1) throw new DropError(`hardware type ${req.htype}/${req.hlen} is not Ethernet`);
+    const mac = macFromBytes(req.chaddr);
+    const client = classifyClient(
+      {
+        vendorClass: req.options.get(Opt.VendorClass),
+        archs: req.options.get(Opt.ClientArch),
+        userClasses: req.options.get(Opt.UserClass)?.classes,
+        hasIpxeOptions: req.options.has(Opt.Ipxe),
+      },
+      this.d.config.ipxeUserClasses,
+    );
+    let state: MachineState | undefined;
+    if (client.kind !== "plain" && (type === MessageType.DISCOVER || type === MessageType.REQUEST || type === MessageType.INFORM)) {
+      // Every boot exchange feeds the machine record before iPXE ever runs.
+      // An all-zero GUID means the firmware has no SMBIOS UUID.
+      const uuid = normalizeUuid(req.options.get(Opt.ClientGuid));
+      state = this.d.machines.recordSighting({ mac, uuid: uuid && /[1-9a-f]/.test(uuid) ? uuid : undefined, arch: machineArch(client) }).machine.state;
+    }
+    const ctx: Ctx = { req, inc, type, mac, client, answer: this.plan(client, state, inc.link) };
+    if (ctx.answer.kind === "unknown-arch" && type === MessageType.DISCOVER)
+      this.d.events.append({ mac, kind: "dhcp.unknown-arch", detail: { arch: ctx.answer.arch ?? null, vendorClass: req.options.get(Opt.VendorClass) ?? null } });
+    if (this.d.config.mode === "proxy" || inc.port === "proxy") return this.proxy(ctx);
+    return this.full(ctx);
+  }
+
+  private httpBase(serverIp: string): string {
+    return `http://${serverIp}:${this.d.httpPort}`;
+  }
+
+  private serverIp(link: Link | undefined): string {
+    return link?.address ?? this.d.advertise;
+  }
+
+  private plan(client: Client, state: MachineState | undefined, link: Link | undefined): BootAnswer {
+    const answer = planBoot({ client, state, bootFiles: this.d.config.bootFiles, httpBase: this.httpBase(this.serverIp(link)) });
+    if (answer.kind === "boot" && !answer.file.startsWith("http://") && !this.d.tftpEnabled) {
+      if (!this.warnedNoTftp) this.d.log.warn("dhcp: PXE clients need TFTP, which is disabled; they get no boot file");
+      this.warnedNoTftp = true;
+      return { kind: "none" };
+    }
+    return answer;
+  }
+
+  /** Boot information for a reply on `link`; the answer's URLs are re-based on that link's address. */
+  private withBoot(reply: DhcpPacket, ctx: Ctx, link: Link | undefined, form: "proxy-file" | "proxy-discover" | "full"): void {
+    const answer = ctx.answer.kind === "boot" && link !== ctx.inc.link ? this.plan(ctx.client, undefined, link) : ctx.answer;
+    if (answer.kind !== "boot") return;
+    reply.siaddr = this.serverIp(link);
+    const echo = ctx.req.options.raw.get(Opt.ClientGuid);
+    if (form !== "full") {
+      // Proxy replies identify themselves as PXE (or HTTP boot) and echo the client's GUID.
+      reply.options.set(Opt.VendorClass, answer.vendorClass);
+      if (echo) reply.options.setRaw(Opt.ClientGuid, echo);
+    } else if (answer.vendorClass === "HTTPClient") {
+      // UEFI HTTP boot accepts only offers that say HTTPClient; PXEClient would mark a full offer as proxy.
+      reply.options.set(Opt.VendorClass, "HTTPClient");
+    }
+    if (form === "proxy-discover") return;
+    reply.file = answer.file;
+    if (form === "proxy-file" && answer.vendorClass === "PXEClient") {
+      const sub = new Map<number, Buffer>([[PxeSub.DiscoveryControl, Buffer.from([8])]]);
+      const item = ctx.req.options.get(Opt.VendorSpecific)?.get(PxeSub.BootItem);
+      if (item) sub.set(PxeSub.BootItem, item);
+      reply.options.set(Opt.VendorSpecific, sub);
+    }
+    if (form === "full" && answer.ipxe) reply.options.set(Opt.Ipxe, new Map([[IpxeSub.NoPxeDhcp, Buffer.from([1])]]));
+  }
+
+  private event(ctx: Ctx, kind: string, detail: Record<string, unknown>): void {
+    if (ctx.client.kind === "plain" && kind !== "dhcp.nak" && kind !== "dhcp.pool-exhausted" && kind !== "dhcp.decline") return;
+    const a = ctx.answer;
+    this.d.events.append({
+      mac: ctx.mac,
+      kind,
+      detail: { mode: this.d.config.mode, ...(a.kind === "boot" ? { file: a.file } : { boot: a.kind }), ...detail },
+    });
+  }
+
+  // ---- proxy mode -------------------------------------------------------------------------------------
+
+  private proxy(ctx: Ctx): Outgoing[] {
+    const { req, inc, type } = ctx;
+    // Never answer non-PXE clients, machines that should boot from disk, or arches we have nothing for.
+    if (ctx.answer.kind !== "boot") return [];
+    const answer = ctx.answer;
+    const links = inc.link ? [inc.link] : this.d.links.length ? this.d.links : [undefined];
+    if (type === MessageType.DISCOVER && inc.port === "dhcp") {
+      const full = proxyOfferCarriesFile(answer, this.d.config.proxyFullOffer);
+      return links.map((link) => {
+        const reply = this.base(req, MessageType.OFFER, link);
+        reply.flags |= BROADCAST_FLAG;
+        this.withBoot(reply, ctx, link, full ? "proxy-file" : "proxy-discover");
+        this.event(ctx, "dhcp.offer", { port: "dhcp", proxy: true, withFile: full, link: link?.name ?? null });
+        return this.out(reply, link, "dhcp", req.giaddr !== ZERO ? req.giaddr : BROADCAST, req.giaddr !== ZERO ? this.d.config.port : this.d.config.clientPort);
+      });
+    }
+    const boots = type === MessageType.REQUEST || (type === MessageType.INFORM && inc.port === "proxy");
+    if (!boots) return [];
+    const serverId = req.options.get(Opt.ServerId);
+    // On 67 a REQUEST is usually meant for the real DHCP server; only one naming us is ours to answer.
+    if (inc.port === "dhcp" && (serverId === undefined || !this.isOurs(serverId))) return [];
+    const link = inc.link ?? this.linkFor(serverId) ?? this.linkFor(req.ciaddr);
+    const reply = this.base(req, MessageType.ACK, link);
+    reply.ciaddr = req.ciaddr;
+    this.withBoot(reply, ctx, link, "proxy-file");
+    this.event(ctx, "dhcp.ack", { port: inc.port, proxy: true, link: link?.name ?? null });
+    // A 4011 request comes from a configured client: answer where it asked from.
+    if (inc.port === "proxy") return [this.out(reply, link, "proxy", inc.from.address, inc.from.port)];
+    return [this.out(reply, link, "dhcp", req.ciaddr !== ZERO ? req.ciaddr : BROADCAST, this.d.config.clientPort)];
+  }
+
+  private isOurs(ip: string): boolean {
+    return ip === this.d.advertise || this.d.links.some((l) => l.address === ip);
+  }
+
+  private linkFor(ip: string | undefined): Link | undefined {
+    if (!ip || ip === ZERO) return undefined;
+    return this.d.links.find((l) => l.address === ip) ?? this.d.links.find((l) => inCidr(l.cidr, ip));
+  }
+
+  private base(req: DhcpPacket, type: number, link: Link | undefined): DhcpPacket {
+    const reply = replyTo(req);
+    reply.options.set(Opt.MessageType, type);
+    reply.options.set(Opt.ServerId, this.serverIp(link));
+    // Relay agent information goes back unchanged (RFC 3046).
+    const relay = req.options.raw.get(Opt.RelayAgent);
+    if (relay) reply.options.setRaw(Opt.RelayAgent, relay);
+    return reply;
+  }
+
+  private out(packet: DhcpPacket, link: Link | undefined, port: Port, address: string, destPort: number): Outgoing {
+    return { packet, link, port, address, destPort };
+  }
+
+  // ---- full mode --------------------------------------------------------------------------------------
+
+  /** Where a reply goes (RFC 2131 4.1). Unicast to yiaddr would need an ARP entry node cannot add: broadcast. */
+  private dest(req: DhcpPacket, type: number): { address: string; destPort: number } {
+    if (req.giaddr !== ZERO) return { address: req.giaddr, destPort: this.d.config.port };
+    if (type !== MessageType.NAK && req.ciaddr !== ZERO) return { address: req.ciaddr, destPort: this.d.config.clientPort };
+    return { address: BROADCAST, destPort: this.d.config.clientPort };
+  }
+
+  /** Candidate (pool, link) pairs for a request whose subnet is not named by an address it carries. */
+  private candidates(ctx: Ctx): { pool: SubnetPool; link: Link | undefined }[] {
+    const { req, inc, mac } = ctx;
+    if (req.giaddr !== ZERO) {
+      const pool = this.pools.find((p) => p.contains(req.giaddr));
+      return pool ? [{ pool, link: inc.link }] : [];
+    }
+    if (inc.link) {
+      const pool = this.linkPool.get(inc.link);
+      return pool ? [{ pool, link: inc.link }] : [];
+    }
+    const direct = [...this.linkPool].map(([link, pool]) => ({ pool, link: link as Link | undefined }));
+    if (this.d.links.length === 0) {
+      const pool = this.pools.find((p) => p.contains(this.d.advertise)) ?? this.pools[0];
+      return pool ? [{ pool, link: undefined }] : [];
+    }
+    if (direct.length <= 1) return direct;
+    // Several links and a broadcast: a client we know is answered only on its own link; a new one gets
+    // an offer on each, and its REQUEST (server identifier = that link's address) tells us which it took.
+    const known = direct.find((c) => c.pool.current(mac));
+    if (known) return [known];
+    const reservations = this.d.leases!.reservations();
+    const reserved = direct.find((c) => [...reservations].some(([ip, m]) => m === mac && c.pool.contains(ip)));
+    return reserved ? [reserved] : direct;
+  }
+
+  private leaseOptions(reply: DhcpPacket, pool: SubnetPool, withLease: boolean): void {
+    const s = pool.config;
+    const o = reply.options;
+    o.setRaw(Opt.SubnetMask, Buffer.from(pool.cidr.mask.toString(16).padStart(8, "0"), "hex"));
+    if (s.router) o.set(Opt.Router, [s.router]);
+    if (s.dns.length) o.set(Opt.DnsServers, s.dns);
+    if (s.domain) o.set(Opt.DomainName, s.domain);
+    o.setRaw(Opt.BroadcastAddress, Buffer.from(pool.cidr.broadcast.toString(16).padStart(8, "0"), "hex"));
+    if (withLease) {
+      o.set(Opt.LeaseTime, s.leaseSeconds);
+      o.set(Opt.RenewalTime, Math.floor(s.leaseSeconds / 2));
+      o.set(Opt.RebindingTime, Math.floor((s.leaseSeconds * 7) / 8));
+    }
+  }
+
+  private full(ctx: Ctx): Outgoing[] {
+    switch (ctx.type) {
+      case MessageType.DISCOVER:
+        return this.discover(ctx);
+      case MessageType.REQUEST:
+        return this.request(ctx);
+      case MessageType.RELEASE:
+        return this.release(ctx);
+      case MessageType.DECLINE:
+        return this.decline(ctx);
+      case MessageType.INFORM:
+        return this.inform(ctx);
+      default:
+        throw new DropError(`message type ${messageTypeName(ctx.type) ?? ctx.type} is not a client message`);
+    }
+  }
+
+  private discover(ctx: Ctx): Outgoing[] {
+    const { req, mac } = ctx;
+    const cands = this.candidates(ctx);
+    if (cands.length === 0) throw new DropError(`no subnet serves this DISCOVER (giaddr ${req.giaddr})`);
+    const reservations = this.d.leases!.reservations();
+    const requested = req.options.get(Opt.RequestedIp);
+    const out: Outgoing[] = [];
+    for (const { pool, link } of cands) {
+      const ip = pool.choose(mac, { requested, reservations });
+      if (!ip) {
+        this.d.log.warn({ subnet: pool.config.cidr, mac }, "dhcp: pool exhausted");
+        this.event(ctx, "dhcp.pool-exhausted", { subnet: pool.config.cidr });
+        continue;
+      }
+      pool.offer(mac, ip, this.d.config.offerSeconds * 1000);
+      const reply = this.base(req, MessageType.OFFER, link);
+      reply.yiaddr = ip;
+      this.leaseOptions(reply, pool, true);
+      this.withBoot(reply, ctx, link, "full");
+      this.event(ctx, "dhcp.offer", { ip, link: link?.name ?? null });
+      out.push({ packet: reply, link, port: "dhcp", ...this.dest(req, MessageType.OFFER) });
+    }
+    return out;
+  }
+
+  private nak(ctx: Ctx, link: Link | undefined, reason: string): Outgoing {
+    const reply = this.base(ctx.req, MessageType.NAK, link);
+    reply.options.set(Opt.Message, reason);
+    if (ctx.req.giaddr !== ZERO) reply.flags |= BROADCAST_FLAG;
+    this.event(ctx, "dhcp.nak", { reason });
+    return { packet: reply, link, port: "dhcp", ...this.dest(ctx.req, MessageType.NAK) };
+  }
+
+  private ack(ctx: Ctx, pool: SubnetPool, link: Link | undefined, ip: string): Outgoing {
+    const { req, mac } = ctx;
+    const hostname = req.options.get(Opt.Hostname) ?? null;
+    const bound = pool.bind(mac, ip, pool.config.leaseSeconds * 1000, hostname, this.d.leases!.reservations());
+    if (!bound.ok) return this.nak(ctx, link, bound.reason);
+    const reply = this.base(req, MessageType.ACK, link);
+    reply.ciaddr = req.ciaddr;
+    reply.yiaddr = ip;
+    this.leaseOptions(reply, pool, true);
+    this.withBoot(reply, ctx, link, "full");
+    this.event(ctx, "dhcp.ack", { ip, link: link?.name ?? null });
+    return { packet: reply, link, port: "dhcp", ...this.dest(req, MessageType.ACK) };
+  }
+
+  private request(ctx: Ctx): Outgoing[] {
+    const { req, mac, inc } = ctx;
+    const serverId = req.options.get(Opt.ServerId);
+    const requested = req.options.get(Opt.RequestedIp);
+    if (serverId !== undefined) {
+      // SELECTING: the client picked an offer; if not ours, free what we held for it.
+      if (!this.isOurs(serverId)) {
+        for (const p of this.pools) p.cancelOffer(mac);
+        return [];
+      }
+      const ip = requested ?? (req.ciaddr !== ZERO ? req.ciaddr : undefined);
+      if (!ip) throw new DropError("REQUEST names a server but no address");
+      const link = inc.link ?? this.d.links.find((l) => l.address === serverId);
+      const pool = req.giaddr !== ZERO ? this.pools.find((p) => p.contains(req.giaddr)) : link ? this.linkPool.get(link) : this.pools.find((p) => p.contains(ip));
+      for (const p of this.pools) if (p !== pool) p.cancelOffer(mac);
+      if (!pool) throw new DropError(`no subnet for REQUEST of ${ip}`);
+      return [this.ack(ctx, pool, link, ip)];
+    }
+    if (requested !== undefined) {
+      // INIT-REBOOT: the address must belong to the network the client is on.
+      const cands = this.candidates(ctx);
+      const hit = cands.find((c) => c.pool.contains(requested)) ?? (cands.length > 1 || (this.d.links.length > 1 && !inc.link) ? this.byAddress(requested) : undefined);
+      if (!hit) {
+        if (cands.length === 0 && req.giaddr === ZERO && this.d.links.length > 1)
+          return this.d.links.map((l) => this.nak(ctx, l, `${requested} is not on this network`));
+        const link = cands[0]?.link ?? inc.link;
+        return [this.nak(ctx, link, `${requested} is not on this network`)];
+      }
+      return [this.ack(ctx, hit.pool, hit.link, requested)];
+    }
+    if (req.ciaddr !== ZERO) {
+      // RENEWING (unicast) or REBINDING (broadcast): the lease is named by ciaddr.
+      const hit = req.giaddr !== ZERO ? this.candidates(ctx).find((c) => c.pool.contains(req.ciaddr)) : this.byAddress(req.ciaddr, inc.link);
+      if (!hit) return [this.nak(ctx, inc.link ?? this.linkFor(req.ciaddr), `${req.ciaddr} is not ours`)];
+      return [this.ack(ctx, hit.pool, hit.link, req.ciaddr)];
+    }
+    throw new DropError("REQUEST with neither server identifier, requested address nor ciaddr");
+  }
+
+  private byAddress(ip: string, link?: Link): { pool: SubnetPool; link: Link | undefined } | undefined {
+    const pool = this.pools.find((p) => p.contains(ip));
+    if (!pool) return undefined;
+    return { pool, link: link ?? [...this.linkPool].find(([, p]) => p === pool)?.[0] };
+  }
+
+  private release(ctx: Ctx): Outgoing[] {
+    const { req, mac } = ctx;
+    const pool = this.pools.find((p) => p.contains(req.ciaddr));
+    if (pool?.release(mac, req.ciaddr)) this.event(ctx, "dhcp.release", { ip: req.ciaddr });
+    return [];
+  }
+
+  private decline(ctx: Ctx): Outgoing[] {
+    const { req, mac } = ctx;
+    const ip = req.options.get(Opt.RequestedIp);
+    const serverId = req.options.get(Opt.ServerId);
+    if (!ip || (serverId !== undefined && !this.isOurs(serverId))) return [];
+    const pool = this.pools.find((p) => p.contains(ip));
+    if (pool?.decline(mac, ip, this.d.config.declineSeconds * 1000)) {
+      this.d.log.warn({ ip, mac }, "dhcp: address declined, quarantined");
+      this.event(ctx, "dhcp.decline", { ip });
+    }
+    return [];
+  }
+
+  private inform(ctx: Ctx): Outgoing[] {
+    const { req, inc } = ctx;
+    if (req.ciaddr === ZERO) throw new DropError("INFORM without ciaddr");
+    const hit = req.giaddr !== ZERO ? this.candidates(ctx)[0] : this.byAddress(req.ciaddr, inc.link);
+    if (!hit) throw new DropError(`INFORM from ${req.ciaddr}, which no subnet holds`);
+    const reply = this.base(req, MessageType.ACK, hit.link);
+    reply.ciaddr = req.ciaddr;
+    this.leaseOptions(reply, hit.pool, false);
+    this.withBoot(reply, ctx, hit.link, "full");
+    this.event(ctx, "dhcp.ack", { inform: true, ip: req.ciaddr });
+    return [{ packet: reply, link: hit.link, port: "dhcp", ...this.dest(req, MessageType.ACK) }];
+  }
+}

@@ -1,0 +1,25 @@
+/** IPv4 arithmetic on unsigned 32-bit integers, for subnets and pools. */
+
+export const ipToInt = (ip: string): number => ip.split(".").reduce((n, p) => n * 256 + Number(p), 0) >>> 0;
+export const intToIp = (n: number): string => [24, 16, 8, 0].map((s) => (n >>> s) & 255).join(".");
+
+export interface Cidr {
+  network: number;
+  prefix: number;
+  mask: number;
+  broadcast: number;
+}
+
+export function parseCidr(cidr: string): Cidr {
+  const [addr, bits] = cidr.split("/");
+  const prefix = Number(bits);
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  const network = (ipToInt(addr!) & mask) >>> 0;
+  return { network, prefix, mask, broadcast: (network | ~mask) >>> 0 };
+}
+
+export const inCidr = (c: Cidr, ip: string | number): boolean =>
+  (((typeof ip === "number" ? ip : ipToInt(ip)) & c.mask) >>> 0) === c.network;
+
+/** `255.255.255.0` → 24; used to turn an interface's netmask into a prefix. */
+export const maskToPrefix = (mask: string): number => ipToInt(mask).toString(2).replace(/0+$/, "").length;

@@ -1,0 +1,236 @@
+/**
+ * RFC 2131 message codec. Decoding never throws: malformed input comes back as a reason the server counts
+ * and logs. Encoding pads to the 300 bytes old PXE ROMs insist on and NUL-terminates `sname`/`file`.
+ */
+import { OPTION_CODECS, Opt, OptionError, bufToIp, ipToBuf, type KnownOption, type OptionValue } from "./options.ts";
+
+export const MAGIC_COOKIE = 0x63825363;
+const FIXED = 236;
+const HEADER = FIXED + 4;
+/** Some PXE ROMs drop BOOTP replies shorter than the BOOTP minimum. */
+export const MIN_REPLY = 300;
+/** RFC 2131 minimum every client accepts; used when the client announces no option 57. */
+export const DEFAULT_MAX_MESSAGE = 576;
+const SNAME_LEN = 64;
+const FILE_LEN = 128;
+
+/** Options as raw bytes by code, in the order they were added; typed access through the option table. */
+export class DhcpOptions {
+  constructor(readonly raw: Map<number, Buffer> = new Map()) {}
+
+  has(code: number): boolean {
+    return this.raw.has(code);
+  }
+
+  /** Decoded value, undefined if absent; throws OptionError if present but malformed. */
+  get<C extends KnownOption>(code: C): OptionValue<C> | undefined {
+    const b = this.raw.get(code);
+    if (b === undefined) return undefined;
+    try {
+      return (OPTION_CODECS[code].decode as (b: Buffer) => OptionValue<C>)(b);
+    } catch (err) {
+      throw new OptionError(`option ${code}: ${(err as Error).message}`);
+    }
+  }
+
+  set<C extends KnownOption>(code: C, value: OptionValue<C>): this {
+    this.raw.set(code, (OPTION_CODECS[code].encode as (v: OptionValue<C>) => Buffer)(value));
+    return this;
+  }
+
+  setRaw(code: number, value: Buffer): this {
+    this.raw.set(code, value);
+    return this;
+  }
+}
+
+export interface DhcpPacket {
+  op: 1 | 2;
+  htype: number;
+  hlen: number;
+  hops: number;
+  xid: number;
+  secs: number;
+  flags: number;
+  ciaddr: string;
+  yiaddr: string;
+  siaddr: string;
+  giaddr: string;
+  /** 16 bytes as on the wire; the MAC is the first `hlen`. */
+  chaddr: Buffer;
+  sname: string;
+  file: string;
+  options: DhcpOptions;
+}
+
+export const BROADCAST_FLAG = 0x8000;
+
+export type DecodeResult = { ok: true; packet: DhcpPacket } | { ok: false; reason: string };
+
+/** Walks one option area; appends to `into` (RFC 3396: repeated codes concatenate). */
+function readOptions(b: Buffer, into: Map<number, Buffer>, where: string): string | undefined {
+  let i = 0;
+  while (i < b.length) {
+    const code = b[i]!;
+    if (code === Opt.End) return undefined;
+    if (code === Opt.Pad) {
+      i++;
+      continue;
+    }
+    if (i + 1 >= b.length) return `${where}: option ${code} has no length byte`;
+    const len = b[i + 1]!;
+    if (i + 2 + len > b.length) return `${where}: option ${code} length ${len} runs past the end`;
+    const value = b.subarray(i + 2, i + 2 + len);
+    const prev = into.get(code);
+    into.set(code, prev ? Buffer.concat([prev, value]) : Buffer.from(value));
+    i += 2 + len;
+  }
+  return undefined;
+}
+
+function cString(b: Buffer): string {
+  const nul = b.indexOf(0);
+  return b.toString("latin1", 0, nul < 0 ? b.length : nul);
+}
+
+export function decodePacket(b: Buffer): DecodeResult {
+  if (b.length < HEADER) return { ok: false, reason: `truncated: ${b.length} bytes, need at least ${HEADER}` };
+  const op = b[0]!;
+  if (op !== 1 && op !== 2) return { ok: false, reason: `bad op ${op}` };
+  const hlen = b[2]!;
+  if (hlen > 16) return { ok: false, reason: `hlen ${hlen} exceeds 16` };
+  const hops = b[3]!;
+  // RFC 1542: relays discard beyond 16 hops; a larger count is garbage or a loop.
+  if (hops > 16) return { ok: false, reason: `hops ${hops} exceeds 16` };
+  if (b.readUInt32BE(FIXED) !== MAGIC_COOKIE) return { ok: false, reason: "missing magic cookie" };
+  const raw = new Map<number, Buffer>();
+  let err = readOptions(b.subarray(HEADER), raw, "options");
+  if (err) return { ok: false, reason: err };
+  const sname = b.subarray(44, 44 + SNAME_LEN);
+  const file = b.subarray(108, 108 + FILE_LEN);
+  let overload = 0;
+  const ov = raw.get(Opt.Overload);
+  if (ov) {
+    if (ov.length !== 1 || ov[0]! < 1 || ov[0]! > 3) return { ok: false, reason: `option 52: bad overload ${ov.toString("hex")}` };
+    overload = ov[0]!;
+    raw.delete(Opt.Overload);
+    // RFC 2131 4.1: the file field is read before sname.
+    if (overload & 1 && (err = readOptions(file, raw, "file field"))) return { ok: false, reason: err };
+    if (overload & 2 && (err = readOptions(sname, raw, "sname field"))) return { ok: false, reason: err };
+  }
+  return {
+    ok: true,
+    packet: {
+      op,
+      htype: b[1]!,
+      hlen,
+      hops,
+      xid: b.readUInt32BE(4),
+      secs: b.readUInt16BE(8),
+      flags: b.readUInt16BE(10),
+      ciaddr: bufToIp(b, 12),
+      yiaddr: bufToIp(b, 16),
+      siaddr: bufToIp(b, 20),
+      giaddr: bufToIp(b, 24),
+      chaddr: Buffer.from(b.subarray(28, 44)),
+      sname: overload & 2 ? "" : cString(sname),
+      file: overload & 1 ? "" : cString(file),
+      options: new DhcpOptions(raw),
+    },
+  };
+}
+
+function encodeOptionList(raw: Map<number, Buffer>): Buffer[] {
+  const out: Buffer[] = [];
+  for (const [code, value] of raw) {
+    if (code === Opt.Pad || code === Opt.End || code === Opt.Overload) continue;
+    // RFC 3396: values over 255 bytes are split into consecutive instances of the same code.
+    for (let i = 0; i === 0 || i < value.length; i += 255) {
+      const part = value.subarray(i, i + 255);
+      out.push(Buffer.concat([Buffer.from([code, part.length]), part]));
+    }
+  }
+  return out;
+}
+
+/**
+ * Encodes a packet. Options that do not fit in `maxSize` spill into the `file` then `sname` fields
+ * (option 52) when those fields are unused; a `file`/`sname` too long for its field (HTTP boot URLs)
+ * moves into option 67/66 so it is never truncated.
+ */
+export function encodePacket(p: DhcpPacket, maxSize = DEFAULT_MAX_MESSAGE): Buffer {
+  const raw = new Map(p.options.raw);
+  let file = p.file;
+  let sname = p.sname;
+  if (Buffer.byteLength(file, "latin1") >= FILE_LEN) (raw.set(Opt.BootFile, Buffer.from(file, "latin1")), (file = ""));
+  if (Buffer.byteLength(sname, "latin1") >= SNAME_LEN) (raw.set(Opt.TftpServer, Buffer.from(sname, "latin1")), (sname = ""));
+  // Message type first: some clients look only at the first option.
+  const mt = raw.get(Opt.MessageType);
+  const ordered = new Map<number, Buffer>(mt ? [[Opt.MessageType, mt]] : []);
+  for (const [k, v] of raw) if (k !== Opt.MessageType) ordered.set(k, v);
+  const list = encodeOptionList(ordered);
+
+  const room = Math.max(maxSize, DEFAULT_MAX_MESSAGE) - HEADER - 1;
+  const main: Buffer[] = [];
+  const fileOpts: Buffer[] = [];
+  const snameOpts: Buffer[] = [];
+  let used = 0;
+  let fileUsed = 0;
+  let snameUsed = 0;
+  const total = list.reduce((n, o) => n + o.length, 0);
+  if (total <= room) main.push(...list);
+  else {
+    const mainRoom = room - 3; // keep space for option 52 itself
+    for (const o of list) {
+      if (used + o.length <= mainRoom) (main.push(o), (used += o.length));
+      else if (!file && fileUsed + o.length <= FILE_LEN - 1) (fileOpts.push(o), (fileUsed += o.length));
+      else if (!sname && snameUsed + o.length <= SNAME_LEN - 1) (snameOpts.push(o), (snameUsed += o.length));
+      else throw new OptionError(`options do not fit in ${maxSize} bytes`);
+    }
+    const overload = (fileOpts.length ? 1 : 0) | (snameOpts.length ? 2 : 0);
+    main.unshift(Buffer.from([Opt.Overload, 1, overload]));
+  }
+  const opts = Buffer.concat([...main, Buffer.from([Opt.End])]);
+  const out = Buffer.alloc(Math.max(MIN_REPLY, HEADER + opts.length));
+  out[0] = p.op;
+  out[1] = p.htype;
+  out[2] = p.hlen;
+  out[3] = p.hops;
+  out.writeUInt32BE(p.xid >>> 0, 4);
+  out.writeUInt16BE(p.secs, 8);
+  out.writeUInt16BE(p.flags, 10);
+  ipToBuf(p.ciaddr).copy(out, 12);
+  ipToBuf(p.yiaddr).copy(out, 16);
+  ipToBuf(p.siaddr).copy(out, 20);
+  ipToBuf(p.giaddr).copy(out, 24);
+  p.chaddr.copy(out, 28, 0, 16);
+  // Fields are zero-filled, so writing at most len-1 bytes leaves the terminating NUL in place.
+  if (snameOpts.length) Buffer.concat([...snameOpts, Buffer.from([Opt.End])]).copy(out, 44);
+  else out.write(sname, 44, SNAME_LEN - 1, "latin1");
+  if (fileOpts.length) Buffer.concat([...fileOpts, Buffer.from([Opt.End])]).copy(out, 108);
+  else out.write(file, 108, FILE_LEN - 1, "latin1");
+  out.writeUInt32BE(MAGIC_COOKIE, FIXED);
+  opts.copy(out, HEADER);
+  return out;
+}
+
+/** A reply skeleton for `req`: same xid, chaddr, flags, giaddr; the caller fills addresses and options. */
+export function replyTo(req: DhcpPacket): DhcpPacket {
+  return {
+    op: 2,
+    htype: req.htype,
+    hlen: req.hlen,
+    hops: 0,
+    xid: req.xid,
+    secs: 0,
+    flags: req.flags,
+    ciaddr: "0.0.0.0",
+    yiaddr: "0.0.0.0",
+    siaddr: "0.0.0.0",
+    giaddr: req.giaddr,
+    chaddr: Buffer.from(req.chaddr),
+    sname: "",
+    file: "",
+    options: new DhcpOptions(),
+  };
+}

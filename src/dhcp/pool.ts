@@ -1,0 +1,163 @@
+/**
+ * Address allocation for one subnet. Leases are held in memory (the hot path never queries SQL for them)
+ * and written through to the store when they bind, are released or are declined; offers stay in memory.
+ */
+import type { Lease, LeaseStore } from "../store/leases.ts";
+import type { SubnetConfig } from "./config.ts";
+import { inCidr, intToIp, ipToInt, parseCidr, type Cidr } from "./ip.ts";
+
+export type BindResult = { ok: true; lease: Lease } | { ok: false; reason: string };
+
+export class SubnetPool {
+  readonly cidr: Cidr;
+  private readonly ranges: [number, number][];
+  private readonly size: number;
+  private readonly leases = new Map<number, Lease>();
+  private readonly byMac = new Map<string, number>();
+  /** Next-fit cursor: new addresses are handed out in order instead of rescanning from the start. */
+  private cursor = 0;
+
+  constructor(
+    readonly config: SubnetConfig,
+    private readonly store: LeaseStore,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.cidr = parseCidr(config.cidr);
+    this.ranges = config.ranges.map((r) => [ipToInt(r.start), ipToInt(r.end)]);
+    this.size = this.ranges.reduce((n, [a, b]) => n + (b - a + 1), 0);
+  }
+
+  contains(ip: string): boolean {
+    return inCidr(this.cidr, ip);
+  }
+
+  inRange(ip: string): boolean {
+    const n = ipToInt(ip);
+    return this.ranges.some(([a, b]) => n >= a && n <= b);
+  }
+
+  /** Puts a persisted lease back after a restart. */
+  restore(lease: Lease): void {
+    const n = ipToInt(lease.ip);
+    this.leases.set(n, lease);
+    if (lease.mac && lease.state !== "declined") this.byMac.set(lease.mac, n);
+  }
+
+  /** The client's current (unexpired, not released) lease or offer. */
+  current(mac: string): Lease | undefined {
+    const n = this.byMac.get(mac);
+    const l = n === undefined ? undefined : this.leases.get(n);
+    return l && l.mac === mac && (l.state === "bound" || l.state === "offered") && l.expiresAt > this.now() ? l : undefined;
+  }
+
+  /** Whether `ip` can go to `mac` now; `reservations` maps reserved ip → mac. */
+  private availableTo(n: number, mac: string, reservations: Map<string, string>): boolean {
+    const holder = reservations.get(intToIp(n));
+    if (holder !== undefined && holder !== mac) return false;
+    const l = this.leases.get(n);
+    if (!l) return true;
+    if (l.state === "declined") return l.expiresAt <= this.now();
+    return l.mac === mac || l.state === "released" || l.expiresAt <= this.now();
+  }
+
+  private indexToInt(i: number): number {
+    for (const [a, b] of this.ranges) {
+      if (i <= b - a) return a + i;
+      i -= b - a + 1;
+    }
+    throw new Error("pool index out of range");
+  }
+
+  /**
+   * Chooses an address for a DISCOVER: the client's own lease, its reservation, the address it asks for,
+   * then never-used addresses, then expired ones. No ICMP probe: conflicts come back as DECLINE.
+   */
+  choose(mac: string, opts: { requested?: string | undefined; reservations: Map<string, string> }): string | undefined {
+    const mine = this.byMac.get(mac);
+    if (mine !== undefined && this.leases.get(mine)?.state !== "declined" && this.availableTo(mine, mac, opts.reservations)) return intToIp(mine);
+    for (const [ip, holder] of opts.reservations) if (holder === mac && this.contains(ip)) return ip;
+    if (opts.requested && this.inRange(opts.requested) && this.availableTo(ipToInt(opts.requested), mac, opts.reservations)) return opts.requested;
+    for (const pass of ["unused", "expired"] as const) {
+      for (let k = 0; k < this.size; k++) {
+        const i = (this.cursor + k) % this.size;
+        const n = this.indexToInt(i);
+        const free = pass === "unused" ? !this.leases.has(n) && !opts.reservations.has(intToIp(n)) : this.availableTo(n, mac, opts.reservations);
+        if (free) {
+          this.cursor = (i + 1) % this.size;
+          return intToIp(n);
+        }
+      }
+    }
+    return undefined;
+  }
+
+  /** Holds `ip` for `mac` until the REQUEST comes (memory only). */
+  offer(mac: string, ip: string, holdMs: number): Lease {
+    const n = ipToInt(ip);
+    const existing = this.leases.get(n);
+    // Re-offering a bound lease to its owner must not shorten or downgrade it.
+    if (existing && existing.mac === mac && existing.state === "bound" && existing.expiresAt > this.now()) return existing;
+    const lease: Lease = { ip, mac, state: "offered", expiresAt: this.now() + holdMs, hostname: null, updatedAt: this.now() };
+    this.leases.set(n, lease);
+    this.byMac.set(mac, n);
+    return lease;
+  }
+
+  /** Binds `ip` to `mac` (REQUEST in any state) and persists it. */
+  bind(mac: string, ip: string, leaseMs: number, hostname: string | null, reservations: Map<string, string>): BindResult {
+    if (!this.contains(ip)) return { ok: false, reason: `${ip} is not in ${this.config.cidr}` };
+    const reservedFor = reservations.get(ip);
+    if (reservedFor !== undefined && reservedFor !== mac) return { ok: false, reason: `${ip} is reserved for ${reservedFor}` };
+    if (reservedFor === undefined && !this.inRange(ip)) return { ok: false, reason: `${ip} is outside the ranges of ${this.config.cidr}` };
+    const n = ipToInt(ip);
+    if (!this.availableTo(n, mac, reservations)) return { ok: false, reason: `${ip} is held by ${this.leases.get(n)?.mac || "a decline"}` };
+    const lease: Lease = { ip, mac, state: "bound", expiresAt: this.now() + leaseMs, hostname, updatedAt: this.now() };
+    this.leases.set(n, lease);
+    this.byMac.set(mac, n);
+    this.store.put(lease);
+    return { ok: true, lease };
+  }
+
+  /** Drops an unanswered offer (the client chose another server). */
+  cancelOffer(mac: string): void {
+    const n = this.byMac.get(mac);
+    const l = n === undefined ? undefined : this.leases.get(n);
+    if (n !== undefined && l?.state === "offered" && l.mac === mac) {
+      this.leases.delete(n);
+      this.byMac.delete(mac);
+    }
+  }
+
+  release(mac: string, ip: string): boolean {
+    const n = ipToInt(ip);
+    const l = this.leases.get(n);
+    if (!l || l.mac !== mac || l.state !== "bound") return false;
+    const lease: Lease = { ...l, state: "released", expiresAt: this.now(), updatedAt: this.now() };
+    this.leases.set(n, lease);
+    this.store.put(lease);
+    return true;
+  }
+
+  /** Quarantines an address a client found in use; it returns to the pool after `ms`. */
+  decline(mac: string, ip: string, ms: number): boolean {
+    if (!this.inRange(ip)) return false;
+    const n = ipToInt(ip);
+    const l = this.leases.get(n);
+    if (l && l.mac !== mac) return false;
+    const lease: Lease = { ip, mac, state: "declined", expiresAt: this.now() + ms, hostname: null, updatedAt: this.now() };
+    this.leases.set(n, lease);
+    if (this.byMac.get(mac) === n) this.byMac.delete(mac);
+    this.store.put(lease);
+    return true;
+  }
+
+  stats(): { subnet: string; used: number; free: number } {
+    const now = this.now();
+    let used = 0;
+    for (const [n, l] of this.leases) {
+      const inRange = this.ranges.some(([a, b]) => n >= a && n <= b);
+      if (inRange && l.state !== "released" && l.expiresAt > now) used++;
+    }
+    return { subnet: this.config.cidr, used, free: this.size - used };
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * Socket adapter. One wildcard socket per port receives broadcasts; one socket per serving link, bound to
+ * the link's address on the same port (SO_REUSEADDR), receives what is unicast to that address and sends
+ * every reply meant for that link, so limited broadcasts leave through that interface only.
+ */
+import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
+import type { Logger } from "../log.ts";
+import type { EventSink } from "../model/event.ts";
+import type { Db } from "../store/db.ts";
+import { LeaseStore } from "../store/leases.ts";
+import type { MachineStore } from "../store/machines.ts";
+import type { DhcpConfig } from "./config.ts";
+import { DhcpHandler, DropError, type Outgoing, type Port } from "./handler.ts";
+import { resolveLinks, type Link } from "./links.ts";
+import { OptionError, messageTypeName, Opt } from "./options.ts";
+import { decodePacket, encodePacket, DEFAULT_MAX_MESSAGE } from "./packet.ts";
+
+export interface DhcpServerOptions {
+  config: DhcpConfig;
+  /** Kindling's IPv4 as machines see it. */
+  advertise: string;
+  httpPort: number;
+  tftpEnabled: boolean;
+  /** For leases (full mode). */
+  db: Db;
+  machines: MachineStore;
+  events: EventSink;
+  log: Logger;
+}
+
+export interface DhcpStats {
+  received: number;
+  replied: number;
+  dropped: number;
+  malformed: number;
+  /** Received and sent messages by type name (DISCOVER, OFFER, ...). */
+  byType: Record<string, number>;
+  leases?: { subnet: string; used: number; free: number }[];
+}
+
+function bind(sock: Socket, port: number, address: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    sock.once("error", onError);
+    sock.bind({ port, address }, () => {
+      sock.off("error", onError);
+      resolve();
+    });
+  });
+}
+
+export class DhcpServer {
+  private readonly sockets: { socket: Socket; port: Port; link: Link | undefined }[] = [];
+  private readonly counters = { received: 0, replied: 0, dropped: 0, malformed: 0 };
+  private readonly byType: Record<string, number> = {};
+
+  private constructor(
+    private readonly opts: DhcpServerOptions,
+    private readonly handler: DhcpHandler,
+    private readonly links: Link[],
+  ) {}
+
+  static async start(opts: DhcpServerOptions): Promise<DhcpServer> {
+    const { config, log } = opts;
+    const links = resolveLinks(config.interfaces, opts.advertise);
+    if (config.mode === "full" && config.subnets.length === 0) log.warn("dhcp: full mode without subnets leases nothing");
+    const handler = new DhcpHandler({
+      ...opts,
+      links,
+      leases: config.mode === "full" ? new LeaseStore(opts.db) : undefined,
+    });
+    const server = new DhcpServer(opts, handler, links);
+    const ports: [Port, number][] = [["dhcp", config.port]];
+    if (config.mode === "proxy" && config.proxyPort) ports.push(["proxy", config.proxyPort]);
+    try {
+      for (const [port, number] of ports) {
+        if (!number) continue;
+        await server.open(port, number, "0.0.0.0", undefined);
+        for (const link of links) await server.open(port, number, link.address, link);
+      }
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+    log.info({ mode: config.mode, port: config.port, proxyPort: config.proxyPort, links: links.map((l) => `${l.name}=${l.address}`) }, "dhcp: listening");
+    return server;
+  }
+
+  private async open(port: Port, number: number, address: string, link: Link | undefined): Promise<void> {
+    const socket = createSocket({ type: "udp4", reuseAddr: true });
+    try {
+      await bind(socket, number, address);
+    } catch (err) {
+      socket.close();
+      throw new Error(`dhcp: cannot bind ${address}:${number}: ${(err as Error).message}`, { cause: err });
+    }
+    socket.setBroadcast(true);
+    socket.on("message", (msg, rinfo) => this.onMessage(msg, rinfo, port, link));
+    socket.on("error", (err) => this.opts.log.error({ err, port, address }, "dhcp: socket error"));
+    this.sockets.push({ socket, port, link });
+  }
+
+  private count(name: string): void {
+    this.byType[name] = (this.byType[name] ?? 0) + 1;
+  }
+
+  private onMessage(msg: Buffer, rinfo: RemoteInfo, port: Port, link: Link | undefined): void {
+    this.counters.received++;
+    const log = this.opts.log;
+    const decoded = decodePacket(msg);
+    if (!decoded.ok) {
+      this.counters.malformed++;
+      log.debug({ from: rinfo.address, reason: decoded.reason }, "dhcp: malformed packet dropped");
+      return;
+    }
+    const packet = decoded.packet;
+    let replies: Outgoing[];
+    let maxSize = DEFAULT_MAX_MESSAGE;
+    try {
+      const type = packet.options.get(Opt.MessageType);
+      this.count(messageTypeName(type ?? 0) ?? `type-${type}`);
+      maxSize = packet.options.get(Opt.MaxMessageSize) ?? DEFAULT_MAX_MESSAGE;
+      // A request that arrived on the wildcard socket came by broadcast; with one link it is that link's.
+      const known = link ?? (this.links.length === 1 ? this.links[0] : undefined);
+      replies = this.handler.handle({ packet, port, link: known, from: { address: rinfo.address, port: rinfo.port } });
+    } catch (err) {
+      if (err instanceof OptionError) {
+        this.counters.malformed++;
+        log.debug({ from: rinfo.address, reason: err.message }, "dhcp: malformed option, packet dropped");
+      } else if (err instanceof DropError) {
+        this.counters.dropped++;
+        log.debug({ from: rinfo.address, reason: err.message }, "dhcp: request dropped");
+      } else {
+        this.counters.dropped++;
+        log.error({ err, from: rinfo.address }, "dhcp: request failed");
+      }
+      return;
+    }
+    if (replies.length === 0) this.counters.dropped++;
+    for (const r of replies) this.send(r, maxSize);
+  }
+
+  private send(r: Outgoing, maxSize: number): void {
+    const entry = this.sockets.find((s) => s.port === r.port && s.link === r.link) ?? this.sockets.find((s) => s.port === r.port && !s.link);
+    if (!entry) return;
+    let bytes: Buffer;
+    try {
+      bytes = encodePacket(r.packet, maxSize);
+    } catch (err) {
+      this.counters.dropped++;
+      this.opts.log.error({ err }, "dhcp: reply does not encode");
+      return;
+    }
+    this.counters.replied++;
+    this.count(messageTypeName(r.packet.options.get(Opt.MessageType) ?? 0) ?? "unknown");
+    entry.socket.send(bytes, r.destPort, r.address, (err) => {
+      if (err) this.opts.log.warn({ err, to: `${r.address}:${r.destPort}` }, "dhcp: send failed");
+    });
+  }
+
+  stats(): DhcpStats {
+    const leases = this.handler.pools.map((p) => p.stats());
+    return { ...this.counters, byType: { ...this.byType }, ...(this.opts.config.mode === "full" ? { leases } : {}) };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.sockets.map(({ socket }) => new Promise<void>((resolve) => socket.close(() => resolve()))));
+    this.sockets.length = 0;
+  }
+}
