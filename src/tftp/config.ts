@@ -8,10 +8,17 @@ export const TftpConfigSchema = z.strictObject({
   roots: z.array(z.string()).default([]),
   /** Upper bound for a negotiated blksize; 1468 keeps a block within a 1500-byte MTU. */
   maxBlksize: z.coerce.number().int().min(8).max(65464).default(1468),
-  /** Upper bound for a negotiated RFC 7440 windowsize. */
-  maxWindowsize: z.coerce.number().int().min(1).max(65535).default(64),
+  /** Upper bound for a negotiated RFC 7440 windowsize; memory per transfer grows with window × blksize. */
+  maxWindowsize: z.coerce.number().int().min(1).max(1024).default(64),
   /** Retransmission timeout when the client asks for none (RFC 2349 `timeout` overrides it). */
   timeoutMs: z.coerce.number().int().min(10).max(255_000).default(1000),
+  /** Retransmissions of one window (or OACK) before the transfer is given up. */
   retries: z.coerce.number().int().min(1).max(50).default(5),
+  /** Files up to this size are read once and shared by every transfer; larger ones stream from disk. */
+  cacheMaxFileBytes: z.coerce.number().int().min(0).default(16 * 1024 * 1024),
+  /** Total size of the shared file cache; least recently used files are dropped first. */
+  cacheMaxBytes: z.coerce.number().int().min(0).default(128 * 1024 * 1024),
+  /** Requests beyond this many running transfers are dropped (the client retries), bounding sockets and fds. */
+  maxTransfers: z.coerce.number().int().min(1).default(2000),
 });
 export type TftpConfig = z.infer<typeof TftpConfigSchema>;

@@ -1,0 +1,153 @@
+import { constants } from "node:fs";
+import { access, open, realpath, type FileHandle } from "node:fs/promises";
+import { join, resolve, sep } from "node:path";
+import { ErrorCode } from "./packet.ts";
+
+/** A request that must be answered with a TFTP error instead of a file. */
+export class FileAccessError extends Error {
+  override name = "FileAccessError";
+  constructor(
+    readonly code: typeof ErrorCode.FILE_NOT_FOUND | typeof ErrorCode.ACCESS_VIOLATION,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const PROJECT_DIR = resolve(import.meta.dirname, "..", "..");
+
+/**
+ * Roots to serve when the config names none: the project's own iPXE build (`ipxe/bin`) if there is one,
+ * else Debian's `ipxe` package directory (undionly.kpxe, ipxe.efi, snponly.efi).
+ */
+export async function defaultTftpRoots(projectDir = PROJECT_DIR): Promise<string[]> {
+  const own = join(projectDir, "ipxe", "bin");
+  try {
+    await access(own, constants.R_OK | constants.X_OK);
+    return [own];
+  } catch {
+    return ["/usr/lib/ipxe"];
+  }
+}
+
+/**
+ * Turns a client's file name into a path relative to a root. PXE ROMs and Windows-made configs send
+ * leading slashes, backslashes and `./`; those are harmless and normalised. A `..` segment or a NUL
+ * is refused outright rather than resolved, so no spelling of an escape is ever looked up.
+ */
+export function normaliseName(name: string): string {
+  if (name.includes("\0")) throw new FileAccessError(ErrorCode.ACCESS_VIOLATION, "NUL in file name");
+  const segments = name.replaceAll("\\", "/").split("/").filter((s) => s !== "" && s !== ".");
+  if (segments.includes("..")) throw new FileAccessError(ErrorCode.ACCESS_VIOLATION, "'..' in file name");
+  if (segments.length === 0) throw new FileAccessError(ErrorCode.ACCESS_VIOLATION, "no file name");
+  return segments.join("/");
+}
+
+/** An opened file: either shared cached bytes or a handle to stream from (the caller closes it). */
+export type Opened = { path: string; size: number } & ({ content: Buffer } | { handle: FileHandle });
+
+interface Cached {
+  /** Identity of the file version the bytes came from; any change on disk invalidates the entry. */
+  version: string;
+  content: Buffer;
+}
+
+export interface CatalogOptions {
+  cacheMaxFileBytes: number;
+  cacheMaxBytes: number;
+}
+
+const MISSING = new Set(["ENOENT", "ENOTDIR"]);
+
+/** Serves files from a list of roots, searched in order, with a shared LRU cache of small files. */
+export class FileCatalog {
+  private readonly cache = new Map<string, Cached>();
+  private readonly loading = new Map<string, Promise<Buffer>>();
+  private cachedBytes = 0;
+
+  constructor(
+    readonly roots: readonly string[],
+    private readonly opts: CatalogOptions,
+  ) {}
+
+  async open(name: string): Promise<Opened> {
+    const rel = normaliseName(name);
+    for (const root of this.roots) {
+      let rootReal: string;
+      try {
+        rootReal = await realpath(root);
+      } catch {
+        continue; // a configured root that does not exist (yet) holds nothing
+      }
+      let real: string;
+      try {
+        real = await realpath(join(rootReal, rel));
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? "";
+        if (MISSING.has(code)) continue;
+        throw new FileAccessError(ErrorCode.ACCESS_VIOLATION, `cannot resolve: ${code}`);
+      }
+      const inside = rootReal.endsWith(sep) ? rootReal : rootReal + sep;
+      if (!real.startsWith(inside)) throw new FileAccessError(ErrorCode.ACCESS_VIOLATION, "resolves outside the root");
+      return this.openReal(real);
+    }
+    throw new FileAccessError(ErrorCode.FILE_NOT_FOUND, "file not found");
+  }
+
+  private async openReal(real: string): Promise<Opened> {
+    let handle: FileHandle;
+    try {
+      // O_NOFOLLOW: the path is already resolved; a symlink here means it was swapped in since.
+      handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch (err) {
+      throw new FileAccessError(ErrorCode.ACCESS_VIOLATION, `cannot open: ${(err as NodeJS.ErrnoException).code}`);
+    }
+    try {
+      const st = await handle.stat();
+      if (!st.isFile()) throw new FileAccessError(ErrorCode.FILE_NOT_FOUND, "not a regular file");
+      if (st.size > this.opts.cacheMaxFileBytes) return { path: real, size: st.size, handle };
+      const version = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+      const content = await this.cached(real, version, handle);
+      await handle.close();
+      return { path: real, size: content.length, content };
+    } catch (err) {
+      await handle.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  private async cached(real: string, version: string, handle: FileHandle): Promise<Buffer> {
+    const hit = this.cache.get(real);
+    if (hit?.version === version) {
+      // Re-insert to mark it most recently used.
+      this.cache.delete(real);
+      this.cache.set(real, hit);
+      return hit.content;
+    }
+    const key = `${real}\0${version}`;
+    let pending = this.loading.get(key);
+    if (!pending) {
+      // One read per file version however many ROMs ask for it at the same moment.
+      pending = handle.readFile().finally(() => this.loading.delete(key));
+      this.loading.set(key, pending);
+      this.store(real, version, await pending);
+    }
+    return pending;
+  }
+
+  private store(real: string, version: string, content: Buffer): void {
+    const old = this.cache.get(real);
+    if (old) {
+      this.cache.delete(real);
+      this.cachedBytes -= old.content.length;
+    }
+    if (content.length > this.opts.cacheMaxBytes) return;
+    this.cache.set(real, { version, content });
+    this.cachedBytes += content.length;
+    for (const [path, entry] of this.cache) {
+      if (this.cachedBytes <= this.opts.cacheMaxBytes) break;
+      this.cache.delete(path);
+      this.cachedBytes -= entry.content.length;
+    }
+  }
+}

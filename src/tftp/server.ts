@@ -1,0 +1,254 @@
+import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
+import { isIPv6 } from "node:net";
+import type { Logger } from "../log.ts";
+import type { EventSink } from "../model/event.ts";
+import { bufferBlocks, handleBlocks, toNetascii, type BlockSource } from "./blocks.ts";
+import type { TftpConfig } from "./config.ts";
+import { FileAccessError, FileCatalog, type Opened } from "./files.ts";
+import { negotiate } from "./options.ts";
+import { decode, encodeError, ErrorCode, MalformedPacket, Opcode, type Packet, type Request } from "./packet.ts";
+import { Session, type Outcome } from "./session.ts";
+
+export interface TftpServerOptions {
+  /** `port: 0` binds an ephemeral port (tests, bench); the lead's start-up treats 0 as "disabled" before calling this. */
+  config: TftpConfig;
+  roots: string[];
+  events: EventSink;
+  log: Logger;
+}
+
+export interface TftpStats {
+  /** Transfers that completed. */
+  transfers: number;
+  /** Requests refused and transfers that failed (client PXE aborts after the OACK are not failures). */
+  failed: number;
+  /** Payload bytes acknowledged by clients. */
+  bytes: number;
+  /** Undecodable or out-of-place packets, dropped or answered with error 4/5. */
+  malformed: number;
+  active: number;
+}
+
+interface Transfer {
+  /** The request as received, to recognise a client's retransmitted RRQ. */
+  request: Buffer;
+  file: string;
+  options: Record<string, string>;
+  startedAt: number;
+  socket?: Socket;
+  session?: Session;
+}
+
+/**
+ * Every address this server sends to is the IP literal a packet came from. Node would still run each
+ * send through dns.lookup, which defers it by a tick; an identity lookup sends at once.
+ */
+function udpSocket(host: string): Socket {
+  const family = isIPv6(host) ? 6 : 4;
+  return createSocket({
+    type: family === 6 ? "udp6" : "udp4",
+    lookup: (address, _options, callback) => callback(null, address, family),
+  });
+}
+
+const MODES = new Set(["octet", "netascii"]);
+/** Read-ahead per streamed transfer, in blocks; at least a few windows so reads overlap sending. */
+const CHUNK_MIN_BYTES = 256 * 1024;
+
+/** Kindling's read-only TFTP server: one listening socket, one ephemeral socket per transfer. */
+export class TftpServer {
+  private readonly transfers = new Map<string, Transfer>();
+  private readonly catalog: FileCatalog;
+  private readonly counters = { transfers: 0, failed: 0, bytes: 0, malformed: 0 };
+  private closing = false;
+  readonly address: { host: string; port: number };
+
+  private constructor(
+    private readonly socket: Socket,
+    private readonly opts: TftpServerOptions,
+  ) {
+    const { address, port } = socket.address();
+    this.address = { host: address, port };
+    this.catalog = new FileCatalog(opts.roots, opts.config);
+    socket.on("message", (msg, rinfo) => this.onRequest(msg, rinfo));
+    socket.on("error", (err) => opts.log.error({ err }, "tftp listener error"));
+  }
+
+  static async start(opts: TftpServerOptions): Promise<TftpServer> {
+    const { host, port } = opts.config;
+    const socket = udpSocket(host);
+    await new Promise<void>((resolve, reject) => {
+      socket.once("error", reject);
+      socket.bind({ address: host, port, exclusive: true }, () => {
+        socket.off("error", reject);
+        resolve();
+      });
+    });
+    const server = new TftpServer(socket, opts);
+    opts.log.info({ host: server.address.host, port: server.address.port, roots: opts.roots }, "tftp listening");
+    return server;
+  }
+
+  stats(): TftpStats {
+    return { ...this.counters, active: this.transfers.size };
+  }
+
+  /** Stops taking requests, lets running transfers finish for up to `graceMs`, then ends the rest. */
+  async close(graceMs = 0): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    await new Promise<void>((resolve) => this.socket.close(() => resolve()));
+    const deadline = Date.now() + graceMs;
+    while (this.transfers.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const t of this.transfers.values()) t.session?.abort("server shutting down");
+    // Requests still opening their file finish (and are refused) on their own; wait for them.
+    while (this.transfers.size > 0) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  private onRequest(msg: Buffer, rinfo: RemoteInfo): void {
+    let packet: Packet;
+    try {
+      packet = decode(msg);
+    } catch (err) {
+      this.counters.malformed++;
+      if (!(err instanceof MalformedPacket)) throw err;
+      this.opts.log.debug({ client: rinfo.address, reason: err.message }, "tftp malformed packet dropped");
+      this.socket.send(encodeError(ErrorCode.ILLEGAL_OPERATION, err.message), rinfo.port, rinfo.address);
+      return;
+    }
+    if (packet.op === Opcode.RRQ) return this.onRead(packet, msg, rinfo);
+    if (packet.op === Opcode.WRQ) {
+      this.refuse(rinfo, packet, new FileAccessError(ErrorCode.ACCESS_VIOLATION, "read-only server: writes refused"));
+      return;
+    }
+    // DATA/ACK/OACK on the request port belong to no transfer; never answer an ERROR (no error ping-pong).
+    this.counters.malformed++;
+    if (packet.op !== Opcode.ERROR) {
+      this.socket.send(encodeError(ErrorCode.UNKNOWN_TID, "unknown transfer ID"), rinfo.port, rinfo.address);
+    }
+  }
+
+  private onRead(req: Request, raw: Buffer, rinfo: RemoteInfo): void {
+    const key = `${rinfo.address}:${rinfo.port}`;
+    const existing = this.transfers.get(key);
+    if (existing) {
+      // The client repeating its request before it heard from us: the running transfer answers it.
+      if (existing.request.equals(raw) && existing.session?.bytes === 0) return;
+      // Not notified: an error from the old TID could be taken as the answer to the new request.
+      existing.session?.abort("superseded by a new request from the same port", false);
+    }
+    if (this.transfers.size >= this.opts.config.maxTransfers) {
+      this.opts.log.warn({ client: rinfo.address, file: req.filename, active: this.transfers.size }, "tftp busy, request dropped");
+      return;
+    }
+    if (!MODES.has(req.mode)) {
+      this.refuse(rinfo, req, new FileAccessError(ErrorCode.ACCESS_VIOLATION, `unsupported mode ${req.mode}`), ErrorCode.ILLEGAL_OPERATION);
+      return;
+    }
+    const transfer: Transfer = { request: raw, file: req.filename, options: Object.fromEntries(req.options), startedAt: performance.now() };
+    this.transfers.set(key, transfer);
+    this.catalog.open(req.filename).then(
+      (opened) => this.begin(key, transfer, req, opened, rinfo),
+      (err: unknown) => {
+        this.release(key, transfer);
+        if (err instanceof FileAccessError) return this.refuse(rinfo, req, err);
+        this.opts.log.error({ err, file: req.filename }, "tftp open failed");
+        this.refuse(rinfo, req, new FileAccessError(ErrorCode.ACCESS_VIOLATION, "cannot read file"));
+      },
+    );
+  }
+
+  private async begin(key: string, transfer: Transfer, req: Request, opened: Opened, rinfo: RemoteInfo): Promise<void> {
+    const { config } = this.opts;
+    const netascii = req.mode === "netascii";
+    // tsize would be the on-disk size, not what netascii puts on the wire, so it is not offered there.
+    const n = negotiate(req.options, config, netascii ? undefined : opened.size);
+    let source: BlockSource;
+    if ("content" in opened) source = bufferBlocks(netascii ? toNetascii(opened.content) : opened.content, n.blksize);
+    else {
+      const chunk = n.blksize * Math.max(4 * n.windowsize, Math.ceil(CHUNK_MIN_BYTES / n.blksize));
+      source = handleBlocks(opened.handle, n.blksize, chunk, netascii ? toNetascii : undefined);
+    }
+    if (this.closing || this.transfers.get(key) !== transfer) {
+      await source.close();
+      this.release(key, transfer);
+      return;
+    }
+    const socket = udpSocket(this.address.host);
+    transfer.socket = socket;
+    socket.on("error", (err) => this.opts.log.warn({ err, client: rinfo.address }, "tftp transfer socket error"));
+    const send = (packet: Buffer) => socket.send(packet, rinfo.port, rinfo.address);
+    const session = new Session(
+      { blksize: n.blksize, windowsize: n.windowsize, timeoutMs: n.timeoutMs, retries: config.retries, oack: n.oack, source },
+      send,
+      (outcome) => {
+        if (outcome.kind === "failed" && outcome.notify) {
+          send(encodeError(ErrorCode.NOT_DEFINED, outcome.reason));
+        }
+        this.finish(key, transfer, rinfo, session, outcome, n.oack);
+        void source.close().catch(() => {});
+        socket.close();
+      },
+    );
+    transfer.session = session;
+    socket.on("message", (msg, from) => {
+      if (from.port !== rinfo.port || from.address !== rinfo.address) {
+        // RFC 1350: a stranger gets error 5 and the transfer carries on.
+        if (msg.length < 2 || msg.readUInt16BE(0) !== Opcode.ERROR) {
+          socket.send(encodeError(ErrorCode.UNKNOWN_TID, "unknown transfer ID"), from.port, from.address);
+        }
+        return;
+      }
+      let packet: Packet;
+      try {
+        packet = decode(msg);
+      } catch {
+        this.counters.malformed++;
+        return;
+      }
+      if (!session.receive(packet)) this.counters.malformed++;
+    });
+    socket.bind({ address: this.address.host, port: 0 }, () => {
+      if (!session.finished) session.start();
+    });
+  }
+
+  private finish(key: string, t: Transfer, rinfo: RemoteInfo, session: Session, outcome: Outcome, granted: ReadonlyMap<string, string>): void {
+    this.release(key, t);
+    this.counters.bytes += session.bytes;
+    const detail = {
+      ip: rinfo.address,
+      port: rinfo.port,
+      file: t.file,
+      bytes: session.bytes,
+      durationMs: Math.round(performance.now() - t.startedAt),
+      options: t.options,
+      granted: Object.fromEntries(granted),
+    };
+    const { log, events } = this.opts;
+    if (outcome.kind === "done") {
+      this.counters.transfers++;
+      log.info(detail, "tftp transfer done");
+      events.append({ kind: "tftp.transfer", detail });
+    } else if (outcome.kind === "aborted") {
+      log.debug({ ...detail, reason: outcome.reason }, "tftp client ended after the option ack");
+      events.append({ kind: "tftp.aborted", detail: { ...detail, reason: outcome.reason } });
+    } else {
+      this.counters.failed++;
+      log.warn({ ...detail, reason: outcome.reason }, "tftp transfer failed");
+      events.append({ kind: "tftp.failed", detail: { ...detail, error: outcome.reason } });
+    }
+  }
+
+  private refuse(rinfo: RemoteInfo, req: Request, err: FileAccessError, code: number = err.code): void {
+    this.counters.failed++;
+    if (!this.closing) this.socket.send(encodeError(code, err.message), rinfo.port, rinfo.address);
+    const detail = { ip: rinfo.address, port: rinfo.port, file: req.filename, op: req.op === Opcode.WRQ ? "write" : "read", error: err.message };
+    this.opts.log.info(detail, "tftp request refused");
+    this.opts.events.append({ kind: "tftp.failed", detail: { ...detail, bytes: 0, durationMs: 0, options: Object.fromEntries(req.options) } });
+  }
+
+  private release(key: string, t: Transfer): void {
+    if (this.transfers.get(key) === t) this.transfers.delete(key);
+  }
+}
