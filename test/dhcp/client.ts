@@ -1,0 +1,168 @@
+/**
+ * A small scripted DHCP client for what the stock clients cannot do: PXE discovery with chosen 93/94/97/77/175
+ * options, the proxyDHCP boot-server step on port 4011, and fuzzing. Run inside a namespace:
+ * `ip netns exec NS npx tsx test/dhcp/client.ts '<json scenario>'`; prints one JSON result line.
+ */
+import { createSocket, type RemoteInfo } from "node:dgram";
+import { MessageType, Opt, PxeSub, messageTypeName } from "../../src/dhcp/options.ts";
+import { BROADCAST_FLAG, DhcpOptions, decodePacket, encodePacket, type DhcpPacket } from "../../src/dhcp/packet.ts";
+
+export interface PxeScenario {
+  op: "pxe";
+  mac: string;
+  arch?: number;
+  vendorClass?: string;
+  /** Raw bytes of option 77 as hex. */
+  userClassHex?: string;
+  ipxeOptions?: boolean;
+  uuid?: string;
+  listenMs: number;
+  /** Our own address, for the port-4011 step (proxy mode). */
+  ciaddr?: string;
+  request4011?: boolean;
+  serverPort?: number;
+  proxyPort?: number;
+}
+
+export interface FuzzScenario {
+  op: "fuzz";
+  count: number;
+  seed: number;
+  to: string;
+  port: number;
+}
+
+export interface ReplySummary {
+  from: string;
+  type: string | undefined;
+  yiaddr: string;
+  siaddr: string;
+  file: string;
+  serverId: string | undefined;
+  vendorClass: string | undefined;
+  sub43: Record<string, string> | undefined;
+  sub175: Record<string, string> | undefined;
+  guid: string | undefined;
+  size: number;
+}
+
+const hexMap = (m: Map<number, Buffer> | undefined) => (m ? Object.fromEntries([...m].map(([k, v]) => [String(k), v.toString("hex")])) : undefined);
+
+function summarize(msg: Buffer, rinfo: RemoteInfo): ReplySummary | undefined {
+  const d = decodePacket(msg);
+  if (!d.ok) return undefined;
+  const p = d.packet;
+  return {
+    from: rinfo.address,
+    type: messageTypeName(p.options.get(Opt.MessageType) ?? 0),
+    yiaddr: p.yiaddr,
+    siaddr: p.siaddr,
+    file: p.file || p.options.get(Opt.BootFile) || "",
+    serverId: p.options.get(Opt.ServerId),
+    vendorClass: p.options.get(Opt.VendorClass),
+    sub43: hexMap(p.options.get(Opt.VendorSpecific)),
+    sub175: hexMap(p.options.get(Opt.Ipxe)),
+    guid: p.options.get(Opt.ClientGuid),
+    size: msg.length,
+  };
+}
+
+function request(s: PxeScenario, type: number, ciaddr = "0.0.0.0"): DhcpPacket {
+  const chaddr = Buffer.alloc(16);
+  Buffer.from(s.mac.replace(/:/g, ""), "hex").copy(chaddr);
+  const o = new DhcpOptions();
+  o.set(Opt.MessageType, type);
+  if (s.vendorClass) o.set(Opt.VendorClass, s.vendorClass);
+  if (s.arch !== undefined) o.set(Opt.ClientArch, [s.arch]);
+  o.set(Opt.ClientNdi, { type: 1, major: 3, minor: 16 });
+  if (s.uuid) o.set(Opt.ClientGuid, s.uuid);
+  if (s.userClassHex) o.setRaw(Opt.UserClass, Buffer.from(s.userClassHex, "hex"));
+  if (s.ipxeOptions) o.setRaw(Opt.Ipxe, Buffer.from([19, 1, 1, 16, 1, 2]));
+  if (type === MessageType.REQUEST) o.set(Opt.VendorSpecific, new Map([[PxeSub.BootItem, Buffer.from([0x80, 0x00, 0x00, 0x00])]]));
+  return {
+    op: 1, htype: 1, hlen: 6, hops: 0, xid: (Math.random() * 2 ** 32) >>> 0, secs: 0, flags: BROADCAST_FLAG,
+    ciaddr, yiaddr: "0.0.0.0", siaddr: "0.0.0.0", giaddr: "0.0.0.0", chaddr, sname: "", file: "", options: o,
+  };
+}
+
+async function pxe(s: PxeScenario): Promise<{ offers: ReplySummary[]; ack?: ReplySummary }> {
+  const sock = createSocket({ type: "udp4", reuseAddr: true });
+  await new Promise<void>((r) => sock.bind(68, "0.0.0.0", r));
+  sock.setBroadcast(true);
+  const replies: ReplySummary[] = [];
+  sock.on("message", (msg, rinfo) => {
+    const r = summarize(msg, rinfo);
+    if (r) replies.push(r);
+  });
+  const discover = request(s, MessageType.DISCOVER);
+  sock.send(encodePacket(discover), s.serverPort ?? 67, "255.255.255.255");
+  await new Promise((r) => setTimeout(r, s.listenMs));
+  const offers = replies.filter((r) => r.type === "OFFER");
+  let ack: ReplySummary | undefined;
+  const proxyOffer = offers.find((o) => o.vendorClass === "PXEClient" && o.yiaddr === "0.0.0.0");
+  if (s.request4011 && proxyOffer) {
+    replies.length = 0;
+    sock.send(encodePacket(request(s, MessageType.REQUEST, s.ciaddr)), s.proxyPort ?? 4011, proxyOffer.siaddr);
+    await new Promise((r) => setTimeout(r, s.listenMs));
+    ack = replies.find((r) => r.type === "ACK");
+  }
+  sock.close();
+  return { offers, ...(ack ? { ack } : {}) };
+}
+
+/** mulberry32: reproducible randomness, so a failing seed can be replayed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function fuzz(s: FuzzScenario): Promise<{ sent: number }> {
+  const rnd = prng(s.seed);
+  const int = (n: number) => Math.floor(rnd() * n);
+  const sock = createSocket({ type: "udp4", reuseAddr: true });
+  await new Promise<void>((r) => sock.bind(0, "0.0.0.0", r));
+  sock.setBroadcast(true);
+  const base = encodePacket(
+    request({ op: "pxe", mac: "02:00:00:00:00:01", arch: 7, vendorClass: "PXEClient:Arch:00007:UNDI:003016", uuid: "11111111-2222-3333-4444-555555555555", listenMs: 0 }, MessageType.DISCOVER),
+  );
+  let sent = 0;
+  for (let i = 0; i < s.count; i++) {
+    let pkt: Buffer;
+    switch (i % 4) {
+      case 0: // pure noise of any length
+        pkt = Buffer.from(Array.from({ length: int(700) }, () => int(256)));
+        break;
+      case 1: {
+        // a valid packet with random bytes flipped
+        pkt = Buffer.from(base);
+        for (let k = 0, n = 1 + int(12); k < n; k++) pkt[int(pkt.length)] = int(256);
+        break;
+      }
+      case 2: // truncated anywhere
+        pkt = base.subarray(0, int(base.length));
+        break;
+      default: {
+        // valid header, then a stream of random option triples with lengths that lie
+        const opts = Buffer.from(Array.from({ length: 4 + int(200) }, () => int(256)));
+        pkt = Buffer.concat([base.subarray(0, 240), opts]);
+      }
+    }
+    sock.send(pkt, s.port, s.to);
+    sent++;
+    // Stay far below socket-buffer limits: this tests robustness, not throughput.
+    if (i % 50 === 49) await new Promise((r) => setTimeout(r, 5));
+  }
+  await new Promise((r) => setTimeout(r, 50));
+  sock.close();
+  return { sent };
+}
+
+const scenario = JSON.parse(process.argv[2]!) as PxeScenario | FuzzScenario;
+const result = scenario.op === "pxe" ? await pxe(scenario) : await fuzz(scenario);
+process.stdout.write(JSON.stringify(result) + "\n");

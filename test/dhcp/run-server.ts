@@ -1,0 +1,40 @@
+/**
+ * Runs DhcpServer in this process (started inside a test's namespace with `ip netns exec`). Argument: JSON
+ * {config, advertise, httpPort, tftpEnabled, dataDir}. Prints `READY` once listening; on stdin, `stats`
+ * prints the stats as one JSON line; stdin closing or SIGTERM stops the server.
+ */
+import { createInterface } from "node:readline";
+import { DhcpConfigSchema } from "../../src/dhcp/config.ts";
+import { DhcpServer } from "../../src/dhcp/server.ts";
+import { createLogger } from "../../src/log.ts";
+import { Store } from "../../src/store/index.ts";
+
+const args = JSON.parse(process.argv[2]!);
+const store = Store.open(args.dataDir);
+const log = createLogger(process.env.KINDLING_LOG_LEVEL ?? "warn", false);
+const server = await DhcpServer.start({
+  config: DhcpConfigSchema.parse(args.config),
+  advertise: args.advertise,
+  httpPort: args.httpPort ?? 8080,
+  tftpEnabled: args.tftpEnabled ?? true,
+  db: store.db,
+  machines: store.machines,
+  events: store.events,
+  log,
+});
+
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await server.close();
+  store.close();
+  process.exit(0);
+}
+process.on("SIGTERM", () => void stop());
+const rl = createInterface({ input: process.stdin });
+rl.on("line", (line) => {
+  if (line.trim() === "stats") process.stdout.write(`STATS ${JSON.stringify(server.stats())}\n`);
+});
+rl.on("close", () => void stop());
+process.stdout.write("READY\n");
