@@ -1,0 +1,59 @@
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { parse as parseYaml } from "yaml";
+import { formatDiagnostic, IgnitionError, renderIgnition, translateButane, validateSource, type Diagnostic, type Rendered, type TemplateValues } from "../ignition/index.ts";
+
+/** `kindling butane` and `kindling validate`: the Ignition tools, usable without a running server. */
+export function registerIgnitionCommands(program: Command): void {
+  program
+    .command("butane")
+    .description("translate a Butane config (variant flatcar 1.0.0/1.1.0) to Ignition JSON; reads stdin without FILE")
+    .argument("[file]", "Butane YAML file (default: stdin)")
+    .option("--strict", "fail on warnings (unknown keys, ignored mode bits)")
+    .option("--pretty", "indent the JSON output")
+    .option("-d, --files-dir <dir>", "directory that local:, contents_local, trees etc. are relative to")
+    .option("--values <file>", "render as a profile template with these per-machine values (JSON or YAML map)")
+    .option("--flatcar-version <version>", "with --values: serve at the highest spec this Flatcar release accepts")
+    .action((file: string | undefined, opts: { strict?: boolean; pretty?: boolean; filesDir?: string; values?: string; flatcarVersion?: string }) => {
+      const name = file ?? "<stdin>";
+      const text = readFileSync(file ?? 0, "utf8");
+      const common = { strict: opts.strict ?? false, ...(opts.filesDir ? { filesDir: opts.filesDir } : {}) };
+      let out: Rendered;
+      try {
+        out = opts.values
+          ? renderIgnition({
+              source: { butane: text },
+              values: parseYaml(readFileSync(opts.values, "utf8")) as TemplateValues,
+              ...(opts.flatcarVersion ? { flatcarVersion: opts.flatcarVersion } : {}),
+              ...common,
+            })
+          : translateButane(text, common);
+      } catch (e) {
+        if (!(e instanceof IgnitionError)) throw e;
+        printDiagnostics(name, e.diagnostics);
+        process.exitCode = 1;
+        return;
+      }
+      printDiagnostics(name, out.warnings);
+      process.stdout.write(JSON.stringify(out.config, null, opts.pretty ? 2 : undefined) + "\n");
+    });
+
+  program
+    .command("validate")
+    .description("validate an Ignition JSON config (spec 3.3.0-3.5.0) or a Butane file; exit 1 on errors")
+    .argument("<file>", "Ignition JSON or Butane YAML")
+    .option("--strict", "fail on warnings too")
+    .option("-d, --files-dir <dir>", "files directory for a Butane file's local references")
+    .action((file: string, opts: { strict?: boolean; filesDir?: string }) => {
+      const text = readFileSync(file, "utf8");
+      const source = text.trimStart().startsWith("{") ? { json: text } : { butane: text };
+      const { spec, diagnostics } = validateSource(source, { strict: opts.strict ?? false, ...(opts.filesDir ? { filesDir: opts.filesDir } : {}) });
+      printDiagnostics(file, diagnostics);
+      if (diagnostics.some((d) => d.severity === "error")) process.exitCode = 1;
+      else process.stdout.write(`${file}: valid Ignition ${spec}\n`);
+    });
+}
+
+function printDiagnostics(name: string, diags: readonly Diagnostic[]): void {
+  for (const d of diags) process.stderr.write(`${name}: ${formatDiagnostic(d)}\n`);
+}
