@@ -23,7 +23,7 @@ import {
   type Release,
   type ReleaseRequest,
 } from "./release.ts";
-import { SigningKey } from "./signing-key.ts";
+import { SigningKey, VerificationError } from "./signing-key.ts";
 
 /** Written last into a release directory: its presence means every file in it was verified. */
 export const MANIFEST = "kindling-release.json";
@@ -192,6 +192,14 @@ export class Mirror {
         version = parseVersionTxt(Buffer.from(versionTxt).toString("utf8"));
       }
       const dir = this.releaseDir(r.channel, board, version);
+      const complete = await readManifest(join(dir, MANIFEST));
+      if (complete) {
+        // Verified when it was mirrored: only the current pointer may need to move.
+        if (r.version === "current") await writeAtomic(this.currentFile(r.channel, board), await readFile(join(dir, VERSION_TXT)));
+        this.failures.delete(key);
+        this.opts.events.append({ kind: "flatcar.sync.done", detail: { channel: r.channel, board, version, bytes: 0, seconds: (Date.now() - started) / 1000, alreadyMirrored: true } });
+        return { version };
+      }
       await mkdir(dir, { recursive: true });
       const files: Manifest["files"] = [];
       for (const name of releaseFiles(this.opts.config.oems)) {
@@ -277,7 +285,9 @@ export class Mirror {
       const { keyId } = await this.signingKey.verifyFile(dest, new Uint8Array(sig), name);
       return { bytes: s.size, signedBy: keyId };
     } catch (err) {
-      this.opts.log.warn({ file: dest, err: (err as Error).message }, "mirrored file no longer verifies, fetching it again");
+      // Only bytes that contradict their signature are thrown away; a key that cannot be had is not the file's fault.
+      if (!(err instanceof VerificationError && err.kind === "signature")) throw err;
+      this.opts.log.warn({ file: dest, err: err.message }, "mirrored file no longer verifies, fetching it again");
       await rm(dest, { force: true });
       return null;
     }

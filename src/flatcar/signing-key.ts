@@ -5,8 +5,18 @@ import { Readable } from "node:stream";
 import * as openpgp from "openpgp";
 import type { Logger } from "../log.ts";
 
+/**
+ * Why a file was not accepted: the key itself could not be had (`key`), the signature names a key we do not
+ * have even after a refresh (`signer`), or the bytes do not match the signature (`signature`).
+ */
 export class VerificationError extends Error {
   override name = "VerificationError";
+  constructor(
+    message: string,
+    readonly kind: "key" | "signer" | "signature",
+  ) {
+    super(message);
+  }
 }
 
 export interface SigningKeyOptions {
@@ -66,7 +76,7 @@ export class SigningKey {
       }
     }
     const res = await this.opts.fetch(this.opts.url, { redirect: "follow" });
-    if (!res.ok) throw new VerificationError(`signing key ${this.opts.url}: HTTP ${res.status}`);
+    if (!res.ok) throw new VerificationError(`signing key ${this.opts.url}: HTTP ${res.status}`, "key");
     const bytes = new Uint8Array(await res.arrayBuffer());
     const key = await this.pick(bytes, this.opts.url);
     await mkdir(dirname(this.opts.cacheFile), { recursive: true });
@@ -84,13 +94,13 @@ export class SigningKey {
         ? await openpgp.readKeys({ armoredKeys: text })
         : await openpgp.readKeys({ binaryKeys: bytes });
     } catch (err) {
-      throw new VerificationError(`signing key ${from}: not an OpenPGP key (${(err as Error).message})`);
+      throw new VerificationError(`signing key ${from}: not an OpenPGP key (${(err as Error).message})`, "key");
     }
     const want = this.opts.fingerprint;
     const key = keys.find((k) => k.getFingerprint().toUpperCase() === want);
     if (!key) {
       const got = keys.map((k) => k.getFingerprint().toUpperCase()).join(", ");
-      throw new VerificationError(`signing key ${from} has fingerprint ${got}, expected the pinned ${want}`);
+      throw new VerificationError(`signing key ${from} has fingerprint ${got}, expected the pinned ${want}`, "key");
     }
     return key.toPublic();
   }
@@ -104,7 +114,7 @@ export class SigningKey {
         ? await openpgp.readSignature({ armoredSignature: text })
         : await openpgp.readSignature({ binarySignature: signatureBytes });
     } catch (err) {
-      throw new VerificationError(`${name}: signature is not an OpenPGP signature (${(err as Error).message})`);
+      throw new VerificationError(`${name}: signature is not an OpenPGP signature (${(err as Error).message})`, "signature");
     }
     const issuers = [...signature.getSigningKeyIDs()];
     const ids = issuers.map((id) => id.toHex().toUpperCase());
@@ -119,6 +129,7 @@ export class SigningKey {
       if (!issuers.some((id) => key.getKeys(id).length > 0)) {
         throw new VerificationError(
           `${name}: signed by key ID ${ids.join(", ") || "(none)"}, which is not a subkey of the pinned signing key ${this.opts.fingerprint} (key reloaded from ${this.source})`,
+          "signer",
         );
       }
     }
@@ -134,7 +145,7 @@ export class SigningKey {
       await first.verified;
       return { keyId: first.keyID.toHex().toUpperCase() };
     } catch (err) {
-      throw new VerificationError(`${name}: bad signature (${(err as Error).message})`);
+      throw new VerificationError(`${name}: bad signature (${(err as Error).message})`, "signature");
     }
   }
 }

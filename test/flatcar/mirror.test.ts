@@ -173,6 +173,37 @@ describe("Mirror.sync", () => {
     expect(Buffer.compare(readFileSync(rel(root, V, IMAGE)), release[IMAGE]!)).toBe(0);
   });
 
+  it("downloads nothing again for a mirrored release; re-verifies what an interrupted sync left", async () => {
+    const o = await origin();
+    const { m, root } = mirror(o);
+    const path = (f: string) => `/stable/amd64-usr/${V}/${f}`;
+    await m.sync({ channel: "stable", version: "current" });
+    await m.sync({ channel: "stable", version: "current" });
+    expect(o.count("/stable/amd64-usr/current/version.txt")).toBe(2);
+    for (const f of [PXE_KERNEL, PXE_INITRD, IMAGE]) expect(o.count(path(f))).toBe(1);
+
+    // Interrupted before the manifest, with one file damaged on disk since.
+    await rm(rel(root, V, MANIFEST));
+    const damaged = readFileSync(rel(root, V, PXE_INITRD));
+    damaged[10] = damaged[10]! ^ 1;
+    await writeFile(rel(root, V, PXE_INITRD), damaged);
+    await m.sync({ channel: "stable", version: V });
+    expect([PXE_KERNEL, PXE_INITRD, IMAGE].map((f) => o.count(path(f)))).toEqual([1, 2, 1]);
+    expect(Buffer.compare(readFileSync(rel(root, V, PXE_INITRD)), release[PXE_INITRD]!)).toBe(0);
+    expect(existsSync(rel(root, V, MANIFEST))).toBe(true);
+
+    // A key that cannot be had fails the sync but never deletes verified files.
+    await rm(rel(root, V, MANIFEST));
+    const wrongKey = new Mirror({
+      root,
+      config: FlatcarConfigSchema.parse({ origin: `${o.url}/{channel}/{board}`, signingKey: join(work, "key.asc"), signingFingerprint: "F88CFEDEFF29A5B4D9523864E25D9AED0593B34A" }),
+      events: new CollectingSink(),
+      log: silentLogger,
+    });
+    await expect(wrongKey.sync({ channel: "stable", version: V })).rejects.toThrow(/expected the pinned/);
+    for (const f of [PXE_KERNEL, PXE_INITRD, IMAGE]) expect(existsSync(rel(root, V, f))).toBe(true);
+  });
+
   it("gives up after the configured attempts and deletes the partial file", async () => {
     const o = await origin();
     const imagePath = `/stable/amd64-usr/${V}/${IMAGE}`;
