@@ -1,0 +1,76 @@
+/**
+ * perfdhcp (Kea's load generator, acting as a relay) runs a short bounded load against full mode with
+ * zero failed exchanges; then a few thousand random and mutated packets, after which the server still
+ * answers real clients correctly.
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ReplySummary } from "./client.ts";
+import { clientScripts, runClient, startKindling, type Running } from "./harness.ts";
+import { Lab, type Netns } from "./netns.ts";
+
+const SERVER = "10.80.0.1";
+let lab: Lab;
+let srv: Netns;
+let cli: Netns;
+let kindling: Running;
+
+beforeAll(async () => {
+  lab = new Lab("kdl");
+  srv = lab.ns("s");
+  cli = lab.ns("c");
+  lab.link(srv, "k0", `${SERVER}/16`, cli, "eth0", "10.80.0.2/16");
+  cli.ip("route", "add", "default", "dev", "eth0");
+  kindling = await startKindling(lab, srv, {
+    config: { mode: "full", subnets: [{ cidr: "10.80.0.0/16", ranges: [{ start: "10.80.1.0", end: "10.80.255.250" }], router: SERVER, leaseSeconds: 3600 }] },
+    advertise: SERVER,
+    dataDir: mkdtempSync(join(tmpdir(), "kindling-dhcp-load-")),
+  });
+});
+afterAll(async () => {
+  await kindling?.stop();
+  await lab?.destroy();
+});
+
+describe("load and abuse", () => {
+  it("perfdhcp: 600 relayed DORA exchanges at 150/s, none lost", async () => {
+    // Bounded in count (-n) and time (-p); -u makes perfdhcp check that no address is handed out twice.
+    const r = cli.run(["perfdhcp", "-4", "-l", "10.80.0.2", "-r", "150", "-R", "600", "-n", "600", "-p", "10", "-u", "-W", "1000000", SERVER], {
+      allowFail: true,
+      timeoutMs: 40_000,
+    });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const drops = [...r.stdout.matchAll(/drops: (\d+)/g)].map((m) => Number(m[1]));
+    expect(drops).toEqual([0, 0]);
+    const sent = [...r.stdout.matchAll(/sent packets: (\d+)/g)].map((m) => Number(m[1]));
+    expect(sent).toEqual([600, 600]);
+    const stats = await kindling.stats();
+    expect(stats.byType.ACK).toBe(600);
+    expect(stats.leases?.[0]?.used).toBe(600);
+    expect(stats.malformed).toBe(0);
+  });
+
+  it("survives 4000 random and mutated packets and still answers correctly", async () => {
+    const before = await kindling.stats();
+    runClient(cli, { op: "fuzz", count: 2000, seed: 4242, to: "255.255.255.255", port: 67 });
+    runClient(cli, { op: "fuzz", count: 2000, seed: 777, to: SERVER, port: 67 });
+    const after = await kindling.stats();
+    expect(after.received - before.received).toBeGreaterThan(3900);
+    // Noise and truncations are counted as malformed rather than crashing anything.
+    expect(after.malformed - before.malformed).toBeGreaterThan(1500);
+
+    const r = runClient<{ offers: ReplySummary[] }>(cli, {
+      op: "pxe", mac: "02:80:00:00:00:01", arch: 7, vendorClass: "PXEClient:Arch:00007:UNDI:003016", listenMs: 700,
+    });
+    expect(r.offers).toHaveLength(1);
+    expect(r.offers[0]).toMatchObject({ serverId: SERVER, siaddr: SERVER, file: "ipxe.efi" });
+    expect(r.offers[0]!.yiaddr).toMatch(/^10\.80\./);
+
+    const scripts = clientScripts();
+    cli.ip("addr", "flush", "dev", "eth0");
+    cli.run(["busybox", "udhcpc", "-f", "-q", "-n", "-i", "eth0", "-s", scripts.udhcpc, "-t", "5", "-T", "1"], { timeoutMs: 30_000 });
+    expect(scripts.lines().find((l) => l.startsWith("udhcpc bound"))).toMatch(/ip=10\.80\.\d+\.\d+ .*serverid=10\.80\.0\.1 /);
+  });
+});
