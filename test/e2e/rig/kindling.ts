@@ -73,8 +73,8 @@ export class Kindling {
       env: { ...process.env, NODE_ENV: "production" },
     });
     const out = createWriteStream(this.logFile);
-    this.proc.stdout!.pipe(out);
-    this.proc.stderr!.pipe(out);
+    this.proc.stdout!.pipe(out, { end: false });
+    this.proc.stderr!.pipe(out, { end: false });
   }
 
   static async start(opts: KindlingOptions): Promise<Kindling> {

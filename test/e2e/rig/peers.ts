@@ -11,8 +11,8 @@ import type { Netns } from "./netns.ts";
 
 function pipeTo(child: ChildProcess, file: string): void {
   const out = createWriteStream(file);
-  child.stdout?.pipe(out);
-  child.stderr?.pipe(out);
+  child.stdout?.pipe(out, { end: false });
+  child.stderr?.pipe(out, { end: false });
 }
 
 export interface DnsmasqOptions {

@@ -80,6 +80,8 @@ export class Vm {
       this.exited = { code, signal };
       for (const w of this.waiters) w();
     });
+    // After the pipes drain, not on stop(): output may still be in flight when QEMU is killed.
+    this.proc.once("close", () => this.log.end());
   }
 
   /** Everything the guest printed so far (serial console and QEMU's own messages). */
@@ -134,6 +136,5 @@ export class Vm {
 
   stop(): void {
     if (!this.exited) this.proc.kill("SIGKILL");
-    this.log.end();
   }
 }
