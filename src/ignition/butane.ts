@@ -97,6 +97,9 @@ export function parseButane(text: string, opts: ButaneOptions = {}): Parsed | { 
   const decoded = decodeDocument(doc, lc, root, IGNITION, {
     fieldsOf: (n) => butaneFields(n, spec),
     newerKey: (n, key) => {
+      if ((n === IGNITION && ["boot_device", "grub"].includes(key)) || (n.tag && FLATCAR_DROPS[n.tag]?.some((d) => snake(d) === key))) {
+        return `"${key}" is not supported by the flatcar variant`;
+      }
       const later = [...n.fields, ...(n.tag ? EXTRAS[n.tag].map((x) => ({ ...x.field, since: x.since })) : [])].find(
         (f) => butaneKey(f) === key && f.since && !specAtMost(f.since, spec),
       );

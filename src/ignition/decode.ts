@@ -50,9 +50,9 @@ interface Ctx extends DecodeOptions {
 export function parseYaml(text: string): { doc: Document; lc: LineCounter; diagnostics: Diagnostic[] } {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, strict: true });
-  const toDiag = (severity: "error" | "warning") => (e: { message: string; linePos?: [{ line: number; col: number }, ...unknown[]] }) => {
-    const at = e.linePos?.[0];
-    return { severity, message: e.message.split("\n")[0] ?? e.message, ...(at ? { line: at.line, column: at.col } : {}) } as Diagnostic;
+  const toDiag = (severity: "error" | "warning") => (e: { message: string; pos: [number, number] }): Diagnostic => {
+    const { line, col } = lc.linePos(e.pos[0]);
+    return { severity, message: e.message.split("\n")[0] ?? e.message, line, column: col };
   };
   const diagnostics = [...doc.errors.map(toDiag("error")), ...doc.warnings.map(toDiag("warning"))];
   return { doc, lc, diagnostics };
@@ -179,7 +179,7 @@ function decodeObject(ctx: Ctx, y: unknown, node: Node & { kind: "object" }, pat
       continue;
     }
     const p = `${path}.${field.name}`;
-    const at = posOf(ctx.lc, pair.key);
+    const at = posOf(ctx.lc, pair.value ?? pair.key) ?? posOf(ctx.lc, pair.key);
     if (at) ctx.positions.set(p, at);
     seen.add(field.name);
     const v = decode(ctx, pair.value, field.node, p);
