@@ -52,7 +52,6 @@ function optionMap(pairs: string[]): Map<string, string> {
   const options = new Map<string, string>();
   for (let i = 0; i < pairs.length; i += 2) {
     const name = pairs[i]!.toLowerCase();
-    if (name === "") throw new MalformedPacket("empty option name");
     if (!options.has(name)) options.set(name, pairs[i + 1]!);
   }
   return options;

@@ -37,6 +37,8 @@ interface Transfer {
   startedAt: number;
   socket?: Socket;
   session?: Session;
+  /** A repeat of this request is waiting to be judged (see onRead). */
+  retried?: boolean;
 }
 
 /**
@@ -132,8 +134,18 @@ export class TftpServer {
     const key = `${rinfo.address}:${rinfo.port}`;
     const existing = this.transfers.get(key);
     if (existing) {
-      // The client repeating its request before it heard from us: the running transfer answers it.
-      if (existing.request.equals(raw) && existing.session?.bytes === 0) return;
+      if (existing.request.equals(raw) && (existing.session?.bytes ?? 0) === 0) {
+        // Either the client repeating a request it has no answer to yet (the running transfer will
+        // answer it), or a PXE ROM that sent ERROR to our OACK and asks again from the same port, with
+        // that ERROR not yet read from the transfer socket. Decide once this poll round is handled.
+        if (existing.retried) return;
+        existing.retried = true;
+        setImmediate(() => {
+          existing.retried = false;
+          if (!this.transfers.has(key)) this.onRead(req, raw, rinfo);
+        });
+        return;
+      }
       // Not notified: an error from the old TID could be taken as the answer to the new request.
       existing.session?.abort("superseded by a new request from the same port", false);
     }

@@ -93,3 +93,12 @@ export class RawPeer {
     this.socket.close();
   }
 }
+
+/** Waits until the server has no transfer running (its last ACK may still be in flight when a client exits). */
+export async function idle(server: TftpServer, waitMs = 10_000): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  while (server.stats().active > 0) {
+    if (Date.now() > deadline) throw new Error(`still ${server.stats().active} transfers running`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
