@@ -1,0 +1,92 @@
+/** Boot decisions (src/boot/dhcp-plan.ts), table-tested. */
+import { describe, expect, it } from "vitest";
+import { classifyClient, isIpxe, machineArch, planBoot, proxyOfferCarriesFile, type BootAnswer, type ClientFacts } from "../../src/boot/dhcp-plan.ts";
+import type { MachineState } from "../../src/model/machine.ts";
+
+const files = { bios: "undionly.kpxe", efiIa32: "ipxe32.efi", efiX64: "snponly.efi", efiArm64: "arm64/ipxe.efi" };
+const base = "http://10.0.0.1:8080";
+const pxe = (arch: number, vendor = `PXEClient:Arch:${String(arch).padStart(5, "0")}:UNDI:003016`): ClientFacts => ({ vendorClass: vendor, archs: [arch], hasIpxeOptions: false });
+const plan = (facts: ClientFacts, state?: MachineState, ipxeClasses: string[] = []): BootAnswer =>
+  planBoot({ client: classifyClient(facts, ipxeClasses), state, bootFiles: files, httpBase: base });
+
+describe("boot file by architecture (option 93)", () => {
+  it.each([
+    [0, "undionly.kpxe", "PXEClient", "amd64"],
+    [6, "ipxe32.efi", "PXEClient", "amd64"],
+    [7, "snponly.efi", "PXEClient", "amd64"],
+    [9, "snponly.efi", "PXEClient", "amd64"],
+    [11, "arm64/ipxe.efi", "PXEClient", "arm64"],
+  ])("arch %i → %s", (arch, file, vendorClass, recorded) => {
+    expect(plan(pxe(arch))).toMatchObject({ kind: "boot", file, vendorClass, ipxe: false });
+    expect(machineArch(classifyClient(pxe(arch)))).toBe(recorded);
+  });
+
+  it.each([
+    [15, `${base}/ipxe-bin/ipxe32.efi`],
+    [16, `${base}/ipxe-bin/snponly.efi`],
+    [19, `${base}/ipxe-bin/arm64/ipxe.efi`],
+  ])("UEFI HTTP boot arch %i → absolute URL %s with HTTPClient", (arch, file) => {
+    expect(plan(pxe(arch, `HTTPClient:Arch:${String(arch).padStart(5, "0")}:UNDI:003001`))).toEqual({ kind: "boot", file, vendorClass: "HTTPClient", ipxe: false, firmware: expect.any(String) });
+  });
+
+  it.each([10, 18, 20, 1, 255])("arch %i is unknown: no boot file", (arch) => {
+    expect(plan(pxe(arch))).toEqual({ kind: "unknown-arch", arch });
+  });
+
+  it("takes the arch from option 60 when option 93 is missing", () => {
+    expect(plan({ vendorClass: "PXEClient:Arch:00007:UNDI:003016", hasIpxeOptions: false })).toMatchObject({ file: "snponly.efi" });
+    expect(plan({ vendorClass: "PXEClient", hasIpxeOptions: false })).toEqual({ kind: "unknown-arch", arch: undefined });
+  });
+
+  it("ordinary clients get nothing to boot", () => {
+    expect(plan({ vendorClass: "udhcp 1.35.0", hasIpxeOptions: false })).toEqual({ kind: "none" });
+    expect(plan({ hasIpxeOptions: false })).toEqual({ kind: "none" });
+  });
+});
+
+describe("iPXE detection", () => {
+  it.each<[string, ClientFacts, string[], boolean]>([
+    ["user class iPXE (raw)", { userClasses: ["iPXE"], hasIpxeOptions: true }, [], true],
+    ["user class iPXE without 175", { userClasses: ["iPXE"], hasIpxeOptions: false }, [], true],
+    ["configured user class", { userClasses: ["kindling"], hasIpxeOptions: false }, ["kindling"], true],
+    ["175 without a user class (FlexBoot)", { hasIpxeOptions: true }, [], true],
+    ["another user class wins over 175", { userClasses: ["plain-pxe"], hasIpxeOptions: true }, [], false],
+    ["neither", { hasIpxeOptions: false }, [], false],
+  ])("%s", (_name, facts, classes, expected) => {
+    expect(isIpxe(facts, classes)).toBe(expected);
+  });
+
+  it("an iPXE client gets the boot script URL, keeping its vendor class", () => {
+    expect(plan({ ...pxe(0), userClasses: ["iPXE"], hasIpxeOptions: true })).toEqual({ kind: "boot", file: `${base}/boot.ipxe`, vendorClass: "PXEClient", ipxe: true, firmware: undefined });
+    expect(plan({ userClasses: ["iPXE"], hasIpxeOptions: true })).toMatchObject({ file: `${base}/boot.ipxe`, ipxe: true });
+  });
+});
+
+describe("machine state", () => {
+  it.each<[MachineState | undefined, BootAnswer["kind"]]>([
+    [undefined, "boot"],
+    ["discovered", "boot"],
+    ["ready", "boot"],
+    ["installing", "boot"],
+    ["failed", "boot"],
+    ["installed", "local-disk"],
+    ["running", "local-disk"],
+  ])("state %s → %s", (state, kind) => {
+    expect(plan(pxe(7), state).kind).toBe(kind);
+    expect(plan({ ...pxe(7), userClasses: ["iPXE"] }, state).kind).toBe(kind);
+  });
+});
+
+describe("proxy offer form", () => {
+  const boot = (facts: ClientFacts) => plan(facts) as Extract<BootAnswer, { kind: "boot" }>;
+  it.each<[string, ClientFacts, boolean, boolean]>([
+    ["BIOS", pxe(0), false, true],
+    ["UEFI x64, default", pxe(7), false, false],
+    ["UEFI x64, proxyFullOffer", pxe(7), true, true],
+    ["UEFI arm64, default", pxe(11), false, false],
+    ["UEFI HTTP", pxe(16, "HTTPClient:Arch:00016"), false, true],
+    ["iPXE on UEFI", { ...pxe(7), userClasses: ["iPXE"] }, false, true],
+  ])("%s (full offer switch %s) carries the file: %s", (_n, facts, switchOn, expected) => {
+    expect(proxyOfferCarriesFile(boot(facts), switchOn)).toBe(expected);
+  });
+});
