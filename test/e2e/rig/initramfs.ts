@@ -42,6 +42,17 @@ url=$(tr ' ' '\\n' < /proc/cmdline | sed -n 's/^ignition\\.config\\.url=//p' | h
 say "ignition url $url"
 if timeout 30 wget -q -O /tmp/ignition "$url"; then
   say "ignition sha256 $(sha256sum /tmp/ignition | cut -d' ' -f1)"
+  # A scripted "installer": tell Kindling the install started and finished, as flatcar-install's unit would.
+  report=$(tr ' ' '\n' < /proc/cmdline | sed -n 's/^kindling\.e2e\.report=//p' | head -n 1)
+  if [ -n "$report" ]; then
+    for ev in install-started install-done; do
+      if timeout 30 wget -q -O /dev/null --header 'Content-Type: application/json' --post-data "{\"event\":\"$ev\"}" "$report"; then
+        say "reported $ev"
+      else
+        say "report $ev failed"
+      fi
+    done
+  fi
   say "${BOOTED_MARKER}"
 else
   say "ignition fetch failed"

@@ -19,6 +19,13 @@ export interface KindlingOptions {
   retrySeconds?: number;
 }
 
+export interface KindlingEvent {
+  mac: string | null;
+  kind: string;
+  detail: Record<string, unknown>;
+  at: string;
+}
+
 export interface ApiResponse {
   status: number;
   body: unknown;
@@ -114,9 +121,10 @@ export class Kindling {
     return Buffer.from(this.ns.exec("curl", ["-sS", "--fail", "--max-time", "10", url]), "utf8");
   }
 
-  /** Events for one machine, oldest first. */
-  events(mac: string): { kind: string; detail: Record<string, unknown>; at: string }[] {
-    const list = this.call("GET", `/events?mac=${encodeURIComponent(mac)}&limit=1000`) as { kind: string; detail: Record<string, unknown>; at: string }[];
+  /** Events (all, or one machine's), oldest first. TFTP events carry the client's IP, not a MAC. */
+  events(mac?: string): KindlingEvent[] {
+    const query = mac ? `mac=${encodeURIComponent(mac)}&limit=10000` : "limit=10000";
+    const list = this.call("GET", `/events?${query}`) as KindlingEvent[];
     return [...list].reverse();
   }
 
