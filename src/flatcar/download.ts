@@ -101,17 +101,25 @@ export async function downloadTo(url: string, path: string, opts: DownloadOption
 }
 
 /** Small files (signatures, version.txt) read whole; null when the origin does not have them. */
-export async function fetchSmall(fetchFn: typeof fetch, url: string, limit = 1 << 20): Promise<Uint8Array | null> {
-  const res = await fetchFn(url, { redirect: "follow" });
-  if (res.status === 404 || res.status === 410) {
-    await res.body?.cancel();
-    return null;
+export async function fetchSmall(fetchFn: typeof fetch, url: string, attempts = 3, limit = 1 << 20): Promise<Uint8Array | null> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await fetchFn(url, { redirect: "follow" });
+      if (res.status === 404 || res.status === 410) {
+        await res.body?.cancel();
+        return null;
+      }
+      if (!res.ok) {
+        await res.body?.cancel();
+        throw new DownloadError(`${url}: HTTP ${res.status}`, res.status >= 500 || res.status === 408 || res.status === 429);
+      }
+      const buf = new Uint8Array(await res.arrayBuffer());
+      if (buf.length > limit) throw new DownloadError(`${url}: ${buf.length} bytes is too large`);
+      return buf;
+    } catch (err) {
+      const retryable = !(err instanceof DownloadError) || err.retryable;
+      if (!retryable || attempt >= attempts) throw err instanceof DownloadError ? err : new DownloadError(`${url}: ${(err as Error).message}`);
+      await sleep(100 * attempt);
+    }
   }
-  if (!res.ok) {
-    await res.body?.cancel();
-    throw new DownloadError(`${url}: HTTP ${res.status}`);
-  }
-  const buf = new Uint8Array(await res.arrayBuffer());
-  if (buf.length > limit) throw new DownloadError(`${url}: ${buf.length} bytes is too large`);
-  return buf;
 }

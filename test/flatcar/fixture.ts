@@ -70,6 +70,8 @@ export class Origin {
   readonly ranges: { path: string; range: string }[] = [];
   /** path → bytes sent before the connection is dropped (once). */
   readonly cutOnce = new Map<string, number>();
+  /** path → HTTP status answered once instead of the file. */
+  readonly failOnce = new Map<string, number>();
   private server: Server | undefined;
   url = "";
 
@@ -89,6 +91,11 @@ export class Origin {
     this.server = createServer((req, res) => {
       const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
       this.hits.set(path, this.count(path) + 1);
+      const fail = this.failOnce.get(path);
+      if (fail !== undefined) {
+        this.failOnce.delete(path);
+        return void res.writeHead(fail).end();
+      }
       const entry = this.tree.get(path);
       if (!entry) return void res.writeHead(404).end();
       if (!(entry instanceof Uint8Array)) return void res.writeHead(302, { location: entry.redirect }).end();

@@ -204,6 +204,27 @@ describe("Mirror.sync", () => {
     for (const f of [PXE_KERNEL, PXE_INITRD, IMAGE]) expect(existsSync(rel(root, V, f))).toBe(true);
   });
 
+  it("drops malformed origin answers with a clear failure instead of crashing", async () => {
+    const o = await origin({ ...release, [`${PXE_INITRD}.sig`]: Buffer.from("<html>not a signature</html>") });
+    o.tree.set("/stable/amd64-usr/current/version.txt", Buffer.from("<html>moved</html>"));
+    const { m, events } = mirror(o);
+    await expect(m.sync({ channel: "stable", version: "current" })).rejects.toThrow(/version\.txt has no FLATCAR_VERSION/);
+    await expect(m.sync({ channel: "stable", version: V })).rejects.toThrow(/flatcar_production_pxe_image\.cpio\.gz: signature is not an OpenPGP signature/);
+    expect(events.kinds().filter((k) => k === "flatcar.sync.failed")).toHaveLength(2);
+    expect(m.ensure({ channel: "edge", version: "current", arch: "amd64" })).toMatchObject({ state: "failed", reason: expect.stringMatching(/invalid release/) });
+    expect(m.ensure({ channel: "stable", version: "../../etc", arch: "amd64" })).toMatchObject({ state: "failed" });
+  });
+
+  it("retries a server error from the origin", async () => {
+    const o = await origin();
+    o.failOnce.set(`/stable/amd64-usr/${V}/${IMAGE}`, 503);
+    o.failOnce.set(`/stable/amd64-usr/${V}/${IMAGE}.sig`, 502);
+    const { m } = mirror(o);
+    await expect(m.sync({ channel: "stable", version: V })).resolves.toEqual({ version: V });
+    expect(o.count(`/stable/amd64-usr/${V}/${IMAGE}`)).toBe(2);
+    expect(o.count(`/stable/amd64-usr/${V}/${IMAGE}.sig`)).toBe(2);
+  });
+
   it("gives up after the configured attempts and deletes the partial file", async () => {
     const o = await origin();
     const imagePath = `/stable/amd64-usr/${V}/${IMAGE}`;
