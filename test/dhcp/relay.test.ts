@@ -1,0 +1,155 @@
+/**
+ * The server in-process on loopback (high ports, no root needed), driven by a socket that plays a relay
+ * agent: relayed DORA with option 82 echoed to giaddr, INIT-REBOOT NAK, DECLINE quarantine, INFORM,
+ * a client choosing another server, pool exhaustion, malformed input.
+ */
+import { createSocket, type Socket } from "node:dgram";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DhcpConfigSchema } from "../../src/dhcp/config.ts";
+import { MessageType, Opt } from "../../src/dhcp/options.ts";
+import { DhcpOptions, decodePacket, encodePacket, type DhcpPacket } from "../../src/dhcp/packet.ts";
+import { DhcpServer } from "../../src/dhcp/server.ts";
+import { silentLogger } from "../../src/log.ts";
+import type { EventInput } from "../../src/model/event.ts";
+import { openDb } from "../../src/store/db.ts";
+import { Store } from "../../src/store/index.ts";
+
+const PORT = 20000 + (process.pid % 20000);
+const RELAY = "127.0.0.2";
+const events: EventInput[] = [];
+let store: Store;
+let server: DhcpServer;
+let relay: Socket;
+const inbox: DhcpPacket[] = [];
+
+beforeAll(async () => {
+  store = new Store(openDb(":memory:"));
+  server = await DhcpServer.start({
+    config: DhcpConfigSchema.parse({
+      mode: "full",
+      port: PORT,
+      clientPort: PORT + 1,
+      subnets: [{ cidr: "127.0.0.0/8", ranges: [{ start: "127.0.5.1", end: "127.0.5.3" }], router: RELAY, leaseSeconds: 120 }],
+    }),
+    advertise: "127.0.0.1",
+    httpPort: 8080,
+    tftpEnabled: true,
+    db: store.db,
+    machines: store.machines,
+    events: { append: (e) => void events.push(e) },
+    log: silentLogger,
+  });
+  // A relay agent listens on giaddr at the server port, where relayed replies come back.
+  relay = createSocket({ type: "udp4", reuseAddr: true });
+  await new Promise<void>((r) => relay.bind(PORT, RELAY, r));
+  relay.on("message", (msg) => {
+    const d = decodePacket(msg);
+    if (d.ok) inbox.push(d.packet);
+  });
+});
+afterAll(async () => {
+  await server?.close();
+  relay?.close();
+  store?.close();
+});
+
+let xid = 1;
+function req(mac: string, type: number, set: (o: DhcpOptions) => void = () => {}, fields: Partial<DhcpPacket> = {}): DhcpPacket {
+  const chaddr = Buffer.alloc(16);
+  Buffer.from(mac.replace(/:/g, ""), "hex").copy(chaddr);
+  const options = new DhcpOptions().set(Opt.MessageType, type);
+  set(options);
+  return { op: 1, htype: 1, hlen: 6, hops: 1, xid: xid++, secs: 0, flags: 0, ciaddr: "0.0.0.0", yiaddr: "0.0.0.0", siaddr: "0.0.0.0", giaddr: RELAY, chaddr, sname: "", file: "", options, ...fields };
+}
+
+async function exchange(p: DhcpPacket, expectReply = true): Promise<DhcpPacket | undefined> {
+  inbox.length = 0;
+  relay.send(encodePacket(p), PORT, "127.0.0.1");
+  const end = Date.now() + (expectReply ? 3000 : 300);
+  while (Date.now() < end) {
+    const hit = inbox.find((r) => r.xid === p.xid);
+    if (hit) return hit;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return undefined;
+}
+const type = (p: DhcpPacket | undefined) => p?.options.get(Opt.MessageType);
+
+describe("relayed full mode on loopback", () => {
+  const agent = Buffer.from("0106706f72742d31", "hex");
+  it("answers a relayed DISCOVER/REQUEST at giaddr with option 82 echoed unchanged", async () => {
+    const mac = "02:00:00:00:01:01";
+    const offer = await exchange(req(mac, MessageType.DISCOVER, (o) => o.setRaw(Opt.RelayAgent, agent)));
+    expect(type(offer)).toBe(MessageType.OFFER);
+    expect(offer!.yiaddr).toBe("127.0.5.1");
+    expect(offer!.giaddr).toBe(RELAY);
+    expect(offer!.options.raw.get(Opt.RelayAgent)).toEqual(agent);
+    expect(offer!.options.get(Opt.ServerId)).toBe("127.0.0.1");
+    expect(offer!.options.get(Opt.LeaseTime)).toBe(120);
+    expect(offer!.options.get(Opt.RenewalTime)).toBe(60);
+    expect(offer!.options.get(Opt.SubnetMask)).toBe("255.0.0.0");
+    const ack = await exchange(req(mac, MessageType.REQUEST, (o) => o.set(Opt.ServerId, "127.0.0.1").set(Opt.RequestedIp, "127.0.5.1").setRaw(Opt.RelayAgent, agent)));
+    expect(type(ack)).toBe(MessageType.ACK);
+    expect(ack!.yiaddr).toBe("127.0.5.1");
+    expect(ack!.options.raw.get(Opt.RelayAgent)).toEqual(agent);
+    expect(store.db.prepare("SELECT state FROM leases WHERE ip = ?").get("127.0.5.1")).toEqual({ state: "bound" });
+  });
+
+  it("NAKs an INIT-REBOOT for an address that is not on the client's network, or that someone else holds", async () => {
+    const mac = "02:00:00:00:01:02";
+    const foreign = await exchange(req(mac, MessageType.REQUEST, (o) => o.set(Opt.RequestedIp, "192.168.7.7")));
+    expect(type(foreign)).toBe(MessageType.NAK);
+    expect(foreign!.options.get(Opt.Message)).toMatch(/not on this network/);
+    const taken = await exchange(req(mac, MessageType.REQUEST, (o) => o.set(Opt.RequestedIp, "127.0.5.1")));
+    expect(type(taken)).toBe(MessageType.NAK);
+    expect(events.filter((e) => e.kind === "dhcp.nak")).toHaveLength(2);
+  });
+
+  it("frees an offer when the client picks another server, and quarantines a declined address", async () => {
+    const mac = "02:00:00:00:01:03";
+    const offer = await exchange(req(mac, MessageType.DISCOVER));
+    expect(offer!.yiaddr).toBe("127.0.5.2");
+    expect(await exchange(req(mac, MessageType.REQUEST, (o) => o.set(Opt.ServerId, "127.9.9.9").set(Opt.RequestedIp, "127.0.9.9")), false)).toBeUndefined();
+    expect(server.stats().leases).toEqual([{ subnet: "127.0.0.0/8", used: 1, free: 2 }]);
+
+    const other = "02:00:00:00:01:04";
+    const o2 = await exchange(req(other, MessageType.DISCOVER));
+    const ip = o2!.yiaddr;
+    expect(type(await exchange(req(other, MessageType.REQUEST, (o) => o.set(Opt.ServerId, "127.0.0.1").set(Opt.RequestedIp, ip))))).toBe(MessageType.ACK);
+    await exchange(req(other, MessageType.DECLINE, (o) => o.set(Opt.ServerId, "127.0.0.1").set(Opt.RequestedIp, ip)), false);
+    expect(store.db.prepare("SELECT state FROM leases WHERE ip = ?").get(ip)).toEqual({ state: "declined" });
+    expect(events.some((e) => e.kind === "dhcp.decline" && e.detail?.ip === ip)).toBe(true);
+    const o3 = await exchange(req(other, MessageType.DISCOVER));
+    expect(o3!.yiaddr).toMatch(/^127\.0\.5\.[123]$/);
+    expect(o3!.yiaddr).not.toBe(ip);
+    expect(o3!.yiaddr).not.toBe("127.0.5.1");
+  });
+
+  it("reports an exhausted pool as an event and a metric, and keeps serving", async () => {
+    // One address bound, one declined, one offered: nothing left for a newcomer.
+    expect(await exchange(req("02:00:00:00:01:06", MessageType.DISCOVER), false)).toBeUndefined();
+    expect(events.some((e) => e.kind === "dhcp.pool-exhausted")).toBe(true);
+    expect(server.stats().leases?.[0]?.free).toBe(0);
+    // A known client is still answered.
+    expect(type(await exchange(req("02:00:00:00:01:01", MessageType.DISCOVER)))).toBe(MessageType.OFFER);
+  });
+
+  it("answers INFORM with configuration but no address or lease time", async () => {
+    const ack = await exchange(req("02:00:00:00:01:07", MessageType.INFORM, () => {}, { ciaddr: "127.0.7.7" }));
+    expect(type(ack)).toBe(MessageType.ACK);
+    expect(ack!.yiaddr).toBe("0.0.0.0");
+    expect(ack!.options.get(Opt.Router)).toEqual([RELAY]);
+    expect(ack!.options.has(Opt.LeaseTime)).toBe(false);
+  });
+
+  it("counts malformed packets and keeps going", async () => {
+    const before = server.stats();
+    relay.send(Buffer.from("not dhcp at all"), PORT, "127.0.0.1");
+    relay.send(encodePacket(req("02:00:00:00:01:08", MessageType.DISCOVER)).subarray(0, 200), PORT, "127.0.0.1");
+    relay.send(encodePacket(req("02:00:00:00:01:08", MessageType.DISCOVER, (o) => o.setRaw(Opt.ClientArch, Buffer.from([1])))), PORT, "127.0.0.1");
+    await new Promise((r) => setTimeout(r, 200));
+    const after = server.stats();
+    expect(after.malformed - before.malformed).toBe(3);
+    expect(type(await exchange(req("02:00:00:00:01:01", MessageType.DISCOVER)))).toBe(MessageType.OFFER);
+  });
+});
