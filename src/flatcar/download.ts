@@ -76,16 +76,28 @@ export async function downloadTo(url: string, path: string, opts: DownloadOption
       if (!res.body) throw new DownloadError(`${url}: empty response`);
       let bytes = offset;
       opts.onProgress?.(bytes, total);
-      // Each chunk is on disk before the next is read, so a cut leaves a clean prefix to resume from.
+      // Chunks are gathered into 1 MiB writes; whatever arrived before a cut is still written (finally), so
+      // the file is always a clean prefix to resume from.
       const file = await open(path, offset === 0 ? "w" : "a");
+      let pending: Uint8Array[] = [];
+      let pendingBytes = 0;
+      const flush = async () => {
+        if (pendingBytes === 0) return;
+        const batch = pending;
+        pending = [];
+        pendingBytes = 0;
+        await file.write(Buffer.concat(batch));
+      };
       try {
         for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-          await file.write(chunk);
+          pending.push(chunk);
+          pendingBytes += chunk.length;
           bytes += chunk.length;
+          if (pendingBytes >= 1 << 20) await flush();
           opts.onProgress?.(bytes, total);
         }
       } finally {
-        await file.close();
+        await flush().finally(() => file.close());
       }
       if (total !== undefined && bytes !== total) throw new DownloadError(`${url}: got ${bytes} of ${total} bytes`, true);
       return { bytes, resumed };

@@ -133,7 +133,8 @@ export class SigningKey {
         );
       }
     }
-    const stream = Readable.toWeb(createReadStream(path)) as unknown as ReadableStream<Uint8Array>;
+    // Large reads: openpgp.js pays per chunk, and 1 MiB chunks verify at close to raw hashing speed.
+    const stream = Readable.toWeb(createReadStream(path, { highWaterMark: 1 << 20 })) as unknown as ReadableStream<Uint8Array>;
     try {
       const message = await openpgp.createMessage({ binary: stream });
       const result = await openpgp.verify({ message, signature, verificationKeys: key, format: "binary", expectSigned: true });
