@@ -65,7 +65,19 @@ export class Netns {
       inNs("ip", "tuntap", "add", "dev", ns.tap, "mode", "tap");
       inNs("ip", "link", "set", ns.tap, "master", ns.bridge);
       inNs("ip", "link", "set", ns.tap, "up");
+      // A tap has no carrier until QEMU opens it, so the bridge would be NO-CARRIER when servers start,
+      // and Node (libuv) lists no addresses of a link that is not running. A veth port with both ends
+      // here keeps the bridge up, like a switch with another port lit.
+      inNs("ip", "link", "add", "keep0", "type", "veth", "peer", "name", "keep1");
+      inNs("ip", "link", "set", "keep0", "master", ns.bridge);
+      inNs("ip", "link", "set", "keep0", "up");
+      inNs("ip", "link", "set", "keep1", "up");
       inNs("ip", "link", "set", ns.bridge, "up");
+      const deadline = Date.now() + 10_000;
+      while (!/state UP/.test(inNs("ip", "link", "show", ns.bridge))) {
+        if (Date.now() > deadline) throw new Error(`bridge ${ns.bridge} in ${ns.name} did not come up`);
+        execFileSync("sleep", ["0.05"]);
+      }
     } catch (err) {
       ns.destroy();
       throw err;
