@@ -36,6 +36,7 @@ export class Session {
   private reading = false;
   private tries = 0;
   private timer: NodeJS.Timeout | undefined;
+  private timerDelay = 0;
   private ended = false;
   /** Payload bytes the client has acknowledged. */
   bytes = 0;
@@ -53,7 +54,7 @@ export class Session {
   }
 
   start(): void {
-    this.timer = setTimeout(() => this.timeout(), this.p.timeoutMs);
+    this.arm();
     if (this.awaitingOack) this.send(encodeOack(this.p.oack));
     else this.pump();
   }
@@ -136,7 +137,23 @@ export class Session {
 
   private progress(): void {
     this.tries = 0;
-    this.timer?.refresh();
+    this.arm();
+  }
+
+  /**
+   * (Re)starts the retransmission timer. Each retry waits twice as long as the one before, up to
+   * 16× (RFC 1123 asks for an adaptive timer): a client whose own timer is longer than ours then still
+   * gets a quiet spell in which to repeat its ACK, instead of drowning in our retransmissions.
+   */
+  private arm(): void {
+    const delay = this.p.timeoutMs * Math.min(2 ** this.tries, 16);
+    if (this.timer && this.timerDelay === delay) {
+      this.timer.refresh();
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timerDelay = delay;
+    this.timer = setTimeout(() => this.timeout(), delay);
   }
 
   private timeout(): void {
@@ -147,7 +164,7 @@ export class Session {
     }
     if (this.awaitingOack) this.send(encodeOack(this.p.oack));
     else for (let i = 0; i < this.window.length; i++) this.send(encodeData(this.base + i, this.window[i]!));
-    this.timer?.refresh();
+    this.arm();
   }
 
   private end(outcome: Outcome): void {
