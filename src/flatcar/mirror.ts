@@ -257,7 +257,7 @@ export class Mirror {
       if (sig) break;
     }
     if (!sig) throw new MissingFileError(`${baseUrl}/${name}.sig (signature of ${name})`);
-    const temp = `${dest}.part`;
+    const temp = partName(dest);
     try {
       const { bytes } = await downloadTo(`${baseUrl}/${name}`, temp, {
         fetch: this.fetch,
@@ -321,7 +321,7 @@ export class Mirror {
         if (!sigName) throw new Error(`${dir}: ${name}.sig is missing`);
         const sig = new Uint8Array(await readFile(join(dir, sigName)));
         const dest = join(into, name);
-        const temp = `${dest}.part`;
+        const temp = partName(dest);
         try {
           await copyFile(join(dir, name), temp);
           const { keyId } = await this.signingKey.verifyFile(temp, sig, name);
@@ -392,6 +392,14 @@ export class Mirror {
     if (removed.length > 0) this.opts.events.append({ kind: "flatcar.prune", detail: { removed } });
     return { removed };
   }
+}
+
+/**
+ * Temp name per process: the server (syncing for a booting machine) and `kindling assets sync` may fetch the
+ * same file at once; each verifies its own copy and the renames agree.
+ */
+function partName(dest: string): string {
+  return `${dest}.${process.pid}.part`;
 }
 
 function syncKey(r: Release): string {

@@ -72,6 +72,8 @@ export class Origin {
   readonly cutOnce = new Map<string, number>();
   /** path → HTTP status answered once instead of the file. */
   readonly failOnce = new Map<string, number>();
+  /** When set, bodies go out in 32 KiB pieces this many ms apart (so transfers overlap in time). */
+  pace = 0;
   private server: Server | undefined;
   url = "";
 
@@ -119,7 +121,16 @@ export class Origin {
         res.write(entry.subarray(start, start + cut), () => setTimeout(() => res.socket?.destroy(), 50));
         return;
       }
-      res.end(entry.subarray(start));
+      if (this.pace === 0) return void res.end(entry.subarray(start));
+      let at = start;
+      const next = () => {
+        if (res.destroyed) return;
+        if (at >= entry.length) return void res.end();
+        const piece = entry.subarray(at, at + 32 * 1024);
+        at += piece.length;
+        res.write(piece, () => setTimeout(next, this.pace));
+      };
+      next();
     });
     await new Promise<void>((resolve) => this.server!.listen(0, "127.0.0.1", resolve));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;

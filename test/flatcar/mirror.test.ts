@@ -1,7 +1,9 @@
+import { execFile } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FlatcarConfigSchema } from "../../src/flatcar/config.ts";
 import { MANIFEST, Mirror } from "../../src/flatcar/mirror.ts";
@@ -161,6 +163,24 @@ describe("Mirror.sync", () => {
     expect(events.kinds()).toEqual(["flatcar.sync.started", "flatcar.sync.done"]);
     expect(m.ensure({ channel: "stable", version: V, arch: "amd64" }).state).toBe("ready");
   });
+
+  it("lets another process sync the same release at the same time", async () => {
+    const big = await buildRelease(key, "4700.0.0", { kernel: 300_000, initrd: 300_000, image: 3_000_000 });
+    const o = await origin();
+    o.addRelease("stable", "amd64-usr", "4700.0.0", big);
+    o.pace = 25;
+    const { m, root } = mirror(o);
+    const child = promisify(execFile)(
+      "npx",
+      ["tsx", join(import.meta.dirname, "sync-child.ts"), root, `${o.url}/{channel}/{board}`, join(work, "key.asc"), key.fingerprint, "4700.0.0"],
+      { cwd: join(import.meta.dirname, "..", "..") },
+    );
+    const [mine, theirs] = await Promise.all([m.sync({ channel: "stable", version: "4700.0.0" }), child]);
+    expect(mine).toEqual({ version: "4700.0.0" });
+    expect(JSON.parse(theirs.stdout)).toEqual({ version: "4700.0.0" });
+    for (const f of [PXE_KERNEL, PXE_INITRD, IMAGE]) expect(Buffer.compare(readFileSync(rel(root, "4700.0.0", f)), big[f]!)).toBe(0);
+    expect(readdirSync(rel(root, "4700.0.0")).filter((f) => f.endsWith(".part") || f.endsWith(".tmp"))).toEqual([]);
+  }, 30_000);
 
   it("resumes a cut transfer with Range", async () => {
     const o = await origin();
