@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ReleaseSource } from "../../src/boot/releases.ts";
 import { Mirror } from "../../src/flatcar/mirror.ts";
 import { IMAGE, PXE_INITRD, PXE_KERNEL } from "../../src/flatcar/release.ts";
 import { silentLogger } from "../../src/log.ts";
@@ -16,6 +17,7 @@ let release: Record<string, Uint8Array>;
 let origin: Origin;
 let k: Running;
 let work: string;
+let mirror: Mirror;
 
 beforeAll(async () => {
   key = await makeKey();
@@ -30,7 +32,7 @@ beforeAll(async () => {
   k = await startTestKindling({
     flatcar: { origin: `${origin.url}/{channel}/{board}`, signingKey: join(work, "key.asc"), signingFingerprint: key.fingerprint },
   });
-  const mirror = new Mirror({ root: join(k.dataDir, "assets"), config: k.config.flatcar, events: k.store.events, log: silentLogger });
+  mirror = new Mirror({ root: join(k.dataDir, "assets"), config: k.config.flatcar, events: k.store.events, log: silentLogger });
   await mirror.sync({ channel: "stable", version: "current" });
 });
 
@@ -69,6 +71,12 @@ describe("flatcar-install -b http://<kindling>/assets/flatcar/stable/amd64-usr",
     await expect(gpgv("vmlinuz.sig", "vmlinuz")).resolves.toBeDefined();
     const part = await curl("-r", "100-199", `${base()}/${V}/${PXE_INITRD}`);
     expect(Buffer.compare(part, Buffer.from(release[PXE_INITRD]!.subarray(100, 200)))).toBe(0);
+  });
+
+  it("is the ReleaseSource /ipxe asks, pointing at this tree", () => {
+    const source: ReleaseSource = mirror;
+    expect(source.ensure({ channel: "stable", version: "current", arch: "amd64" })).toEqual({ state: "ready", version: V, basePath: "/assets/flatcar/stable/amd64-usr" });
+    expect(source.ensure({ channel: "stable", version: V, arch: "amd64" })).toEqual({ state: "ready", version: V, basePath: "/assets/flatcar/stable/amd64-usr" });
   });
 
   it("recorded the sync in the event log", () => {
