@@ -67,7 +67,7 @@ http { access_log off; sendfile on; server { listen 127.0.0.1:${port}; root ${wo
     for (const name of Object.keys(files)) {
       const sig = name === PXE_KERNEL ? KERNEL_SIG_FALLBACK : `${name}.sig`;
       await run("curl", ["-fsS", "-o", join(out, name), `${base}/${name}`, "-o", join(out, "f.sig"), `${base}/${sig}`]);
-      await run("gpgv", ["--keyring", join(work, "keyring.gpg"), join(out, "f.sig"), join(out, name)]);
+      await run("gpgv", ["--keyring", join(work, "keyring.gpg"), join(out, "f.sig"), join(out, name)], { env: { ...process.env, GNUPGHOME: work } });
     }
     const ms = performance.now() - t;
     rmSync(out, { recursive: true, force: true });

@@ -45,7 +45,9 @@ afterAll(async () => {
 // Async: the server answering these runs in this very process.
 const run = promisify(execFile);
 const curl = async (...args: string[]) => (await run("curl", ["-fsS", "--max-time", "10", ...args], { cwd: work, encoding: "buffer" })).stdout;
-const gpgv = (sig: string, file: string) => run("gpgv", ["--keyring", join(work, "keyring.gpg"), sig, file], { cwd: work });
+// Own GNUPGHOME: no dependence on (or change to) the CI user's ~/.gnupg.
+const gpgv = (sig: string, file: string) =>
+  run("gpgv", ["--keyring", join(work, "keyring.gpg"), sig, file], { cwd: work, env: { ...process.env, GNUPGHOME: work } });
 
 describe("flatcar-install -b http://<kindling>/assets/flatcar/stable/amd64-usr", () => {
   const base = () => `${k.url}/assets/flatcar/stable/amd64-usr`;
