@@ -35,7 +35,6 @@ interface Transfer {
   file: string;
   options: Record<string, string>;
   startedAt: number;
-  socket?: Socket;
   session?: Session;
   /** A repeat of this request is waiting to be judged (see onRead). */
   retried?: boolean;
@@ -160,7 +159,17 @@ export class TftpServer {
     const transfer: Transfer = { request: raw, file: req.filename, options: Object.fromEntries(req.options), startedAt: performance.now() };
     this.transfers.set(key, transfer);
     this.catalog.open(req.filename).then(
-      (opened) => this.begin(key, transfer, req, opened, rinfo),
+      (opened) => {
+        try {
+          this.begin(key, transfer, req, opened, rinfo);
+        } catch (err) {
+          // Out of sockets or similar: this request fails, the server goes on.
+          this.release(key, transfer);
+          if ("handle" in opened) void opened.handle.close().catch(() => {});
+          this.opts.log.error({ err, file: req.filename }, "tftp transfer could not start");
+          this.refuse(rinfo, req, new FileAccessError(ErrorCode.ACCESS_VIOLATION, "server cannot start the transfer"), ErrorCode.NOT_DEFINED);
+        }
+      },
       (err: unknown) => {
         this.release(key, transfer);
         if (err instanceof FileAccessError) return this.refuse(rinfo, req, err);
@@ -170,7 +179,7 @@ export class TftpServer {
     );
   }
 
-  private async begin(key: string, transfer: Transfer, req: Request, opened: Opened, rinfo: RemoteInfo): Promise<void> {
+  private begin(key: string, transfer: Transfer, req: Request, opened: Opened, rinfo: RemoteInfo): void {
     const { config } = this.opts;
     const netascii = req.mode === "netascii";
     // tsize would be the on-disk size, not what netascii puts on the wire, so it is not offered there.
@@ -182,13 +191,11 @@ export class TftpServer {
       source = handleBlocks(opened.handle, n.blksize, chunk, netascii ? toNetascii : undefined);
     }
     if (this.closing || this.transfers.get(key) !== transfer) {
-      await source.close();
+      void source.close().catch(() => {});
       this.release(key, transfer);
       return;
     }
     const socket = udpSocket(this.address.host);
-    transfer.socket = socket;
-    socket.on("error", (err) => this.opts.log.warn({ err, client: rinfo.address }, "tftp transfer socket error"));
     const send = (packet: Buffer) => socket.send(packet, rinfo.port, rinfo.address);
     const session = new Session(
       { blksize: n.blksize, windowsize: n.windowsize, timeoutMs: n.timeoutMs, retries: config.retries, oack: n.oack, source },
@@ -199,10 +206,18 @@ export class TftpServer {
         }
         this.finish(key, transfer, rinfo, session, outcome, n.oack);
         void source.close().catch(() => {});
-        socket.close();
+        try {
+          socket.close();
+        } catch {
+          // Already torn down by the error that ended the transfer.
+        }
       },
     );
     transfer.session = session;
+    socket.on("error", (err) => {
+      this.opts.log.warn({ err, client: rinfo.address }, "tftp transfer socket error");
+      session.abort(`socket error: ${(err as NodeJS.ErrnoException).code ?? err.message}`, false);
+    });
     socket.on("message", (msg, from) => {
       if (from.port !== rinfo.port || from.address !== rinfo.address) {
         // RFC 1350: a stranger gets error 5 and the transfer carries on.
