@@ -52,7 +52,7 @@ const EXTRAS: Record<Tag, { field: Field; since?: Spec }[]> = {
 const FLATCAR_DROPS: Partial<Record<Tag, string[]>> = { luks: ["clevis", "cex"] };
 const IGNITION_SECTION = (IGNITION as Node & { kind: "object" }).fields.find((f) => f.name === "ignition")?.node;
 
-export function snake(name: string): string {
+function snake(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 const butaneKey = (f: Field): string => f.butane ?? snake(f.name);
@@ -96,7 +96,7 @@ export function parseButane(text: string, opts: ButaneOptions = {}): Parsed | { 
   }
   const decoded = decodeDocument(doc, lc, root, IGNITION, {
     fieldsOf: (n) => butaneFields(n, spec),
-    newerKey: (n, key) => {
+    refusedKey: (n, key) => {
       if ((n === IGNITION && ["boot_device", "grub"].includes(key)) || (n.tag && FLATCAR_DROPS[n.tag]?.some((d) => snake(d) === key))) {
         return `"${key}" is not supported by the flatcar variant`;
       }

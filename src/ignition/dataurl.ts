@@ -30,7 +30,9 @@ export function encodeContents(data: Buffer, allowGzip = true): EncodedContents 
     { source: `data:,${percentEncode(data)}`, compression: "" },
     { source: `data:;base64,${data.toString("base64")}`, compression: "" },
   ];
-  if (allowGzip && data.length > 0) {
+  // gzip's fixed 18-byte frame, base64-encoded, is already 24+ characters: below that it can never win.
+  const shortest = Math.min(candidates[0]?.source.length ?? 0, candidates[1]?.source.length ?? 0);
+  if (allowGzip && shortest > "data:;base64,".length + 24) {
     const gz = gzipSync(data, { level: constants.Z_BEST_COMPRESSION });
     candidates.push({ source: `data:;base64,${gz.toString("base64")}`, compression: "gzip" });
   }

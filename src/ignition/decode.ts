@@ -22,8 +22,8 @@ export interface DecodeOptions {
   keyOf(field: Field): string;
   strict: boolean;
   templater: Templater;
-  /** Message for a key that exists only in a newer spec/version (always an error: dropping it would lose data). */
-  newerKey?(node: Node & { kind: "object" }, key: string): string | undefined;
+  /** Message for a key that must not be dropped as merely unknown: newer-spec fields, fields the variant refuses. Always an error. */
+  refusedKey?(node: Node & { kind: "object" }, key: string): string | undefined;
 }
 
 export interface Decoded {
@@ -45,6 +45,8 @@ interface Ctx extends DecodeOptions {
   positions: Map<string, Pos>;
   templated: Set<string>;
   visited: number;
+  /** Per object node: source key → field (fieldsOf/keyOf are pure, and a document has thousands of objects). */
+  keys: Map<Node, Map<string, Field>>;
 }
 
 export function parseYaml(text: string): { doc: Document; lc: LineCounter; diagnostics: Diagnostic[] } {
@@ -59,7 +61,7 @@ export function parseYaml(text: string): { doc: Document; lc: LineCounter; diagn
 }
 
 export function decodeDocument(doc: Document, lc: LineCounter, root: unknown, node: Node, opts: DecodeOptions, path = "$"): Decoded {
-  const ctx: Ctx = { ...opts, doc, lc, diags: [], positions: new Map(), templated: new Set(), visited: 0 };
+  const ctx: Ctx = { ...opts, doc, lc, diags: [], positions: new Map(), templated: new Set(), visited: 0, keys: new Map() };
   const value = decode(ctx, root, node, path);
   return { value, diagnostics: ctx.diags, positions: ctx.positions, templated: ctx.templated };
 }
@@ -159,7 +161,11 @@ function expand(ctx: Ctx, y: unknown, path: string, raw: string) {
 
 function decodeObject(ctx: Ctx, y: unknown, node: Node & { kind: "object" }, path: string): unknown {
   if (!isMap(y)) return report(ctx, y, path, `expected a map, got ${typeName(y)}`);
-  const fields = ctx.fieldsOf(node);
+  let keys = ctx.keys.get(node);
+  if (!keys) {
+    keys = new Map(ctx.fieldsOf(node).map((fl) => [ctx.keyOf(fl), fl]));
+    ctx.keys.set(node, keys);
+  }
   const out: Record<string, unknown> = {};
   const seen = new Set<string>();
   for (const pair of y.items) {
@@ -168,9 +174,9 @@ function decodeObject(ctx: Ctx, y: unknown, node: Node & { kind: "object" }, pat
       report(ctx, pair.key, path, `keys must be strings, got ${typeName(pair.key)}`);
       continue;
     }
-    const field = fields.find((fl) => ctx.keyOf(fl) === key);
+    const field = keys.get(key);
     if (!field) {
-      const newer = ctx.newerKey?.(node, key);
+      const newer = ctx.refusedKey?.(node, key);
       if (newer) {
         report(ctx, pair.key, path, newer);
         continue;
@@ -185,6 +191,6 @@ function decodeObject(ctx: Ctx, y: unknown, node: Node & { kind: "object" }, pat
     const v = decode(ctx, pair.value, field.node, p);
     if (v !== undefined) out[field.name] = v;
   }
-  for (const fl of fields) if (fl.required && !seen.has(fl.name)) report(ctx, y, path, `missing required key "${ctx.keyOf(fl)}"`);
+  for (const [k, fl] of keys) if (fl.required && !seen.has(fl.name)) report(ctx, y, path, `missing required key "${k}"`);
   return out;
 }

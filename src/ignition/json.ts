@@ -23,7 +23,7 @@ export function parseIgnitionJson(text: string, opts: { strict?: boolean; templa
   const decoded = decodeDocument(doc, lc, doc.contents, IGNITION, {
     fieldsOf: (n) => fieldsAt(n, version),
     keyOf: (f) => f.name,
-    newerKey: (n, key) => {
+    refusedKey: (n, key) => {
       const later = n.fields.find((f) => f.name === key && f.since && !specAtMost(f.since, version));
       return later ? `"${key}" needs Ignition spec ${later.since}; this config is ${version}` : undefined;
     },
