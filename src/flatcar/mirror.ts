@@ -226,9 +226,17 @@ export class Mirror {
 
   /** Writes version.txt and the manifest; the manifest goes last because it marks the release complete. */
   private async finishRelease(dir: string, m: Omit<Manifest, "verifiedAt">, versionTxt: Uint8Array | null): Promise<string> {
-    let txt = versionTxt ? Buffer.from(versionTxt).toString("utf8") : `FLATCAR_VERSION=${m.version}\n`;
-    if (parseVersionTxt(txt) !== m.version) {
-      this.opts.log.warn({ version: m.version }, "origin version.txt names another release; writing our own");
+    // version.txt is unsigned metadata: a missing or odd one is replaced rather than failing verified files.
+    let txt = versionTxt ? Buffer.from(versionTxt).toString("utf8") : "";
+    const named = (() => {
+      try {
+        return parseVersionTxt(txt);
+      } catch {
+        return null;
+      }
+    })();
+    if (named !== m.version) {
+      if (versionTxt) this.opts.log.warn({ version: m.version, named }, "release version.txt does not name this release; writing our own");
       txt = `FLATCAR_VERSION=${m.version}\n`;
     }
     await writeAtomic(join(dir, VERSION_TXT), txt);
