@@ -235,6 +235,13 @@ describe("Mirror.sync", () => {
     expect(m.ensure({ channel: "stable", version: "../../etc", arch: "amd64" })).toMatchObject({ state: "failed" });
   });
 
+  it("replaces a release's odd version.txt (unsigned metadata) instead of failing verified files", async () => {
+    const o = await origin({ ...release, "version.txt": Buffer.from("<html>oops</html>") });
+    const { m, root } = mirror(o);
+    await expect(m.sync({ channel: "stable", version: V })).resolves.toEqual({ version: V });
+    expect(readFileSync(rel(root, V, "version.txt"), "utf8")).toBe(`FLATCAR_VERSION=${V}\n`);
+  });
+
   it("retries a server error from the origin", async () => {
     const o = await origin();
     o.failOnce.set(`/stable/amd64-usr/${V}/${IMAGE}`, 503);
