@@ -28,10 +28,15 @@ export interface DhcpServerOptions {
   log: Logger;
 }
 
+const RECV_BUFFER = 4 * 1024 * 1024;
+
 export interface DhcpStats {
   received: number;
   replied: number;
+  /** Well-formed requests that could not be served (no subnet, nonsense, internal error). */
   dropped: number;
+  /** Requests left unanswered on purpose (non-PXE clients in proxy mode, RELEASE, another server chosen). */
+  ignored: number;
   malformed: number;
   /** Received and sent messages by type name (DISCOVER, OFFER, ...). */
   byType: Record<string, number>;
@@ -51,25 +56,26 @@ function bind(sock: Socket, port: number, address: string): Promise<void> {
 
 export class DhcpServer {
   private readonly sockets: { socket: Socket; port: Port; link: Link | undefined }[] = [];
-  private readonly counters = { received: 0, replied: 0, dropped: 0, malformed: 0 };
+  private readonly counters = { received: 0, replied: 0, dropped: 0, ignored: 0, malformed: 0 };
   private readonly byType: Record<string, number> = {};
+  /** Replies of the current burst, sent once its lease writes are committed. */
+  private outbox: { reply: Outgoing; maxSize: number }[] = [];
+  private flushScheduled = false;
 
   private constructor(
     private readonly opts: DhcpServerOptions,
     private readonly handler: DhcpHandler,
     private readonly links: Link[],
+    private readonly leases: LeaseStore | undefined,
   ) {}
 
   static async start(opts: DhcpServerOptions): Promise<DhcpServer> {
     const { config, log } = opts;
     const links = resolveLinks(config.interfaces, opts.advertise);
     if (config.mode === "full" && config.subnets.length === 0) log.warn("dhcp: full mode without subnets leases nothing");
-    const handler = new DhcpHandler({
-      ...opts,
-      links,
-      leases: config.mode === "full" ? new LeaseStore(opts.db) : undefined,
-    });
-    const server = new DhcpServer(opts, handler, links);
+    const leases = config.mode === "full" ? new LeaseStore(opts.db) : undefined;
+    const handler = new DhcpHandler({ ...opts, links, leases });
+    const server = new DhcpServer(opts, handler, links, leases);
     const ports: [Port, number][] = [["dhcp", config.port]];
     if (config.mode === "proxy" && config.proxyPort) ports.push(["proxy", config.proxyPort]);
     try {
@@ -87,12 +93,18 @@ export class DhcpServer {
   }
 
   private async open(port: Port, number: number, address: string, link: Link | undefined): Promise<void> {
-    const socket = createSocket({ type: "udp4", reuseAddr: true });
+    // A deep receive buffer absorbs bursts (hundreds of machines powered on at once) while the event loop is
+    // busy; the kernel caps it at net.core.rmem_max.
+    const socket = createSocket({ type: "udp4", reuseAddr: true, recvBufferSize: RECV_BUFFER });
     try {
       await bind(socket, number, address);
     } catch (err) {
       socket.close();
-      throw new Error(`dhcp: cannot bind ${address}:${number}: ${(err as Error).message}`, { cause: err });
+      const hint =
+        (err as NodeJS.ErrnoException).code === "EACCES"
+          ? ` (ports below 1024 need root or CAP_NET_BIND_SERVICE; set dhcp.port/dhcp.proxyPort, or dhcp.mode: off)`
+          : "";
+      throw new Error(`dhcp: cannot bind ${address}:${number}: ${(err as Error).message}${hint}`, { cause: err });
     }
     socket.setBroadcast(true);
     socket.on("message", (msg, rinfo) => this.onMessage(msg, rinfo, port, link));
@@ -136,8 +148,28 @@ export class DhcpServer {
       }
       return;
     }
-    if (replies.length === 0) this.counters.dropped++;
-    for (const r of replies) this.send(r, maxSize);
+    if (replies.length === 0) this.counters.ignored++;
+    for (const reply of replies) this.outbox.push({ reply, maxSize });
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      // Runs after the datagrams already waiting have been handled: one commit for the whole burst.
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.outbox;
+    this.outbox = [];
+    try {
+      this.leases?.flush();
+    } catch (err) {
+      // Nothing is ACKed that is not on disk; clients retry.
+      this.counters.dropped += batch.length;
+      this.opts.log.error({ err }, "dhcp: lease commit failed, replies dropped");
+      return;
+    }
+    for (const { reply, maxSize } of batch) this.send(reply, maxSize);
   }
 
   private send(r: Outgoing, maxSize: number): void {
@@ -153,9 +185,8 @@ export class DhcpServer {
     }
     this.counters.replied++;
     this.count(messageTypeName(r.packet.options.get(Opt.MessageType) ?? 0) ?? "unknown");
-    entry.socket.send(bytes, r.destPort, r.address, (err) => {
-      if (err) this.opts.log.warn({ err, to: `${r.address}:${r.destPort}` }, "dhcp: send failed");
-    });
+    // Send errors surface as the socket's "error" event, which is logged.
+    entry.socket.send(bytes, r.destPort, r.address);
   }
 
   stats(): DhcpStats {
@@ -164,6 +195,7 @@ export class DhcpServer {
   }
 
   async close(): Promise<void> {
+    this.flush();
     await Promise.all(this.sockets.map(({ socket }) => new Promise<void>((resolve) => socket.close(() => resolve()))));
     this.sockets.length = 0;
   }

@@ -32,11 +32,19 @@ const toLease = (r: Row): Lease => ({
   updatedAt: r.updated_at,
 });
 
-/** Full-mode DHCP leases; the allocator keeps them in memory and writes through here. */
+/**
+ * Full-mode DHCP leases; the allocator keeps them in memory and writes through here. Writes are queued and
+ * committed together by flush() (group commit): the DHCP server flushes once per burst of requests and
+ * sends its ACKs only after the commit, so every ACKed lease is on disk without one transaction per lease.
+ */
 export class LeaseStore {
   private readonly upsert;
   private readonly remove;
   private readonly reserved;
+  private readonly pending = new Map<string, Lease>();
+  private readonly commit;
+  /** Reservations read once per burst; flush() forgets them so an operator's change applies to the next one. */
+  private reservationCache: Map<string, string> | undefined;
 
   constructor(private readonly db: Db) {
     this.upsert = db.prepare(
@@ -46,22 +54,38 @@ export class LeaseStore {
     );
     this.remove = db.prepare("DELETE FROM leases WHERE ip = ?");
     this.reserved = db.prepare("SELECT ip, mac FROM machines WHERE ip IS NOT NULL");
+    this.commit = db.transaction((leases: Lease[]) => {
+      for (const l of leases) this.upsert.run(l);
+    });
   }
 
   all(): Lease[] {
+    this.flush();
     return (this.db.prepare("SELECT * FROM leases ORDER BY ip").all() as Row[]).map(toLease);
   }
 
+  /** Queues a lease write; the last write per address wins. */
   put(lease: Lease): void {
-    this.upsert.run(lease);
+    this.pending.set(lease.ip, lease);
+  }
+
+  /** Commits queued writes in one transaction. */
+  flush(): void {
+    this.reservationCache = undefined;
+    if (this.pending.size === 0) return;
+    const leases = [...this.pending.values()];
+    this.pending.clear();
+    this.commit(leases);
   }
 
   delete(ip: string): void {
+    this.pending.delete(ip);
     this.remove.run(ip);
   }
 
   /** Static reservations (`machines.ip`), ip → mac. */
   reservations(): Map<string, string> {
-    return new Map((this.reserved.all() as { ip: string; mac: string }[]).map((r) => [r.ip, r.mac]));
+    this.reservationCache ??= new Map((this.reserved.all() as { ip: string; mac: string }[]).map((r) => [r.ip, r.mac]));
+    return this.reservationCache;
   }
 }

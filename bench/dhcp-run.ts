@@ -1,0 +1,147 @@
+/**
+ * Driver for bench/dhcp.sh. For each server: raise perfdhcp's rate step by step (a fresh server and fresh
+ * clients per step) until more than 1 % of DORA exchanges fail; the last rate that held is the score.
+ * perfdhcp plays a relay (giaddr = its address), which all three servers serve from the same /16 pool.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startKindling } from "../test/dhcp/harness.ts";
+import { Lab, type Netns } from "../test/dhcp/netns.ts";
+import { until } from "../test/dhcp/harness.ts";
+
+const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
+const SECONDS = Number(arg("seconds") ?? 3);
+const ONLY = (arg("only") ?? "kindling,dnsmasq,kea").split(",");
+const RATES = [200, 300, 450, 700, 1000, 1500, 2200, 3300, 5000, 7500];
+const SERVER = "10.90.0.1";
+const CLIENT = "10.90.0.2";
+const POOL = { start: "10.90.1.0", end: "10.90.255.250" };
+
+interface Step {
+  rate: number;
+  sent: number;
+  acked: number;
+  dropPct: number;
+}
+
+interface Peer {
+  name: string;
+  /** Starts the server in `ns`; returns a stop function. */
+  start(ns: Netns, lab: Lab, dir: string): Promise<() => Promise<void>>;
+}
+
+const peers: Peer[] = [
+  {
+    name: "kindling",
+    async start(ns, lab, dir) {
+      const k = await startKindling(lab, ns, {
+        config: { mode: "full", subnets: [{ cidr: "10.90.0.0/16", ranges: [POOL], router: SERVER, leaseSeconds: 3600 }] },
+        advertise: SERVER,
+        dataDir: dir,
+      });
+      return () => k.stop();
+    },
+  },
+  {
+    name: "dnsmasq",
+    async start(ns, lab, dir) {
+      const leases = join(dir, "dnsmasq.leases");
+      writeFileSync(leases, "");
+      const p = lab.adopt(
+        ns.spawn([
+          "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--port=0", "--interface=k0", "--bind-interfaces", "--no-ping",
+          `--dhcp-range=${POOL.start},${POOL.end},255.255.0.0,1h`, "--dhcp-lease-max=100000", `--dhcp-leasefile=${leases}`, "--pid-file=", "--user=root",
+        ]),
+      );
+      await until("dnsmasq listening", () => ns.run(["ss", "-ulnp"], { allowFail: true }).stdout.includes("dnsmasq"));
+      return async () => {
+        p.kill("SIGTERM");
+        await new Promise((r) => p.once("exit", r));
+      };
+    },
+  },
+  {
+    name: "kea",
+    async start(ns, lab, dir) {
+      const conf = join(dir, "kea.json");
+      writeFileSync(
+        conf,
+        JSON.stringify({
+          Dhcp4: {
+            "interfaces-config": { interfaces: ["k0"], "dhcp-socket-type": "udp" },
+            "lease-database": { type: "memfile", persist: true, name: join(dir, "kea-leases4.csv"), "lfc-interval": 0 },
+            "valid-lifetime": 3600,
+            subnet4: [{ id: 1, subnet: "10.90.0.0/16", pools: [{ pool: `${POOL.start} - ${POOL.end}` }], "option-data": [{ name: "routers", data: SERVER }] }],
+            loggers: [{ name: "kea-dhcp4", severity: "WARN", output_options: [{ output: "stderr" }] }],
+          },
+        }),
+      );
+      const p = lab.adopt(ns.spawn(["env", `KEA_PIDFILE_DIR=${dir}`, `KEA_LOCKFILE_DIR=${dir}`, "kea-dhcp4", "-c", conf]));
+      await until("kea listening", () => ns.run(["ss", "-ulnp"], { allowFail: true }).stdout.includes("kea-dhcp4"));
+      return async () => {
+        p.kill("SIGTERM");
+        await new Promise((r) => p.once("exit", r));
+      };
+    },
+  },
+];
+
+function perfdhcp(ns: Netns, rate: number, step: number): Step {
+  const n = rate * SECONDS;
+  // A distinct MAC base per step, so every step's clients are new to the server.
+  const base = `mac=02:${step.toString(16).padStart(2, "0")}:00:00:00:00`;
+  const r = ns.run(["perfdhcp", "-4", "-l", CLIENT, "-r", String(rate), "-R", String(n), "-n", String(n), "-p", String(SECONDS + 5), "-b", base, "-W", "1500000", SERVER], {
+    allowFail: true,
+    timeoutMs: (SECONDS + 30) * 1000,
+  });
+  const sent = [...r.stdout.matchAll(/sent packets: (\d+)/g)].map((m) => Number(m[1]));
+  const recv = [...r.stdout.matchAll(/received packets: (\d+)/g)].map((m) => Number(m[1]));
+  if (sent.length < 2) throw new Error(`perfdhcp output not understood:\n${r.stdout}${r.stderr}`);
+  const acked = recv[1] ?? 0;
+  return { rate, sent: sent[0]!, acked, dropPct: (100 * (sent[0]! - acked)) / sent[0]! };
+}
+
+async function measure(peer: Peer): Promise<{ best: number; steps: Step[] }> {
+  const steps: Step[] = [];
+  let best = 0;
+  for (const [i, rate] of RATES.entries()) {
+    const lab = new Lab("kdb");
+    try {
+      const srv = lab.ns("s");
+      const cli = lab.ns("c");
+      lab.link(srv, "k0", `${SERVER}/16`, cli, "eth0", `${CLIENT}/16`);
+      const stop = await peer.start(srv, lab, mkdtempSync(join(tmpdir(), `kindling-bench-${peer.name}-`)));
+      // Same warm-up for every server: measure only once a handful of exchanges complete.
+      await until(`${peer.name} answering`, () => cli.run(["perfdhcp", "-4", "-l", CLIENT, "-r", "10", "-R", "10", "-n", "10", "-b", "mac=02:ff:00:00:00:00", "-W", "500000", SERVER], { allowFail: true, timeoutMs: 20_000 }).status === 0 || undefined, 30_000);
+      const s = perfdhcp(cli, rate, i + 1);
+      await stop();
+      steps.push(s);
+      process.stderr.write(`${peer.name.padEnd(9)} rate ${String(rate).padStart(5)}/s  DORA ${s.acked}/${s.sent}  drops ${s.dropPct.toFixed(2)} %\n`);
+      if (s.dropPct >= 1) break;
+      best = rate;
+    } finally {
+      await lab.destroy();
+    }
+  }
+  return { best, steps };
+}
+
+const haveKea = spawnSync("sh", ["-c", "command -v kea-dhcp4"]).status === 0 && existsSync("/usr/sbin/kea-dhcp4");
+const results: Record<string, number> = {};
+for (const peer of peers) {
+  if (!ONLY.includes(peer.name)) continue;
+  if (peer.name === "kea" && !haveKea) {
+    process.stderr.write("kea-dhcp4 not installed (apt-get install kea-dhcp4-server): no Kea column\n");
+    continue;
+  }
+  results[peer.name] = (await measure(peer)).best;
+}
+console.log(`\nleases/s sustained with < 1 % failed DORA (${SECONDS} s per step, leases persisted by each server):`);
+for (const [name, best] of Object.entries(results)) console.log(`  ${name.padEnd(9)} ${best >= RATES.at(-1)! ? `>= ${best}` : best}`);
+if (results.kindling !== undefined) {
+  for (const peer of ["dnsmasq", "kea"]) {
+    if (results[peer]) console.log(`  ratio kindling/${peer}: ${(results.kindling / results[peer]).toFixed(2)}`);
+  }
+}
