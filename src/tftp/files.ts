@@ -30,6 +30,11 @@ export async function defaultTftpRoots(projectDir = PROJECT_DIR): Promise<string
   }
 }
 
+/** The roots a server with this config serves: the configured ones, or the defaults when none are set. */
+export async function tftpRoots(configured: readonly string[], projectDir = PROJECT_DIR): Promise<string[]> {
+  return configured.length > 0 ? configured.map((r) => resolve(r)) : defaultTftpRoots(projectDir);
+}
+
 /**
  * Turns a client's file name into a path relative to a root. PXE ROMs and Windows-made configs send
  * leading slashes, backslashes and `./`; those are harmless and normalised. A `..` segment or a NUL
