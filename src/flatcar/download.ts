@@ -21,6 +21,8 @@ export interface DownloadOptions {
   fetch: typeof fetch;
   attempts: number;
   onProgress?: ((bytes: number, total: number | undefined) => void) | undefined;
+  /** Sees every received chunk with its offset, in order; an error it throws ends the download at once. */
+  sink?: ((chunk: Uint8Array, at: number) => Promise<void>) | undefined;
 }
 
 const sizeOf = (path: string) => stat(path).then((s) => s.size, () => 0);
@@ -44,6 +46,7 @@ function rangeStart(header: string | null): number | undefined {
 export async function downloadTo(url: string, path: string, opts: DownloadOptions): Promise<{ bytes: number; resumed: number }> {
   let lastError: unknown;
   let resumed = 0;
+  let sinkError: { error: unknown } | undefined;
   for (let attempt = 1; attempt <= opts.attempts; attempt++) {
     const have = await sizeOf(path);
     try {
@@ -90,6 +93,14 @@ export async function downloadTo(url: string, path: string, opts: DownloadOption
       };
       try {
         for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+          if (opts.sink) {
+            try {
+              await opts.sink(chunk, bytes);
+            } catch (error) {
+              sinkError = { error };
+              throw error;
+            }
+          }
           pending.push(chunk);
           pendingBytes += chunk.length;
           bytes += chunk.length;
@@ -103,7 +114,7 @@ export async function downloadTo(url: string, path: string, opts: DownloadOption
       return { bytes, resumed };
     } catch (err) {
       // Anything else (connection reset, body cut mid-stream) is a network fault worth resuming.
-      if (err instanceof MissingFileError || (err instanceof DownloadError && !err.retryable)) throw err;
+      if (sinkError || err instanceof MissingFileError || (err instanceof DownloadError && !err.retryable)) throw err;
       lastError = err;
       if (attempt < opts.attempts) await sleep(100 * attempt);
     }

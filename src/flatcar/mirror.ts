@@ -5,6 +5,7 @@ import type { Logger } from "../log.ts";
 import type { EventSink } from "../model/event.ts";
 import type { FlatcarConfig } from "./config.ts";
 import { downloadTo, fetchSmall, MissingFileError } from "./download.ts";
+import { InlineCheck } from "./inline-check.ts";
 import {
   boardOf,
   compareVersions,
@@ -266,17 +267,20 @@ export class Mirror {
     }
     if (!sig) throw new MissingFileError(`${baseUrl}/${name}.sig (signature of ${name})`);
     const temp = partName(dest);
+    const inline = new InlineCheck(this.signingKey, sig, name);
     try {
       const { bytes } = await downloadTo(`${baseUrl}/${name}`, temp, {
         fetch: this.fetch,
         attempts: this.opts.config.attempts,
         onProgress: (b, total) => progress({ file: name, bytes: b, total }),
+        sink: (chunk, at) => inline.write(chunk, at),
       });
-      const { keyId } = await this.signingKey.verifyFile(temp, sig, name);
+      const { keyId } = (await inline.finish()) ?? (await this.signingKey.verifyFile(temp, sig, name));
       await writeAtomic(`${dest}.sig`, sig);
       await rename(temp, dest);
       return { bytes, signedBy: keyId };
     } catch (err) {
+      inline.abandon();
       await rm(temp, { force: true });
       throw err;
     }

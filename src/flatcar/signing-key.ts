@@ -106,7 +106,26 @@ export class SigningKey {
   }
 
   /** Checks a detached signature over a file, streaming it from disk. Throws VerificationError. */
-  async verifyFile(path: string, signatureBytes: Uint8Array, name: string): Promise<{ keyId: string }> {
+  verifyFile(path: string, signatureBytes: Uint8Array, name: string): Promise<{ keyId: string }> {
+    // Large reads: openpgp.js pays per chunk, and 1 MiB chunks verify at close to raw hashing speed.
+    const stream = Readable.toWeb(createReadStream(path, { highWaterMark: 1 << 20 })) as unknown as ReadableStream<Uint8Array>;
+    return this.verifyStream(stream, signatureBytes, name);
+  }
+
+  /**
+   * Checks a detached signature over a byte stream. The stream is cancelled on any failure, so a producer
+   * writing into it is released instead of waiting on backpressure. Throws VerificationError.
+   */
+  async verifyStream(stream: ReadableStream<Uint8Array>, signatureBytes: Uint8Array, name: string): Promise<{ keyId: string }> {
+    try {
+      return await this.check(stream, signatureBytes, name);
+    } catch (err) {
+      await stream.cancel(err).catch(() => {});
+      throw err;
+    }
+  }
+
+  private async check(stream: ReadableStream<Uint8Array>, signatureBytes: Uint8Array, name: string): Promise<{ keyId: string }> {
     let signature: openpgp.Signature;
     try {
       const text = Buffer.from(signatureBytes).toString("latin1");
@@ -133,8 +152,6 @@ export class SigningKey {
         );
       }
     }
-    // Large reads: openpgp.js pays per chunk, and 1 MiB chunks verify at close to raw hashing speed.
-    const stream = Readable.toWeb(createReadStream(path, { highWaterMark: 1 << 20 })) as unknown as ReadableStream<Uint8Array>;
     try {
       const message = await openpgp.createMessage({ binary: stream });
       const result = await openpgp.verify({ message, signature, verificationKeys: key, format: "binary", expectSigned: true });

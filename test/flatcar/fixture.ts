@@ -72,6 +72,10 @@ export class Origin {
   readonly cutOnce = new Map<string, number>();
   /** path → HTTP status answered once instead of the file. */
   readonly failOnce = new Map<string, number>();
+  /** Paths answered in full (200) even when a Range is asked, like an origin without Range support. */
+  readonly ignoreRange = new Set<string>();
+  /** path → body bytes handed to the socket (paced answers only). */
+  readonly sent = new Map<string, number>();
   /** When set, bodies go out in 32 KiB pieces this many ms apart (so transfers overlap in time). */
   pace = 0;
   private server: Server | undefined;
@@ -103,7 +107,7 @@ export class Origin {
       if (!(entry instanceof Uint8Array)) return void res.writeHead(302, { location: entry.redirect }).end();
       const range = req.headers.range;
       let start = 0;
-      if (range) {
+      if (range && !this.ignoreRange.has(path)) {
         this.ranges.push({ path, range });
         const m = /^bytes=(\d+)-$/.exec(range);
         if (!m || Number(m[1]) >= entry.length) {
@@ -128,6 +132,7 @@ export class Origin {
         if (at >= entry.length) return void res.end();
         const piece = entry.subarray(at, at + 32 * 1024);
         at += piece.length;
+        this.sent.set(path, (this.sent.get(path) ?? 0) + piece.length);
         res.write(piece, () => setTimeout(next, this.pace));
       };
       next();

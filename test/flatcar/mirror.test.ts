@@ -252,6 +252,27 @@ describe("Mirror.sync", () => {
     expect(o.count(`/stable/amd64-usr/${V}/${IMAGE}.sig`)).toBe(2);
   });
 
+  it("verifies from disk when the origin ignores Range and sends the file again from the start", async () => {
+    const o = await origin();
+    const imagePath = `/stable/amd64-usr/${V}/${IMAGE}`;
+    o.cutOnce.set(imagePath, 50_000);
+    o.ignoreRange.add(imagePath);
+    const { m, root } = mirror(o);
+    await expect(m.sync({ channel: "stable", version: V })).resolves.toEqual({ version: V });
+    expect(o.count(imagePath)).toBe(2);
+    expect(Buffer.compare(readFileSync(rel(root, V, IMAGE)), release[IMAGE]!)).toBe(0);
+  });
+
+  it("stops downloading as soon as the signature names a key that is not ours", async () => {
+    const forged = await buildRelease(await makeKey("Mallory"), V, { kernel: 1_000_000, initrd: 1000, image: 1000 });
+    const o = await origin(forged);
+    o.pace = 20;
+    const { m } = mirror(o);
+    await expect(m.sync({ channel: "stable", version: V })).rejects.toThrow(/not a subkey of the pinned signing key/);
+    expect(o.sent.get(`/stable/amd64-usr/${V}/${PXE_KERNEL}`)).toBeLessThan(1_000_000);
+    expect(o.count(`/stable/amd64-usr/${V}/${PXE_KERNEL}`)).toBe(1);
+  });
+
   it("gives up after the configured attempts and deletes the partial file", async () => {
     const o = await origin();
     const imagePath = `/stable/amd64-usr/${V}/${IMAGE}`;
