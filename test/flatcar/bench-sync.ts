@@ -85,7 +85,7 @@ http { access_log off; sendfile on; server { listen 127.0.0.1:${port}; root ${wo
   const km = median(k);
   const pm = median(p);
   console.log(`release of ${(total / (1 << 20)).toFixed(0)} MiB from nginx on loopback, ${rounds} rounds, median:`);
-  console.log(`  kindling Mirror.sync (download + stream verify): ${km.toFixed(0)} ms  ${mibs(km)} MiB/s`);
+  console.log(`  kindling Mirror.sync (download, verified inline): ${km.toFixed(0)} ms  ${mibs(km)} MiB/s`);
   console.log(`  curl + gpgv:                                      ${pm.toFixed(0)} ms  ${mibs(pm)} MiB/s`);
   console.log(`  ratio kindling/peer time: ${(km / pm).toFixed(2)}`);
 } finally {
