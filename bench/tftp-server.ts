@@ -1,4 +1,4 @@
-/** Starts Kindling's TFTP server alone for bench/tftp.sh: `npx tsx bench/tftp-server.ts PORT ROOT`. */
+/** Starts Kindling's TFTP server alone for bench/tftp.sh: `node --import tsx bench/tftp-server.ts PORT ROOT` (port 0: ephemeral). */
 import { silentLogger } from "../src/log.ts";
 import { TftpConfigSchema } from "../src/tftp/config.ts";
 import { TftpServer } from "../src/tftp/server.ts";

@@ -30,7 +30,8 @@ chmod 644 "$work/root/"*
 port_k=$((20000 + RANDOM % 20000))
 port_p=$((port_k + 1))
 
-npx tsx bench/tftp-server.ts "$port_k" "$work/root" >"$work/kindling.log" 2>&1 &
+# node --import tsx runs the server as this one process, so the trap can stop it by its pid.
+node --import tsx bench/tftp-server.ts "$port_k" "$work/root" >"$work/kindling.log" 2>&1 &
 pids+=($!)
 /usr/sbin/in.tftpd -L -a "127.0.0.1:$port_p" -s "$work/root" &
 pids+=($!)
