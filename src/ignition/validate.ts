@@ -1,6 +1,7 @@
 import { posix } from "node:path";
 import type { Diagnostic } from "./diagnostic.ts";
 import { parseDataUrl } from "./dataurl.ts";
+import { unitSyntaxError } from "./unit-syntax.ts";
 import { IGNITION, IGNITION_SCHEMAS, isSpec, isUnset, SPECS, type Node, type Spec } from "./spec.ts";
 
 /**
@@ -96,7 +97,7 @@ interface Cfg {
       cex?: { enabled?: boolean | null };
     }[];
   };
-  systemd?: { units?: { name: string; contents?: string | null; dropins?: { name: string }[] }[] };
+  systemd?: { units?: { name: string; contents?: string | null; dropins?: { name: string; contents?: string | null }[] }[] };
   passwd?: { users?: { name: string; sshAuthorizedKeys?: string[] }[]; groups?: { name: string }[] };
   kernelArguments?: { shouldExist?: string[]; shouldNotExist?: string[] };
 }
@@ -306,8 +307,12 @@ function semanticChecks(cfg: Cfg, spec: Spec): Diagnostic[] {
     if (u.name.includes("/")) err(`${base}.name`, 'unit name must not contain "/"');
     if (units.has(u.name)) err(`${base}.name`, `duplicate unit "${u.name}"`);
     units.add(u.name);
+    const unitError = u.contents ? unitSyntaxError(u.contents) : undefined;
+    if (unitError) err(`${base}.contents`, `invalid unit contents: ${unitError}`);
     const dropins = new Set<string>();
     u.dropins?.forEach((d, j) => {
+      const dropinError = d.contents ? unitSyntaxError(d.contents) : undefined;
+      if (dropinError) err(`${base}.dropins[${j}].contents`, `invalid drop-in contents: ${dropinError}`);
       if (!d.name.endsWith(".conf") || d.name.length <= 5) err(`${base}.dropins[${j}].name`, `drop-in name "${d.name}" must end in .conf`);
       if (dropins.has(d.name)) err(`${base}.dropins[${j}].name`, `duplicate drop-in "${d.name}"`);
       dropins.add(d.name);

@@ -107,6 +107,11 @@ const REJECTED: [string, object, string][] = [
   ["filesystem path without format", { storage: { filesystems: [{ device: "/dev/sdb", path: "/x" }] } }, "$.storage.filesystems[0].format"],
   ["merge without source", { ignition: { version: "3.3.0", config: { merge: [{}] } } }, "$.ignition.config.merge[0].source"],
   ["CA without source", { ignition: { version: "3.3.0", security: { tls: { certificateAuthorities: [{}] } } } }, "$.ignition.security.tls.certificateAuthorities[0].source"],
+  ["unit line without =", { systemd: { units: [{ name: "a.service", contents: "[Unit]\nDescription=x\njunk\n" }] } }, "$.systemd.units[0].contents"],
+  ["unit section not closed", { systemd: { units: [{ name: "a.service", contents: "[Unit\nA=1\n" }] } }, "$.systemd.units[0].contents"],
+  ["unit garbage after section", { systemd: { units: [{ name: "a.service", contents: "[Unit]]\nA=1\n" }] } }, "$.systemd.units[0].contents"],
+  ["unit line too long", { systemd: { units: [{ name: "a.service", contents: `[Unit]\n# ${"x".repeat(2100)}\n` }] } }, "$.systemd.units[0].contents"],
+  ["drop-in injected newline", { systemd: { units: [{ name: "a.service", dropins: [{ name: "a.conf", contents: '[Service]\nEnvironment=HOST=node-1"\n{{ x }}\n' }] }] } }, "$.systemd.units[0].dropins[0].contents"],
   ["proxy URL", { ignition: { version: "3.3.0", proxy: { httpProxy: "::bad" } } }, "$.ignition.proxy.httpProxy"],
   ["raid level", { storage: { raid: [{ name: "md0", level: "raid7", devices: ["/dev/sda"] }] } }, "$.storage.raid[0].level"],
   ["xfs label length", { storage: { filesystems: [{ device: "/dev/sdb", format: "xfs", label: "thirteenchars" }] } }, "$.storage.filesystems[0].label"],
@@ -133,6 +138,7 @@ const ACCEPTED: [string, object][] = [
   ["empty append entry", { storage: { files: [{ path: "/x", append: [{}] }] } }],
   ["empty replace", { ignition: { version: "3.3.0", config: { replace: {} } } }],
   ["partition by label only", { storage: { disks: [{ device: "/dev/sda", partitions: [{ label: "data", number: 0 }] }] } }],
+  ["unit text before the first section, comments, continuations", { systemd: { units: [{ name: "a.service", contents: "junk\n[Unit]\n# c\n; c\n  A = 1 \\\n   more\n[ Service ]\nB=\n" }] } }],
   ["data URL with media type", { storage: { files: [{ path: "/x", contents: { source: "data:text/plain;charset=utf-8;base64,aGk=" } }] } }],
 ];
 
