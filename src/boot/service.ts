@@ -62,7 +62,9 @@ export class BootService {
     });
     const profile = chosen && this.store.profiles.get(chosen.profile);
     const plan = planIpxe({ machine, chosen, profile });
-    const answer = this.answer(plan, machine, query.platform);
+    // A group's metadata fills template values under the machine's own (matchbox semantics).
+    const groupMetadata = chosen?.group?.metadata ?? {};
+    const answer = this.answer(plan, machine, query.platform, groupMetadata);
     this.store.events.append({
       mac,
       kind: "ipxe.request",
@@ -77,12 +79,13 @@ export class BootService {
   }
 
   /** Template values for a machine under a profile, with its signed URLs. */
-  valuesFor(machine: Machine, profile: Profile, flatcarVersion?: string): TemplateValues {
+  valuesFor(machine: Machine, profile: Profile, opts: { flatcarVersion?: string; groupMetadata?: Record<string, unknown> } = {}): TemplateValues {
     return templateValues({
       machine,
       profile,
       server: this.settings.server,
-      flatcarVersion,
+      flatcarVersion: opts.flatcarVersion,
+      extraMetadata: opts.groupMetadata ?? {},
       urls: {
         ignition: this.signedUrl("/ignition", "ignition", machine.mac),
         report: this.signedUrl("/report", "report", machine.mac),
@@ -104,7 +107,7 @@ export class BootService {
     return labels;
   }
 
-  private answer(plan: ReturnType<typeof planIpxe>, machine: Machine, platform: string | undefined): Omit<IpxeAnswer, "mac"> {
+  private answer(plan: ReturnType<typeof planIpxe>, machine: Machine, platform: string | undefined, groupMetadata: Record<string, unknown>): Omit<IpxeAnswer, "mac"> {
     const { server, retrySeconds } = this.settings;
     switch (plan.kind) {
       case "wait":
@@ -116,7 +119,7 @@ export class BootService {
         return { status: 404, body: `profile ${plan.profile} not found\n`, profile: plan.profile, outcome: "missing-profile" };
       case "boot":
         try {
-          return this.bootAnswer(plan.profile, machine, platform);
+          return this.bootAnswer(plan.profile, machine, platform, groupMetadata);
         } catch (err) {
           if (!(err instanceof TemplateError)) throw err;
           this.log.error({ mac: machine.mac, profile: plan.profile.name, err: err.message }, "kernel arguments failed to render");
@@ -126,7 +129,7 @@ export class BootService {
     }
   }
 
-  private bootAnswer(profile: Profile, machine: Machine, platform: string | undefined): Omit<IpxeAnswer, "mac"> {
+  private bootAnswer(profile: Profile, machine: Machine, platform: string | undefined, groupMetadata: Record<string, unknown>): Omit<IpxeAnswer, "mac"> {
     const { server, retrySeconds } = this.settings;
     const ignitionUrl = profile.ignition ? this.signedUrl("/ignition", "ignition", machine.mac) : undefined;
     if (profile.flatcar) {
@@ -135,7 +138,7 @@ export class BootService {
         const reason = `Flatcar ${profile.flatcar.channel} ${profile.flatcar.version} is ${release.state}: ${release.reason}`;
         return { status: 200, body: waitScript(reason, retrySeconds, server), profile: profile.name, outcome: "syncing" };
       }
-      const values = this.valuesFor(machine, profile, release.version);
+      const values = this.valuesFor(machine, profile, { flatcarVersion: release.version, groupMetadata });
       const base = `${server}${release.basePath}/${release.version}`;
       const args = flatcarKernelArgs({
         initrdName: PXE_INITRD_NAME,
@@ -152,7 +155,7 @@ export class BootService {
       return { status: 200, body, profile: profile.name, outcome: "boot" };
     }
     if (profile.boot) {
-      const values = this.valuesFor(machine, profile);
+      const values = this.valuesFor(machine, profile, { groupMetadata });
       const url = (u: string) => {
         const expanded = expand(u, values);
         return /^[a-z]+:\/\//i.test(expanded) ? expanded : `${server}${expanded.startsWith("/") ? "" : "/"}${expanded}`;

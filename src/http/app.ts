@@ -41,7 +41,14 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/", fileRoutes("/ipxe-bin", deps.ipxeBinRoots, log));
 
   const api = apiApp();
-  api.use("*", bodyLimit({ maxSize: deps.bodyLimit, onError: (c) => c.json({ error: `request body larger than ${deps.bodyLimit} bytes` }, 413) }));
+  api.use(
+    "*",
+    bodyLimit({
+      maxSize: deps.bodyLimit,
+      // The rest of the body is never read, so this connection cannot carry another request: say so.
+      onError: (c) => c.json({ error: `request body larger than ${deps.bodyLimit} bytes` }, 413, { Connection: "close" }),
+    }),
+  );
   api.use("*", async (c, next) => {
     // The OpenAPI document describes the API and holds no data: readable without a token, like /healthz.
     if (c.req.path.endsWith("/openapi.json")) return next();

@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { Logger } from "../log.ts";
 import { ConflictError, NotFoundError } from "../store/errors.ts";
 
-/** A 400 that names the failing field, raised by `parseBody`/`parseQuery`. */
+/** A 400 that names the failing field; the API's zod hook and handlers raise it. */
 export class ValidationError extends Error {
   override name = "ValidationError";
   constructor(

@@ -54,10 +54,11 @@ export class ProfileStore {
     return this.require(name);
   }
 
-  /** Loads a built-in unless the operator has replaced it. */
+  /** Loads a built-in unless the operator has replaced it; an unchanged one is left alone (keeps updated_at). */
   putBuiltin(p: ProfileCreate): void {
-    const existing = this.get(p.name);
-    if (!existing || existing.builtin) this.put(p, true);
+    const row = this.db.prepare("SELECT body, builtin FROM profiles WHERE name = ?").get(p.name) as Pick<Row, "body" | "builtin"> | undefined;
+    const { name: _name, ...body } = p;
+    if (!row || (row.builtin === 1 && row.body !== JSON.stringify(body))) this.put(p, true);
   }
 
   delete(name: string): void {

@@ -1,0 +1,114 @@
+import { execFile, spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort, startTestKindling, tempDir, TEST_TOKEN, type Running } from "./helpers/kindling.ts";
+
+const run = promisify(execFile);
+const BIN = join(import.meta.dirname, "..", "bin", "kindling.js");
+
+let k: Running;
+beforeAll(async () => {
+  k = await startTestKindling();
+});
+afterAll(() => k.stop());
+
+/** Runs the real `kindling` command; resolves with its exit code and output either way. */
+async function kindling(args: string[], env: Record<string, string> = {}) {
+  try {
+    const r = await run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 30_000 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+const client = (args: string[]) => kindling(["--server", k.url, "--token", TEST_TOKEN, ...args]);
+
+describe("kindling CLI (client commands over the API)", () => {
+  it("machines add → list → show → assign → rm", async () => {
+    const add = await client(["machines", "add", "52-54-00-12-34-56", "--profile", "flatcar-install", "--hostname", "n1", "--label", "rack=a1"]);
+    expect(add).toMatchObject({ code: 0 });
+    expect(add.stdout).toContain("registered 52:54:00:12:34:56 (ready, profile flatcar-install)");
+
+    const list = await client(["--json", "machines", "list"]);
+    expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ mac: "52:54:00:12:34:56", labels: { rack: "a1" } })]);
+    const table = await client(["machines", "list", "--state", "ready"]);
+    expect(table.stdout.split("\n")[0]).toMatch(/^MAC\s+HOSTNAME\s+ARCH\s+PROFILE\s+STATE/);
+    expect(table.stdout).toContain("52:54:00:12:34:56");
+
+    expect((await client(["machines", "show", "52:54:00:12:34:56"])).stdout).toContain("machine.registered");
+    expect((await client(["machines", "assign", "52:54:00:12:34:56", "local-disk"])).stdout).toContain("profile local-disk");
+    expect((await client(["profiles", "list"])).stdout).toContain("flatcar-live");
+    expect((await client(["profiles", "show", "flatcar-install"])).stdout).toContain("channel: stable");
+    expect((await client(["events", "--mac", "52:54:00:12:34:56"])).stdout).toContain("machine.updated");
+    expect((await client(["machines", "rm", "52:54:00:12:34:56"])).stdout).toContain("deleted");
+  });
+
+  it.each([
+    [["machines", "add", "zz"], /400 mac: not a MAC address/],
+    [["machines", "show", "52:54:00:99:99:99"], /404/],
+    [["machines", "add", "52:54:00:99:99:98", "--label", "novalue"], /--label expects key=value/],
+    [["machines", "assign", "52:54:00:99:99:99", "local-disk"], /404/],
+  ])("%j fails with a clear message and exit 1", async (args, message) => {
+    const r = await client(args);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toContain("    at "); // no stack trace
+  });
+
+  it("says so when the server is unreachable or no token can be found", async () => {
+    const port = await freePort();
+    const down = await kindling(["--server", `http://127.0.0.1:${port}`, "--token", "x".repeat(20), "machines", "list"]);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain(`cannot reach Kindling at http://127.0.0.1:${port}`);
+    const noToken = await kindling(["--server", k.url, "--data-dir", tempDir(), "machines", "list"], { KINDLING_API_TOKEN: "" });
+    expect(noToken.code).toBe(1);
+    expect(noToken.stderr).toContain("no API token");
+  });
+});
+
+describe("kindling serve", () => {
+  it("starts with defaults in a fresh data dir, writes a 0600 token, serves /boot.ipxe, stops on SIGTERM", async () => {
+    const dataDir = tempDir();
+    const port = await freePort();
+    const child = spawn(process.execPath, [BIN, "--data-dir", dataDir, "serve", "--http-port", String(port), "--http-host", "127.0.0.1", "--tftp-port", "0", "--dhcp-mode", "off"], {
+      env: { ...process.env, KINDLING_API_TOKEN: "" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    const deadline = Date.now() + 20_000;
+    while (!out.includes("HTTP listening") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(out).toContain(`generated an API token; it is in ${dataDir}/api-token`);
+    const { statSync, readFileSync } = await import("node:fs");
+    expect(statSync(join(dataDir, "api-token")).mode & 0o777).toBe(0o600);
+    expect(await (await fetch(`http://127.0.0.1:${port}/boot.ipxe`)).text()).toContain("#!ipxe");
+    const token = readFileSync(join(dataDir, "api-token"), "utf8").trim();
+    expect((await fetch(`http://127.0.0.1:${port}/api/v1/machines`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    const exited = new Promise<number | null>((r) => child.on("exit", r));
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+  });
+
+  it.each([
+    [["--http-port", "99999"], /invalid config: http\.port: .* \(from flag --http-port\)/],
+    [["--dhcp-mode", "sometimes"], /invalid config: dhcp\.mode/],
+  ])("bad config %j stops start-up naming the key", async (flags, message) => {
+    const r = await kindling(["--data-dir", tempDir(), "serve", ...flags]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it("a port in use is explained; --strict-listeners makes it fatal", async () => {
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, "127.0.0.1", r));
+    const port = (busy.address() as { port: number }).port;
+    const r = await kindling(["--data-dir", tempDir(), "serve", "--http-host", "127.0.0.1", "--http-port", String(port), "--tftp-port", "0", "--dhcp-mode", "off", "--strict-listeners"]);
+    busy.close();
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`HTTP on 127.0.0.1:${port}: address in use by another process (stop it, or set --http-port; 0 disables it)`);
+  });
+});

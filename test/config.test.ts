@@ -1,0 +1,48 @@
+import { writeFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../src/config.ts";
+import { tempDir } from "./helpers/kindling.ts";
+
+describe("config", () => {
+  it("defaults run on one machine with nothing else", () => {
+    const c = loadConfig({ env: {} });
+    expect(c.http.port).toBe(8080);
+    expect(c.tftp.port).toBe(69);
+    expect(c.dhcp.mode).toBe("proxy");
+    expect(c.dataDir.endsWith("/data")).toBe(true);
+    expect(c.advertise).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+  });
+
+  it("layers: file < env < flags", () => {
+    const d = tempDir();
+    const file = join(d, "k.yaml");
+    writeFileSync(file, "http:\n  port: 1000\n  host: 127.0.0.1\ndhcp:\n  mode: full\n");
+    const c = loadConfig({ file, env: { KINDLING_HTTP_PORT: "2000" }, flags: { "http-port": "3000" } });
+    expect(c.http).toMatchObject({ port: 3000, host: "127.0.0.1" });
+    expect(c.dhcp.mode).toBe("full");
+    expect(loadConfig({ file, env: { KINDLING_HTTP_PORT: "2000" } }).http.port).toBe(2000);
+    rmSync(d, { recursive: true });
+  });
+
+  it.each([
+    [{ env: { KINDLING_HTTP_PORT: "70000" } }, /http\.port.*env KINDLING_HTTP_PORT/],
+    [{ env: {}, flags: { "dhcp-mode": "maybe" } }, /dhcp\.mode.*flag --dhcp-mode/],
+    [{ env: { KINDLING_ADVERTISE: "not-an-ip" } }, /advertise/],
+    [{ env: { KINDLING_API_TOKEN: "short" } }, /apiToken.*16/],
+    [{ env: {}, overrides: { htpp: { port: 1 } } }, /htpp|Unrecognized/],
+    [{ env: {}, overrides: { tftp: { maxBlksize: 7 } } }, /tftp\.maxBlksize/],
+  ])("a bad value stops start-up naming the key: %j", (sources, message) => {
+    expect(() => loadConfig(sources)).toThrow(ConfigError);
+    expect(() => loadConfig(sources)).toThrow(message);
+  });
+
+  it("a broken YAML file is named", () => {
+    const d = tempDir();
+    const file = join(d, "bad.yaml");
+    writeFileSync(file, "http: [unclosed\n");
+    expect(() => loadConfig({ file, env: {} })).toThrow(file);
+    expect(() => loadConfig({ file: join(d, "missing.yaml"), env: {} })).toThrow(/missing\.yaml/);
+    rmSync(d, { recursive: true });
+  });
+});

@@ -1,0 +1,71 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadConfig, type Config } from "../../src/config.ts";
+import { silentLogger } from "../../src/log.ts";
+import { startKindling, type Kindling } from "../../src/server.ts";
+
+export const TEST_TOKEN = "test-token-0123456789abcdef";
+
+/** A TCP port nobody listens on right now (loopback). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export function tempDir(prefix = "kindling-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface Running extends Kindling {
+  url: string;
+  dataDir: string;
+  /** fetch against the API with the bearer token. */
+  api(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
+  /** Stops the server and removes its data dir (unless keepData). */
+  stop(opts?: { keepData?: boolean }): Promise<void>;
+}
+
+/** The real server on loopback with a temp data dir; only HTTP unless overrides enable more. */
+export async function startTestKindling(overrides: Record<string, unknown> = {}, dataDir = tempDir()): Promise<Running> {
+  const port = await freePort();
+  const config: Config = loadConfig({
+    env: {},
+    overrides: {
+      dataDir,
+      advertise: "127.0.0.1",
+      apiToken: TEST_TOKEN,
+      logLevel: "silent",
+      http: { host: "127.0.0.1", port },
+      tftp: { port: 0 },
+      dhcp: { mode: "off" },
+      ...overrides,
+    },
+  });
+  const k = await startKindling(config, silentLogger);
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    ...k,
+    url,
+    dataDir,
+    api: (path, init = {}) => {
+      const { json, ...rest } = init;
+      return fetch(`${url}/api/v1${path}`, {
+        ...rest,
+        headers: { authorization: `Bearer ${TEST_TOKEN}`, ...(json !== undefined ? { "content-type": "application/json" } : {}), ...rest.headers },
+        ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
+      });
+    },
+    async stop(opts = {}) {
+      await k.close();
+      if (!opts.keepData) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
