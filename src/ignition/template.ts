@@ -85,6 +85,14 @@ export function refName(ref: readonly string[]): string {
   return ref.map((seg, i) => (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(seg) ? (i === 0 ? seg : `.${seg}`) : `[${JSON.stringify(seg)}]`)).join("");
 }
 
+/**
+ * Values a machine reports about itself (through /ipxe query parameters, i.e. anyone on the boot network).
+ * They never legitimately hold control characters, and a newline in one could add a line to a unit file that
+ * templates it, so such a value is refused rather than substituted.
+ */
+const MACHINE_REPORTED = new Set(["mac", "uuid", "serial", "hostname", "arch", "ip"]);
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
 export function resolveRef(values: TemplateValues, ref: readonly string[]): TemplateScalar {
   let cur: TemplateValue = values;
   for (const seg of ref) {
@@ -96,6 +104,9 @@ export function resolveRef(values: TemplateValues, ref: readonly string[]): Temp
   }
   if (cur === null || cur === undefined) throw new TemplateError(`template value "${refName(ref)}" is not set for this machine`);
   if (typeof cur === "object") throw new TemplateError(`template value "${refName(ref)}" is a list or map, not a single value`);
+  if (ref.length === 1 && MACHINE_REPORTED.has(ref[0] ?? "") && typeof cur === "string" && CONTROL.test(cur)) {
+    throw new TemplateError(`template value "${refName(ref)}" contains control characters; a machine-reported value is never substituted with them`);
+  }
   return cur;
 }
 

@@ -26,6 +26,9 @@ storage:
       mode: 0644
       contents:
         inline: "{{ hostname }}"
+    - path: /etc/note
+      contents:
+        inline: "{{ metadata.note }}"
     - path: /etc/kindling/node.env
       mode: 0640
       user: {name: core}
@@ -124,10 +127,11 @@ describe("Ignition 2.14 applies rendered configs", () => {
   });
 
   it("writes every kind of node, unit and user exactly as the profile says", () => {
-    const hostile = 'node-1"\n{{ hostname }} *a &b !!str';
+    const hostile = 'node-1" {{ hostname }} *a &b !!str';
+    const note = "line one\n  indented: {{ x }}\n*alias &anchor !!tag\n";
     const { config, spec } = renderIgnition({
       source: { butane: PROFILE },
-      values: { hostname: hostile, mac: "52:54:00:12:34:56", labels: { rack: "r1" }, server: "http://10.0.0.1:8080", metadata: { key: "ssh-ed25519 AAAAtest test@kindling" } },
+      values: { hostname: hostile, mac: "52:54:00:12:34:56", labels: { rack: "r1" }, server: "http://10.0.0.1:8080", metadata: { key: "ssh-ed25519 AAAAtest test@kindling", note } },
       flatcarVersion: "3510.3.2",
       filesDir,
     });
@@ -138,6 +142,7 @@ describe("Ignition 2.14 applies rendered configs", () => {
 
     expect(readFileSync(`${root}/etc/hostname`, "utf8")).toBe(hostile);
     expect(mode(`${root}/etc/hostname`)).toBe(0o644);
+    expect(readFileSync(`${root}/etc/note`, "utf8")).toBe(note);
     expect(readFileSync(`${root}/etc/kindling/node.env`, "utf8")).toBe("MAC=52:54:00:12:34:56\nRACK=r1\nSERVER=http://10.0.0.1:8080\n");
     expect(mode(`${root}/etc/kindling/node.env`)).toBe(0o640);
     expect(statSync(`${root}/etc/kindling/node.env`)).toMatchObject({ uid: 1500, gid: 1600 });

@@ -29,7 +29,7 @@ function failure(fn: () => unknown): IgnitionError {
   throw new Error("expected an IgnitionError");
 }
 
-type Cfg = { ignition: { version: string }; storage?: { files?: { path: string; contents?: { source: string; compression?: string } }[] }; systemd?: { units?: { name: string; contents?: string }[] }; passwd?: { users?: { name: string; uid?: number }[] } };
+type Cfg = { ignition: { version: string }; passwd?: { users?: { name: string; uid?: number; gecos?: string }[] }; storage?: { files?: { path: string; contents?: { source: string; compression?: string } }[] }; systemd?: { units?: { name: string; contents?: string }[] } };
 const fileText = (cfg: unknown, i = 0) => {
   const f = (cfg as Cfg).storage?.files?.[i];
   return decodeContents(f?.contents?.source ?? "", f?.contents?.compression).toString("utf8");
@@ -96,20 +96,30 @@ describe("templating", () => {
     "ünïcödé ✓ 🔥",
     "${HOME} `id` $(id)",
   ];
+  const NOTE = 'variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n    - path: /etc/note\n      contents:\n        inline: "{{ metadata.note }}"\n';
   for (const evil of INJECTIONS) {
     it(`keeps a hostile value literal: ${JSON.stringify(evil)}`, () => {
-      const values = { ...machine, hostname: evil };
-      const { config } = renderIgnition({ source: { butane: TEMPLATE }, values });
+      const values = { ...machine, metadata: { note: evil } };
+      const { config } = renderIgnition({ source: { butane: NOTE }, values });
       const c = config as Cfg;
       expect(fileText(config, 0)).toBe(evil);
-      expect(Object.keys(c.storage?.files?.[0] ?? {})).toEqual(["path", "mode", "contents"]);
-      expect(c.storage?.files).toHaveLength(2);
+      expect(c).toEqual({ ignition: { version: "3.3.0" }, storage: { files: [{ path: "/etc/note", contents: c.storage?.files?.[0]?.contents }] } });
       // The same through a raw JSON profile.
-      const json = JSON.stringify({ ignition: { version: "3.4.0" }, systemd: { units: [{ name: "a.service", contents: "X={{ hostname }}" }] } });
+      const json = JSON.stringify({ ignition: { version: "3.4.0" }, storage: { files: [{ path: "/etc/note", contents: { source: "data:,x" } }] }, passwd: { users: [{ name: "u", gecos: "{{ metadata.note }}" }] } });
       const viaJson = renderIgnition({ source: { json }, values }).config as Cfg;
-      expect(viaJson.systemd?.units?.[0]).toEqual({ name: "a.service", contents: `X=${evil}` });
+      expect(viaJson.passwd?.users?.[0]).toEqual({ name: "u", gecos: evil });
     });
   }
+
+  it("machine-reported values with control characters are refused, others stay literal", () => {
+    for (const field of ["hostname", "serial", "uuid", "mac"]) {
+      const json = JSON.stringify({ ignition: { version: "3.3.0" }, passwd: { users: [{ name: "u", gecos: `{{ ${field} }}` }] } });
+      const e = failure(() => renderIgnition({ source: { json }, values: { ...machine, [field]: "x\nExecStartPre=/bin/evil" } }));
+      expect(e.message).toContain(`template value "${field}" contains control characters`);
+      const odd = 'quote" {{ x }} *a &b !!str';
+      expect((renderIgnition({ source: { json }, values: { ...machine, [field]: odd } }).config as Cfg).passwd?.users?.[0]).toEqual({ name: "u", gecos: odd });
+    }
+  });
 
   it("a missing value is an error naming it, with its position", () => {
     const bu = "variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n    - path: /etc/rack\n      contents:\n        inline: rack={{ metadata.rack }}\n";
