@@ -24,11 +24,14 @@ export function tempDir(prefix = "kindling-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type JsonResponse = Omit<Response, "json"> & { json(): Promise<any> };
+
 export interface Running extends Kindling {
   url: string;
   dataDir: string;
-  /** fetch against the API with the bearer token. */
-  api(path: string, init?: RequestInit & { json?: unknown }): Promise<Response>;
+  /** fetch against the API with the bearer token; tests read loosely typed JSON back. */
+  api(path: string, init?: RequestInit & { json?: unknown }): Promise<JsonResponse>;
   /** Stops the server and removes its data dir (unless keepData). */
   stop(opts?: { keepData?: boolean }): Promise<void>;
 }

@@ -113,10 +113,10 @@ describe("boot routes", () => {
   });
 
   it("/metadata shows identity publicly and metadata only on a signed URL", async () => {
-    const pub = await (await fetch(`${k.url}/metadata?mac=52:54:00:00:01:04`)).json();
+    const pub = (await (await fetch(`${k.url}/metadata?mac=52:54:00:00:01:04`)).json()) as Record<string, unknown>;
     expect(pub).toMatchObject({ mac: "52:54:00:00:01:04", hostname: "db1" });
     expect(pub.metadata).toBeUndefined();
-    const forged = await (await fetch(`${k.url}/metadata?mac=52:54:00:00:01:04&exp=9999999999&sig=abc`)).json();
+    const forged = (await (await fetch(`${k.url}/metadata?mac=52:54:00:00:01:04&exp=9999999999&sig=abc`)).json()) as Record<string, unknown>;
     expect(forged.metadata).toBeUndefined();
   });
 
