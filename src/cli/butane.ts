@@ -16,14 +16,27 @@ export function registerIgnitionCommands(program: Command): void {
     .option("--flatcar-version <version>", "with --values: serve at the highest spec this Flatcar release accepts")
     .action((file: string | undefined, opts: { strict?: boolean; pretty?: boolean; filesDir?: string; values?: string; flatcarVersion?: string }) => {
       const name = file ?? "<stdin>";
-      const text = readFileSync(file ?? 0, "utf8");
+      const text = readInput(file ?? 0, name);
+      if (text === undefined) return;
+      let values: TemplateValues | undefined;
+      if (opts.values !== undefined) {
+        const raw = readInput(opts.values, opts.values);
+        if (raw === undefined) return;
+        try {
+          values = (parseYaml(raw) ?? {}) as TemplateValues;
+        } catch (e) {
+          process.stderr.write(`${opts.values}: not a YAML/JSON map: ${(e as Error).message.split("\n")[0]}\n`);
+          process.exitCode = 1;
+          return;
+        }
+      }
       const common = { strict: opts.strict ?? false, ...(opts.filesDir ? { filesDir: opts.filesDir } : {}) };
       let out: Rendered;
       try {
-        out = opts.values
+        out = values
           ? renderIgnition({
               source: { butane: text },
-              values: parseYaml(readFileSync(opts.values, "utf8")) as TemplateValues,
+              values,
               ...(opts.flatcarVersion ? { flatcarVersion: opts.flatcarVersion } : {}),
               ...common,
             })
@@ -45,13 +58,25 @@ export function registerIgnitionCommands(program: Command): void {
     .option("--strict", "fail on warnings too")
     .option("-d, --files-dir <dir>", "files directory for a Butane file's local references")
     .action((file: string, opts: { strict?: boolean; filesDir?: string }) => {
-      const text = readFileSync(file, "utf8");
+      const text = readInput(file, file);
+      if (text === undefined) return;
       const source = text.trimStart().startsWith("{") ? { json: text } : { butane: text };
       const { spec, diagnostics } = validateSource(source, { strict: opts.strict ?? false, ...(opts.filesDir ? { filesDir: opts.filesDir } : {}) });
       printDiagnostics(file, diagnostics);
       if (diagnostics.some((d) => d.severity === "error")) process.exitCode = 1;
       else process.stdout.write(`${file}: valid Ignition ${spec}\n`);
     });
+}
+
+/** File (or stdin) contents; a read error is reported like any other CLI failure (exit 1, no stack trace). */
+function readInput(file: string | 0, name: string): string | undefined {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (e) {
+    process.stderr.write(`${name}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+    process.exitCode = 1;
+    return undefined;
+  }
 }
 
 function printDiagnostics(name: string, diags: readonly Diagnostic[]): void {

@@ -59,6 +59,13 @@ describe("kindling butane", () => {
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ ignition: { version: "3.4.0" }, systemd: { units: [{ name: "a.service", contents: "H=node-7" }] } });
   });
+
+
+  it("a missing input file is a one-line error and exit 1", () => {
+    const r = kindling(["butane", `${tmp}/nope.bu`]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`${tmp}/nope.bu: cannot read: ENOENT\n`);
+  });
 });
 
 describe("kindling validate", () => {
