@@ -15,7 +15,7 @@ import { renderIgnition, translateButane, validateIgnition, type Spec } from "..
 const Ajv = AjvModule as unknown as typeof AjvModule.default;
 const corpus = fileURLToPath(new URL("./corpus/", import.meta.url));
 const filesDir = `${corpus}files`;
-const schemaDir = "/work/shared/reference/ignition-schema";
+const schemaDir = fileURLToPath(new URL("./schema", import.meta.url));
 const tmp = mkdtempSync(`${tmpdir()}/kindling-ign-`);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
