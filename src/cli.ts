@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { ConfigError } from "./config.ts";
+import { registerAssetsCommands } from "./cli/assets.ts";
 import { CliError } from "./cli/client.ts";
 import { registerEventCommands } from "./cli/events.ts";
 import { registerMachineCommands } from "./cli/machines.ts";
@@ -25,6 +26,7 @@ registerServeCommand(program);
 registerMachineCommands(program);
 registerProfileCommands(program);
 registerEventCommands(program);
+registerAssetsCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -59,6 +59,8 @@ export const SETTINGS = [
   { flag: "proxy-port", env: "KINDLING_PROXY_PORT", path: ["dhcp", "proxyPort"], help: "proxyDHCP boot-server port" },
   { flag: "default-profile", env: "KINDLING_DEFAULT_PROFILE", path: ["boot", "defaultProfile"], help: "profile for unknown machines" },
   { flag: "flatcar-origin", env: "KINDLING_FLATCAR_ORIGIN", path: ["flatcar", "origin"], help: "Flatcar release origin URL" },
+  { flag: "flatcar-signing-key", env: "KINDLING_FLATCAR_SIGNING_KEY", path: ["flatcar", "signingKey"], help: "Flatcar image signing key file" },
+  { flag: "flatcar-signing-fingerprint", env: "KINDLING_FLATCAR_SIGNING_FINGERPRINT", path: ["flatcar", "signingFingerprint"], help: "pinned primary key fingerprint" },
 ] as const;
 
 export class ConfigError extends Error {

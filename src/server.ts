@@ -1,13 +1,13 @@
 import { createAdaptorServer } from "@hono/node-server";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import { readProfileDir } from "./boot/builtin-profiles.ts";
-import type { ReleaseSource } from "./boot/releases.ts";
 import { BootService } from "./boot/service.ts";
 import { Signer } from "./boot/sign.ts";
 import type { Config } from "./config.ts";
+import { Mirror } from "./flatcar/mirror.ts";
 import { createApp } from "./http/app.ts";
 import { tryListen } from "./listen.ts";
 import type { Logger } from "./log.ts";
@@ -37,25 +37,6 @@ export function ipxeBinRoots(config: Config): string[] {
   return existsSync(own) ? [own] : ["/usr/lib/ipxe"];
 }
 
-/** Until a release is mirrored and verified its files are absent, so the disk layout is the truth. */
-function mirroredReleases(root: string): ReleaseSource {
-  return {
-    ensure(r) {
-      const boardDir = join(root, "flatcar", r.channel, `${r.arch}-usr`);
-      let version = r.version;
-      if (version === "current") {
-        const txt = join(boardDir, "current", "version.txt");
-        if (!existsSync(txt)) return { state: "failed", reason: `not mirrored; run: kindling assets sync --channel ${r.channel} --arch ${r.arch}` };
-        version = /FLATCAR_VERSION=(\S+)/.exec(readFileSync(txt, "utf8"))?.[1] ?? "";
-      }
-      const ok = ["flatcar_production_pxe.vmlinuz", "flatcar_production_pxe_image.cpio.gz"].every((f) => existsSync(join(boardDir, version, f)));
-      return ok
-        ? { state: "ready", version, basePath: `/assets/flatcar/${r.channel}/${r.arch}-usr` }
-        : { state: "failed", reason: `version ${version} not mirrored; run: kindling assets sync --channel ${r.channel} --version ${version}` };
-    },
-  };
-}
-
 export async function startKindling(config: Config, log: Logger): Promise<Kindling> {
   mkdirSync(config.dataDir, { recursive: true });
   mkdirSync(assetsRoot(config), { recursive: true });
@@ -67,17 +48,18 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     if (token.created) log.warn({ file: token.file }, `generated an API token; it is in ${token.file}`);
     const signer = Signer.fromFile(join(config.dataDir, "signing-key"));
     const server = serverUrl(config);
-    const releases = mirroredReleases(assetsRoot(config));
+    const mirror = new Mirror({ root: assetsRoot(config), config: config.flatcar, events: store.events, log });
     const boot = new BootService(
       store,
       { server, defaultProfile: config.boot.defaultProfile, retrySeconds: config.boot.retrySeconds, signedUrlSeconds: config.boot.signedUrlSeconds },
-      releases,
+      mirror,
       signer,
       log,
     );
     const app = createApp({
       store,
       boot,
+      mirror,
       signer,
       log,
       server,

@@ -135,7 +135,7 @@ export class BootService {
     if (profile.flatcar) {
       const release = this.releases.ensure(profile.flatcar);
       if (release.state !== "ready") {
-        const reason = `Flatcar ${profile.flatcar.channel} ${profile.flatcar.version} is ${release.state}: ${release.reason}`;
+        const reason = `${release.state === "syncing" ? "waiting for" : "cannot mirror"} Flatcar ${profile.flatcar.channel} ${profile.flatcar.version}: ${release.reason}`;
         return { status: 200, body: waitScript(reason, retrySeconds, server), profile: profile.name, outcome: "syncing" };
       }
       const values = this.valuesFor(machine, profile, { flatcarVersion: release.version, groupMetadata });

@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { BootService } from "../boot/service.ts";
 import type { Signer } from "../boot/sign.ts";
+import type { Mirror } from "../flatcar/mirror.ts";
 import type { Logger } from "../log.ts";
 import type { Store } from "../store/index.ts";
 import { apiApp } from "./api/common.ts";
@@ -12,11 +13,13 @@ import { registerProfiles, type ProfileCheck } from "./api/profiles.ts";
 import { bearerAuth } from "./auth.ts";
 import { errorResponse } from "./errors.ts";
 import { bootRoutes } from "./routes/boot.ts";
+import { registerAssets } from "./routes/assets-api.ts";
 import { fileRoutes } from "./routes/files.ts";
 
 export interface AppDeps {
   store: Store;
   boot: BootService;
+  mirror: Mirror;
   signer: Signer;
   log: Logger;
   /** Base URL machines reach Kindling at. */
@@ -54,10 +57,17 @@ export function createApp(deps: AppDeps): Hono {
     if (c.req.path.endsWith("/openapi.json")) return next();
     return bearerAuth(deps.apiToken)(c, next);
   });
-  registerMachines(api, deps.store);
+  // Assigning a Flatcar profile starts its mirror sync at once, so the files are verified by the time the
+  // machine boots rather than when it first asks.
+  const prefetch = (profileName: string | null | undefined) => {
+    const flatcar = profileName ? deps.store.profiles.get(profileName)?.flatcar : undefined;
+    if (flatcar) deps.mirror.ensure(flatcar);
+  };
+  registerMachines(api, deps.store, prefetch);
   registerProfiles(api, deps.store, deps.profileCheck);
-  registerGroups(api, deps.store);
+  registerGroups(api, deps.store, prefetch);
   registerEvents(api, deps.store);
+  registerAssets(api, deps.mirror);
   api.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   api.doc31("/openapi.json", {
     openapi: "3.1.0",

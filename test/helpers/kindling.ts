@@ -49,6 +49,8 @@ export async function startTestKindling(overrides: Record<string, unknown> = {},
       http: { host: "127.0.0.1", port },
       tftp: { port: 0 },
       dhcp: { mode: "off" },
+      // A closed loopback port: a test that forgets to set up an origin fails fast and never reaches the internet.
+      flatcar: { origin: "http://127.0.0.1:9/{channel}/{board}", signingKeyUrl: "http://127.0.0.1:9/key.asc" },
       ...overrides,
     },
   });

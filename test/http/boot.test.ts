@@ -1,24 +1,42 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestKindling, type Running } from "../helpers/kindling.ts";
+import { buildRelease, makeKey, Origin } from "../flatcar/fixture.ts";
+import { startTestKindling, tempDir, type Running } from "../helpers/kindling.ts";
 
 let k: Running;
+let origin: Origin;
 beforeAll(async () => {
-  k = await startTestKindling();
+  // A signed release tree on loopback stands in for the Flatcar CDN.
+  const key = await makeKey();
+  origin = await new Origin().start();
+  origin.addRelease("stable", "amd64-usr", "4593.2.5", await buildRelease(key, "4593.2.5", { kernel: 2000, initrd: 2000, image: 2000 }));
+  origin.setCurrent("stable", "amd64-usr", "4593.2.5");
+  const dataDir = tempDir();
+  writeFileSync(join(dataDir, "test-key.asc"), key.armoredPublic);
+  k = await startTestKindling(
+    { flatcar: { origin: `${origin.url}/{channel}/{board}`, signingKey: join(dataDir, "test-key.asc"), signingFingerprint: key.fingerprint } },
+    dataDir,
+  );
 });
-afterAll(() => k.stop());
+afterAll(async () => {
+  await k.stop();
+  await origin.close();
+});
+
+/** Asks /ipxe until the answer contains `text` (the mirror syncs in the background), bounded in time. */
+async function ipxeUntil(query: string, text: string): Promise<string> {
+  const deadline = Date.now() + 20_000;
+  let body = "";
+  while (Date.now() < deadline) {
+    body = await (await fetch(`${k.url}/ipxe?${query}`)).text();
+    if (body.includes(text)) return body;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no ${JSON.stringify(text)} in /ipxe?${query} within 20 s; last answer:\n${body}`);
+}
 
 const ipxe = (query: string) => fetch(`${k.url}/ipxe?${query}`);
-
-/** Lays out a mirrored release the way a verified sync leaves it. */
-function mirror(channel: string, version: string) {
-  const dir = join(k.dataDir, "assets", "flatcar", channel, "amd64-usr");
-  mkdirSync(join(dir, version), { recursive: true });
-  mkdirSync(join(dir, "current"), { recursive: true });
-  writeFileSync(join(dir, "current", "version.txt"), `FLATCAR_VERSION=${version}\nFLATCAR_BUILD=1\n`);
-  for (const f of ["flatcar_production_pxe.vmlinuz", "flatcar_production_pxe_image.cpio.gz"]) writeFileSync(join(dir, version, f), f);
-}
 
 describe("boot routes", () => {
   it("/boot.ipxe is a text/plain iPXE script chaining to /ipxe", async () => {
@@ -40,22 +58,23 @@ describe("boot routes", () => {
   });
 
   it("a registered Flatcar machine gets the channel's kernel and initrd with matching initrd= and a signed Ignition URL", async () => {
-    mirror("stable", "4593.2.5");
     expect((await k.api("/machines", { method: "POST", json: { mac: "52:54:00:00:01:02", profile: "flatcar-install", hostname: "node2" } })).status).toBe(201);
-    const body = await (await ipxe("mac=52-54-00-00-01-02&arch=x86_64&platform=pcbios")).text();
+    // Registration started the sync; the machine's script names the kernel once it is verified.
+    const body = await ipxeUntil("mac=52-54-00-00-01-02&arch=x86_64&platform=pcbios", "kernel ");
     const base = `${k.url}/assets/flatcar/stable/amd64-usr/4593.2.5`;
     const kernel = body.split("\n").find((l) => l.startsWith("kernel "))!;
     expect(kernel.startsWith(`kernel ${base}/flatcar_production_pxe.vmlinuz initrd=flatcar_production_pxe_image.cpio.gz flatcar.first_boot=1 ignition.config.url=${k.url}/ignition?mac=52%3A54%3A00%3A00%3A01%3A02&exp=`)).toBe(true);
     expect(kernel).toContain("console=ttyS0,115200n8");
     expect(body).toContain(`initrd --name flatcar_production_pxe_image.cpio.gz ${base}/flatcar_production_pxe_image.cpio.gz\nboot\n`);
-    // The kernel and initrd named in the script are really served.
-    expect((await fetch(`${base}/flatcar_production_pxe.vmlinuz`, { method: "HEAD" })).status).toBe(200);
+    // The kernel and initrd named in the script are really served, byte for byte what the origin signed.
+    const kernelBytes = Buffer.from(await (await fetch(`${base}/flatcar_production_pxe.vmlinuz`)).arrayBuffer());
+    expect(kernelBytes.equals(Buffer.from(origin.tree.get("/stable/amd64-usr/4593.2.5/flatcar_production_pxe.vmlinuz") as Uint8Array))).toBe(true);
   });
 
-  it("a release that is not mirrored yet answers a wait script, never a kernel", async () => {
+  it("a release that cannot be mirrored answers a wait script with the reason, never a kernel", async () => {
     await k.api("/profiles/beta-live", { method: "PUT", json: { flatcar: { channel: "beta" } } });
     await k.api("/machines", { method: "POST", json: { mac: "52:54:00:00:01:03", profile: "beta-live" } });
-    const body = await (await ipxe("mac=52:54:00:00:01:03")).text();
+    const body = await ipxeUntil("mac=52:54:00:00:01:03", "cannot mirror");
     expect(body).not.toContain("kernel ");
     expect(body).toContain("Flatcar beta current");
     expect(body).toContain("chain --replace --autofree");

@@ -8,7 +8,7 @@ import { body, errors, json } from "./common.ts";
 const NameParam = z.object({ name: z.string().openapi({ param: { name: "name", in: "path" }, example: "rack-a" }) });
 const Group = GroupCreateSchema.extend({ createdAt: z.string(), updatedAt: z.string() }).meta({ id: "Group" });
 
-export function registerGroups(app: OpenAPIHono, store: Store): void {
+export function registerGroups(app: OpenAPIHono, store: Store, onAssign: (profile: string) => void): void {
   const nameOf = (raw: string) => {
     const r = NameSchema.safeParse(raw);
     if (!r.success) throw fromZod(r.error, "name");
@@ -30,6 +30,7 @@ export function registerGroups(app: OpenAPIHono, store: Store): void {
       profileMustExist(g.profile);
       const created = store.groups.create(g);
       store.events.append({ kind: "group.created", detail: { name: g.name } });
+      onAssign(g.profile);
       return c.json(created, 201);
     },
   );
@@ -54,6 +55,7 @@ export function registerGroups(app: OpenAPIHono, store: Store): void {
       const existed = store.groups.get(name) !== undefined;
       const saved = store.groups.put(g);
       store.events.append({ kind: existed ? "group.updated" : "group.created", detail: { name } });
+      onAssign(g.profile);
       return c.json(saved, existed ? 200 : 201);
     },
   );

@@ -8,7 +8,8 @@ import { body, errors, json } from "./common.ts";
 const MacParam = z.object({ mac: z.string().openapi({ param: { name: "mac", in: "path" }, example: "52:54:00:12:34:56" }) });
 const Machine = MachineSchema.meta({ id: "Machine" });
 
-export function registerMachines(app: OpenAPIHono, store: Store): void {
+/** `onAssign` is told of every profile a machine is given (the mirror prefetches its release). */
+export function registerMachines(app: OpenAPIHono, store: Store, onAssign: (profile: string | null | undefined) => void): void {
   const macOf = (raw: string) => {
     const r = MacSchema.safeParse(raw);
     if (!r.success) throw new ValidationError("mac", `mac: not a MAC address: ${JSON.stringify(raw)}`, [{ field: "mac", message: "not a MAC address" }]);
@@ -42,6 +43,7 @@ export function registerMachines(app: OpenAPIHono, store: Store): void {
       profileMustExist(input.profile);
       const m = store.machines.create(input);
       store.events.append({ mac: m.mac, kind: "machine.registered", detail: { profile: m.profile, via: "api" } });
+      onAssign(m.profile);
       return c.json(m, 201);
     },
   );
@@ -76,6 +78,7 @@ export function registerMachines(app: OpenAPIHono, store: Store): void {
       const before = store.machines.require(mac);
       const m = store.machines.update(mac, patch);
       store.events.append({ mac, kind: "machine.updated", detail: { fields: Object.keys(patch), ...(before.state !== m.state ? { from: before.state, to: m.state } : {}) } });
+      if (patch.profile) onAssign(patch.profile);
       return c.json(m, 200);
     },
   );
