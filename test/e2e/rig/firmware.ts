@@ -37,7 +37,7 @@ async function command(vm: Vm, line: string, timeoutMs: number): Promise<void> {
 }
 
 /**
- * Turns the iPXE ROM into a plain PXE ROM: break into its shell, drop the `iPXE` user class, do DHCP and
+ * Turns the iPXE ROM into a plain PXE ROM: break into its shell, replace the `iPXE` user class, do DHCP and
  * chain the boot file over TFTP. It still sends option 175, so the server must let the explicit user
  * class win. The last command does not return if the chained loader boots.
  */
@@ -47,6 +47,9 @@ export async function chainloadLikeVendorRom(vm: Vm, timeoutMs: number): Promise
   await vm.waitFor(/iPXE> /, timeoutMs);
   await command(vm, "set user-class PXEClient", timeoutMs);
   await command(vm, "ifconf -c dhcp net0", timeoutMs);
+  // iPXE as a PXE stack hands the chained loader a fake cached DHCPACK built from its settings; left in,
+  // the user class would make undionly.kpxe announce itself as PXEClient too and loop. A vendor ROM has none.
+  await command(vm, "clear user-class", timeoutMs);
   for (const ch of "chain tftp://${next-server}/${filename}") {
     vm.type(ch);
     await sleep(15);

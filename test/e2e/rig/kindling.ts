@@ -59,7 +59,8 @@ export class Kindling {
       apiToken: TOKEN,
       strictListeners: true,
       http: { host: "0.0.0.0", port: HTTP_PORT },
-      tftp: { port: 69, roots: ["/usr/lib/ipxe"] },
+      // TFTP roots left at their default (the project's ipxe/bin, else Debian's /usr/lib/ipxe), as an operator would.
+      tftp: { port: 69 },
       dhcp: {
         mode: opts.dhcp,
         port: 67,

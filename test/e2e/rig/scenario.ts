@@ -114,3 +114,8 @@ export async function expectBooted(vm: Vm, k: Kindling, from = 0): Promise<Boote
 export function reportTime(name: string, ms: number): void {
   console.log(`e2e ${name}: QEMU start → marker ${(ms / 1000).toFixed(1)} s`);
 }
+
+/** The list without consecutive repeats: a retransmitted request is answered (and logged) again. */
+export function collapse<T>(list: T[]): T[] {
+  return list.filter((v, i) => i === 0 || v !== list[i - 1]);
+}
