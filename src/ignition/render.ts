@@ -7,8 +7,11 @@ import { canonicalize, fieldsNewerThan, pruneNewer, specAtMost, type NewerField,
 import { checkTemplater, literalTemplater, renderTemplater, type Templater, type TemplateValues } from "./template.ts";
 import { validateIgnition } from "./validate.ts";
 
-/** A profile's `ignition` field. */
-export type IgnitionSource = { butane: string } | { json: string };
+/** A profile's `ignition` field (ProfileSchema guarantees exactly one of the two). */
+export interface IgnitionSource {
+  butane?: string | undefined;
+  json?: string | undefined;
+}
 
 export interface IgnitionConfig {
   ignition: { version: Spec } & Record<string, unknown>;
@@ -78,7 +81,9 @@ export function checkProfileIgnition(source: IgnitionSource, opts: { strict?: bo
 
 function parseSource(source: IgnitionSource, opts: { strict?: boolean | undefined; filesDir?: string | undefined; templater: Templater }) {
   const o = { strict: opts.strict ?? false, templater: opts.templater, ...(opts.filesDir ? { filesDir: opts.filesDir } : {}) };
-  return "butane" in source ? parseButane(source.butane, o) : parseIgnitionJson(source.json, o);
+  if (typeof source.butane === "string") return parseButane(source.butane, o);
+  if (typeof source.json === "string") return parseIgnitionJson(source.json, o);
+  return { diagnostics: [{ severity: "error" as const, message: "the profile's ignition has neither butane nor json" }] };
 }
 
 function targetSpec(flatcarVersion: string): Spec {
