@@ -14,7 +14,7 @@ import { until } from "../test/dhcp/harness.ts";
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
 const SECONDS = Number(arg("seconds") ?? 3);
 const ONLY = (arg("only") ?? "kindling,dnsmasq,kea").split(",");
-const RATES = [200, 300, 450, 700, 1000, 1500, 2200, 3300, 5000, 7500];
+const RATES = [200, 300, 450, 700, 1000, 1250, 1500, 1800, 2200, 2700, 3300, 4000, 5000, 6000, 7500, 9000];
 const SERVER = "10.90.0.1";
 const CLIENT = "10.90.0.2";
 const POOL = { start: "10.90.1.0", end: "10.90.255.250" };
@@ -103,41 +103,49 @@ function perfdhcp(ns: Netns, rate: number, step: number): Step {
   return { rate, sent: sent[0]!, acked, dropPct: (100 * (sent[0]! - acked)) / sent[0]! };
 }
 
-async function measure(peer: Peer): Promise<{ best: number; steps: Step[] }> {
-  const steps: Step[] = [];
-  let best = 0;
+async function step(peer: Peer, rate: number, i: number): Promise<Step> {
+  const lab = new Lab("kdb");
+  try {
+    const srv = lab.ns("s");
+    const cli = lab.ns("c");
+    lab.link(srv, "k0", `${SERVER}/16`, cli, "eth0", `${CLIENT}/16`);
+    const stop = await peer.start(srv, lab, mkdtempSync(join(tmpdir(), `kindling-bench-${peer.name}-`)));
+    // Same warm-up for every server: measure only once a handful of exchanges complete.
+    await until(`${peer.name} answering`, () => cli.run(["perfdhcp", "-4", "-l", CLIENT, "-r", "10", "-R", "10", "-n", "10", "-b", "mac=02:ff:00:00:00:00", "-W", "500000", SERVER], { allowFail: true, timeoutMs: 20_000 }).status === 0 || undefined, 30_000);
+    const s = perfdhcp(cli, rate, i + 1);
+    await stop();
+    process.stderr.write(`${peer.name.padEnd(9)} rate ${String(rate).padStart(5)}/s  DORA ${s.acked}/${s.sent}  drops ${s.dropPct.toFixed(2)} %\n`);
+    return s;
+  } finally {
+    await lab.destroy();
+  }
+}
+
+/**
+ * Rates rise for all servers in lock-step (each rate runs every server back to back), so load from other
+ * processes on the machine hits them alike. A rate fails when two tries in a row lose 1 % or more; a server
+ * is out after two failed rates in a row.
+ */
+async function measureAll(selected: Peer[]): Promise<Record<string, number>> {
+  const best: Record<string, number> = Object.fromEntries(selected.map((p) => [p.name, 0]));
+  const misses: Record<string, number> = Object.fromEntries(selected.map((p) => [p.name, 0]));
   for (const [i, rate] of RATES.entries()) {
-    const lab = new Lab("kdb");
-    try {
-      const srv = lab.ns("s");
-      const cli = lab.ns("c");
-      lab.link(srv, "k0", `${SERVER}/16`, cli, "eth0", `${CLIENT}/16`);
-      const stop = await peer.start(srv, lab, mkdtempSync(join(tmpdir(), `kindling-bench-${peer.name}-`)));
-      // Same warm-up for every server: measure only once a handful of exchanges complete.
-      await until(`${peer.name} answering`, () => cli.run(["perfdhcp", "-4", "-l", CLIENT, "-r", "10", "-R", "10", "-n", "10", "-b", "mac=02:ff:00:00:00:00", "-W", "500000", SERVER], { allowFail: true, timeoutMs: 20_000 }).status === 0 || undefined, 30_000);
-      const s = perfdhcp(cli, rate, i + 1);
-      await stop();
-      steps.push(s);
-      process.stderr.write(`${peer.name.padEnd(9)} rate ${String(rate).padStart(5)}/s  DORA ${s.acked}/${s.sent}  drops ${s.dropPct.toFixed(2)} %\n`);
-      if (s.dropPct >= 1) break;
-      best = rate;
-    } finally {
-      await lab.destroy();
+    const active = selected.filter((p) => misses[p.name]! < 2);
+    if (active.length === 0) break;
+    for (const peer of active) {
+      // One retry, with new clients: a single stall of this shared machine should not end a server's run.
+      let s = await step(peer, rate, 2 * i);
+      if (s.dropPct >= 1) s = await step(peer, rate, 2 * i + 1);
+      if (s.dropPct < 1) (best[peer.name] = rate), (misses[peer.name] = 0);
+      else misses[peer.name]!++;
     }
   }
-  return { best, steps };
+  return best;
 }
 
 const haveKea = spawnSync("sh", ["-c", "command -v kea-dhcp4"]).status === 0 && existsSync("/usr/sbin/kea-dhcp4");
-const results: Record<string, number> = {};
-for (const peer of peers) {
-  if (!ONLY.includes(peer.name)) continue;
-  if (peer.name === "kea" && !haveKea) {
-    process.stderr.write("kea-dhcp4 not installed (apt-get install kea-dhcp4-server): no Kea column\n");
-    continue;
-  }
-  results[peer.name] = (await measure(peer)).best;
-}
+if (ONLY.includes("kea") && !haveKea) process.stderr.write("kea-dhcp4 not installed (apt-get install kea-dhcp4-server): no Kea column\n");
+const results = await measureAll(peers.filter((p) => ONLY.includes(p.name) && (p.name !== "kea" || haveKea)));
 console.log(`\nleases/s sustained with < 1 % failed DORA (${SECONDS} s per step, leases persisted by each server):`);
 for (const [name, best] of Object.entries(results)) console.log(`  ${name.padEnd(9)} ${best >= RATES.at(-1)! ? `>= ${best}` : best}`);
 if (results.kindling !== undefined) {

@@ -249,7 +249,8 @@ export class DhcpHandler {
     if (direct.length <= 1) return direct;
     // Several links and a broadcast: a client we know is answered only on its own link; a new one gets
     // an offer on each, and its REQUEST (server identifier = that link's address) tells us which it took.
-    const known = direct.find((c) => c.pool.current(mac));
+    // Only a bound lease says where the client is: a new client holds an offer on every link.
+    const known = direct.find((c) => c.pool.current(mac)?.state === "bound");
     if (known) return [known];
     const reservations = this.d.leases!.reservations();
     const reserved = direct.find((c) => [...reservations].some(([ip, m]) => m === mac && c.pool.contains(ip)));
@@ -354,15 +355,12 @@ export class DhcpHandler {
       return [this.ack(ctx, pool, link, ip)];
     }
     if (requested !== undefined) {
-      // INIT-REBOOT: the address must belong to the network the client is on.
+      // INIT-REBOOT: the address must belong to the network the client is on. With several links and a
+      // broadcast, the link is unknown: the address itself names the subnet, and a NAK goes out on each.
       const cands = this.candidates(ctx);
-      const hit = cands.find((c) => c.pool.contains(requested)) ?? (cands.length > 1 || (this.d.links.length > 1 && !inc.link) ? this.byAddress(requested) : undefined);
-      if (!hit) {
-        if (cands.length === 0 && req.giaddr === ZERO && this.d.links.length > 1)
-          return this.d.links.map((l) => this.nak(ctx, l, `${requested} is not on this network`));
-        const link = cands[0]?.link ?? inc.link;
-        return [this.nak(ctx, link, `${requested} is not on this network`)];
-      }
+      if (cands.length === 0) throw new DropError(`no subnet serves this REQUEST (giaddr ${req.giaddr})`);
+      const hit = cands.find((c) => c.pool.contains(requested));
+      if (!hit) return cands.map((c) => this.nak(ctx, c.link, `${requested} is not on this network`));
       return [this.ack(ctx, hit.pool, hit.link, requested)];
     }
     if (req.ciaddr !== ZERO) {

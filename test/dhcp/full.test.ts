@@ -67,7 +67,9 @@ describe("full mode with real clients", () => {
     const renewed = await until("udhcpc renew", () => scripts.lines().slice(before).find((l) => l.startsWith("udhcpc renew")));
     expect(renewed).toContain(`ip=${ip}`);
     const statsAfter = await kindling.stats();
-    expect(statsAfter.byType.ACK).toBe((statsBefore.byType.ACK ?? 0) + 1);
+    // udhcpc may retransmit its renewal while the server resolves the client's new address by ARP.
+    expect(statsAfter.byType.ACK).toBeGreaterThan(statsBefore.byType.ACK ?? 0);
+    expect(statsAfter.byType.NAK).toBeUndefined();
 
     udhcpc.kill("SIGUSR2");
     await until("lease released", () => leases().find((l) => l.ip === ip && l.state === "released"));
