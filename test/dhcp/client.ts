@@ -16,7 +16,10 @@ export interface PxeScenario {
   userClassHex?: string;
   ipxeOptions?: boolean;
   uuid?: string;
+  /** Longest wait for replies to each step. */
   listenMs: number;
+  /** Stop waiting for offers once this many have arrived (the 4011 step stops at its ACK). */
+  expectOffers?: number;
   /** Our own address, for the port-4011 step (proxy mode). */
   ciaddr?: string;
   request4011?: boolean;
@@ -94,16 +97,20 @@ async function pxe(s: PxeScenario): Promise<{ offers: ReplySummary[]; ack?: Repl
     const r = summarize(msg, rinfo);
     if (r) replies.push(r);
   });
+  const waitFor = async (done: () => boolean) => {
+    const end = Date.now() + s.listenMs;
+    while (Date.now() < end && !done()) await new Promise((r) => setTimeout(r, 20));
+  };
   const discover = request(s, MessageType.DISCOVER);
   sock.send(encodePacket(discover), s.serverPort ?? 67, "255.255.255.255");
-  await new Promise((r) => setTimeout(r, s.listenMs));
+  await waitFor(() => s.expectOffers !== undefined && replies.filter((r) => r.type === "OFFER").length >= s.expectOffers);
   const offers = replies.filter((r) => r.type === "OFFER");
   let ack: ReplySummary | undefined;
   const proxyOffer = offers.find((o) => o.vendorClass === "PXEClient" && o.yiaddr === "0.0.0.0");
   if (s.request4011 && proxyOffer) {
     replies.length = 0;
     sock.send(encodePacket(request(s, MessageType.REQUEST, s.ciaddr)), s.proxyPort ?? 4011, proxyOffer.siaddr);
-    await new Promise((r) => setTimeout(r, s.listenMs));
+    await waitFor(() => replies.some((r) => r.type === "ACK"));
     ack = replies.find((r) => r.type === "ACK");
   }
   sock.close();

@@ -62,7 +62,7 @@ describe("load and abuse", () => {
     expect(after.malformed - before.malformed).toBeGreaterThan(1500);
 
     const r = runClient<{ offers: ReplySummary[] }>(cli, {
-      op: "pxe", mac: "02:80:00:00:00:01", arch: 7, vendorClass: "PXEClient:Arch:00007:UNDI:003016", listenMs: 700,
+      op: "pxe", mac: "02:80:00:00:00:01", arch: 7, vendorClass: "PXEClient:Arch:00007:UNDI:003016", listenMs: 1000,
     });
     expect(r.offers).toHaveLength(1);
     expect(r.offers[0]).toMatchObject({ serverId: SERVER, siaddr: SERVER, file: "ipxe.efi" });

@@ -145,8 +145,9 @@ describe("proxy mode beside dnsmasq", () => {
   });
 
   type Result = { offers: ReplySummary[]; ack?: ReplySummary };
+  // Boot clients expect two offers (dnsmasq's and Kindling's); the tests of silence wait the full time.
   const pxe = (mac: string, s: Record<string, unknown>) =>
-    runClient<Result>(cli, { op: "pxe", mac, uuid: UUID, listenMs: 700, ciaddr: "10.79.0.50", request4011: true, ...s });
+    runClient<Result>(cli, { op: "pxe", mac, uuid: UUID, listenMs: 1500, expectOffers: 2, ciaddr: "10.79.0.50", request4011: true, ...s });
   const fromKindling = (r: Result) => r.offers.filter((o) => o.serverId === KINDLING);
   const fromDnsmasq = (r: Result) => r.offers.filter((o) => o.serverId === DNSMASQ);
 
