@@ -1,10 +1,11 @@
 import { gunzipSync, gzipSync, constants } from "node:zlib";
 
 /**
- * RFC 2397 data URLs, as Ignition reads them. Characters kept literal in the percent-encoded form: RFC 3986
- * unreserved plus the sub-delimiters that are harmless after the comma; everything else is %XX.
+ * RFC 2397 data URLs, as Ignition reads them. The percent-encoded form keeps only RFC 2396 "unreserved"
+ * characters literal (letters, digits, `-_.!~*'()`) and writes every other byte as %XX — the escaping of the
+ * Go library Ignition and Butane use, so plain-text contents come out as Butane would write them.
  */
-const LITERAL = /^[A-Za-z0-9\-_.~$&+,/:;=?@]$/;
+const LITERAL = /^[A-Za-z0-9\-_.!~*'()]$/;
 
 export function percentEncode(data: Buffer): string {
   let out = "";
@@ -60,6 +61,8 @@ export function parseDataUrl(url: string): DataUrl {
   }
   for (const p of params.slice(1)) if (!/^[^=;]+=[^;]*$/.test(p)) throw new Error(`data URL has an invalid parameter "${p}"`);
   if (/%(?![0-9A-Fa-f]{2})/.test(payload)) throw new Error("data URL has a malformed %-escape");
+  // Ignition's decoder refuses raw non-ASCII in the data part: such bytes must be %-escaped or base64.
+  if (/[^\x00-\x7f]/.test(payload)) throw new Error("data URL contains non-ASCII characters (escape them or use base64)");
   if (base64) {
     const text = decodeURIComponentBytes(payload).toString("latin1").replace(/\s+/g, "");
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) throw new Error("data URL has invalid base64 data");
@@ -71,16 +74,10 @@ export function parseDataUrl(url: string): DataUrl {
 function decodeURIComponentBytes(s: string): Buffer {
   const bytes: number[] = [];
   for (let i = 0; i < s.length; i++) {
-    const cp = s.codePointAt(i) ?? 0;
-    if (cp === 0x25 /* % */) {
+    if (s[i] === "%") {
       bytes.push(Number.parseInt(s.slice(i + 1, i + 3), 16));
       i += 2;
-    } else if (cp < 0x80) bytes.push(cp);
-    else {
-      const ch = String.fromCodePoint(cp);
-      bytes.push(...Buffer.from(ch, "utf8"));
-      i += ch.length - 1;
-    }
+    } else bytes.push(s.charCodeAt(i));
   }
   return Buffer.from(bytes);
 }

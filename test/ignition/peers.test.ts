@@ -81,6 +81,7 @@ const REJECTED: [string, object, string][] = [
   ["drop-in without .conf", { systemd: { units: [{ name: "a.service", dropins: [{ name: "x" }] }] } }, "$.systemd.units[0].dropins[0].name"],
   ["bad hash", { storage: { files: [{ path: "/x", contents: { source: "http://e.com/x", verification: { hash: "md5-00" } } }] } }, "$.storage.files[0].contents.verification.hash"],
   ["bad data URL", { storage: { files: [{ path: "/x", contents: { source: "data:text/plain;base64,***" } }] } }, "$.storage.files[0].contents.source"],
+  ["raw non-ASCII in a data URL", { storage: { files: [{ path: "/x", contents: { source: "data:,h\u00e9" } }] } }, "$.storage.files[0].contents.source"],
   ["unsupported scheme", { storage: { files: [{ path: "/x", contents: { source: "ftp://e.com/x" } }] } }, "$.storage.files[0].contents.source"],
   ["compression value", { storage: { files: [{ path: "/x", contents: { source: "http://e.com/x", compression: "bzip2" } }] } }, "$.storage.files[0].contents.compression"],
   ["filesystem format", { storage: { filesystems: [{ device: "/dev/sdb", format: "ntfs" }] } }, "$.storage.filesystems[0].format"],
