@@ -1,7 +1,11 @@
 import { z } from "zod";
+import { inCidr, ipToInt, parseCidr } from "./ip.ts";
 
 const ipv4 = z.ipv4();
-const cidr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, "must be a CIDR like 10.0.0.0/24");
+const cidr = z
+  .string()
+  .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, "must be a CIDR like 10.0.0.0/24")
+  .refine((c) => z.ipv4().safeParse(c.split("/")[0]).success && Number(c.split("/")[1]) <= 30, "must be a CIDR like 10.0.0.0/24 (prefix at most /30)");
 const seconds = (fallback: number) => z.coerce.number().int().min(1).max(365 * 86400).default(fallback);
 
 /** One address range of a subnet, both ends inclusive. */
@@ -16,6 +20,13 @@ export const SubnetSchema = z.strictObject({
   dns: z.array(ipv4).default([]),
   domain: z.string().optional(),
   leaseSeconds: seconds(3600),
+}).superRefine((s, ctx) => {
+  const net = parseCidr(s.cidr);
+  s.ranges.forEach((r, i) => {
+    if (!inCidr(net, r.start) || !inCidr(net, r.end)) ctx.addIssue({ code: "custom", path: ["ranges", i], message: `range ${r.start}-${r.end} is not inside ${s.cidr}` });
+    else if (ipToInt(r.start) > ipToInt(r.end)) ctx.addIssue({ code: "custom", path: ["ranges", i], message: `range start ${r.start} is after its end ${r.end}` });
+  });
+  if (s.router && !inCidr(net, s.router)) ctx.addIssue({ code: "custom", path: ["router"], message: `router ${s.router} is not inside ${s.cidr}` });
 });
 export type SubnetConfig = z.infer<typeof SubnetSchema>;
 

@@ -1,0 +1,31 @@
+/** The `dhcp:` config section: sane defaults, subnet mistakes named precisely. */
+import { describe, expect, it } from "vitest";
+import { DhcpConfigSchema } from "../../src/dhcp/config.ts";
+
+const sub = (s: Record<string, unknown>) => DhcpConfigSchema.safeParse({ mode: "full", subnets: [{ cidr: "10.0.0.0/24", ranges: [{ start: "10.0.0.10", end: "10.0.0.20" }], ...s }] });
+
+describe("DhcpConfigSchema", () => {
+  it("defaults to proxy mode with Debian's iPXE file names", () => {
+    expect(DhcpConfigSchema.parse({})).toMatchObject({
+      mode: "proxy", port: 67, proxyPort: 4011, clientPort: 68, interfaces: [], proxyFullOffer: false,
+      bootFiles: { bios: "undionly.kpxe", efiX64: "ipxe.efi", efiIa32: "ipxe.efi", efiArm64: "ipxe-arm64.efi" },
+    });
+    expect(sub({}).data?.subnets[0]).toMatchObject({ leaseSeconds: 3600, dns: [] });
+  });
+
+  it.each([
+    [{ cidr: "10.0.0.0/33" }, ["subnets", 0, "cidr"], /CIDR/],
+    [{ cidr: "300.0.0.0/24" }, ["subnets", 0, "cidr"], /CIDR/],
+    [{ ranges: [{ start: "10.0.1.1", end: "10.0.1.9" }] }, ["subnets", 0, "ranges", 0], /not inside/],
+    [{ ranges: [{ start: "10.0.0.9", end: "10.0.0.1" }] }, ["subnets", 0, "ranges", 0], /after its end/],
+    [{ ranges: [] }, ["subnets", 0, "ranges"], /./],
+    [{ router: "192.168.0.1" }, ["subnets", 0, "router"], /not inside/],
+    [{ leaseSeconds: 0 }, ["subnets", 0, "leaseSeconds"], /./],
+    [{ extra: 1 }, ["subnets", 0], /extra/],
+  ])("rejects %j at the right key", (patch, path, message) => {
+    const r = sub(patch);
+    expect(r.success).toBe(false);
+    expect(r.error!.issues[0]!.path).toEqual(path);
+    expect(r.error!.issues[0]!.message).toMatch(message);
+  });
+});
