@@ -27,6 +27,8 @@ test("installed machine: after install-done a reboot gets no boot file and the f
     const reboot = startVm("bios-ipxe", ns, rebootDir, mac, disk);
     const fellThrough = await reboot.waitFor(/Booting from Hard Disk/, BOOT_TIMEOUT_MS);
     reportTime("installed-machine (reboot → disk)", fellThrough.atMs);
+    // iPXE got an address but no file, gave up, and SeaBIOS went on down its boot order.
+    expect(reboot.serial).toMatch(/Nothing to boot/);
     expect(reboot.serial).not.toMatch(/Linux version|kindling-e2e:/);
     const events = k.events(mac);
     const lastAck = events.filter((e) => e.kind === "dhcp.ack").at(-1);
