@@ -7,9 +7,8 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startKindling } from "../test/dhcp/harness.ts";
+import { startKindling, until } from "../test/dhcp/harness.ts";
 import { Lab, type Netns } from "../test/dhcp/netns.ts";
-import { until } from "../test/dhcp/harness.ts";
 
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
 const SECONDS = Number(arg("seconds") ?? 3);
