@@ -114,7 +114,7 @@ function finish(
         (n): Diagnostic => ({
           severity: "error",
           path: n.path,
-          message: `needs Ignition spec ${n.since}, but Flatcar ${flatcarVersion ?? ""} accepts at most ${spec}`.replace("  ", " "),
+          message: `needs Ignition spec ${n.since}, but ${flatcarVersion ? `Flatcar ${flatcarVersion}` : "the target"} accepts at most ${spec}`,
           ...locate(n.path, parsed.positions),
         }),
       );
