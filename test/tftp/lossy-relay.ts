@@ -20,6 +20,17 @@ function prng(seed: number): () => number {
   };
 }
 
+/**
+ * The OACK and its ACK 0 pass untouched. atftp 0.8 aborts on a second OACK ("unexpected OACK") instead of
+ * acknowledging it again, so a duplicated OACK, or a lost ACK 0 that makes the server repeat its OACK,
+ * would fail that client whatever the server does. Requests, DATA and ACKs all take faults.
+ */
+function isNegotiation(msg: Buffer): boolean {
+  if (msg.length < 4) return false;
+  const op = msg.readUInt16BE(0);
+  return op === 6 || (op === 4 && msg.readUInt16BE(2) === 0);
+}
+
 const bound = (type: "udp4" = "udp4") => {
   const s = createSocket(type);
   s.bind(0, "127.0.0.1");
@@ -87,10 +98,14 @@ export class LossyRelay {
   }
 
   private deliver(via: Socket, msg: Buffer, port: number, address = "127.0.0.1"): void {
-    const r = this.rand();
-    const { drop, duplicate, reorder } = this.faults;
     const send = () => via.send(msg, port, address);
     this.counts.forwarded++;
+    if (isNegotiation(msg)) {
+      send();
+      return;
+    }
+    const r = this.rand();
+    const { drop, duplicate, reorder } = this.faults;
     if (r < drop) {
       this.counts.dropped++;
     } else if (r < drop + duplicate) {

@@ -95,11 +95,12 @@ describe("protocol rules, checked with a hand-driven peer", () => {
     try {
       peer.send(rrq("small.bin"), server.address.port);
       const seen: number[] = [];
-      for (;;) {
-        const got = await peer.next(300);
-        if (!got) break;
+      let last = false;
+      // Until the last block, then a quiet spell in which any extra DATA would show up.
+      for (let got = await peer.next(); got; got = await peer.next(last ? 300 : 5000)) {
         const p = got.packet as Extract<Packet, { op: 3 }>;
         seen.push(p.block);
+        last ||= p.payload.length < 512;
         // Every ACK twice, as a client whose ACK seemed lost would.
         peer.send(encodeAck(p.block), got.from.port);
         peer.send(encodeAck(p.block), got.from.port);
@@ -121,6 +122,12 @@ describe("protocol rules, checked with a hand-driven peer", () => {
       expect(seen.map((p) => p.op)).toEqual([Opcode.DATA, Opcode.DATA, Opcode.DATA, Opcode.DATA, Opcode.ERROR]);
       expect(events.of("tftp.failed")[0]?.detail).toMatchObject({ file: "small.bin", bytes: 0 });
       expect(server.stats()).toMatchObject({ failed: 1, active: 0 });
+
+      // The same for an unacknowledged OACK.
+      peer.send(rrq("small.bin", { blksize: "1024" }), server.address.port);
+      const oacks: Packet[] = [];
+      for (let got = await peer.next(); got; got = await peer.next(1000)) oacks.push(got.packet);
+      expect(oacks.map((p) => p.op)).toEqual([Opcode.OACK, Opcode.OACK, Opcode.OACK, Opcode.OACK, Opcode.ERROR]);
     } finally {
       peer.close();
       await server.close();
