@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { ConfigError } from "./config.ts";
 import { registerAssetsCommands } from "./cli/assets.ts";
+import { registerIgnitionCommands } from "./cli/butane.ts";
 import { CliError } from "./cli/client.ts";
 import { registerEventCommands } from "./cli/events.ts";
 import { registerMachineCommands } from "./cli/machines.ts";
@@ -27,6 +28,7 @@ registerMachineCommands(program);
 registerProfileCommands(program);
 registerEventCommands(program);
 registerAssetsCommands(program);
+registerIgnitionCommands(program);
 
 try {
   await program.parseAsync(process.argv);

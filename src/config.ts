@@ -36,6 +36,8 @@ export const ConfigSchema = z.strictObject({
       retrySeconds: z.coerce.number().int().min(1).max(3600).default(30),
       /** Lifetime of signed per-machine URLs (Ignition, installer reports). */
       signedUrlSeconds: z.coerce.number().int().min(60).default(24 * 3600),
+      /** An install that has not reported done or failed this long after it started is marked failed. */
+      installDeadlineSeconds: z.coerce.number().int().min(1).default(3600),
       /** Built-in profiles directory. */
       profilesDir: z.string().default(resolve(import.meta.dirname, "..", "profiles")),
     })

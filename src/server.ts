@@ -3,11 +3,14 @@ import { existsSync, mkdirSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
-import { readProfileDir } from "./boot/builtin-profiles.ts";
+import { ProfileFileError, readProfileDir } from "./boot/builtin-profiles.ts";
+import { IgnitionConfigs } from "./boot/configs.ts";
+import { Lifecycle } from "./boot/lifecycle-service.ts";
 import { BootService } from "./boot/service.ts";
 import { Signer } from "./boot/sign.ts";
 import type { Config } from "./config.ts";
 import { Mirror } from "./flatcar/mirror.ts";
+import { checkProfile } from "./http/api/profile-check.ts";
 import { createApp } from "./http/app.ts";
 import { tryListen } from "./listen.ts";
 import type { Logger } from "./log.ts";
@@ -43,7 +46,14 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
   const store = Store.open(config.dataDir);
   const closers: (() => Promise<void> | void)[] = [() => store.close()];
   try {
-    for (const p of readProfileDir(config.boot.profilesDir)) store.profiles.putBuiltin(p);
+    for (const p of readProfileDir(config.boot.profilesDir)) {
+      try {
+        checkProfile(p);
+      } catch (err) {
+        throw new ProfileFileError(`${config.boot.profilesDir}/${p.name}.yaml: ${(err as Error).message}`);
+      }
+      store.profiles.putBuiltin(p);
+    }
     const token = resolveApiToken(config.apiToken, config.dataDir);
     if (token.created) log.warn({ file: token.file }, `generated an API token; it is in ${token.file}`);
     const signer = Signer.fromFile(join(config.dataDir, "signing-key"));
@@ -56,9 +66,13 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       signer,
       log,
     );
+    const lifecycle = new Lifecycle(store, log);
+    const configs = new IgnitionConfigs(boot, mirror, server);
     const app = createApp({
       store,
       boot,
+      configs,
+      lifecycle,
       mirror,
       signer,
       log,
@@ -67,8 +81,13 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       bodyLimit: config.http.bodyLimit,
       assetsRoots: () => [assetsRoot(config)],
       ipxeBinRoots: () => ipxeBinRoots(config),
-      profileCheck: () => {},
     });
+
+    // Installs that never report back become `failed` instead of `installing` forever.
+    const deadline = config.boot.installDeadlineSeconds;
+    const watchdog = setInterval(() => lifecycle.sweep(deadline), Math.min(30_000, (deadline * 1000) / 2));
+    watchdog.unref();
+    closers.push(() => clearInterval(watchdog));
 
     let httpPort: number | undefined;
     if (config.http.port !== 0) {

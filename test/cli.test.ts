@@ -43,7 +43,13 @@ describe("kindling CLI (client commands over the API)", () => {
     expect((await client(["profiles", "list"])).stdout).toContain("flatcar-live");
     expect((await client(["profiles", "show", "flatcar-install"])).stdout).toContain("channel: stable");
     expect((await client(["events", "--mac", "52:54:00:12:34:56"])).stdout).toContain("machine.updated");
+    expect((await client(["machines", "reinstall", "52:54:00:12:34:56"])).stdout).toContain("is ready");
+    const history = (await client(["machines", "history", "52:54:00:12:34:56"])).stdout.trimEnd().split("\n");
+    expect(history[1]).toContain("machine.registered"); // oldest first
+    expect(history.at(-1)).toContain("lifecycle.reinstall");
     expect((await client(["machines", "rm", "52:54:00:12:34:56"])).stdout).toContain("deleted");
+    await client(["machines", "add", "52:54:00:12:34:57"]);
+    expect((await client(["machines", "forget", "52:54:00:12:34:57"])).stdout).toContain("forgot 52:54:00:12:34:57");
   });
 
   it.each([

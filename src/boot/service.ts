@@ -7,7 +7,7 @@ import { chooseProfile, type Labels } from "./match.ts";
 import { flatcarKernelArgs, planIpxe, rawKernelArgs } from "./plan.ts";
 import type { ReleaseSource } from "./releases.ts";
 import { FLATCAR_CONSOLE_ARGS, PXE_INITRD_NAME, PXE_KERNEL, initrdName, kernelScript, localBootScript, waitScript } from "./render.ts";
-import type { Signer } from "./sign.ts";
+import type { Purpose, Signer } from "./sign.ts";
 import { expand, TemplateError } from "./template.ts";
 import { templateValues, type TemplateValues } from "./values.ts";
 
@@ -53,17 +53,8 @@ export class BootService {
     });
     if (created) this.store.events.append({ mac, kind: "machine.discovered", detail: { via: "ipxe", arch: machine.arch, uuid: machine.uuid } });
 
-    const labels = this.labelsFor(machine, query);
-    const chosen = chooseProfile({
-      machineProfile: machine.profile,
-      groups: this.store.groups.list(),
-      labels,
-      defaultProfile: this.settings.defaultProfile,
-    });
-    const profile = chosen && this.store.profiles.get(chosen.profile);
+    const { chosen, profile, groupMetadata } = this.resolve(machine, query);
     const plan = planIpxe({ machine, chosen, profile });
-    // A group's metadata fills template values under the machine's own (matchbox semantics).
-    const groupMetadata = chosen?.group?.metadata ?? {};
     const answer = this.answer(plan, machine, query.platform, groupMetadata);
     this.store.events.append({
       mac,
@@ -73,8 +64,22 @@ export class BootService {
     return { ...answer, mac };
   }
 
+  /**
+   * The profile a machine boots and why: its own, else the most specific matching group, else the default.
+   * A group's metadata fills template values under the machine's own (matchbox semantics).
+   */
+  resolve(machine: Machine, query: Record<string, string> = {}): { chosen: ReturnType<typeof chooseProfile>; profile: Profile | undefined; groupMetadata: Record<string, unknown> } {
+    const chosen = chooseProfile({
+      machineProfile: machine.profile,
+      groups: this.store.groups.list(),
+      labels: this.labelsFor(machine, query),
+      defaultProfile: this.settings.defaultProfile,
+    });
+    return { chosen, profile: chosen && this.store.profiles.get(chosen.profile), groupMetadata: chosen?.group?.metadata ?? {} };
+  }
+
   /** Signed URL for a per-machine endpoint (`/ignition`, `/report`, `/metadata`). */
-  signedUrl(path: string, purpose: "ignition" | "report" | "metadata", mac: string): string {
+  signedUrl(path: string, purpose: Purpose, mac: string): string {
     return `${this.settings.server}${path}?${this.signer.query(purpose, mac, this.settings.signedUrlSeconds)}`;
   }
 
@@ -88,6 +93,7 @@ export class BootService {
       extraMetadata: opts.groupMetadata ?? {},
       urls: {
         ignition: this.signedUrl("/ignition", "ignition", machine.mac),
+        final: this.signedUrl("/ignition/final", "final", machine.mac),
         report: this.signedUrl("/report", "report", machine.mac),
         metadata: this.signedUrl("/metadata", "metadata", machine.mac),
       },

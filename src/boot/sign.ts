@@ -2,7 +2,7 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 
 /** What a signed URL grants; a signature for one purpose is worthless for another. */
-export type Purpose = "ignition" | "report" | "metadata";
+export type Purpose = "ignition" | "final" | "report" | "metadata";
 
 export type Verdict = "ok" | "expired" | "invalid";
 

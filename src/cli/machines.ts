@@ -97,4 +97,30 @@ export function registerMachineCommands(program: Command): void {
       await client(cmd).request("DELETE", `/machines/${encodeURIComponent(mac)}`);
       print(json(cmd), { deleted: mac }, () => `deleted ${mac}`);
     });
+
+  machines
+    .command("reinstall <mac>")
+    .description("install again on the next network boot")
+    .action(async (mac: string, _o, cmd: Command) => {
+      const m = await client(cmd).request<Machine>("POST", `/machines/${encodeURIComponent(mac)}/reinstall`);
+      print(json(cmd), m, () => `${m.mac} is ${m.state}: its next network boot installs ${m.profile}`);
+    });
+
+  machines
+    .command("history <mac>")
+    .description("the machine's boot story, oldest first")
+    .option("--limit <n>", "how many events", "200")
+    .action(async (mac: string, o, cmd: Command) => {
+      const es = await client(cmd).request<Event[]>("GET", `/events?mac=${encodeURIComponent(mac)}&limit=${encodeURIComponent(o.limit)}`);
+      const story = [...es].reverse();
+      print(json(cmd), story, () => eventRows(story));
+    });
+
+  machines
+    .command("forget <mac>")
+    .description("delete the machine; its next boot rediscovers it")
+    .action(async (mac: string, _o, cmd: Command) => {
+      await client(cmd).request("POST", `/machines/${encodeURIComponent(mac)}/forget`);
+      print(json(cmd), { forgotten: mac }, () => `forgot ${mac}`);
+    });
 }

@@ -1,5 +1,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import type { IgnitionConfigs } from "../boot/configs.ts";
+import type { Lifecycle } from "../boot/lifecycle-service.ts";
 import type { BootService } from "../boot/service.ts";
 import type { Signer } from "../boot/sign.ts";
 import type { Mirror } from "../flatcar/mirror.ts";
@@ -9,16 +11,20 @@ import { apiApp } from "./api/common.ts";
 import { registerEvents } from "./api/events.ts";
 import { registerGroups } from "./api/groups.ts";
 import { registerMachines } from "./api/machines.ts";
-import { registerProfiles, type ProfileCheck } from "./api/profiles.ts";
+import { checkProfile } from "./api/profile-check.ts";
+import { registerProfiles } from "./api/profiles.ts";
 import { bearerAuth } from "./auth.ts";
 import { errorResponse } from "./errors.ts";
 import { bootRoutes } from "./routes/boot.ts";
 import { registerAssets } from "./routes/assets-api.ts";
 import { fileRoutes } from "./routes/files.ts";
+import { ignitionRoutes } from "./routes/ignition.ts";
 
 export interface AppDeps {
   store: Store;
   boot: BootService;
+  configs: IgnitionConfigs;
+  lifecycle: Lifecycle;
   mirror: Mirror;
   signer: Signer;
   log: Logger;
@@ -29,10 +35,9 @@ export interface AppDeps {
   /** Roots of `/assets/*` and `/ipxe-bin/*`. */
   assetsRoots: () => readonly string[];
   ipxeBinRoots: () => readonly string[];
-  profileCheck: ProfileCheck;
 }
 
-/** Composes the boot routes (open), the static trees (open) and the API (bearer token). */
+/** Composes the boot routes (open), signed per-machine routes, the static trees (open) and the API (bearer token). */
 export function createApp(deps: AppDeps): Hono {
   const { log } = deps;
   const app = new Hono();
@@ -40,6 +45,7 @@ export function createApp(deps: AppDeps): Hono {
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
 
   app.route("/", bootRoutes(deps));
+  app.route("/", ignitionRoutes(deps));
   app.route("/", fileRoutes("/assets", deps.assetsRoots, log));
   app.route("/", fileRoutes("/ipxe-bin", deps.ipxeBinRoots, log));
 
@@ -63,8 +69,8 @@ export function createApp(deps: AppDeps): Hono {
     const flatcar = profileName ? deps.store.profiles.get(profileName)?.flatcar : undefined;
     if (flatcar) deps.mirror.ensure(flatcar);
   };
-  registerMachines(api, deps.store, prefetch);
-  registerProfiles(api, deps.store, deps.profileCheck);
+  registerMachines(api, deps.store, deps.lifecycle, prefetch);
+  registerProfiles(api, deps.store, checkProfile, deps.configs);
   registerGroups(api, deps.store, prefetch);
   registerEvents(api, deps.store);
   registerAssets(api, deps.mirror);

@@ -1,40 +1,16 @@
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildRelease, makeKey, Origin } from "../flatcar/fixture.ts";
-import { startTestKindling, tempDir, type Running } from "../helpers/kindling.ts";
+import type { Origin } from "../flatcar/fixture.ts";
+import type { Running } from "../helpers/kindling.ts";
+import { ipxeUntil as ipxeUntilOn, startWithRelease } from "../helpers/release.ts";
 
 let k: Running;
 let origin: Origin;
+let stop: () => Promise<void>;
 beforeAll(async () => {
-  // A signed release tree on loopback stands in for the Flatcar CDN.
-  const key = await makeKey();
-  origin = await new Origin().start();
-  origin.addRelease("stable", "amd64-usr", "4593.2.5", await buildRelease(key, "4593.2.5", { kernel: 2000, initrd: 2000, image: 2000 }));
-  origin.setCurrent("stable", "amd64-usr", "4593.2.5");
-  const dataDir = tempDir();
-  writeFileSync(join(dataDir, "test-key.asc"), key.armoredPublic);
-  k = await startTestKindling(
-    { flatcar: { origin: `${origin.url}/{channel}/{board}`, signingKey: join(dataDir, "test-key.asc"), signingFingerprint: key.fingerprint } },
-    dataDir,
-  );
+  ({ k, origin, stop } = await startWithRelease());
 });
-afterAll(async () => {
-  await k.stop();
-  await origin.close();
-});
-
-/** Asks /ipxe until the answer contains `text` (the mirror syncs in the background), bounded in time. */
-async function ipxeUntil(query: string, text: string): Promise<string> {
-  const deadline = Date.now() + 20_000;
-  let body = "";
-  while (Date.now() < deadline) {
-    body = await (await fetch(`${k.url}/ipxe?${query}`)).text();
-    if (body.includes(text)) return body;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no ${JSON.stringify(text)} in /ipxe?${query} within 20 s; last answer:\n${body}`);
-}
+afterAll(() => stop());
+const ipxeUntil = (query: string, text: string) => ipxeUntilOn(k, query, text);
 
 const ipxe = (query: string) => fetch(`${k.url}/ipxe?${query}`);
 

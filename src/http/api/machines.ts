@@ -1,6 +1,7 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { MacSchema } from "../../model/mac.ts";
 import { MachineCreateSchema, MachineSchema, MachineStateSchema, MachineUpdateSchema } from "../../model/machine.ts";
+import type { Lifecycle } from "../../boot/lifecycle-service.ts";
 import type { Store } from "../../store/index.ts";
 import { ValidationError } from "../errors.ts";
 import { body, errors, json } from "./common.ts";
@@ -9,7 +10,7 @@ const MacParam = z.object({ mac: z.string().openapi({ param: { name: "mac", in: 
 const Machine = MachineSchema.meta({ id: "Machine" });
 
 /** `onAssign` is told of every profile a machine is given (the mirror prefetches its release). */
-export function registerMachines(app: OpenAPIHono, store: Store, onAssign: (profile: string | null | undefined) => void): void {
+export function registerMachines(app: OpenAPIHono, store: Store, lifecycle: Lifecycle, onAssign: (profile: string | null | undefined) => void): void {
   const macOf = (raw: string) => {
     const r = MacSchema.safeParse(raw);
     if (!r.success) throw new ValidationError("mac", `mac: not a MAC address: ${JSON.stringify(raw)}`, [{ field: "mac", message: "not a MAC address" }]);
@@ -95,6 +96,34 @@ export function registerMachines(app: OpenAPIHono, store: Store, onAssign: (prof
       const mac = macOf(c.req.valid("param").mac);
       store.machines.delete(mac);
       store.events.append({ mac, kind: "machine.deleted", detail: { via: "api" } });
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/machines/{mac}/reinstall",
+      summary: "Put an installed, running or failed machine back in line: its next network boot installs again",
+      request: { params: MacParam },
+      responses: { 200: json(Machine, "now ready"), ...errors(400, 401, 404, 409) },
+    }),
+    (c) => c.json(lifecycle.apply(macOf(c.req.valid("param").mac), "reinstall", { by: "api" }), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/machines/{mac}/forget",
+      summary: "Delete a machine; its next boot finds it as a new, discovered machine",
+      request: { params: MacParam },
+      responses: { 204: { description: "forgotten" }, ...errors(400, 401, 404) },
+    }),
+    (c) => {
+      const mac = macOf(c.req.valid("param").mac);
+      const m = store.machines.require(mac);
+      store.machines.delete(mac);
+      store.events.append({ mac, kind: "lifecycle.forget", detail: { from: m.state, by: "api" } });
       return c.body(null, 204);
     },
   );

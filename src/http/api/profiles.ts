@@ -1,7 +1,11 @@
 import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
 import { NameSchema } from "../../model/mac.ts";
 import { ProfileBodySchema, ProfileCreateSchema, type ProfileCreate } from "../../model/profile.ts";
+import type { IgnitionConfigs } from "../../boot/configs.ts";
+import { MacSchema } from "../../model/mac.ts";
 import type { Store } from "../../store/index.ts";
+import { NotFoundError } from "../../store/errors.ts";
+import { HTTPException } from "hono/http-exception";
 import { fromZod } from "../errors.ts";
 import { body, errors, json } from "./common.ts";
 
@@ -11,7 +15,7 @@ const Profile = z.intersection(ProfileCreateSchema, z.object({ builtin: z.boolea
 /** Checks a profile beyond its shape (its Ignition template compiles); throws a ValidationError naming the field. */
 export type ProfileCheck = (p: ProfileCreate) => void;
 
-export function registerProfiles(app: OpenAPIHono, store: Store, check: ProfileCheck): void {
+export function registerProfiles(app: OpenAPIHono, store: Store, check: ProfileCheck, configs: IgnitionConfigs): void {
   const nameOf = (raw: string) => {
     const r = NameSchema.safeParse(raw);
     if (!r.success) throw fromZod(r.error, "name");
@@ -71,6 +75,29 @@ export function registerProfiles(app: OpenAPIHono, store: Store, check: ProfileC
       store.profiles.delete(name);
       store.events.append({ kind: "profile.deleted", detail: { name } });
       return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/profiles/{name}/render",
+      summary: "Preview the Ignition this profile gives a machine (the installed system's config for install profiles unless stage=boot)",
+      request: { params: NameParam, query: z.object({ mac: MacSchema, stage: z.enum(["boot", "final"]).optional() }) },
+      responses: {
+        200: json(z.object({ profile: z.string(), kind: z.string(), spec: z.string(), config: z.record(z.string(), z.unknown()) }), "rendered config"),
+        ...errors(400, 401, 404, 500),
+      },
+    }),
+    (c) => {
+      const profile = store.profiles.require(nameOf(c.req.valid("param").name));
+      const { mac, stage } = c.req.valid("query");
+      const machine = store.machines.require(mac);
+      const answer = configs.forMachine(machine, stage ?? (profile.install ? "final" : "boot"), profile);
+      if (!answer.ok && answer.status === 404) throw new NotFoundError(answer.reason);
+      // The reason (which field, which template value) is what the operator previewing needs to see.
+      if (!answer.ok) throw new HTTPException(500, { res: Response.json({ error: answer.reason }, { status: 500 }) });
+      return c.json({ profile: answer.profile, kind: answer.kind, spec: answer.spec, config: answer.config }, 200);
     },
   );
 }

@@ -1,0 +1,38 @@
+import type { Logger } from "../log.ts";
+import type { Machine } from "../model/machine.ts";
+import type { Store } from "../store/index.ts";
+import { ConflictError } from "../store/errors.ts";
+import { nextState, overdueInstalls, type LifecycleEvent } from "./lifecycle.ts";
+
+/** Who or what caused a transition, for the event log. */
+export interface Cause {
+  by: "api" | "report" | "watchdog" | "dhcp" | "ipxe" | "ui";
+  ip?: string | undefined;
+  detail?: Record<string, unknown>;
+}
+
+/** Applies lifecycle transitions to the store; every one (even a repeat) is an event naming its cause. */
+export class Lifecycle {
+  constructor(
+    private readonly store: Store,
+    private readonly log: Logger,
+  ) {}
+
+  /** Throws ConflictError (409) with the current state when the transition is illegal. */
+  apply(mac: string, event: LifecycleEvent, cause: Cause): Machine {
+    const m = this.store.machines.require(mac);
+    const t = nextState(m.state, event, m.profile !== null);
+    if (!t.ok) throw new ConflictError(`${mac}: ${t.reason}`, { mac, state: m.state, event });
+    const updated = t.to === m.state ? m : this.store.machines.setState(mac, t.to);
+    this.store.events.append({ mac, kind: `lifecycle.${event}`, detail: { from: m.state, to: t.to, by: cause.by, ...(cause.ip ? { ip: cause.ip } : {}), ...cause.detail } });
+    if (t.to !== m.state) this.log.info({ mac, event, from: m.state, to: t.to, by: cause.by }, "machine state changed");
+    return updated;
+  }
+
+  /** Marks installs that never reported back as failed. */
+  sweep(deadlineSeconds: number, now = Date.now()): Machine[] {
+    return overdueInstalls(this.store.machines.list({ state: "installing" }), now, deadlineSeconds).map((m) =>
+      this.apply(m.mac, "deadline", { by: "watchdog", detail: { deadlineSeconds, since: m.stateChangedAt } }),
+    );
+  }
+}

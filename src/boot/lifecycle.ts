@@ -1,0 +1,46 @@
+import type { MachineState } from "../model/machine.ts";
+
+/**
+ * What can happen to a machine. Reports come from the installer and the installed system over signed URLs;
+ * `assign`/`unassign`/`reinstall` from operators; `deadline` from the install watchdog.
+ */
+export const LIFECYCLE_EVENTS = ["assign", "unassign", "install-started", "install-done", "install-failed", "first-boot", "booted", "reinstall", "deadline"] as const;
+export type LifecycleEvent = (typeof LIFECYCLE_EVENTS)[number];
+
+/** Events a machine may report about itself through `/report`. */
+export const REPORT_KINDS = ["install-started", "install-done", "install-failed", "first-boot", "booted"] as const;
+export type ReportKind = (typeof REPORT_KINDS)[number];
+
+export type Transition = { ok: true; to: MachineState } | { ok: false; reason: string };
+
+type Rule = Partial<Record<MachineState, MachineState>>;
+
+/**
+ * The state machine (DESIGN.md §4, issue 7). A missing entry is an illegal transition. Repeats that change
+ * nothing (a second `first-boot`, assigning another profile to an installed machine) are allowed and keep
+ * the state, so a retried report is harmless.
+ */
+const RULES: Record<LifecycleEvent, Rule> = {
+  assign: { discovered: "ready", ready: "ready", installing: "installing", installed: "installed", running: "running", failed: "failed" },
+  unassign: { discovered: "discovered", ready: "discovered", installed: "installed", running: "running", failed: "failed" },
+  // From `failed` too: the machine was rebooted into the installer again (by hand or by its firmware).
+  "install-started": { ready: "installing", installing: "installing", failed: "installing" },
+  "install-done": { installing: "installed", installed: "installed" },
+  "install-failed": { installing: "failed", failed: "failed" },
+  "first-boot": { installed: "running", running: "running" },
+  // Live (diskless) profiles: every network boot ends in a running system, and it stays on the network path.
+  booted: { ready: "running", running: "running" },
+  reinstall: { ready: "ready", installing: "ready", installed: "ready", running: "ready", failed: "ready" },
+  deadline: { installing: "failed" },
+};
+
+export function nextState(from: MachineState, event: LifecycleEvent, hasProfile: boolean): Transition {
+  if ((event === "reinstall" || event === "assign") && !hasProfile) return { ok: false, reason: `a machine needs a profile to ${event === "assign" ? "be assigned" : "be reinstalled"}` };
+  const to = RULES[event][from];
+  return to ? { ok: true, to } : { ok: false, reason: `${event} is not allowed in state ${from}` };
+}
+
+/** Machines whose install has run longer than the deadline without a report. */
+export function overdueInstalls<M extends { state: MachineState; stateChangedAt: string }>(machines: readonly M[], now: number, deadlineSeconds: number): M[] {
+  return machines.filter((m) => m.state === "installing" && now - Date.parse(m.stateChangedAt) > deadlineSeconds * 1000);
+}

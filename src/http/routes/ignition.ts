@@ -1,0 +1,63 @@
+import { Hono, type Context } from "hono";
+import type { IgnitionConfigs, Stage } from "../../boot/configs.ts";
+import { normalizeMac } from "../../boot/identity.ts";
+import { REPORT_KINDS, type ReportKind } from "../../boot/lifecycle.ts";
+import type { Lifecycle } from "../../boot/lifecycle-service.ts";
+import type { Purpose, Signer } from "../../boot/sign.ts";
+import type { Logger } from "../../log.ts";
+import type { Store } from "../../store/index.ts";
+import { clientIp } from "./boot.ts";
+
+/** Longest report body kept (the tail of an installer log). */
+const REPORT_TAIL = 8 * 1024;
+
+/**
+ * Per-machine endpoints that machines call with URLs Kindling signed for them: Ignition configs often hold
+ * secrets, and reports change a machine's state, so knowing a MAC is not enough.
+ */
+export function ignitionRoutes(deps: { configs: IgnitionConfigs; lifecycle: Lifecycle; store: Store; signer: Signer; log: Logger }): Hono {
+  const { configs, lifecycle, store, signer, log } = deps;
+  const app = new Hono();
+
+  /** The MAC when the URL carries a valid signature for `purpose`; otherwise a 403 response (and an event). */
+  const authorize = (c: Context, purpose: Purpose): string | Response => {
+    const mac = normalizeMac(c.req.query("mac") ?? "");
+    const verdict = mac ? signer.verify(purpose, mac, c.req.query("exp"), c.req.query("sig")) : "invalid";
+    if (mac && verdict === "ok") return mac;
+    const ip = clientIp(c);
+    store.events.append({ mac, kind: `${purpose}.refused`, detail: { verdict, ip, path: c.req.path } });
+    log.warn({ mac, verdict, ip, path: c.req.path }, "refused a request without a valid signature");
+    return c.json({ error: verdict === "expired" ? "signed URL expired" : "missing or invalid signature" }, 403);
+  };
+
+  const serve = (stage: Stage) => (c: Context) => {
+    const mac = authorize(c, stage === "boot" ? "ignition" : "final");
+    if (typeof mac !== "string") return mac;
+    const machine = store.machines.get(mac);
+    if (!machine) return c.json({ error: `machine ${mac} not found` }, 404);
+    const answer = configs.forMachine(machine, stage);
+    if (!answer.ok) {
+      store.events.append({ mac, kind: answer.status === 500 ? "render.failed" : "ignition.unavailable", detail: { stage, profile: answer.profile ?? null, error: answer.reason } });
+      log.warn({ route: c.req.path, mac, profile: answer.profile, status: answer.status, reason: answer.reason }, "ignition not served");
+      return c.json({ error: answer.reason }, answer.status);
+    }
+    store.events.append({ mac, kind: "ignition.served", detail: { stage, kind: answer.kind, spec: answer.spec, profile: answer.profile, ip: clientIp(c) } });
+    log.info({ route: c.req.path, mac, profile: answer.profile, kind: answer.kind, spec: answer.spec, status: 200 }, "ignition served");
+    return c.json(answer.config);
+  };
+
+  app.get("/ignition", serve("boot"));
+  app.get("/ignition/final", serve("final"));
+
+  app.post("/report", async (c) => {
+    const mac = authorize(c, "report");
+    if (typeof mac !== "string") return mac;
+    const kind = c.req.query("kind");
+    if (!REPORT_KINDS.includes(kind as ReportKind)) return c.json({ error: `kind must be one of ${REPORT_KINDS.join(", ")}`, field: "kind" }, 400);
+    const text = await c.req.text();
+    const m = lifecycle.apply(mac, kind as ReportKind, { by: "report", ip: clientIp(c), detail: text ? { log: text.slice(-REPORT_TAIL) } : {} });
+    return c.json({ mac, state: m.state });
+  });
+
+  return app;
+}
