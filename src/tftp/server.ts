@@ -62,6 +62,7 @@ export class TftpServer {
   private readonly catalog: FileCatalog;
   private readonly counters = { transfers: 0, failed: 0, bytes: 0, malformed: 0 };
   private closing = false;
+  private busyWarnedAt = 0;
   readonly address: { host: string; port: number };
 
   private constructor(
@@ -107,14 +108,19 @@ export class TftpServer {
   }
 
   private onRequest(msg: Buffer, rinfo: RemoteInfo): void {
+    // Source port 0 is forged (and Node refuses to send to it): nothing to answer.
+    if (rinfo.port === 0) {
+      this.counters.malformed++;
+      return;
+    }
     let packet: Packet;
     try {
       packet = decode(msg);
     } catch (err) {
       this.counters.malformed++;
-      if (!(err instanceof MalformedPacket)) throw err;
-      this.opts.log.debug({ client: rinfo.address, reason: err.message }, "tftp malformed packet dropped");
-      this.socket.send(encodeError(ErrorCode.ILLEGAL_OPERATION, err.message), rinfo.port, rinfo.address);
+      const reason = err instanceof MalformedPacket ? err.message : "undecodable packet";
+      this.opts.log.debug({ client: rinfo.address, reason }, "tftp malformed packet");
+      this.socket.send(encodeError(ErrorCode.ILLEGAL_OPERATION, reason), rinfo.port, rinfo.address);
       return;
     }
     if (packet.op === Opcode.RRQ) return this.onRead(packet, msg, rinfo);
@@ -141,7 +147,7 @@ export class TftpServer {
         existing.retried = true;
         setImmediate(() => {
           existing.retried = false;
-          if (!this.transfers.has(key)) this.onRead(req, raw, rinfo);
+          if (!this.closing && !this.transfers.has(key)) this.onRead(req, raw, rinfo);
         });
         return;
       }
@@ -149,7 +155,11 @@ export class TftpServer {
       existing.session?.abort("superseded by a new request from the same port", false);
     }
     if (this.transfers.size >= this.opts.config.maxTransfers) {
-      this.opts.log.warn({ client: rinfo.address, file: req.filename, active: this.transfers.size }, "tftp busy, request dropped");
+      // Once a second at most: a flood must not turn into a log flood.
+      if (Date.now() - this.busyWarnedAt > 1000) {
+        this.busyWarnedAt = Date.now();
+        this.opts.log.warn({ client: rinfo.address, active: this.transfers.size }, "tftp busy (maxTransfers), requests dropped");
+      }
       return;
     }
     if (!MODES.has(req.mode)) {
@@ -221,7 +231,7 @@ export class TftpServer {
     socket.on("message", (msg, from) => {
       if (from.port !== rinfo.port || from.address !== rinfo.address) {
         // RFC 1350: a stranger gets error 5 and the transfer carries on.
-        if (msg.length < 2 || msg.readUInt16BE(0) !== Opcode.ERROR) {
+        if (from.port !== 0 && (msg.length < 2 || msg.readUInt16BE(0) !== Opcode.ERROR)) {
           socket.send(encodeError(ErrorCode.UNKNOWN_TID, "unknown transfer ID"), from.port, from.address);
         }
         return;

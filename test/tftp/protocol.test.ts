@@ -157,6 +157,28 @@ describe("protocol rules, checked with a hand-driven peer", () => {
     }
   });
 
+  it("drops requests beyond maxTransfers, so the client retries later", async () => {
+    const { server } = await startServer([root], { maxTransfers: 1, timeoutMs: 10_000 });
+    const first = await RawPeer.open();
+    const second = await RawPeer.open();
+    try {
+      first.send(rrq("small.bin"), server.address.port);
+      const data = await first.next();
+      expect(data?.packet).toMatchObject({ op: Opcode.DATA, block: 1 });
+      second.send(rrq("small.bin"), server.address.port);
+      expect(await second.next(200)).toBeUndefined();
+      // The first client gives up; its slot frees and the second one's retry is served.
+      first.send(encodeError(0, "bye"), data!.from.port);
+      await idle(server);
+      const { data: bytes } = await download(second, server.address.port, "small.bin");
+      expect(bytes.equals(small)).toBe(true);
+    } finally {
+      first.close();
+      second.close();
+      await server.close();
+    }
+  });
+
   it("ignores absurd option values and falls back to RFC 1350", async () => {
     const { server } = await startServer([root]);
     const peer = await RawPeer.open();
