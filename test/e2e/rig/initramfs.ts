@@ -46,7 +46,7 @@ if timeout 30 wget -q -O /tmp/ignition "$url"; then
   report=$(tr ' ' '\n' < /proc/cmdline | sed -n 's/^kindling\.e2e\.report=//p' | head -n 1)
   if [ -n "$report" ]; then
     for ev in install-started install-done; do
-      if timeout 30 wget -q -O /dev/null --header 'Content-Type: application/json' --post-data "{\"event\":\"$ev\"}" "$report"; then
+      if timeout 30 wget -q -O /dev/null --post-data "e2e initramfs: $ev" "$report&kind=$ev"; then
         say "reported $ev"
       else
         say "report $ev failed"
