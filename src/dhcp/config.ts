@@ -2,10 +2,9 @@ import { z } from "zod";
 import { inCidr, ipToInt, parseCidr } from "./ip.ts";
 
 const ipv4 = z.ipv4();
-const cidr = z
-  .string()
-  .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, "must be a CIDR like 10.0.0.0/24")
-  .refine((c) => z.ipv4().safeParse(c.split("/")[0]).success && Number(c.split("/")[1]) <= 30, "must be a CIDR like 10.0.0.0/24 (prefix at most /30)");
+const isCidr = (c: string): boolean =>
+  /^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(c) && z.ipv4().safeParse(c.split("/")[0]).success && Number(c.split("/")[1]) <= 30;
+const cidr = z.string().refine(isCidr, "must be a CIDR like 10.0.0.0/24 (prefix at most /30)");
 const seconds = (fallback: number) => z.coerce.number().int().min(1).max(365 * 86400).default(fallback);
 
 /** One address range of a subnet, both ends inclusive. */
@@ -21,6 +20,8 @@ export const SubnetSchema = z.strictObject({
   domain: z.string().optional(),
   leaseSeconds: seconds(3600),
 }).superRefine((s, ctx) => {
+  // Field errors are already reported; these cross-field checks need a valid network.
+  if (!isCidr(s.cidr)) return;
   const net = parseCidr(s.cidr);
   s.ranges.forEach((r, i) => {
     if (!inCidr(net, r.start) || !inCidr(net, r.end)) ctx.addIssue({ code: "custom", path: ["ranges", i], message: `range ${r.start}-${r.end} is not inside ${s.cidr}` });

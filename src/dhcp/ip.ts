@@ -1,6 +1,13 @@
 /** IPv4 arithmetic on unsigned 32-bit integers, for subnets and pools. */
 
-export const ipToInt = (ip: string): number => ip.split(".").reduce((n, p) => n * 256 + Number(p), 0) >>> 0;
+import { writeIp } from "./options.ts";
+
+const scratch = Buffer.alloc(4);
+/** Validating parse (throws OptionError on anything but a dotted quad). */
+export function ipToInt(ip: string): number {
+  writeIp(ip, scratch, 0);
+  return scratch.readUInt32BE(0);
+}
 export const intToIp = (n: number): string => [24, 16, 8, 0].map((s) => (n >>> s) & 255).join(".");
 
 export interface Cidr {

@@ -68,16 +68,34 @@ function need(b: Buffer, ok: boolean, what: string): void {
   if (!ok) throw new OptionError(`${what}: bad length ${b.length}`);
 }
 
+/**
+ * Writes a dotted-quad IPv4 address into `out` at `at`; a character loop because this runs for every address
+ * field of every reply.
+ */
+export function writeIp(ip: string, out: Buffer, at: number): void {
+  let part = 0;
+  let octet = 0;
+  let digits = 0;
+  for (let i = 0; i <= ip.length; i++) {
+    const c = i < ip.length ? ip.charCodeAt(i) : 46;
+    if (c === 46) {
+      if (digits === 0 || part > 3) throw new OptionError(`not an IPv4 address: ${ip}`);
+      out[at + part++] = octet;
+      octet = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57 && digits < 3) {
+      octet = octet * 10 + (c - 48);
+      digits++;
+      if (octet > 255) throw new OptionError(`not an IPv4 address: ${ip}`);
+    } else throw new OptionError(`not an IPv4 address: ${ip}`);
+  }
+  if (part !== 4) throw new OptionError(`not an IPv4 address: ${ip}`);
+}
+
 export function ipToBuf(ip: string): Buffer {
-  const parts = ip.split(".");
-  if (parts.length !== 4) throw new OptionError(`not an IPv4 address: ${ip}`);
-  return Buffer.from(
-    parts.map((p) => {
-      const n = Number(p);
-      if (!/^\d{1,3}$/.test(p) || n > 255) throw new OptionError(`not an IPv4 address: ${ip}`);
-      return n;
-    }),
-  );
+  const b = Buffer.allocUnsafe(4);
+  writeIp(ip, b, 0);
+  return b;
 }
 export const bufToIp = (b: Buffer, at = 0): string => `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
 

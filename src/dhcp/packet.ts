@@ -2,7 +2,7 @@
  * RFC 2131 message codec. Decoding never throws: malformed input comes back as a reason the server counts
  * and logs. Encoding pads to the 300 bytes old PXE ROMs insist on and NUL-terminates `sname`/`file`.
  */
-import { OPTION_CODECS, Opt, OptionError, bufToIp, ipToBuf, type KnownOption, type OptionValue } from "./options.ts";
+import { OPTION_CODECS, Opt, OptionError, bufToIp, writeIp, type KnownOption, type OptionValue } from "./options.ts";
 
 export const MAGIC_COOKIE = 0x63825363;
 const FIXED = 236;
@@ -199,10 +199,10 @@ export function encodePacket(p: DhcpPacket, maxSize = DEFAULT_MAX_MESSAGE): Buff
   out.writeUInt32BE(p.xid >>> 0, 4);
   out.writeUInt16BE(p.secs, 8);
   out.writeUInt16BE(p.flags, 10);
-  ipToBuf(p.ciaddr).copy(out, 12);
-  ipToBuf(p.yiaddr).copy(out, 16);
-  ipToBuf(p.siaddr).copy(out, 20);
-  ipToBuf(p.giaddr).copy(out, 24);
+  writeIp(p.ciaddr, out, 12);
+  writeIp(p.yiaddr, out, 16);
+  writeIp(p.siaddr, out, 20);
+  writeIp(p.giaddr, out, 24);
   p.chaddr.copy(out, 28, 0, 16);
   // Fields are zero-filled, so writing at most len-1 bytes leaves the terminating NUL in place.
   if (snameOpts.length) Buffer.concat([...snameOpts, Buffer.from([Opt.End])]).copy(out, 44);

@@ -29,6 +29,7 @@ export interface DhcpServerOptions {
 }
 
 const RECV_BUFFER = 4 * 1024 * 1024;
+const COMMIT_DELAY_MS = 2;
 
 export interface DhcpStats {
   received: number;
@@ -152,8 +153,10 @@ export class DhcpServer {
     for (const reply of replies) this.outbox.push({ reply, maxSize });
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      // Runs after the datagrams already waiting have been handled: one commit for the whole burst.
-      setImmediate(() => this.flush());
+      // Replies wait for the datagrams already queued to be handled, and, when leases were written, up to
+      // COMMIT_DELAY_MS more: one commit then covers the whole burst (a DHCP client waits seconds, not ms).
+      if (this.leases?.hasPending) setTimeout(() => this.flush(), COMMIT_DELAY_MS);
+      else setImmediate(() => this.flush());
     }
   }
 

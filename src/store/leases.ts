@@ -14,6 +14,8 @@ export interface Lease {
   updatedAt: number;
 }
 
+const RESERVATION_TTL_MS = 1000;
+
 interface Row {
   ip: string;
   mac: string;
@@ -34,7 +36,7 @@ const toLease = (r: Row): Lease => ({
 
 /**
  * Full-mode DHCP leases; the allocator keeps them in memory and writes through here. Writes are queued and
- * committed together by flush() (group commit): the DHCP server flushes once per burst of requests and
+ * committed together by flush() (group commit): the DHCP server flushes at most every few milliseconds and
  * sends its ACKs only after the commit, so every ACKed lease is on disk without one transaction per lease.
  */
 export class LeaseStore {
@@ -43,8 +45,8 @@ export class LeaseStore {
   private readonly reserved;
   private readonly pending = new Map<string, Lease>();
   private readonly commit;
-  /** Reservations read once per burst; flush() forgets them so an operator's change applies to the next one. */
-  private reservationCache: Map<string, string> | undefined;
+  /** Reservations are re-read at most every RESERVATION_TTL_MS: an operator's change applies within that. */
+  private reservationCache: { at: number; map: Map<string, string> } | undefined;
 
   constructor(private readonly db: Db) {
     this.upsert = db.prepare(
@@ -70,8 +72,11 @@ export class LeaseStore {
   }
 
   /** Commits queued writes in one transaction. */
+  get hasPending(): boolean {
+    return this.pending.size > 0;
+  }
+
   flush(): void {
-    this.reservationCache = undefined;
     if (this.pending.size === 0) return;
     const leases = [...this.pending.values()];
     this.pending.clear();
@@ -85,7 +90,10 @@ export class LeaseStore {
 
   /** Static reservations (`machines.ip`), ip → mac. */
   reservations(): Map<string, string> {
-    this.reservationCache ??= new Map((this.reserved.all() as { ip: string; mac: string }[]).map((r) => [r.ip, r.mac]));
-    return this.reservationCache;
+    const now = Date.now();
+    if (!this.reservationCache || now - this.reservationCache.at >= RESERVATION_TTL_MS) {
+      this.reservationCache = { at: now, map: new Map((this.reserved.all() as { ip: string; mac: string }[]).map((r) => [r.ip, r.mac])) };
+    }
+    return this.reservationCache.map;
   }
 }

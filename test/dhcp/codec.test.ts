@@ -1,6 +1,6 @@
 /** Packet and option codec: round trips for every option Kindling knows, overload, padding, malformed input. */
 import { describe, expect, it } from "vitest";
-import { MessageType, OPTION_CODECS, Opt, OptionError, PxeSub, userClassCodec, type KnownOption } from "../../src/dhcp/options.ts";
+import { MessageType, OPTION_CODECS, Opt, OptionError, PxeSub, ipToBuf, userClassCodec, type KnownOption } from "../../src/dhcp/options.ts";
 import { BROADCAST_FLAG, DhcpOptions, MAGIC_COOKIE, MIN_REPLY, decodePacket, encodePacket, type DhcpPacket } from "../../src/dhcp/packet.ts";
 
 function packet(options: DhcpOptions, extra: Partial<DhcpPacket> = {}): DhcpPacket {
@@ -72,6 +72,11 @@ describe("options", () => {
   it("stores option 97 with the first three UUID fields little-endian", () => {
     const b = OPTION_CODECS[Opt.ClientGuid].encode("4c4c4544-0051-3510-8052-b4c04f4b4e31");
     expect(b.toString("hex")).toBe("0044454c4c5100103580" + "52b4c04f4b4e31");
+  });
+
+  it("parses dotted quads strictly", () => {
+    expect(ipToBuf("10.0.255.1")).toEqual(Buffer.from([10, 0, 255, 1]));
+    for (const bad of ["1.2.3", "1.2.3.4.5", "1.2.3.256", "1..2.3", "a.b.c.d", "1.2.3.4 ", "", "1234.1.1.1"]) expect(() => ipToBuf(bad), bad).toThrow(OptionError);
   });
 
   it("keeps unknown options and option 82 byte for byte", () => {
