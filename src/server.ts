@@ -1,10 +1,11 @@
 import { createAdaptorServer } from "@hono/node-server";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { ProfileFileError, readProfileDir } from "./boot/builtin-profiles.ts";
 import { IgnitionConfigs } from "./boot/configs.ts";
+import { stageIpxeBinaries } from "./boot/ipxe-binaries.ts";
 import { Lifecycle } from "./boot/lifecycle-service.ts";
 import { BootService } from "./boot/service.ts";
 import { Signer } from "./boot/sign.ts";
@@ -14,7 +15,10 @@ import { checkProfile } from "./http/api/profile-check.ts";
 import { createApp } from "./http/app.ts";
 import { tryListen } from "./listen.ts";
 import type { Logger } from "./log.ts";
+import { DhcpServer } from "./dhcp/server.ts";
 import { Store } from "./store/index.ts";
+import { tftpRoots } from "./tftp/files.ts";
+import { TftpServer } from "./tftp/server.ts";
 import { resolveApiToken } from "./token.ts";
 
 export interface Kindling {
@@ -23,6 +27,9 @@ export interface Kindling {
   apiToken: string;
   /** Bound HTTP port, undefined when disabled or failed to bind. */
   httpPort: number | undefined;
+  /** Running protocol servers (undefined when disabled or failed to bind). */
+  tftp: TftpServer | undefined;
+  dhcp: DhcpServer | undefined;
   close(): Promise<void>;
 }
 
@@ -33,12 +40,21 @@ export function serverUrl(config: Config): string {
 
 export const assetsRoot = (config: Config) => join(config.dataDir, "assets");
 
-/** iPXE binaries: `ipxe/bin` of the project when present (self-built), else Debian's `ipxe` package. */
-export function ipxeBinRoots(config: Config): string[] {
-  if (config.tftp.roots.length > 0) return config.tftp.roots;
-  const own = resolve(import.meta.dirname, "..", "ipxe", "bin");
-  return existsSync(own) ? [own] : ["/usr/lib/ipxe"];
+/**
+ * Configured roots as they are; else the project's own iPXE build (`ipxe/bin`); else Debian's `ipxe` package,
+ * staged into the data dir so the served tree holds no links out of it.
+ */
+async function bootBinaryRoots(config: Config, log: Logger): Promise<string[]> {
+  const roots = await tftpRoots(config.tftp.roots);
+  if (config.tftp.roots.length > 0 || roots[0] !== DEBIAN_IPXE) return roots;
+  const staged = join(config.dataDir, "ipxe-bin");
+  const names = await stageIpxeBinaries(DEBIAN_IPXE, staged);
+  if (names.length === 0) log.warn({ dir: DEBIAN_IPXE }, "no iPXE binaries found: install Debian's ipxe package or set tftp.roots");
+  else log.debug({ names, dir: staged }, "staged iPXE binaries");
+  return [staged];
 }
+
+const DEBIAN_IPXE = "/usr/lib/ipxe";
 
 export async function startKindling(config: Config, log: Logger): Promise<Kindling> {
   mkdirSync(config.dataDir, { recursive: true });
@@ -66,6 +82,8 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       signer,
       log,
     );
+    // The iPXE binaries: served by TFTP to PXE ROMs and at /ipxe-bin/ to UEFI HTTP Boot, from the same roots.
+    const bootRoots = await bootBinaryRoots(config, log);
     const lifecycle = new Lifecycle(store, log);
     const configs = new IgnitionConfigs(boot, mirror, server);
     const app = createApp({
@@ -80,7 +98,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       apiToken: token.token,
       bodyLimit: config.http.bodyLimit,
       assetsRoots: () => [assetsRoot(config)],
-      ipxeBinRoots: () => ipxeBinRoots(config),
+      ipxeBinRoots: () => bootRoots,
     });
 
     // Installs that never report back become `failed` instead of `installing` forever.
@@ -107,12 +125,42 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       }
     }
 
+    let tftp: TftpServer | undefined;
+    if (config.tftp.port !== 0) {
+      const { host, port } = config.tftp;
+      tftp = await tryListen({ what: "TFTP", flag: "tftp-port", host, port, strict: config.strictListeners, log }, () =>
+        TftpServer.start({ config: config.tftp, roots: bootRoots, events: store.events, log }),
+      );
+      // Running transfers (a rack's worth of iPXE downloads) get a few seconds to finish on shutdown.
+      if (tftp) closers.push(() => tftp!.close(5000));
+    }
+
+    let dhcp: DhcpServer | undefined;
+    if (config.dhcp.mode !== "off" && config.dhcp.port !== 0) {
+      const { port } = config.dhcp;
+      dhcp = await tryListen({ what: `DHCP (${config.dhcp.mode} mode)`, flag: "dhcp-port", host: "0.0.0.0", port, strict: config.strictListeners, log }, () =>
+        DhcpServer.start({
+          config: config.dhcp,
+          advertise: config.advertise,
+          httpPort: httpPort ?? config.http.port,
+          tftpEnabled: tftp !== undefined,
+          db: store.db,
+          machines: store.machines,
+          events: store.events,
+          log,
+        }),
+      );
+      if (dhcp) closers.push(() => dhcp!.close());
+    }
+
     let closed = false;
     return {
       config,
       store,
       apiToken: token.token,
       httpPort,
+      tftp,
+      dhcp,
       async close() {
         if (closed) return;
         closed = true;

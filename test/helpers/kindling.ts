@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from "node:fs";
+import { createSocket } from "node:dgram";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +16,18 @@ export function freePort(): Promise<number> {
     s.once("error", reject);
     s.listen(0, "127.0.0.1", () => {
       const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A UDP port nobody is bound to right now (loopback). */
+export function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket("udp4");
+    s.once("error", reject);
+    s.bind(0, "127.0.0.1", () => {
+      const port = s.address().port;
       s.close(() => resolve(port));
     });
   });
