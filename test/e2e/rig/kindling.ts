@@ -87,10 +87,17 @@ export class Kindling {
 
   static async start(opts: KindlingOptions): Promise<Kindling> {
     const k = new Kindling(opts);
-    const exited = new Promise<never>((_, reject) =>
-      k.proc.once("exit", (code) => reject(new Error(`kindling serve exited with ${code} during start-up; see ${k.logFile}`))),
-    );
-    await Promise.race([waitForHttp(opts.ns, HTTP_PORT, 60_000), exited]);
+    let onExit: ((code: number | null) => void) | undefined;
+    const exited = new Promise<never>((_, reject) => {
+      onExit = (code) => reject(new Error(`kindling serve exited with ${code} during start-up; see ${k.logFile}`));
+      k.proc.once("exit", onExit);
+    });
+    try {
+      await Promise.race([waitForHttp(opts.ns, HTTP_PORT, 60_000), exited]);
+    } finally {
+      // Only start-up failures are this promise's business; a later exit is stop() or shows in the test.
+      k.proc.off("exit", onExit!);
+    }
     return k;
   }
 
