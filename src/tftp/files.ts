@@ -1,5 +1,5 @@
 import { constants } from "node:fs";
-import { access, open, realpath, type FileHandle } from "node:fs/promises";
+import { access, lstat, open, realpath, stat, type FileHandle } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
 import { ErrorCode } from "./packet.ts";
 
@@ -48,6 +48,60 @@ export function normaliseName(name: string): string {
   return segments.join("/");
 }
 
+/**
+ * Whether a path that leaves its root does so only through links made by the owner of the file they
+ * lead to (Apache's SymLinksIfOwnerMatch). Packages link out of their directory on purpose (Debian's
+ * /usr/lib/ipxe/ipxe.efi → /boot/ipxe.efi, both root's); a link that someone else dropped into a served
+ * tree, pointing at a file that is not theirs, is an escape and is refused.
+ */
+async function linksOwnedLikeTarget(rootReal: string, rel: string, real: string): Promise<boolean> {
+  try {
+    const owner = (await stat(real)).uid;
+    let path = rootReal;
+    for (const segment of rel.split("/")) {
+      path = join(path, segment);
+      const st = await lstat(path);
+      if (st.isSymbolicLink() && st.uid !== owner) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const MISSING = new Set(["ENOENT", "ENOTDIR"]);
+
+/**
+ * The real path a client's file name refers to: the first root that has it wins. Throws FileAccessError
+ * (1 not found, 2 refused) for escapes and missing files. Shared with anything else that serves files
+ * from these roots by name, so the rules stay one.
+ */
+export async function resolveInRoots(roots: readonly string[], name: string): Promise<string> {
+  const rel = normaliseName(name);
+  for (const root of roots) {
+    let rootReal: string;
+    try {
+      rootReal = await realpath(root);
+    } catch {
+      continue; // a configured root that does not exist (yet) holds nothing
+    }
+    let real: string;
+    try {
+      real = await realpath(join(rootReal, rel));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? "";
+      if (MISSING.has(code)) continue;
+      throw new FileAccessError(ErrorCode.ACCESS_VIOLATION, `cannot resolve: ${code}`);
+    }
+    const inside = rootReal.endsWith(sep) ? rootReal : rootReal + sep;
+    if (!real.startsWith(inside) && !(await linksOwnedLikeTarget(rootReal, rel, real))) {
+      throw new FileAccessError(ErrorCode.ACCESS_VIOLATION, "resolves outside the root");
+    }
+    return real;
+  }
+  throw new FileAccessError(ErrorCode.FILE_NOT_FOUND, "file not found");
+}
+
 /** An opened file: either shared cached bytes or a handle to stream from (the caller closes it). */
 export type Opened = { path: string; size: number } & ({ content: Buffer } | { handle: FileHandle });
 
@@ -62,8 +116,6 @@ export interface CatalogOptions {
   cacheMaxBytes: number;
 }
 
-const MISSING = new Set(["ENOENT", "ENOTDIR"]);
-
 /** Serves files from a list of roots, searched in order, with a shared LRU cache of small files. */
 export class FileCatalog {
   private readonly cache = new Map<string, Cached>();
@@ -76,27 +128,7 @@ export class FileCatalog {
   ) {}
 
   async open(name: string): Promise<Opened> {
-    const rel = normaliseName(name);
-    for (const root of this.roots) {
-      let rootReal: string;
-      try {
-        rootReal = await realpath(root);
-      } catch {
-        continue; // a configured root that does not exist (yet) holds nothing
-      }
-      let real: string;
-      try {
-        real = await realpath(join(rootReal, rel));
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? "";
-        if (MISSING.has(code)) continue;
-        throw new FileAccessError(ErrorCode.ACCESS_VIOLATION, `cannot resolve: ${code}`);
-      }
-      const inside = rootReal.endsWith(sep) ? rootReal : rootReal + sep;
-      if (!real.startsWith(inside)) throw new FileAccessError(ErrorCode.ACCESS_VIOLATION, "resolves outside the root");
-      return this.openReal(real);
-    }
-    throw new FileAccessError(ErrorCode.FILE_NOT_FOUND, "file not found");
+    return this.openReal(await resolveInRoots(this.roots, name));
   }
 
   private async openReal(real: string): Promise<Opened> {

@@ -139,3 +139,16 @@ describe("tftp-hpa client", () => {
     expect(stdout + stderr).toMatch(/Error code 1/);
   });
 });
+
+describe("Debian's ipxe package as the default root", () => {
+  it.each(["undionly.kpxe", "ipxe.efi", "snponly.efi"])("curl gets %s (ipxe.efi is a link to /boot)", async (name) => {
+    const { server: debian, port: p } = await startServer(["/usr/lib/ipxe"]);
+    try {
+      const local = join(out, `debian-${name}`);
+      await run("curl", ["-sS", "--tftp-blksize", "1432", "-o", local, `tftp://127.0.0.1:${p}/${name}`]);
+      expect(await sha256(local)).toBe(await sha256(join("/usr/lib/ipxe", name)));
+    } finally {
+      await debian.close();
+    }
+  });
+});

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, symlink, writeFile } from "node:fs/promises";
+import { lchown, mkdir, readdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeAck, encodeError, encodeRequest, Opcode, type Packet } from "../../src/tftp/packet.ts";
@@ -51,6 +51,13 @@ beforeAll(async () => {
   await symlink("../secret.txt", join(root, "escape"));
   await symlink(join(dir, "secret.txt"), join(root, "abs-escape"));
   await symlink(join(dir, "outside"), join(root, "outdir"));
+  // Links out of the root are followed only when made by the owner of their target (as a package's
+  // are): these three belong to "nobody" and point at root's secret. Needs root, as CI runs.
+  for (const link of ["escape", "abs-escape", "outdir"]) await lchown(join(root, link), 65534, 65534);
+  // A package-style link: root's link to root's file outside the root.
+  await mkdir(join(dir, "boot"));
+  await writeFile(join(dir, "boot", "loader.efi"), "loader");
+  await symlink(join(dir, "boot", "loader.efi"), join(root, "loader.efi"));
 });
 afterAll(async () => cleanup?.());
 
@@ -267,6 +274,18 @@ describe("hostile file names", () => {
     try {
       peer.send(Buffer.from("\0\x01sub/in.txt\0../secret.txt\0octet\0", "latin1"), server.address.port);
       expect((await peer.next())?.packet).toMatchObject({ op: Opcode.ERROR, code: 4 });
+    } finally {
+      peer.close();
+      await server.close();
+    }
+  });
+
+  it("follows a link out of the root made by its target's owner (Debian's ipxe.efi → /boot/ipxe.efi)", async () => {
+    const { server } = await startServer([root]);
+    const peer = await RawPeer.open();
+    try {
+      const { data } = await download(peer, server.address.port, "loader.efi");
+      expect(data.toString()).toBe("loader");
     } finally {
       peer.close();
       await server.close();
