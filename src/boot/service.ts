@@ -8,8 +8,10 @@ import { flatcarKernelArgs, planIpxe, rawKernelArgs } from "./plan.ts";
 import type { ReleaseSource } from "./releases.ts";
 import { FLATCAR_CONSOLE_ARGS, PXE_INITRD_NAME, PXE_KERNEL, initrdName, kernelScript, localBootScript, waitScript } from "./render.ts";
 import type { Purpose, Signer } from "./sign.ts";
-import { expand, TemplateError } from "./template.ts";
+import { expandKernelArg, TemplateError } from "./template.ts";
 import { templateValues, type TemplateValues } from "./values.ts";
+import type { TemplateValues as EngineValues } from "../ignition/template.ts";
+import { HostnameSchema } from "../model/machine.ts";
 
 export interface BootSettings {
   /** Base URL machines reach Kindling at, e.g. http://10.0.0.1:8080 */
@@ -49,7 +51,8 @@ export class BootService {
       uuid: normalizeUuid(query.uuid),
       serial: query.serial?.trim() || undefined,
       arch: normalizeArch(query.arch),
-      hostname: query.hostname?.trim() || undefined,
+      // Anyone on the boot network can send this: only a well-formed hostname is kept.
+      hostname: HostnameSchema.safeParse(query.hostname?.trim()).data,
     });
     if (created) this.store.events.append({ mac, kind: "machine.discovered", detail: { via: "ipxe", arch: machine.arch, uuid: machine.uuid } });
 
@@ -150,7 +153,7 @@ export class BootService {
         initrdName: PXE_INITRD_NAME,
         ignitionUrl,
         consoles: FLATCAR_CONSOLE_ARGS,
-        extra: profile.kernelArgs.map((a) => expand(a, values)),
+        extra: profile.kernelArgs.map((a) => expandKernelArg(a, values as unknown as EngineValues)),
       });
       const body = kernelScript({
         comment: `${machine.mac} profile ${profile.name}: Flatcar ${profile.flatcar.channel} ${release.version} ${profile.flatcar.arch} (${platform ?? "unknown"} firmware)`,
@@ -163,14 +166,14 @@ export class BootService {
     if (profile.boot) {
       const values = this.valuesFor(machine, profile, { groupMetadata });
       const url = (u: string) => {
-        const expanded = expand(u, values);
+        const expanded = expandKernelArg(u, values as unknown as EngineValues);
         return /^[a-z]+:\/\//i.test(expanded) ? expanded : `${server}${expanded.startsWith("/") ? "" : "/"}${expanded}`;
       };
       const initrds = profile.boot.initrd.map((u) => ({ name: initrdName(u), url: url(u) }));
       const args = rawKernelArgs({
         initrdNames: initrds.map((i) => i.name),
         ignitionUrl,
-        args: [...profile.boot.args, ...profile.kernelArgs].map((a) => expand(a, values)),
+        args: [...profile.boot.args, ...profile.kernelArgs].map((a) => expandKernelArg(a, values as unknown as EngineValues)),
       });
       const body = kernelScript({ comment: `${machine.mac} profile ${profile.name}`, kernel: url(profile.boot.kernel), initrds, args });
       return { status: 200, body, profile: profile.name, outcome: "boot" };

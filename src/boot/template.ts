@@ -1,33 +1,19 @@
+import { parseTemplate, refName, resolveRef, TemplateError, type TemplateValues } from "../ignition/template.ts";
+
+export { TemplateError };
+
 /**
- * `{{ path.to.value }}` substitution into single strings (kernel args, URLs). Values are looked up by dotted
- * path in a plain object; a missing one is an error naming it, so nothing is ever rendered with a hole in it.
+ * Expands `{{ ref }}` in one kernel argument or URL with the same engine and syntax as Ignition templates.
+ * iPXE and the kernel split the command line on whitespace, so a substituted value holding any (a hostname a
+ * machine reported as `x ignition.config.url=…`) would smuggle in arguments of its own: it is refused.
  */
-export class TemplateError extends Error {
-  override name = "TemplateError";
-  constructor(
-    message: string,
-    readonly reference: string,
-  ) {
-    super(message);
-  }
-}
-
-const REF = /\{\{\s*([A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*)\s*\}\}/g;
-
-export function lookup(values: unknown, path: string): unknown {
-  let node: unknown = values;
-  for (const key of path.split(".")) {
-    if (node === null || typeof node !== "object" || !Object.hasOwn(node, key)) return undefined;
-    node = (node as Record<string, unknown>)[key];
-  }
-  return node;
-}
-
-export function expand(text: string, values: unknown): string {
-  return text.replace(REF, (_, path: string) => {
-    const v = lookup(values, path);
-    if (v === undefined || v === null) throw new TemplateError(`template value "${path}" is not set`, path);
-    if (typeof v === "object") throw new TemplateError(`template value "${path}" is not a scalar`, path);
-    return String(v);
-  });
+export function expandKernelArg(text: string, values: TemplateValues): string {
+  return parseTemplate(text)
+    .map((part) => {
+      if ("text" in part) return part.text;
+      const value = String(resolveRef(values, part.ref));
+      if (/\s/.test(value)) throw new TemplateError(`template value "${refName(part.ref)}" contains whitespace, which would split the kernel command line`);
+      return value;
+    })
+    .join("");
 }

@@ -28,7 +28,7 @@ export const MachineSchema = z.object({
 });
 export type Machine = z.infer<typeof MachineSchema>;
 
-const HostnameSchema = z
+export const HostnameSchema = z
   .string()
   .regex(/^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/, "not a valid hostname");
 

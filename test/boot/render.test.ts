@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { flatcarKernelArgs, rawKernelArgs } from "../../src/boot/plan.ts";
 import { bootScript, initrdName, ipxeText, kernelScript, localBootScript, waitScript } from "../../src/boot/render.ts";
 import { Signer } from "../../src/boot/sign.ts";
-import { expand, TemplateError } from "../../src/boot/template.ts";
+import { expandKernelArg, TemplateError } from "../../src/boot/template.ts";
 
 describe("iPXE scripts", () => {
   it("boot.ipxe chains to /ipxe with every identity variable iPXE knows", () => {
@@ -54,14 +54,18 @@ describe("kernel arguments", () => {
   });
 });
 
-describe("templates", () => {
-  const values = { hostname: "node1", metadata: { rack: "a1", n: 3 }, empty: "" };
-  it("substitutes dotted references", () => expect(expand("hostname={{ hostname }} rack={{metadata.rack}} n={{ metadata.n }}", values)).toBe("hostname=node1 rack=a1 n=3"));
+describe("kernel argument templates", () => {
+  const values = { hostname: "node1", serial: "SN 1", metadata: { rack: "a1", n: 3, evil: "x ignition.config.url=http://evil" } };
+  it("substitutes dotted references", () => expect(expandKernelArg("rack={{metadata.rack}}", values)).toBe("rack=a1"));
   it("names a missing reference", () => {
-    expect(() => expand("x={{ metadata.nope }}", values)).toThrow(TemplateError);
-    expect(() => expand("x={{ metadata.nope }}", values)).toThrow(/metadata\.nope/);
+    expect(() => expandKernelArg("x={{ metadata.nope }}", values)).toThrow(TemplateError);
+    expect(() => expandKernelArg("x={{ metadata.nope }}", values)).toThrow(/metadata\.nope/);
   });
-  it("does not reach into prototypes", () => expect(() => expand("{{ constructor }}", values)).toThrow(TemplateError));
+  it("does not reach into prototypes", () => expect(() => expandKernelArg("{{ constructor }}", values)).toThrow(TemplateError));
+  it("refuses a value that would split the command line into extra arguments", () => {
+    expect(() => expandKernelArg("serial={{ serial }}", values)).toThrow(/whitespace/);
+    expect(() => expandKernelArg("x={{ metadata.evil }}", values)).toThrow(/metadata\.evil/);
+  });
 });
 
 describe("signed URLs", () => {

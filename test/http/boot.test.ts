@@ -101,6 +101,13 @@ describe("boot routes", () => {
     expect(await r.text()).toContain("profile temp not found");
   });
 
+  it("a hostname a machine reports is kept only when well-formed (it may reach kernel args)", async () => {
+    await ipxe("mac=52:54:00:00:03:01&hostname=x%20ignition.config.url%3Dhttp%3A%2F%2Fevil");
+    expect((await (await k.api("/machines/52:54:00:00:03:01")).json()).hostname).toBeNull();
+    await ipxe("mac=52:54:00:00:03:02&hostname=node-7.example");
+    expect((await (await k.api("/machines/52:54:00:00:03:02")).json()).hostname).toBe("node-7.example");
+  });
+
   it("a bad MAC is a 400", async () => {
     const r = await ipxe("mac=nonsense");
     expect(r.status).toBe(400);
