@@ -16,6 +16,7 @@ import { createApp } from "./http/app.ts";
 import { tryListen } from "./listen.ts";
 import type { Logger } from "./log.ts";
 import { DhcpServer } from "./dhcp/server.ts";
+import { Metrics } from "./metrics/metrics.ts";
 import { Store } from "./store/index.ts";
 import { tftpRoots } from "./tftp/files.ts";
 import { TftpServer } from "./tftp/server.ts";
@@ -86,6 +87,16 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     const bootRoots = await bootBinaryRoots(config, log);
     const lifecycle = new Lifecycle(store, log);
     const configs = new IgnitionConfigs(boot, mirror, server);
+    // Declared before the HTTP listener starts: /metrics reads whichever servers are running when scraped.
+    let tftp: TftpServer | undefined;
+    let dhcp: DhcpServer | undefined;
+    const metrics = new Metrics({
+      machinesByState: () => store.machines.countByState(),
+      dhcp: () => dhcp?.stats(),
+      tftp: () => tftp?.stats(),
+      subscribe: (listener) => store.events.subscribe(listener),
+    });
+    closers.push(() => metrics.close());
     const app = createApp({
       store,
       boot,
@@ -96,6 +107,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       log,
       server,
       apiToken: token.token,
+      metrics,
       bodyLimit: config.http.bodyLimit,
       assetsRoots: () => [assetsRoot(config)],
       ipxeBinRoots: () => bootRoots,
@@ -125,7 +137,6 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       }
     }
 
-    let tftp: TftpServer | undefined;
     if (config.tftp.port !== 0) {
       const { host, port } = config.tftp;
       tftp = await tryListen({ what: "TFTP", flag: "tftp-port", host, port, strict: config.strictListeners, log }, () =>
@@ -135,7 +146,6 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       if (tftp) closers.push(() => tftp!.close(5000));
     }
 
-    let dhcp: DhcpServer | undefined;
     if (config.dhcp.mode !== "off" && config.dhcp.port !== 0) {
       const { port } = config.dhcp;
       dhcp = await tryListen({ what: `DHCP (${config.dhcp.mode} mode)`, flag: "dhcp-port", host: "0.0.0.0", port, strict: config.strictListeners, log }, () =>

@@ -6,6 +6,9 @@ import type { BootService } from "../boot/service.ts";
 import type { Signer } from "../boot/sign.ts";
 import type { Mirror } from "../flatcar/mirror.ts";
 import type { Logger } from "../log.ts";
+import { observeHttp } from "../metrics/http.ts";
+import type { Metrics } from "../metrics/metrics.ts";
+import { metricsRoute } from "../metrics/route.ts";
 import type { Store } from "../store/index.ts";
 import { apiApp } from "./api/common.ts";
 import { registerEvents } from "./api/events.ts";
@@ -19,6 +22,7 @@ import { bootRoutes } from "./routes/boot.ts";
 import { registerAssets } from "./routes/assets-api.ts";
 import { fileRoutes } from "./routes/files.ts";
 import { ignitionRoutes } from "./routes/ignition.ts";
+import { uiApp } from "./ui/app.tsx";
 
 export interface AppDeps {
   store: Store;
@@ -31,6 +35,7 @@ export interface AppDeps {
   /** Base URL machines reach Kindling at. */
   server: string;
   apiToken: string;
+  metrics: Metrics;
   bodyLimit: number;
   /** Roots of `/assets/*` and `/ipxe-bin/*`. */
   assetsRoots: () => readonly string[];
@@ -43,6 +48,8 @@ export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
   app.onError((err, c) => errorResponse(err, c, log));
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
+  app.use("*", ...observeHttp(deps.metrics, log));
+  app.route("/", metricsRoute(deps.metrics));
 
   app.route("/", bootRoutes(deps));
   app.route("/", ignitionRoutes(deps));
@@ -82,5 +89,6 @@ export function createApp(deps: AppDeps): Hono {
     security: [{ bearer: [] }],
   });
   app.route("/api/v1", api);
+  app.route("/ui", uiApp({ ...deps, prefetch }));
   return app;
 }

@@ -1,0 +1,170 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { DhcpStats } from "../dhcp/server.ts";
+import type { Event } from "../model/event.ts";
+import type { MachineState } from "../model/machine.ts";
+import type { TftpStats } from "../tftp/server.ts";
+
+/** What the collectors read at scrape time; servers that are off or failed to bind answer undefined. */
+export interface MetricsSources {
+  machinesByState(): Record<MachineState, number>;
+  dhcp(): DhcpStats | undefined;
+  tftp(): TftpStats | undefined;
+  /** The event log's live feed (asset sync outcomes and bytes are counted as they happen). */
+  subscribe(listener: (e: Event) => void): () => void;
+}
+
+/**
+ * Kindling's Prometheus metrics in a registry of its own (several servers in one process, as in tests,
+ * never share series). Protocol counters are read from the servers' own stats when scraped, so the hot
+ * paths carry no metrics code; only HTTP requests and asset syncs are counted as they happen.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly httpRequests: Counter<"method" | "route" | "status">;
+  private readonly httpDuration: Histogram<"method" | "route">;
+  private readonly unsubscribe: () => void;
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+
+    this.httpRequests = new Counter({
+      name: "kindling_http_requests_total",
+      help: "HTTP requests by method, matched route pattern and status",
+      labelNames: ["method", "route", "status"],
+      registers,
+    });
+    this.httpDuration = new Histogram({
+      name: "kindling_http_request_duration_seconds",
+      help: "HTTP request handling time (until the handler returned; streamed bodies continue after)",
+      labelNames: ["method", "route"],
+      buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2],
+      registers,
+    });
+
+    new Gauge({
+      name: "kindling_machines",
+      help: "Machines by lifecycle state",
+      labelNames: ["state"],
+      registers,
+      collect() {
+        for (const [state, n] of Object.entries(sources.machinesByState())) this.set({ state }, n);
+      },
+    });
+
+    new Counter({
+      name: "kindling_dhcp_packets_total",
+      help: "DHCP messages received and sent, by message type",
+      labelNames: ["type"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [type, n] of Object.entries(sources.dhcp()?.byType ?? {})) this.inc({ type }, n);
+      },
+    });
+    new Counter({
+      name: "kindling_dhcp_requests_total",
+      help: "DHCP requests received, by outcome (replied, ignored on purpose, dropped: could not be served, malformed)",
+      labelNames: ["outcome"],
+      registers,
+      collect() {
+        this.reset();
+        const s = sources.dhcp();
+        if (!s) return;
+        for (const outcome of ["replied", "ignored", "dropped", "malformed"] as const) this.inc({ outcome }, s[outcome]);
+      },
+    });
+    new Gauge({
+      name: "kindling_dhcp_leases",
+      help: "Addresses per subnet in full mode, by state (used, free)",
+      labelNames: ["subnet", "state"],
+      registers,
+      collect() {
+        this.reset();
+        for (const l of sources.dhcp()?.leases ?? []) {
+          this.set({ subnet: l.subnet, state: "used" }, l.used);
+          this.set({ subnet: l.subnet, state: "free" }, l.free);
+        }
+      },
+    });
+
+    new Counter({
+      name: "kindling_tftp_transfers_total",
+      help: "TFTP transfers by outcome (done, failed: refused or broken off; PXE tsize probes are neither)",
+      labelNames: ["outcome"],
+      registers,
+      collect() {
+        this.reset();
+        const s = sources.tftp();
+        if (!s) return;
+        this.inc({ outcome: "done" }, s.transfers);
+        this.inc({ outcome: "failed" }, s.failed);
+      },
+    });
+    new Counter({
+      name: "kindling_tftp_bytes_total",
+      help: "TFTP payload bytes acknowledged by clients",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(sources.tftp()?.bytes ?? 0);
+      },
+    });
+    new Gauge({
+      name: "kindling_tftp_active_transfers",
+      help: "TFTP transfers in flight",
+      registers,
+      collect() {
+        this.set(sources.tftp()?.active ?? 0);
+      },
+    });
+
+    new Counter({
+      name: "kindling_malformed_packets_total",
+      help: "Undecodable or out-of-place packets dropped, by protocol",
+      labelNames: ["protocol"],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ protocol: "dhcp" }, sources.dhcp()?.malformed ?? 0);
+        this.inc({ protocol: "tftp" }, sources.tftp()?.malformed ?? 0);
+      },
+    });
+
+    const syncs = new Counter({
+      name: "kindling_asset_syncs_total",
+      help: "Flatcar release syncs by outcome (done, failed)",
+      labelNames: ["outcome"],
+      registers,
+    });
+    const syncBytes = new Counter({
+      name: "kindling_asset_sync_bytes_total",
+      help: "Bytes of Flatcar release files downloaded and verified",
+      registers,
+    });
+    // Both outcomes exist from the start, so a rate() over failures works before the first one.
+    syncs.inc({ outcome: "done" }, 0);
+    syncs.inc({ outcome: "failed" }, 0);
+    this.unsubscribe = sources.subscribe((e) => {
+      if (e.kind === "flatcar.sync.done") {
+        syncs.inc({ outcome: "done" });
+        const bytes = e.detail.bytes;
+        if (typeof bytes === "number" && bytes > 0) syncBytes.inc(bytes);
+      } else if (e.kind === "flatcar.sync.failed") syncs.inc({ outcome: "failed" });
+    });
+  }
+
+  /** Counts one finished HTTP request under its route pattern (never the raw path: bounded label values). */
+  observeHttp(method: string, route: string, status: number, seconds: number): void {
+    this.httpRequests.inc({ method, route, status: String(status) });
+    this.httpDuration.observe({ method, route }, seconds);
+  }
+
+  async exposition(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  close(): void {
+    this.unsubscribe();
+  }
+}
