@@ -139,10 +139,11 @@ export class TftpServer {
     const key = `${rinfo.address}:${rinfo.port}`;
     const existing = this.transfers.get(key);
     if (existing) {
-      if (existing.request.equals(raw) && (existing.session?.bytes ?? 0) === 0) {
-        // Either the client repeating a request it has no answer to yet (the running transfer will
-        // answer it), or a PXE ROM that sent ERROR to our OACK and asks again from the same port, with
-        // that ERROR not yet read from the transfer socket. Decide once this poll round is handled.
+      if (existing.request.equals(raw)) {
+        // Either a duplicate (the client repeating a request it has no answer to yet, or the network
+        // repeating a packet): the running transfer goes on. Or a PXE ROM that sent ERROR to our OACK
+        // and asks again from the same port, with that ERROR not yet read from the transfer socket.
+        // Decide once this poll round is handled.
         if (existing.retried) return;
         existing.retried = true;
         setImmediate(() => {

@@ -164,6 +164,33 @@ describe("protocol rules, checked with a hand-driven peer", () => {
     }
   });
 
+  it("ignores a repeated request mid-transfer; a different one from the same port starts afresh", async () => {
+    const { server } = await startServer([root], { timeoutMs: 10_000 });
+    const peer = await RawPeer.open();
+    try {
+      peer.send(rrq("small.bin"), server.address.port);
+      const one = await peer.next();
+      peer.send(encodeAck(1), one!.from.port);
+      expect((await peer.next())?.packet).toMatchObject({ op: Opcode.DATA, block: 2 });
+      // A late duplicate of the request, as a network may deliver: no second transfer, no disturbance.
+      peer.send(rrq("small.bin"), server.address.port);
+      peer.send(encodeAck(2), one!.from.port);
+      const three = await peer.next();
+      expect(three?.packet).toMatchObject({ op: Opcode.DATA, block: 3 });
+      expect(three?.from.port).toBe(one!.from.port);
+      expect(await peer.next(100)).toBeUndefined();
+      expect(server.stats().active).toBe(1);
+
+      // The client starts over with another file from the same port: the old transfer yields.
+      const { data, tid } = await download(peer, server.address.port, "sub/in.txt");
+      expect(data.toString()).toBe("inside");
+      expect(tid).not.toBe(one!.from.port);
+    } finally {
+      peer.close();
+      await server.close();
+    }
+  });
+
   it("drops requests beyond maxTransfers, so the client retries later", async () => {
     const { server } = await startServer([root], { maxTransfers: 1, timeoutMs: 10_000 });
     const first = await RawPeer.open();
