@@ -11,10 +11,10 @@ import type { MachineState } from "../model/machine.ts";
 import type { LeaseStore } from "../store/leases.ts";
 import type { MachineStore } from "../store/machines.ts";
 import type { DhcpConfig } from "./config.ts";
-import { inCidr } from "./ip.ts";
+import { inCidr, intToIp } from "./ip.ts";
 import type { Link } from "./links.ts";
 import { IpxeSub, MessageType, Opt, PxeSub, messageTypeName } from "./options.ts";
-import { BROADCAST_FLAG, replyTo, type DhcpPacket } from "./packet.ts";
+import { BROADCAST_FLAG, DhcpOptions, replyTo, type DhcpPacket } from "./packet.ts";
 import { SubnetPool } from "./pool.ts";
 
 export type Port = "dhcp" | "proxy";
@@ -71,6 +71,7 @@ export class DhcpHandler {
   private readonly now: () => number;
   private readonly linkPool = new Map<Link, SubnetPool>();
   private warnedNoTftp = false;
+  private readonly encodedSubnets = new Map<SubnetPool, { config: [number, Buffer][]; lease: [number, Buffer][] }>();
 
   constructor(private readonly d: HandlerDeps) {
     this.now = d.now ?? Date.now;
@@ -257,19 +258,31 @@ export class DhcpHandler {
     return reserved ? [reserved] : direct;
   }
 
-  private leaseOptions(reply: DhcpPacket, pool: SubnetPool, withLease: boolean): void {
-    const s = pool.config;
-    const o = reply.options;
-    o.setRaw(Opt.SubnetMask, Buffer.from(pool.cidr.mask.toString(16).padStart(8, "0"), "hex"));
-    if (s.router) o.set(Opt.Router, [s.router]);
-    if (s.dns.length) o.set(Opt.DnsServers, s.dns);
-    if (s.domain) o.set(Opt.DomainName, s.domain);
-    o.setRaw(Opt.BroadcastAddress, Buffer.from(pool.cidr.broadcast.toString(16).padStart(8, "0"), "hex"));
-    if (withLease) {
-      o.set(Opt.LeaseTime, s.leaseSeconds);
-      o.set(Opt.RenewalTime, Math.floor(s.leaseSeconds / 2));
-      o.set(Opt.RebindingTime, Math.floor((s.leaseSeconds * 7) / 8));
+  /** A subnet's options never change, so they are encoded once per pool and shared by every reply. */
+  private subnetOptions(pool: SubnetPool): { config: [number, Buffer][]; lease: [number, Buffer][] } {
+    let cached = this.encodedSubnets.get(pool);
+    if (!cached) {
+      const s = pool.config;
+      const o = new DhcpOptions();
+      o.set(Opt.SubnetMask, intToIp(pool.cidr.mask));
+      if (s.router) o.set(Opt.Router, [s.router]);
+      if (s.dns.length) o.set(Opt.DnsServers, s.dns);
+      if (s.domain) o.set(Opt.DomainName, s.domain);
+      o.set(Opt.BroadcastAddress, intToIp(pool.cidr.broadcast));
+      const l = new DhcpOptions()
+        .set(Opt.LeaseTime, s.leaseSeconds)
+        .set(Opt.RenewalTime, Math.floor(s.leaseSeconds / 2))
+        .set(Opt.RebindingTime, Math.floor((s.leaseSeconds * 7) / 8));
+      cached = { config: [...o.raw], lease: [...l.raw] };
+      this.encodedSubnets.set(pool, cached);
     }
+    return cached;
+  }
+
+  private leaseOptions(reply: DhcpPacket, pool: SubnetPool, withLease: boolean): void {
+    const { config, lease } = this.subnetOptions(pool);
+    for (const [code, value] of config) reply.options.setRaw(code, value);
+    if (withLease) for (const [code, value] of lease) reply.options.setRaw(code, value);
   }
 
   private full(ctx: Ctx): Outgoing[] {

@@ -80,9 +80,10 @@ function readOptions(b: Buffer, into: Map<number, Buffer>, where: string): strin
     if (i + 1 >= b.length) return `${where}: option ${code} has no length byte`;
     const len = b[i + 1]!;
     if (i + 2 + len > b.length) return `${where}: option ${code} length ${len} runs past the end`;
+    // Views into the datagram, not copies: node hands every datagram its own buffer.
     const value = b.subarray(i + 2, i + 2 + len);
     const prev = into.get(code);
-    into.set(code, prev ? Buffer.concat([prev, value]) : Buffer.from(value));
+    into.set(code, prev ? Buffer.concat([prev, value]) : value);
     i += 2 + len;
   }
   return undefined;
@@ -140,58 +141,23 @@ export function decodePacket(b: Buffer): DecodeResult {
   };
 }
 
-function encodeOptionList(raw: Map<number, Buffer>): Buffer[] {
-  const out: Buffer[] = [];
-  for (const [code, value] of raw) {
-    if (code === Opt.Pad || code === Opt.End || code === Opt.Overload) continue;
-    // RFC 3396: values over 255 bytes are split into consecutive instances of the same code.
-    for (let i = 0; i === 0 || i < value.length; i += 255) {
-      const part = value.subarray(i, i + 255);
-      out.push(Buffer.concat([Buffer.from([code, part.length]), part]));
-    }
+const skipOnEncode = (code: number) => code === Opt.Pad || code === Opt.End || code === Opt.Overload;
+
+/** Bytes `value` takes on the wire: RFC 3396 splits values over 255 bytes into consecutive instances. */
+const wireLength = (value: Buffer) => (value.length === 0 ? 2 : value.length + 2 * Math.ceil(value.length / 255));
+
+function writeOption(out: Buffer, at: number, code: number, value: Buffer): number {
+  for (let i = 0; i === 0 || i < value.length; i += 255) {
+    const len = Math.min(255, value.length - i);
+    out[at++] = code;
+    out[at++] = len;
+    value.copy(out, at, i, i + len);
+    at += len;
   }
-  return out;
+  return at;
 }
 
-/**
- * Encodes a packet. Options that do not fit in `maxSize` spill into the `file` then `sname` fields
- * (option 52) when those fields are unused; a `file`/`sname` too long for its field (HTTP boot URLs)
- * moves into option 67/66 so it is never truncated.
- */
-export function encodePacket(p: DhcpPacket, maxSize = DEFAULT_MAX_MESSAGE): Buffer {
-  const raw = new Map(p.options.raw);
-  let file = p.file;
-  let sname = p.sname;
-  if (Buffer.byteLength(file, "latin1") >= FILE_LEN) (raw.set(Opt.BootFile, Buffer.from(file, "latin1")), (file = ""));
-  if (Buffer.byteLength(sname, "latin1") >= SNAME_LEN) (raw.set(Opt.TftpServer, Buffer.from(sname, "latin1")), (sname = ""));
-  // Message type first: some clients look only at the first option.
-  const mt = raw.get(Opt.MessageType);
-  const ordered = new Map<number, Buffer>(mt ? [[Opt.MessageType, mt]] : []);
-  for (const [k, v] of raw) if (k !== Opt.MessageType) ordered.set(k, v);
-  const list = encodeOptionList(ordered);
-
-  const room = Math.max(maxSize, DEFAULT_MAX_MESSAGE) - HEADER - 1;
-  const main: Buffer[] = [];
-  const fileOpts: Buffer[] = [];
-  const snameOpts: Buffer[] = [];
-  let used = 0;
-  let fileUsed = 0;
-  let snameUsed = 0;
-  const total = list.reduce((n, o) => n + o.length, 0);
-  if (total <= room) main.push(...list);
-  else {
-    const mainRoom = room - 3; // keep space for option 52 itself
-    for (const o of list) {
-      if (used + o.length <= mainRoom) (main.push(o), (used += o.length));
-      else if (!file && fileUsed + o.length <= FILE_LEN - 1) (fileOpts.push(o), (fileUsed += o.length));
-      else if (!sname && snameUsed + o.length <= SNAME_LEN - 1) (snameOpts.push(o), (snameUsed += o.length));
-      else throw new OptionError(`options do not fit in ${maxSize} bytes`);
-    }
-    const overload = (fileOpts.length ? 1 : 0) | (snameOpts.length ? 2 : 0);
-    main.unshift(Buffer.from([Opt.Overload, 1, overload]));
-  }
-  const opts = Buffer.concat([...main, Buffer.from([Opt.End])]);
-  const out = Buffer.alloc(Math.max(MIN_REPLY, HEADER + opts.length));
+function writeHeader(out: Buffer, p: DhcpPacket): void {
   out[0] = p.op;
   out[1] = p.htype;
   out[2] = p.hlen;
@@ -204,13 +170,65 @@ export function encodePacket(p: DhcpPacket, maxSize = DEFAULT_MAX_MESSAGE): Buff
   writeIp(p.siaddr, out, 20);
   writeIp(p.giaddr, out, 24);
   p.chaddr.copy(out, 28, 0, 16);
-  // Fields are zero-filled, so writing at most len-1 bytes leaves the terminating NUL in place.
-  if (snameOpts.length) Buffer.concat([...snameOpts, Buffer.from([Opt.End])]).copy(out, 44);
-  else out.write(sname, 44, SNAME_LEN - 1, "latin1");
-  if (fileOpts.length) Buffer.concat([...fileOpts, Buffer.from([Opt.End])]).copy(out, 108);
-  else out.write(file, 108, FILE_LEN - 1, "latin1");
   out.writeUInt32BE(MAGIC_COOKIE, FIXED);
-  opts.copy(out, HEADER);
+}
+
+/**
+ * Encodes a packet. Options that do not fit in `maxSize` spill into the `file` then `sname` fields
+ * (option 52) when those fields are unused; a `file`/`sname` too long for its field (HTTP boot URLs)
+ * moves into option 67/66 so it is never truncated.
+ */
+export function encodePacket(p: DhcpPacket, maxSize = DEFAULT_MAX_MESSAGE): Buffer {
+  let raw = p.options.raw;
+  let file = p.file;
+  let sname = p.sname;
+  if (Buffer.byteLength(file, "latin1") >= FILE_LEN || Buffer.byteLength(sname, "latin1") >= SNAME_LEN) {
+    raw = new Map(raw);
+    if (Buffer.byteLength(file, "latin1") >= FILE_LEN) (raw.set(Opt.BootFile, Buffer.from(file, "latin1")), (file = ""));
+    if (Buffer.byteLength(sname, "latin1") >= SNAME_LEN) (raw.set(Opt.TftpServer, Buffer.from(sname, "latin1")), (sname = ""));
+  }
+  // Message type first: some clients look only at the first option.
+  const entries: [number, Buffer][] = [];
+  const mt = raw.get(Opt.MessageType);
+  if (mt) entries.push([Opt.MessageType, mt]);
+  let total = 0;
+  for (const [code, value] of raw) if (code !== Opt.MessageType && !skipOnEncode(code)) entries.push([code, value]);
+  for (const [, value] of entries) total += wireLength(value);
+
+  const room = Math.max(maxSize, DEFAULT_MAX_MESSAGE) - HEADER - 1;
+  let out: Buffer;
+  if (total <= room) {
+    out = Buffer.alloc(Math.max(MIN_REPLY, HEADER + total + 1));
+    let at = HEADER;
+    for (const [code, value] of entries) at = writeOption(out, at, code, value);
+    out[at] = Opt.End;
+  } else {
+    // Overload: fill the options field, then file, then sname, each ended by END.
+    const areas = [
+      { start: HEADER + 3, end: HEADER + 3 + room - 3, at: HEADER + 3, bit: 0 },
+      ...(file ? [] : [{ start: 108, end: 108 + FILE_LEN - 1, at: 108, bit: 1 }]),
+      ...(sname ? [] : [{ start: 44, end: 44 + SNAME_LEN - 1, at: 44, bit: 2 }]),
+    ];
+    out = Buffer.alloc(Math.max(MIN_REPLY, maxSize));
+    for (const [code, value] of entries) {
+      const area = areas.find((a) => a.at + wireLength(value) <= a.end);
+      if (!area) throw new OptionError(`options do not fit in ${maxSize} bytes`);
+      area.at = writeOption(out, area.at, code, value);
+    }
+    let overload = 0;
+    for (const a of areas) {
+      out[a.at] = Opt.End;
+      if (a.bit && a.at > a.start) overload |= a.bit;
+    }
+    out[HEADER] = Opt.Overload;
+    out[HEADER + 1] = 1;
+    out[HEADER + 2] = overload;
+    out = out.subarray(0, Math.max(MIN_REPLY, areas[0]!.at + 1));
+  }
+  writeHeader(out, p);
+  // Fields are zero-filled, so writing at most len-1 bytes leaves the terminating NUL in place.
+  if (file) out.write(file, 108, FILE_LEN - 1, "latin1");
+  if (sname) out.write(sname, 44, SNAME_LEN - 1, "latin1");
   return out;
 }
 
