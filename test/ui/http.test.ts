@@ -103,12 +103,16 @@ describe("maskIgnition", () => {
           { path: "/opt/api.key.pem", contents: { source: "data:;base64,UFJJVg==" } },
           { path: "/etc/hostname", contents: { source: "data:,node-1" } },
           { path: "/etc/motd", contents: { source: "data:,welcome%20s3cr3t-token" } },
+          { path: "/opt/install.sh", contents: { source: "data:,FINAL%3D'http%3A%2F%2Fk%2Fignition%2Ffinal%3Fmac%3Dx%26sig%3DENCODEDSIG'" } },
+          { path: "/opt/blob", contents: { source: "data:;base64,AAECAw==" } },
         ],
       },
     };
     const out = JSON.stringify(maskIgnition(config, ["s3cr3t-token"]));
-    for (const secret of ["$6$hash", "ssh-ed25519", "PRIVATE", "UFJJVg", "SECRETSIG", "s3cr3t-token"]) expect(out).not.toContain(secret);
+    for (const secret of ["$6$hash", "ssh-ed25519", "PRIVATE", "UFJJVg", "SECRETSIG", "ENCODEDSIG", "s3cr3t-token"]) expect(out).not.toContain(secret);
     expect(out).toContain("data:,node-1");
+    expect(out).toContain("FINAL='http://k/ignition/final?mac=x&sig=");
+    expect(out).toContain("(4 bytes, binary)");
     expect(out).toContain("/etc/ssh/ssh_host_ed25519_key");
     expect(out).toContain(MASK);
   });

@@ -1,3 +1,5 @@
+import { decodeContents } from "../../ignition/dataurl.ts";
+
 /** What a masked value shows instead of the secret. */
 export const MASK = "••• masked •••";
 
@@ -19,15 +21,34 @@ function maskSource(source: unknown): unknown {
 function maskFile(file: Record<string, unknown>): Record<string, unknown> {
   const out = { ...file };
   const contents = file.contents as Record<string, unknown> | undefined;
-  if (contents && typeof contents === "object") out.contents = { ...contents, source: maskSource(contents.source) };
-  if (Array.isArray(file.append)) out.append = file.append.map((a: Record<string, unknown>) => ({ ...a, source: maskSource(a.source) }));
+  if (contents && typeof contents === "object") out.contents = { ...contents, source: maskSource(contents.source), compression: undefined };
+  if (Array.isArray(file.append)) out.append = file.append.map((a: Record<string, unknown>) => ({ ...a, source: maskSource(a.source), compression: undefined }));
   return out;
+}
+
+/**
+ * A data URL's contents as readable text (`data:,` + the decoded text, compression undone), so that secrets
+ * inside it can be masked and the operator can read the script; binary contents become a size.
+ */
+function decodedSource(resource: Record<string, unknown>): Record<string, unknown> {
+  const { source, compression, ...rest } = resource;
+  if (typeof source !== "string" || !source.startsWith("data:")) return resource;
+  let data: Buffer;
+  try {
+    data = decodeContents(source, typeof compression === "string" ? compression : null);
+  } catch {
+    return resource;
+  }
+  const text = data.toString("utf8");
+  const binary = text.includes("\uFFFD") || text.includes("\0");
+  return { ...rest, source: binary ? `data:… (${data.length} bytes, binary)` : `data:,${text}` };
 }
 
 /**
  * A copy of an Ignition config fit to show on a screen: password hashes, SSH keys, the contents of key
  * files (data URLs), the signatures of Kindling's signed URLs (they grant the machine's config) and every
- * metadata value substituted into it are replaced by MASK. Structure, paths and units stay readable.
+ * metadata value substituted into it are replaced by MASK. Other data URLs are shown decoded (secrets in
+ * them masked too). Structure, paths and units stay readable.
  */
 export function maskIgnition(config: unknown, secrets: readonly string[]): unknown {
   // Longest first, so a value that contains another is masked whole.
@@ -42,7 +63,9 @@ export function maskIgnition(config: unknown, secrets: readonly string[]): unkno
     if (typeof v === "string") return maskString(v);
     if (Array.isArray(v)) return v.map((x) => walk(x, undefined, key));
     if (v && typeof v === "object") {
-      const obj = parentKey === "files" && secretFile((v as Record<string, unknown>).path) ? maskFile(v as Record<string, unknown>) : (v as Record<string, unknown>);
+      let obj = v as Record<string, unknown>;
+      if (parentKey === "files" && secretFile(obj.path)) obj = maskFile(obj);
+      else obj = decodedSource(obj);
       return Object.fromEntries(Object.entries(obj).map(([k, x]) => [k, walk(x, k, key)]));
     }
     return v;

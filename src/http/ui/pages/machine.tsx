@@ -81,6 +81,7 @@ export const MachinePage = (props: { csrf: string; flash?: Flash | undefined; vi
       )}
 
       <h2>Ignition preview (secrets masked)</h2>
+      <p class="muted">Data URLs are shown decoded so scripts can be read; serve-time configs carry them encoded.</p>
       {props.previews.map((p) => (
         <section>
           <h3>{p.stage === "boot" ? "Network boot config" : "Installed system config"}</h3>

@@ -82,7 +82,7 @@ export const MachinesPage = (props: { csrf: string; flash?: Flash | undefined; r
       <button type="submit">Filter</button>
     </form>
     <div class="scroll">
-      <table>
+      <table class="cards">
         <thead>
           <tr>
             <th>MAC</th>
