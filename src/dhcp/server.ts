@@ -77,7 +77,8 @@ export class DhcpServer {
     const leases = config.mode === "full" ? new LeaseStore(opts.db) : undefined;
     const handler = new DhcpHandler({ ...opts, links, leases });
     const server = new DhcpServer(opts, handler, links, leases);
-    const ports: [Port, number][] = [["dhcp", config.port]];
+    // Mode off (or port 0) starts nothing, so callers need no special case.
+    const ports: [Port, number][] = config.mode === "off" ? [] : [["dhcp", config.port]];
     if (config.mode === "proxy" && config.proxyPort) ports.push(["proxy", config.proxyPort]);
     try {
       for (const [port, number] of ports) {

@@ -153,3 +153,22 @@ describe("relayed full mode on loopback", () => {
     expect(type(await exchange(req("02:00:00:00:01:01", MessageType.DISCOVER)))).toBe(MessageType.OFFER);
   });
 });
+
+describe("mode off", () => {
+  it("binds nothing", async () => {
+    const port = PORT + 2;
+    const off = await DhcpServer.start({
+      config: DhcpConfigSchema.parse({ mode: "off", port }),
+      advertise: "127.0.0.1", httpPort: 8080, tftpEnabled: true, db: store.db, machines: store.machines, events: { append: () => {} }, log: silentLogger,
+    });
+    // Without SO_REUSEADDR this bind fails if anything holds the port.
+    const probe = createSocket("udp4");
+    await new Promise<void>((resolve, reject) => {
+      probe.once("error", reject);
+      probe.bind(port, "0.0.0.0", resolve);
+    });
+    probe.close();
+    expect(off.stats()).toMatchObject({ received: 0, replied: 0 });
+    await off.close();
+  });
+});
