@@ -5,7 +5,6 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { ProfileFileError, readProfileDir } from "./boot/builtin-profiles.ts";
 import { IgnitionConfigs } from "./boot/configs.ts";
-import { stageIpxeBinaries } from "./boot/ipxe-binaries.ts";
 import { Lifecycle } from "./boot/lifecycle-service.ts";
 import { BootService } from "./boot/service.ts";
 import { Signer } from "./boot/sign.ts";
@@ -41,22 +40,6 @@ export function serverUrl(config: Config): string {
 
 export const assetsRoot = (config: Config) => join(config.dataDir, "assets");
 
-/**
- * Configured roots as they are; else the project's own iPXE build (`ipxe/bin`); else Debian's `ipxe` package,
- * staged into the data dir so the served tree holds no links out of it.
- */
-async function bootBinaryRoots(config: Config, log: Logger): Promise<string[]> {
-  const roots = await tftpRoots(config.tftp.roots);
-  if (config.tftp.roots.length > 0 || roots[0] !== DEBIAN_IPXE) return roots;
-  const staged = join(config.dataDir, "ipxe-bin");
-  const names = await stageIpxeBinaries(DEBIAN_IPXE, staged);
-  if (names.length === 0) log.warn({ dir: DEBIAN_IPXE }, "no iPXE binaries found: install Debian's ipxe package or set tftp.roots");
-  else log.debug({ names, dir: staged }, "staged iPXE binaries");
-  return [staged];
-}
-
-const DEBIAN_IPXE = "/usr/lib/ipxe";
-
 export async function startKindling(config: Config, log: Logger): Promise<Kindling> {
   mkdirSync(config.dataDir, { recursive: true });
   mkdirSync(assetsRoot(config), { recursive: true });
@@ -84,7 +67,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       log,
     );
     // The iPXE binaries: served by TFTP to PXE ROMs and at /ipxe-bin/ to UEFI HTTP Boot, from the same roots.
-    const bootRoots = await bootBinaryRoots(config, log);
+    const bootRoots = await tftpRoots(config.tftp.roots, join(config.dataDir, "ipxe-bin"));
     const lifecycle = new Lifecycle(store, log);
     const configs = new IgnitionConfigs(boot, mirror, server);
     // Declared before the HTTP listener starts: /metrics reads whichever servers are running when scraped.

@@ -1,7 +1,8 @@
 import { constants } from "node:fs";
-import { access, lstat, open, realpath, stat, type FileHandle } from "node:fs/promises";
+import { access, open, realpath, type FileHandle } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
 import { ErrorCode } from "./packet.ts";
+import { stageIpxeBinaries } from "./stage.ts";
 
 /** A request that must be answered with a TFTP error instead of a file. */
 export class FileAccessError extends Error {
@@ -15,24 +16,23 @@ export class FileAccessError extends Error {
 }
 
 const PROJECT_DIR = resolve(import.meta.dirname, "..", "..");
+const DEBIAN_IPXE = "/usr/lib/ipxe";
 
 /**
- * Roots to serve when the config names none: the project's own iPXE build (`ipxe/bin`) if there is one,
- * else Debian's `ipxe` package directory (undionly.kpxe, ipxe.efi, snponly.efi).
+ * The roots a server with this config serves: the configured ones; else the project's own iPXE build
+ * (`ipxe/bin`) if there is one; else Debian's `ipxe` package (undionly.kpxe, ipxe.efi, snponly.efi) staged into
+ * `stageDir` — Debian ships ipxe.efi as a link to /boot, and a link out of a served root is always refused.
  */
-export async function defaultTftpRoots(projectDir = PROJECT_DIR): Promise<string[]> {
+export async function tftpRoots(configured: readonly string[], stageDir: string, projectDir = PROJECT_DIR, packageDir = DEBIAN_IPXE): Promise<string[]> {
+  if (configured.length > 0) return configured.map((r) => resolve(r));
   const own = join(projectDir, "ipxe", "bin");
   try {
     await access(own, constants.R_OK | constants.X_OK);
     return [own];
   } catch {
-    return ["/usr/lib/ipxe"];
+    await stageIpxeBinaries(packageDir, stageDir);
+    return [stageDir];
   }
-}
-
-/** The roots a server with this config serves: the configured ones, or the defaults when none are set. */
-export async function tftpRoots(configured: readonly string[], projectDir = PROJECT_DIR): Promise<string[]> {
-  return configured.length > 0 ? configured.map((r) => resolve(r)) : defaultTftpRoots(projectDir);
 }
 
 /**
@@ -46,27 +46,6 @@ export function normaliseName(name: string): string {
   if (segments.includes("..")) throw new FileAccessError(ErrorCode.ACCESS_VIOLATION, "'..' in file name");
   if (segments.length === 0) throw new FileAccessError(ErrorCode.ACCESS_VIOLATION, "no file name");
   return segments.join("/");
-}
-
-/**
- * Whether a path that leaves its root does so only through links made by the owner of the file they
- * lead to (Apache's SymLinksIfOwnerMatch). Packages link out of their directory on purpose (Debian's
- * /usr/lib/ipxe/ipxe.efi → /boot/ipxe.efi, both root's); a link that someone else dropped into a served
- * tree, pointing at a file that is not theirs, is an escape and is refused.
- */
-async function linksOwnedLikeTarget(rootReal: string, rel: string, real: string): Promise<boolean> {
-  try {
-    const owner = (await stat(real)).uid;
-    let path = rootReal;
-    for (const segment of rel.split("/")) {
-      path = join(path, segment);
-      const st = await lstat(path);
-      if (st.isSymbolicLink() && st.uid !== owner) return false;
-    }
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const MISSING = new Set(["ENOENT", "ENOTDIR"]);
@@ -94,7 +73,7 @@ export async function resolveInRoots(roots: readonly string[], name: string): Pr
       throw new FileAccessError(ErrorCode.ACCESS_VIOLATION, `cannot resolve: ${code}`);
     }
     const inside = rootReal.endsWith(sep) ? rootReal : rootReal + sep;
-    if (!real.startsWith(inside) && !(await linksOwnedLikeTarget(rootReal, rel, real))) {
+    if (!real.startsWith(inside)) {
       throw new FileAccessError(ErrorCode.ACCESS_VIOLATION, "resolves outside the root");
     }
     return real;

@@ -3,6 +3,7 @@ import { createWriteStream } from "node:fs";
 import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tftpRoots } from "../../src/tftp/files.ts";
 import type { TftpServer } from "../../src/tftp/server.ts";
 import { run, sha256, startServer, tempDir, type CollectingSink } from "./helpers.ts";
 
@@ -141,8 +142,9 @@ describe("tftp-hpa client", () => {
 });
 
 describe("Debian's ipxe package as the default root", () => {
-  it.each(["undionly.kpxe", "ipxe.efi", "snponly.efi"])("curl gets %s (ipxe.efi is a link to /boot)", async (name) => {
-    const { server: debian, port: p } = await startServer(["/usr/lib/ipxe"]);
+  it.each(["undionly.kpxe", "ipxe.efi", "snponly.efi"])("curl gets %s (ipxe.efi, a link to /boot, is staged)", async (name) => {
+    const roots = await tftpRoots([], join(out, "staged-ipxe"), join(out, "no-project"));
+    const { server: debian, port: p } = await startServer(roots);
     try {
       const local = join(out, `debian-${name}`);
       await run("curl", ["-sS", "--tftp-blksize", "1432", "-o", local, `tftp://127.0.0.1:${p}/${name}`]);

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { access, mkdir, open, writeFile } from "node:fs/promises";
+import { access, lstat, mkdir, open, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { handleBlocks, toNetascii } from "../../src/tftp/blocks.ts";
@@ -24,13 +24,18 @@ describe("netascii", () => {
 });
 
 describe("default roots", () => {
-  it("prefer the project's ipxe/bin, else Debian's /usr/lib/ipxe", async () => {
+  it("prefer the project's ipxe/bin, else Debian's /usr/lib/ipxe staged as plain files", async () => {
     const { dir, cleanup } = await tempDir("tftp-roots");
     try {
-      expect(await tftpRoots([], dir)).toEqual(["/usr/lib/ipxe"]);
+      const stage = join(dir, "stage");
+      expect(await tftpRoots([], stage, dir)).toEqual([stage]);
+      // Debian's ipxe.efi is a link to /boot; the staged copy is a regular file with the same bytes.
+      expect((await lstat("/usr/lib/ipxe/ipxe.efi")).isSymbolicLink()).toBe(true);
+      expect((await lstat(join(stage, "ipxe.efi"))).isFile()).toBe(true);
+      expect(await readFile(join(stage, "ipxe.efi"))).toEqual(await readFile("/usr/lib/ipxe/ipxe.efi"));
       await mkdir(join(dir, "ipxe", "bin"), { recursive: true });
-      expect(await tftpRoots([], dir)).toEqual([join(dir, "ipxe", "bin")]);
-      expect(await tftpRoots(["rel/dir", "/abs"], dir)).toEqual([resolve("rel/dir"), "/abs"]);
+      expect(await tftpRoots([], stage, dir)).toEqual([join(dir, "ipxe", "bin")]);
+      expect(await tftpRoots(["rel/dir", "/abs"], stage, dir)).toEqual([resolve("rel/dir"), "/abs"]);
     } finally {
       await cleanup();
     }
