@@ -22,7 +22,7 @@ test("proxy mode beside a plain DHCP server: UEFI PXE boots through Kindling's 6
     expect(events.some((e) => e.kind === "ipxe.request" && e.detail.outcome === "boot")).toBe(true);
     // Kindling leased nothing: the addresses came from dnsmasq's log.
     expect(events.filter((e) => e.kind === "dhcp.ack" && e.detail.proxy !== true)).toEqual([]);
-    expect(readFileSync(`${dir}/dnsmasq.log`, "utf8")).toMatch(new RegExp(`DHCPACK\\(br0\\) ${ns.prefix.replace(/\./g, "\\.")}\\.\\d+ ${mac}`));
+    expect(readFileSync(`${dir}/dnsmasq.log`, "utf8")).toMatch(new RegExp(`DHCPACK\\(eth0\\) ${ns.prefix.replace(/\./g, "\\.")}\\.\\d+ ${mac}`));
     vm.stop();
   });
 });

@@ -42,19 +42,27 @@ export class Netns {
   readonly prefix: string;
   /** The server side of the segment (Kindling or the peer servers bind here). */
   readonly serverIp: string;
+  /** The interface servers in this namespace serve on: the bridge, or an attached host's veth end. */
+  readonly iface: string;
   private readonly children = new Set<ChildProcess>();
+  private readonly hosts = new Set<Netns>();
   private destroyed = false;
 
-  private constructor(subnet: number) {
+  private constructor(
+    private readonly subnet: number,
+    octet: number,
+    iface: string,
+  ) {
     // pid + counter: unique across parallel vitest workers and across scenarios in one worker.
     this.name = `kdl-e2e-${process.pid}-${counter++}`;
     this.prefix = `10.213.${subnet}`;
-    this.serverIp = `${this.prefix}.1`;
+    this.serverIp = `${this.prefix}.${octet}`;
+    this.iface = iface;
   }
 
   static create(opts: NetnsOptions): Netns {
     hookExit();
-    const ns = new Netns(opts.subnet);
+    const ns = new Netns(opts.subnet, 1, "br0");
     live.add(ns);
     try {
       run("ip", ["netns", "add", ns.name]);
@@ -85,6 +93,31 @@ export class Netns {
     return ns;
   }
 
+  /**
+   * Another machine on the segment (the site's own DHCP server, say): a namespace of its own whose `eth0`
+   * is plugged into the bridge by a veth pair, at <prefix>.<octet>. Removed with this namespace.
+   */
+  attachHost(octet: number): Netns {
+    const host = new Netns(this.subnet, octet, "eth0");
+    live.add(host);
+    this.hosts.add(host);
+    const port = `host${octet}`;
+    try {
+      run("ip", ["netns", "add", host.name]);
+      run("ip", ["netns", "exec", this.name, "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", host.name]);
+      run("ip", ["netns", "exec", this.name, "ip", "link", "set", port, "master", this.bridge]);
+      run("ip", ["netns", "exec", this.name, "ip", "link", "set", port, "up"]);
+      const inHost = (...args: string[]) => run("ip", ["netns", "exec", host.name, ...args]);
+      inHost("ip", "link", "set", "lo", "up");
+      inHost("ip", "addr", "add", `${host.serverIp}/24`, "dev", "eth0");
+      inHost("ip", "link", "set", "eth0", "up");
+    } catch (err) {
+      host.destroy();
+      throw err;
+    }
+    return host;
+  }
+
   /** Starts `cmd` inside the namespace; the process is killed on destroy(). */
   spawn(cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
     if (this.destroyed) throw new Error(`netns ${this.name} is gone`);
@@ -108,6 +141,7 @@ export class Netns {
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    for (const host of this.hosts) host.destroy();
     for (const child of this.children) {
       if (child.exitCode === null && child.pid !== undefined) {
         try {

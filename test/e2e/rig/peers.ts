@@ -26,7 +26,7 @@ export function startDnsmasq(opts: DnsmasqOptions): ChildProcess {
   const { ns } = opts;
   const conf = [
     "port=0", // no DNS
-    `interface=${ns.bridge}`,
+    `interface=${ns.iface}`,
     "bind-interfaces",
     "user=root",
     `dhcp-range=${ns.prefix}.100,${ns.prefix}.199,255.255.255.0,1h`,

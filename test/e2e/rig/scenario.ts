@@ -17,7 +17,7 @@ export interface ScenarioOptions {
   /** Third octet of the scenario's 10.213.x.0/24. */
   subnet: number;
   dhcp: "full" | "proxy";
-  /** Proxy mode: the site's own DHCP server (dnsmasq, no PXE options) hands out addresses. */
+  /** Proxy mode: the site's own DHCP server (dnsmasq, no PXE options, on another host of the segment) hands out addresses. */
   siteDhcp?: boolean;
   defaultProfile?: string;
   retrySeconds?: number;
@@ -62,7 +62,7 @@ export async function runScenario(name: string, opts: ScenarioOptions, body: (s:
   let kindling: Kindling | undefined;
   try {
     startCapture(ns, join(dir, "bridge.pcap"));
-    if (opts.siteDhcp) startDnsmasq({ ns, workDir: dir });
+    if (opts.siteDhcp) startDnsmasq({ ns: ns.attachHost(2), workDir: dir });
     kindling = await Kindling.start({
       ns,
       workDir: dir,
