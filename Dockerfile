@@ -1,0 +1,50 @@
+# syntax=docker/dockerfile:1
+# Kindling in a container. Build:  docker build -t kindling .
+# Run (host network: DHCP and TFTP need the machines' broadcast domain, not a bridge):
+#   docker run -d --name kindling --network host --cap-add NET_ADMIN --cap-add NET_BIND_SERVICE \
+#     -v kindling:/var/lib/kindling kindling serve --strict-listeners --advertise 10.0.0.1
+# docs/operations.md explains the capabilities, the volume and the health check.
+
+# ---- build: production dependencies (better-sqlite3 compiles here if no prebuilt binary fits) ----
+FROM node:22-bookworm-slim AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /opt/kindling
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+# tsx runs the TypeScript sources; it reads tsconfig.json for the JSX settings of the console.
+COPY tsconfig.json ./
+COPY bin ./bin
+COPY src ./src
+COPY profiles ./profiles
+
+# ---- runtime ----
+FROM node:22-bookworm-slim
+# Debian's ipxe: undionly.kpxe, ipxe.efi, snponly.efi, staged into the data dir at start and served by TFTP
+# and at /ipxe-bin/. The node binary gets CAP_NET_BIND_SERVICE as a file capability so the unprivileged
+# user can bind ports 67 and 69 (it still needs the capability in the container's bounding set, which
+# Docker grants by default and --cap-add NET_BIND_SERVICE makes explicit).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ipxe libcap2-bin \
+ && setcap cap_net_bind_service=+ep "$(readlink -f /usr/local/bin/node)" \
+ && apt-get purge -y libcap2-bin && apt-get autoremove -y \
+ && rm -rf /var/lib/apt/lists/* \
+ && mkdir -p /var/lib/kindling && chown node:node /var/lib/kindling
+WORKDIR /opt/kindling
+COPY --from=build /opt/kindling ./
+
+ENV NODE_ENV=production \
+    KINDLING_DATA_DIR=/var/lib/kindling
+VOLUME ["/var/lib/kindling"]
+USER node
+EXPOSE 8080/tcp 69/udp 67/udp 4011/udp
+
+# No curl in the slim image: node itself asks /healthz (SELECT 1 against the database).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.KINDLING_HTTP_PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+
+# Kindling handles SIGTERM itself (running TFTP transfers get 5 s, then HTTP and the database close).
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["node", "/opt/kindling/bin/kindling.js"]
+CMD ["serve", "--strict-listeners"]
