@@ -23,7 +23,12 @@ interface Step {
   sent: number;
   acked: number;
   dropPct: number;
+  /** Datagrams the kernel dropped because a socket's receive buffer was full, on the server / perfdhcp side. */
+  serverRcvbuf: number;
+  clientRcvbuf: number;
 }
+
+const rcvbufErrors = (ns: Netns) => Number(ns.run(["nstat", "-az", "UdpRcvbufErrors"]).stdout.match(/UdpRcvbufErrors\s+(\d+)/)?.[1] ?? NaN);
 
 interface Peer {
   name: string;
@@ -87,7 +92,8 @@ const peers: Peer[] = [
   },
 ];
 
-function perfdhcp(ns: Netns, rate: number, step: number): Step {
+function perfdhcp(ns: Netns, srv: Netns, rate: number, step: number): Step {
+  const before = [rcvbufErrors(srv), rcvbufErrors(ns)];
   const n = rate * SECONDS;
   // A distinct MAC base per step, so every step's clients are new to the server.
   const base = `mac=02:${step.toString(16).padStart(2, "0")}:00:00:00:00`;
@@ -99,7 +105,10 @@ function perfdhcp(ns: Netns, rate: number, step: number): Step {
   const recv = [...r.stdout.matchAll(/received packets: (\d+)/g)].map((m) => Number(m[1]));
   if (sent.length < 2) throw new Error(`perfdhcp output not understood:\n${r.stdout}${r.stderr}`);
   const acked = recv[1] ?? 0;
-  return { rate, sent: sent[0]!, acked, dropPct: (100 * (sent[0]! - acked)) / sent[0]! };
+  return {
+    rate, sent: sent[0]!, acked, dropPct: (100 * (sent[0]! - acked)) / sent[0]!,
+    serverRcvbuf: rcvbufErrors(srv) - before[0]!, clientRcvbuf: rcvbufErrors(ns) - before[1]!,
+  };
 }
 
 async function step(peer: Peer, rate: number, i: number): Promise<Step> {
@@ -111,9 +120,9 @@ async function step(peer: Peer, rate: number, i: number): Promise<Step> {
     const stop = await peer.start(srv, lab, mkdtempSync(join(tmpdir(), `kindling-bench-${peer.name}-`)));
     // Same warm-up for every server: measure only once a handful of exchanges complete.
     await until(`${peer.name} answering`, () => cli.run(["perfdhcp", "-4", "-l", CLIENT, "-r", "10", "-R", "10", "-n", "10", "-b", "mac=02:ff:00:00:00:00", "-W", "500000", SERVER], { allowFail: true, timeoutMs: 20_000 }).status === 0 || undefined, 30_000);
-    const s = perfdhcp(cli, rate, i + 1);
+    const s = perfdhcp(cli, srv, rate, i + 1);
     await stop();
-    process.stderr.write(`${peer.name.padEnd(9)} rate ${String(rate).padStart(5)}/s  DORA ${s.acked}/${s.sent}  drops ${s.dropPct.toFixed(2)} %\n`);
+    process.stderr.write(`${peer.name.padEnd(9)} rate ${String(rate).padStart(5)}/s  DORA ${s.acked}/${s.sent}  drops ${s.dropPct.toFixed(2)} %  rcvbuf overflows: server ${s.serverRcvbuf}, perfdhcp ${s.clientRcvbuf}\n`);
     return s;
   } finally {
     await lab.destroy();

@@ -170,8 +170,10 @@ export class DhcpHandler {
 
   private proxy(ctx: Ctx): Outgoing[] {
     const { req, inc, type } = ctx;
-    // Never answer non-PXE clients, machines that should boot from disk, or arches we have nothing for.
+    // Never answer non-PXE clients (an iPXE without option 60 cannot take a proxy offer either), machines
+    // that should boot from disk, or arches we have nothing for.
     if (ctx.answer.kind !== "boot") return [];
+    if (ctx.client.kind === "ipxe" && ctx.client.vendorClass === undefined) return [];
     const answer = ctx.answer;
     const links = inc.link ? [inc.link] : this.d.links.length ? this.d.links : [undefined];
     if (type === MessageType.DISCOVER && inc.port === "dhcp") {
