@@ -5,7 +5,7 @@
  *
  *   npx tsx bench/boot-run.ts [--only=peer|kindling] [bios-ipxe|bios-chain|uefi ...]
  */
-import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chainloadLikeVendorRom, startCapture, startVm, type Firmware } from "../test/e2e/rig/firmware.ts";
 import { BOOTED_MARKER } from "../test/e2e/rig/initramfs.ts";
@@ -19,12 +19,20 @@ const BOOT_TIMEOUT_MS = 240_000;
 const ALL: Firmware[] = ["bios-ipxe", "bios-chain", "uefi"];
 const IGNITION = JSON.stringify({ ignition: { version: "3.4.0" }, storage: { files: [{ path: "/etc/e2e", contents: { source: "data:,bench" } }] } });
 
-async function boot(firmware: Firmware, ns: Netns, dir: string, mac: string): Promise<number> {
+/** QEMU start → the kernel's first line (the network-boot part the servers serve), and → the marker. */
+interface Times {
+  kernel: number;
+  marker: number;
+}
+
+async function boot(firmware: Firmware, ns: Netns, dir: string, mac: string): Promise<Times> {
   const vm = startVm(firmware, ns, dir, mac);
   try {
+    const kernel = vm.waitFor(/Linux version/, BOOT_TIMEOUT_MS);
+    kernel.catch(() => {}); // the marker's wait reports the failure
     if (firmware === "bios-chain") await chainloadLikeVendorRom(vm, BOOT_TIMEOUT_MS);
     const m = await vm.waitFor(new RegExp(BOOTED_MARKER), BOOT_TIMEOUT_MS);
-    return m.atMs;
+    return { kernel: (await kernel).atMs, marker: m.atMs };
   } catch (err) {
     throw new Error(`${(err as Error).message}; serial log: ${vm.serialLog}`);
   } finally {
@@ -32,7 +40,7 @@ async function boot(firmware: Firmware, ns: Netns, dir: string, mac: string): Pr
   }
 }
 
-async function withPeers(firmware: Firmware, subnet: number): Promise<number> {
+async function withPeers(firmware: Firmware, subnet: number): Promise<Times> {
   const target = bootTarget();
   const dir = scenarioDir(`bench-peer-${firmware}`);
   const ns = Netns.create({ subnet });
@@ -58,13 +66,15 @@ async function withPeers(firmware: Firmware, subnet: number): Promise<number> {
     startNginx(ns, dir, www, 8080);
     await waitForHttp(ns, 8080);
     startDnsmasq({ ns, workDir: dir, pxe: { scriptUrl: `${base}/boot.ipxe` } });
-    return await boot(firmware, ns, dir, "52:54:00:be:00:01");
+    const ms = await boot(firmware, ns, dir, "52:54:00:be:00:01");
+    rmSync(dir, { recursive: true, force: true }); // kept only when the boot failed
+    return ms;
   } finally {
     ns.destroy();
   }
 }
 
-async function withKindling(firmware: Firmware, subnet: number): Promise<number> {
+async function withKindling(firmware: Firmware, subnet: number): Promise<Times> {
   const target = bootTarget();
   const dir = scenarioDir(`bench-kindling-${firmware}`);
   const ns = Netns.create({ subnet });
@@ -77,7 +87,9 @@ async function withKindling(firmware: Firmware, subnet: number): Promise<number>
     });
     const mac = "52:54:00:be:00:02";
     k.call("POST", "/machines", { mac, profile: "bench" });
-    return await boot(firmware, ns, dir, mac);
+    const ms = await boot(firmware, ns, dir, mac);
+    rmSync(dir, { recursive: true, force: true });
+    return ms;
   } finally {
     ns.destroy();
   }
@@ -88,13 +100,17 @@ const named = process.argv.slice(2).filter((a) => !a.startsWith("--")) as Firmwa
 const chosen = named.length ? named : ALL;
 for (const f of chosen) if (!ALL.includes(f)) throw new Error(`unknown scenario ${f}; one of ${ALL.join(", ")}`);
 
+const NONE: Times = { kernel: NaN, marker: NaN };
+const sec = (ms: number) => `${(ms / 1000).toFixed(1).padStart(5)} s`;
 const rows: string[] = [];
 let subnet = 200;
 for (const firmware of chosen) {
-  const peer = only === "kindling" ? NaN : await withPeers(firmware, subnet++);
-  const kindling = only === "peer" ? NaN : await withKindling(firmware, subnet++);
-  const row = `${firmware.padEnd(11)} dnsmasq+nginx ${(peer / 1000).toFixed(1).padStart(6)} s   kindling ${(kindling / 1000).toFixed(1).padStart(6)} s   kindling/peer ${(kindling / peer).toFixed(2)}`;
+  const peer = only === "kindling" ? NONE : await withPeers(firmware, subnet++);
+  const kindling = only === "peer" ? NONE : await withKindling(firmware, subnet++);
+  const row =
+    `${firmware.padEnd(11)} marker: dnsmasq+nginx ${sec(peer.marker)}  kindling ${sec(kindling.marker)}  ratio ${(kindling.marker / peer.marker).toFixed(2)}` +
+    `   | kernel up: dnsmasq+nginx ${sec(peer.kernel)}  kindling ${sec(kindling.kernel)}  ratio ${(kindling.kernel / peer.kernel).toFixed(2)}`;
   console.log(row);
   rows.push(row);
 }
-console.log("\nQEMU start → marker (TCG), same rig, same run:\n" + rows.join("\n"));
+console.log("\nQEMU start → marker and → first kernel line (TCG), same rig, same run; ratio = kindling/peer:\n" + rows.join("\n"));
