@@ -30,6 +30,7 @@ export interface DhcpServerOptions {
 
 const RECV_BUFFER = 4 * 1024 * 1024;
 const COMMIT_DELAY_MS = 2;
+const MAX_BATCH = 16;
 
 export interface DhcpStats {
   received: number;
@@ -152,12 +153,14 @@ export class DhcpServer {
     }
     if (replies.length === 0) this.counters.ignored++;
     for (const reply of replies) this.outbox.push({ reply, maxSize });
+    // A full batch goes at once: bigger bursts buy no fewer commits worth having, and flood clients' buffers.
+    if (this.outbox.length >= MAX_BATCH) return this.flush();
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       // Replies wait for the datagrams already queued to be handled, and, when leases were written, up to
       // COMMIT_DELAY_MS more: one commit then covers the whole burst (a DHCP client waits seconds, not ms).
-      if (this.leases?.hasPending) setTimeout(() => this.flush(), COMMIT_DELAY_MS);
-      else setImmediate(() => this.flush());
+      if (this.leases?.hasPending) setTimeout(() => this.flushScheduled && this.flush(), COMMIT_DELAY_MS);
+      else setImmediate(() => this.flushScheduled && this.flush());
     }
   }
 
