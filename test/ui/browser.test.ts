@@ -159,6 +159,24 @@ describe("console in chromium", () => {
     await page.locator("#mirror li.flash-error").filter({ hasText: "beta" }).waitFor();
   });
 
+  it("sends an open machines page to the login when its session ends elsewhere", async () => {
+    await page.goto(`${env.k.url}/ui/machines`);
+    const cookie = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join("; ");
+    const csrf = await page.locator('input[name="_csrf"]').first().inputValue();
+    const out = await fetch(`${env.k.url}/ui/logout`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { cookie, "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ _csrf: csrf }).toString(),
+    });
+    expect(out.status).toBe(303);
+    // The next poll of the open page gets 401 and the page reloads into the login form.
+    await page.waitForURL("**/ui/login", { timeout: 10_000 });
+    await page.fill('input[name="token"]', TEST_TOKEN);
+    await page.click('button[type="submit"]');
+    await page.waitForURL("**/ui/machines");
+  });
+
   it("fits a phone-sized screen", async () => {
     const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true });
     await phone.context().addCookies(await page.context().cookies());

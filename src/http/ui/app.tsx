@@ -7,7 +7,6 @@ import type { Lifecycle } from "../../boot/lifecycle-service.ts";
 import type { BootService } from "../../boot/service.ts";
 import type { Mirror } from "../../flatcar/mirror.ts";
 import { boardOf, ReleaseRequestSchema } from "../../flatcar/release.ts";
-import type { Logger } from "../../log.ts";
 import { MachineStateSchema, MachineUpdateSchema } from "../../model/machine.ts";
 import type { Store } from "../../store/index.ts";
 import { ConflictError, NotFoundError } from "../../store/errors.ts";
@@ -29,7 +28,6 @@ export interface UiDeps {
   lifecycle: Lifecycle;
   mirror: Mirror;
   apiToken: string;
-  log: Logger;
   /** Told of every profile the console assigns (the mirror starts fetching its release). */
   prefetch: (profile: string | null | undefined) => void;
 }
@@ -46,7 +44,7 @@ const backTo = (raw: unknown, fallback: string) => (typeof raw === "string" && /
 
 /** The operator console at /ui: server-rendered pages, plain forms (POST-redirect-GET with a flash message), htmx polling for live tables. */
 export function uiApp(deps: UiDeps): Hono {
-  const { store, boot, mirror, lifecycle, log } = deps;
+  const { store, boot, mirror, lifecycle } = deps;
   const sessions = new Sessions(deps.apiToken);
   const progress = new Map<string, SyncProgress>();
   const app = new Hono();
@@ -60,10 +58,10 @@ export function uiApp(deps: UiDeps): Hono {
   app.post("/login", async (c) => {
     const form = await c.req.parseBody();
     if (typeof form.token === "string" && sessions.login(c, form.token)) {
-      log.info({ reqId: c.get("requestId") }, "console login");
+      c.get("log").info("console login");
       return c.redirect("/ui/machines", 303);
     }
-    log.warn({ reqId: c.get("requestId") }, "console login refused");
+    c.get("log").warn("console login refused");
     return c.html(<LoginPage flash={{ kind: "error", text: "That is not the API token." }} />, 401);
   });
 

@@ -15,7 +15,14 @@ const query = (f: MachineFilter) => new URLSearchParams(Object.entries(f).filter
 
 /** The table body, also served alone as the fragment htmx polls: it carries its own polling attributes. */
 export const MachineRows = (props: { rows: readonly MachineView[]; filter: MachineFilter }) => (
-  <tbody id="machine-rows" hx-get={`/ui/machines/rows?${query(props.filter)}`} hx-trigger="every 2s" hx-swap="outerHTML">
+  // A poll answered 401 means the session ended (logout elsewhere, restart): reloading leads to the login page.
+  <tbody
+    id="machine-rows"
+    hx-get={`/ui/machines/rows?${query(props.filter)}`}
+    hx-trigger="every 2s"
+    hx-swap="outerHTML"
+    hx-on--response-error="if (event.detail.xhr.status === 401) location.reload()"
+  >
     {props.rows.length === 0 && (
       <tr>
         <td colspan={8} class="muted">
