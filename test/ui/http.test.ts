@@ -77,6 +77,15 @@ describe("console over plain HTTP", () => {
     expect(after.headers.get("location")).toBe("/ui/login");
   });
 
+  it("answers unreadable form data with 400, logged in or not", async () => {
+    const broken = { method: "POST", headers: { "content-type": "multipart/form-data; boundary=x" }, body: "not multipart at all" };
+    expect((await fetch(`${k.url}/ui/login`, broken)).status).toBe(400);
+    const s = await login();
+    const res = await fetch(`${k.url}/ui/discovered/assign`, { ...broken, headers: { ...broken.headers, cookie: s.cookie } });
+    expect(res.status).toBe(400);
+    expect((await fetch(`${k.url}/healthz`)).status).toBe(200);
+  });
+
   it("serves htmx from the package, not a CDN", async () => {
     const res = await fetch(`${k.url}/ui/static/htmx.min.js`);
     expect(res.status).toBe(200);

@@ -17,7 +17,7 @@ import { LoginPage } from "./pages/login.tsx";
 import { MachinePage, type Preview } from "./pages/machine.tsx";
 import { MachineRows, MachinesPage, type MachineFilter } from "./pages/machines.tsx";
 import { ProfilesPage } from "./pages/profiles.tsx";
-import { flashRedirect, Sessions, takeFlash } from "./session.ts";
+import { flashRedirect, formOf, Sessions, takeFlash } from "./session.ts";
 import { addressesOf, bootStory } from "./timeline.ts";
 import { machineView, releaseOf } from "./view.ts";
 
@@ -56,7 +56,8 @@ export function uiApp(deps: UiDeps): Hono {
   });
   app.get("/login", (c) => c.html(<LoginPage />));
   app.post("/login", async (c) => {
-    const form = await c.req.parseBody();
+    const form = await formOf(c);
+    if (!form) return c.text("the form data could not be read", 400);
     if (typeof form.token === "string" && sessions.login(c, form.token)) {
       c.get("log").info("console login");
       return c.redirect("/ui/machines", 303);
@@ -133,7 +134,7 @@ export function uiApp(deps: UiDeps): Hono {
   };
 
   app.post("/machines/:mac/assign", async (c) => {
-    const form = await c.req.parseBody();
+    const form = (await formOf(c)) ?? {};
     const mac = normalizeMac(c.req.param("mac")) ?? c.req.param("mac");
     const back = backTo(form.back, `/ui/machines/${mac}`);
     try {
@@ -147,7 +148,7 @@ export function uiApp(deps: UiDeps): Hono {
   });
 
   app.post("/discovered/assign", async (c) => {
-    const form = await c.req.parseBody({ all: true });
+    const form = (await formOf(c)) ?? {};
     const macs = ([] as unknown[]).concat(form.mac ?? []).filter((m): m is string => typeof m === "string");
     if (macs.length === 0) return flashRedirect(c, "/ui/discovered", { kind: "error", text: "Tick at least one machine." });
     const failures: string[] = [];
@@ -189,7 +190,7 @@ export function uiApp(deps: UiDeps): Hono {
   app.get("/assets", async (c) => c.html(<AssetsPage csrf={c.get("session").csrf} flash={takeFlash(c)} status={await mirror.list()} progress={progress} />));
   app.get("/assets/status", async (c) => c.html(<MirrorSection status={await mirror.list()} progress={progress} />));
   app.post("/assets/sync", async (c) => {
-    const form = await c.req.parseBody();
+    const form = (await formOf(c)) ?? {};
     const req = ReleaseRequestSchema.safeParse({ channel: form.channel, version: form.version, arch: form.arch });
     if (!req.success) return flashRedirect(c, "/ui/assets", { kind: "error", text: req.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") });
     const r = req.data;

@@ -67,7 +67,8 @@ export class Sessions {
       }
       session.seenAt = Date.now();
       if (c.req.method === "POST") {
-        const form = await c.req.parseBody({ all: true });
+        const form = await formOf(c);
+        if (!form) return c.text("the form data could not be read", 400);
         const sent = form._csrf;
         if (typeof sent !== "string" || !same(sent, session.csrf)) return c.text("missing or wrong CSRF token", 403);
       }
@@ -79,6 +80,18 @@ export class Sessions {
   private sweep(): void {
     const now = Date.now();
     for (const [id, s] of this.byId) if (now - s.seenAt > IDLE_MS) this.byId.delete(id);
+  }
+}
+
+/**
+ * The posted form, or undefined when the body is not readable form data (broken multipart, bad encoding):
+ * a client error, never a crash. hono caches the parsed body, so handlers read it again for free.
+ */
+export async function formOf(c: Context): Promise<Record<string, string | File | (string | File)[]> | undefined> {
+  try {
+    return await c.req.parseBody({ all: true });
+  } catch {
+    return undefined;
   }
 }
 

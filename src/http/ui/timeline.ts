@@ -1,7 +1,7 @@
 import type { Event } from "../../model/event.ts";
 
 /** Boot phases in the order a network install goes through them. */
-export type Phase = "DHCP" | "TFTP" | "iPXE" | "Kernel + initrd" | "Ignition" | "Install" | "First boot" | "Operator" | "Other";
+export type Phase = "DHCP" | "TFTP" | "iPXE" | "Ignition" | "Install" | "First boot" | "Operator" | "Other";
 
 export interface Step {
   at: string;
