@@ -4,6 +4,7 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { ProfileFileError, readProfileDir } from "./boot/builtin-profiles.ts";
+import { attributeByIp, RecentClients } from "./boot/attribution.ts";
 import { IgnitionConfigs } from "./boot/configs.ts";
 import { Lifecycle } from "./boot/lifecycle-service.ts";
 import { BootService } from "./boot/service.ts";
@@ -69,6 +70,9 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     // The iPXE binaries: served by TFTP to PXE ROMs and at /ipxe-bin/ to UEFI HTTP Boot, from the same roots.
     const bootRoots = await tftpRoots(config.tftp.roots, join(config.dataDir, "ipxe-bin"));
     const lifecycle = new Lifecycle(store, log);
+    // TFTP and asset requests name only an IP: DHCP leases and /ipxe requests teach which MAC is behind it.
+    const recent = new RecentClients();
+    const attributed = attributeByIp(store.events, recent);
     const configs = new IgnitionConfigs(boot, mirror, server);
     // Declared before the HTTP listener starts: /metrics reads whichever servers are running when scraped.
     let tftp: TftpServer | undefined;
@@ -91,6 +95,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       server,
       apiToken: token.token,
       metrics,
+      recent,
       bodyLimit: config.http.bodyLimit,
       assetsRoots: () => [assetsRoot(config)],
       ipxeBinRoots: () => bootRoots,
@@ -123,7 +128,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     if (config.tftp.port !== 0) {
       const { host, port } = config.tftp;
       tftp = await tryListen({ what: "TFTP", flag: "tftp-port", host, port, strict: config.strictListeners, log }, () =>
-        TftpServer.start({ config: config.tftp, roots: bootRoots, events: store.events, log }),
+        TftpServer.start({ config: config.tftp, roots: bootRoots, events: attributed, log }),
       );
       // Running transfers (a rack's worth of iPXE downloads) get a few seconds to finish on shutdown.
       if (tftp) closers.push(() => tftp!.close(5000));
@@ -139,7 +144,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
           tftpEnabled: tftp !== undefined,
           db: store.db,
           machines: store.machines,
-          events: store.events,
+          events: attributed,
           log,
         }),
       );

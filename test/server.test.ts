@@ -42,3 +42,19 @@ describe("one process serves the boot chain", () => {
     expect((await fetch(`${k.url}/ipxe-bin/../kindling.db`)).status).toBeGreaterThanOrEqual(400);
   });
 });
+
+describe("boot story attribution", () => {
+  it("TFTP and asset downloads from a client's IP join the MAC it last booted as", async () => {
+    await fetch(`${k.url}/ipxe?mac=52:54:00:ab:00:01`); // from 127.0.0.1
+    await run("curl", ["-sf", "-o", "/dev/null", `tftp://127.0.0.1:${tftpPort}/undionly.kpxe`]);
+    await fetch(`${k.url}/ipxe-bin/ipxe.efi`).then((r) => r.arrayBuffer());
+    await fetch(`${k.url}/ipxe-bin/ipxe.efi`, { headers: { range: "bytes=0-9" } }).then((r) => r.arrayBuffer()); // a partial fetch is not a new step
+    const deadline = Date.now() + 5000;
+    let kinds: string[] = [];
+    while (Date.now() < deadline && !kinds.includes("tftp.transfer")) {
+      kinds = (await (await k.api("/events?mac=52:54:00:ab:00:01")).json()).map((e: { kind: string }) => e.kind).reverse();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(kinds.filter((x) => x !== "machine.discovered")).toEqual(["ipxe.request", "tftp.transfer", "http.asset"]);
+  });
+});

@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { IgnitionConfigs } from "../boot/configs.ts";
 import type { Lifecycle } from "../boot/lifecycle-service.ts";
+import type { RecentClients } from "../boot/attribution.ts";
 import type { BootService } from "../boot/service.ts";
 import type { Signer } from "../boot/sign.ts";
 import type { Mirror } from "../flatcar/mirror.ts";
@@ -20,7 +21,7 @@ import { bearerAuth } from "./auth.ts";
 import { errorResponse } from "./errors.ts";
 import { bootRoutes } from "./routes/boot.ts";
 import { registerAssets } from "./routes/assets-api.ts";
-import { fileRoutes } from "./routes/files.ts";
+import { fileRoutes, type Served } from "./routes/files.ts";
 import { ignitionRoutes } from "./routes/ignition.ts";
 import { uiApp } from "./ui/app.tsx";
 
@@ -38,6 +39,8 @@ export interface AppDeps {
   metrics: Metrics;
   bodyLimit: number;
   /** Roots of `/assets/*` and `/ipxe-bin/*`. */
+  /** IP → MAC of recent boot clients, to put asset downloads into a machine's boot story. */
+  recent: RecentClients;
   assetsRoots: () => readonly string[];
   ipxeBinRoots: () => readonly string[];
 }
@@ -53,8 +56,13 @@ export function createApp(deps: AppDeps): Hono {
 
   app.route("/", bootRoutes(deps));
   app.route("/", ignitionRoutes(deps));
-  app.route("/", fileRoutes("/assets", deps.assetsRoots, log));
-  app.route("/", fileRoutes("/ipxe-bin", deps.ipxeBinRoots, log));
+  // A whole-file GET by a known boot client (kernel, initrd, iPXE binary, install image) joins its boot story.
+  const served = (s: Served) => {
+    const mac = deps.recent.macOf(s.ip);
+    if (mac && s.method === "GET" && !s.partial) deps.store.events.append({ mac, kind: "http.asset", detail: { path: s.path, bytes: s.bytes, ip: s.ip } });
+  };
+  app.route("/", fileRoutes("/assets", deps.assetsRoots, log, served));
+  app.route("/", fileRoutes("/ipxe-bin", deps.ipxeBinRoots, log, served));
 
   const api = apiApp();
   api.use(

@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { normalizeIp, type RecentClients } from "../../boot/attribution.ts";
 import type { BootService } from "../../boot/service.ts";
 import { normalizeMac } from "../../boot/identity.ts";
 import { bootScript } from "../../boot/render.ts";
@@ -9,7 +10,7 @@ import type { Store } from "../../store/index.ts";
 const IPXE_TYPE = { "Content-Type": "text/plain; charset=utf-8" };
 
 /** Routes firmware and iPXE call: no auth (firmware cannot authenticate), one log line per request. */
-export function bootRoutes(deps: { boot: BootService; store: Store; signer: Signer; server: string; log: Logger }): Hono {
+export function bootRoutes(deps: { boot: BootService; store: Store; signer: Signer; server: string; log: Logger; recent: RecentClients }): Hono {
   const { boot, store, signer, log } = deps;
   const app = new Hono();
 
@@ -17,6 +18,8 @@ export function bootRoutes(deps: { boot: BootService; store: Store; signer: Sign
 
   app.get("/ipxe", (c) => {
     const answer = boot.ipxe(c.req.query());
+    const ip = clientIp(c);
+    deps.recent.note(ip, answer.mac);
     log.info({ route: "/ipxe", mac: answer.mac, profile: answer.profile, outcome: answer.outcome, status: answer.status, ip: clientIp(c) }, "boot request");
     return c.body(answer.body, answer.status, IPXE_TYPE);
   });
@@ -44,5 +47,6 @@ export function bootRoutes(deps: { boot: BootService; store: Store; signer: Sign
 }
 
 export function clientIp(c: { env: unknown }): string | undefined {
-  return (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress;
+  const ip = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress;
+  return ip && normalizeIp(ip);
 }

@@ -1,7 +1,7 @@
 import type { Event } from "../../model/event.ts";
 
 /** Boot phases in the order a network install goes through them. */
-export type Phase = "DHCP" | "TFTP" | "iPXE" | "Ignition" | "Install" | "First boot" | "Operator" | "Other";
+export type Phase = "DHCP" | "TFTP" | "iPXE" | "Kernel" | "Ignition" | "Install" | "First boot" | "Operator" | "Other";
 
 export interface Step {
   at: string;
@@ -18,6 +18,8 @@ function phaseOf(e: Event): Phase {
   if (k.startsWith("dhcp.")) return "DHCP";
   if (k.startsWith("tftp.")) return "TFTP";
   if (k === "ipxe.request" || k === "machine.discovered") return "iPXE";
+  // Downloads by a booting client: the kernel and initrd, or the install image flatcar-install fetches.
+  if (k === "http.asset") return String(e.detail.path).includes("flatcar_production_image") ? "Install" : "Kernel";
   if (k.startsWith("ignition.") || k.startsWith("render.")) return e.detail.stage === "final" ? "Install" : "Ignition";
   if (k === "lifecycle.install-started" || k === "lifecycle.install-done" || k === "lifecycle.install-failed" || k === "lifecycle.deadline") return "Install";
   if (k === "lifecycle.first-boot" || k === "lifecycle.booted") return "First boot";
@@ -32,6 +34,7 @@ function summaryOf(e: Event): string {
   const parts: string[] = [];
   if (e.kind === "ipxe.request") parts.push(`answer: ${d.outcome}`, d.profile ? `profile ${d.profile}` : "no profile");
   else if (e.kind.startsWith("tftp.")) parts.push(String(d.file), `${d.bytes} bytes`, `${d.durationMs} ms`);
+  else if (e.kind === "http.asset") parts.push(String(d.path).split("/").pop() ?? "", `${d.bytes} bytes`);
   else if (e.kind === "ignition.served") parts.push(`${d.stage} config (${d.kind}, spec ${d.spec})`);
   else if (e.kind.startsWith("lifecycle.")) parts.push(`${d.from} → ${d.to}`, `by ${d.by}`);
   else if (e.kind.startsWith("dhcp.") && d.file) parts.push(`boot file ${d.file}`);
