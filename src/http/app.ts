@@ -97,6 +97,7 @@ export function createApp(deps: AppDeps): Hono {
     security: [{ bearer: [] }],
   });
   app.route("/api/v1", api);
+  app.get("/ui/", (c) => c.redirect("/ui", 308)); // a typed trailing slash still finds the console
   app.route("/ui", uiApp({ ...deps, prefetch }));
   return app;
 }
