@@ -40,7 +40,14 @@ export function ensureKernel(cacheDir: string): Kernel {
   if (!existsSync(join(root, "boot"))) {
     const pkg = kernelPackage();
     // apt drops privileges to _apt for downloads; a cache dir under a root-owned tree is not writable for it.
-    sh("apt-get", ["download", "-o", "APT::Sandbox::User=root", pkg], cacheDir);
+    const download = () => sh("apt-get", ["download", "-o", "APT::Sandbox::User=root", pkg], cacheDir);
+    try {
+      download();
+    } catch {
+      // A package list older than the archive names a .deb that is gone: refresh once and retry.
+      sh("apt-get", ["update", "-qq"]);
+      download();
+    }
     const deb = readdirSync(cacheDir).find((f) => f.startsWith(`${pkg}_`) && f.endsWith(".deb"));
     if (!deb) throw new Error(`apt-get download ${pkg} left no .deb in ${cacheDir}`);
     const tmp = `${root}.tmp`;
@@ -51,6 +58,7 @@ export function ensureKernel(cacheDir: string): Kernel {
     if (!version) throw new Error(`${deb} holds no /lib/modules`);
     sh("busybox", ["depmod", "-b", tmp, version]);
     renameSync(tmp, root); // only a complete unpack counts as cached
+    rmSync(join(cacheDir, deb));
   }
   const image = readdirSync(join(root, "boot")).find((f) => f.startsWith("vmlinuz-"));
   if (!image) throw new Error(`no vmlinuz in ${root}/boot`);
