@@ -53,7 +53,7 @@ function tail(file: string, bytes = 6000): string {
 /**
  * Runs `body` with a fresh namespace, bridge capture and Kindling. On failure the serial logs, Kindling's
  * log and the capture stay under test-artifacts/e2e/ and their tails are printed; on success the
- * directory is removed. The namespace (and every process in it) is always removed.
+ * directory is removed (unless KINDLING_E2E_KEEP=1). The namespace (and every process in it) is always removed.
  */
 export async function runScenario(name: string, opts: ScenarioOptions, body: (s: Scenario) => Promise<void>): Promise<void> {
   const target = bootTarget();
@@ -81,7 +81,8 @@ export async function runScenario(name: string, opts: ScenarioOptions, body: (s:
     kindling?.stop();
     ns.destroy();
   }
-  rmSync(dir, { recursive: true, force: true });
+  // KINDLING_E2E_KEEP=1 keeps a good run's artifacts too, to compare a capture with a failing one.
+  if (process.env.KINDLING_E2E_KEEP !== "1") rmSync(dir, { recursive: true, force: true });
 }
 
 export interface Booted {
