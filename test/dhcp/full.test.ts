@@ -129,3 +129,35 @@ describe("full mode with real clients", () => {
     expect(other).not.toContain(`ip=${ip} `);
   });
 });
+
+describe("full mode lease timers", () => {
+  it("ISC dhclient renews at T1 by unicast (RENEWING) and keeps its address", async () => {
+    const lab2 = new Lab("kdr");
+    try {
+      const s = lab2.ns("s");
+      const c = lab2.ns("c");
+      lab2.link(s, "k0", "10.76.0.1/24", c, "eth0", undefined);
+      const short = await startKindling(lab2, s, {
+        // A 4 s lease: T1 (renewal) after 2 s.
+        config: { mode: "full", subnets: [{ cidr: "10.76.0.0/24", ranges: [{ start: "10.76.0.100", end: "10.76.0.110" }], leaseSeconds: 4 }] },
+        advertise: "10.76.0.1",
+        dataDir: mkdtempSync(join(tmpdir(), "kindling-dhcp-renew-")),
+      });
+      const mine = clientScripts();
+      const dh = lab2.adopt(
+        spawn("ip", ["netns", "exec", c.name, "dhclient", "-d", "-v", "-lf", join(mine.dir, "l"), "-pf", join(mine.dir, "p"), "-sf", mine.dhclient, "eth0"]),
+      );
+      const bound = await until("dhclient bound", () => mine.lines().find((l) => l.startsWith("dhclient BOUND")));
+      const ip = bound.match(/ip=(\S+)/)![1]!;
+      const before = await short.stats();
+      const renew = await until("dhclient renew", () => mine.lines().find((l) => l.startsWith("dhclient RENEW")), 15_000);
+      expect(renew).toContain(`ip=${ip} `);
+      const after = await short.stats();
+      expect(after.byType.ACK).toBeGreaterThan(before.byType.ACK ?? 0);
+      dh.kill("SIGKILL");
+      await short.stop();
+    } finally {
+      await lab2.destroy();
+    }
+  });
+});
