@@ -189,8 +189,9 @@ export class DhcpHandler {
     const boots = type === MessageType.REQUEST || (type === MessageType.INFORM && inc.port === "proxy");
     if (!boots) return [];
     const serverId = req.options.get(Opt.ServerId);
-    // On 67 a REQUEST is usually meant for the real DHCP server; only one naming us is ours to answer.
-    if (inc.port === "dhcp" && (serverId === undefined || !this.isOurs(serverId))) return [];
+    // On 67 a REQUEST is the real DHCP server's business, except boot-server discovery broadcast by a client
+    // that already has its address (ciaddr set, naming us). An address request is never ours to answer.
+    if (inc.port === "dhcp" && (req.ciaddr === ZERO || req.options.has(Opt.RequestedIp) || serverId === undefined || !this.isOurs(serverId))) return [];
     const link = inc.link ?? this.linkFor(serverId) ?? this.linkFor(req.ciaddr);
     const reply = this.base(req, MessageType.ACK, link);
     reply.ciaddr = req.ciaddr;
@@ -198,7 +199,7 @@ export class DhcpHandler {
     this.event(ctx, "dhcp.ack", { port: inc.port, proxy: true, link: link?.name ?? null });
     // A 4011 request comes from a configured client: answer where it asked from.
     if (inc.port === "proxy") return [this.out(reply, link, "proxy", inc.from.address, inc.from.port)];
-    return [this.out(reply, link, "dhcp", req.ciaddr !== ZERO ? req.ciaddr : BROADCAST, this.d.config.clientPort)];
+    return [this.out(reply, link, "dhcp", ...(req.giaddr !== ZERO ? ([req.giaddr, this.d.config.port] as const) : ([req.ciaddr, this.d.config.clientPort] as const)))];
   }
 
   private isOurs(ip: string): boolean {
