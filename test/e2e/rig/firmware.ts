@@ -23,17 +23,26 @@ export function startVm(firmware: Firmware, ns: Netns, workDir: string, mac: str
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Types a line at the iPXE prompt slowly enough for SeaBIOS's serial-to-keyboard path, then waits for the next prompt. */
-async function command(vm: Vm, line: string, timeoutMs: number): Promise<void> {
-  const from = vm.serial.length;
-  for (const ch of line) {
+/**
+ * Types `text` one key at a time, each only after the previous one was echoed: SeaBIOS passes serial
+ * input to the keyboard buffer at its own pace, and keys sent faster than a slow (TCG, busy host) guest
+ * reads them were seen to get lost.
+ */
+async function typeKeys(vm: Vm, text: string): Promise<void> {
+  for (const ch of text) {
+    const from = vm.serial.length;
     vm.type(ch);
-    await sleep(15);
+    // Enter echoes a line break (or the command's output); every other key echoes itself.
+    await vm.waitFor(ch === "\r" ? /[\s\S]/ : new RegExp(ch.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")), 10_000, from);
   }
-  vm.type("\r");
-  await vm.waitFor(/iPXE> /, timeoutMs, from + line.length);
+}
+
+/** Types a command at the iPXE prompt and waits for the next prompt. */
+async function command(vm: Vm, line: string, timeoutMs: number): Promise<void> {
+  await typeKeys(vm, line);
+  const from = vm.serial.length;
+  await typeKeys(vm, "\r");
+  await vm.waitFor(/iPXE> /, timeoutMs, from);
 }
 
 /**
@@ -50,11 +59,7 @@ export async function chainloadLikeVendorRom(vm: Vm, timeoutMs: number): Promise
   // iPXE as a PXE stack hands the chained loader a fake cached DHCPACK built from its settings; left in,
   // the user class would make undionly.kpxe announce itself as PXEClient too and loop. A vendor ROM has none.
   await command(vm, "clear user-class", timeoutMs);
-  for (const ch of "chain tftp://${next-server}/${filename}") {
-    vm.type(ch);
-    await sleep(15);
-  }
-  vm.type("\r");
+  await typeKeys(vm, "chain tftp://${next-server}/${filename}\r");
 }
 
 /** Records the bridge (headers and DHCP payloads; snaplen keeps kernel downloads small) for failure analysis. */
