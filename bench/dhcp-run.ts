@@ -4,7 +4,7 @@
  * perfdhcp plays a relay (giaddr = its address), which all three servers serve from the same /16 pool.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startKindling, until } from "../test/dhcp/harness.ts";
@@ -113,11 +113,12 @@ function perfdhcp(ns: Netns, srv: Netns, rate: number, step: number): Step {
 
 async function step(peer: Peer, rate: number, i: number): Promise<Step> {
   const lab = new Lab("kdb");
+  const dir = mkdtempSync(join(tmpdir(), `kindling-bench-${peer.name}-`));
   try {
     const srv = lab.ns("s");
     const cli = lab.ns("c");
     lab.link(srv, "k0", `${SERVER}/16`, cli, "eth0", `${CLIENT}/16`);
-    const stop = await peer.start(srv, lab, mkdtempSync(join(tmpdir(), `kindling-bench-${peer.name}-`)));
+    const stop = await peer.start(srv, lab, dir);
     // Same warm-up for every server: measure only once a handful of exchanges complete.
     await until(`${peer.name} answering`, () => cli.run(["perfdhcp", "-4", "-l", CLIENT, "-r", "10", "-R", "10", "-n", "10", "-b", "mac=02:ff:00:00:00:00", "-W", "500000", SERVER], { allowFail: true, timeoutMs: 20_000 }).status === 0 || undefined, 30_000);
     const s = perfdhcp(cli, srv, rate, i + 1);
@@ -126,6 +127,7 @@ async function step(peer: Peer, rate: number, i: number): Promise<Step> {
     return s;
   } finally {
     await lab.destroy();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

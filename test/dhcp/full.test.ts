@@ -3,14 +3,15 @@
  * Kindling inside a namespace pair; leases survive a restart.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDb } from "../../src/store/db.ts";
 import { LeaseStore } from "../../src/store/leases.ts";
-import { clientScripts, startKindling, until, type Running } from "./harness.ts";
+import { clientScripts, removeTempDirs, type Running, startKindling, tempDir, until } from "./harness.ts";
 import { Lab, type Netns } from "./netns.ts";
+
+// Registered first so it runs last (after hooks run in reverse): servers are stopped before their data goes.
+afterAll(removeTempDirs);
 
 const SERVER = "10.77.0.1";
 const config = {
@@ -22,7 +23,7 @@ let lab: Lab;
 let srv: Netns;
 let cli: Netns;
 let kindling: Running;
-const dataDir = mkdtempSync(join(tmpdir(), "kindling-dhcp-full-"));
+const dataDir = tempDir("kindling-dhcp-full-");
 const scripts = clientScripts();
 
 function leases() {
@@ -141,7 +142,7 @@ describe("full mode lease timers", () => {
         // A 4 s lease: T1 (renewal) after 2 s.
         config: { mode: "full", subnets: [{ cidr: "10.76.0.0/24", ranges: [{ start: "10.76.0.100", end: "10.76.0.110" }], leaseSeconds: 4 }] },
         advertise: "10.76.0.1",
-        dataDir: mkdtempSync(join(tmpdir(), "kindling-dhcp-renew-")),
+        dataDir: tempDir("kindling-dhcp-renew-"),
       });
       const mine = clientScripts();
       const dh = lab2.adopt(

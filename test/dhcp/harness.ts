@@ -1,6 +1,6 @@
 /** Starting Kindling's DHCP server and the scripted client inside test namespaces. */
 import type { ChildProcess } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -67,9 +67,22 @@ export function runClient<T>(ns: Netns, scenario: Record<string, unknown>): T {
   return JSON.parse(r.stdout.trim().split("\n").pop()!) as T;
 }
 
+const tempDirs: string[] = [];
+
+/** A fresh directory under the system temp dir, removed by removeTempDirs(). */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+
+export function removeTempDirs(): void {
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
 /** A temp dir with a client hook script that logs what the DHCP client saw and configures the address. */
 export function clientScripts(): { dir: string; udhcpc: string; dhclient: string; log: string; lines(): string[] } {
-  const dir = mkdtempSync(join(tmpdir(), "kindling-dhcp-"));
+  const dir = tempDir("kindling-dhcp-");
   const log = join(dir, "events.log");
   const udhcpc = join(dir, "udhcpc.sh");
   writeFileSync(

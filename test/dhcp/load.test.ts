@@ -3,13 +3,13 @@
  * zero failed exchanges; then a few thousand random and mutated packets, after which the server still
  * answers real clients correctly.
  */
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ReplySummary } from "./client.ts";
-import { clientScripts, runClient, startKindling, type Running } from "./harness.ts";
+import { clientScripts, removeTempDirs, runClient, type Running, startKindling, tempDir } from "./harness.ts";
 import { Lab, type Netns } from "./netns.ts";
+
+// Registered first so it runs last (after hooks run in reverse): servers are stopped before their data goes.
+afterAll(removeTempDirs);
 
 const SERVER = "10.80.0.1";
 let lab: Lab;
@@ -26,7 +26,7 @@ beforeAll(async () => {
   kindling = await startKindling(lab, srv, {
     config: { mode: "full", subnets: [{ cidr: "10.80.0.0/16", ranges: [{ start: "10.80.1.0", end: "10.80.255.250" }], router: SERVER, leaseSeconds: 3600 }] },
     advertise: SERVER,
-    dataDir: mkdtempSync(join(tmpdir(), "kindling-dhcp-load-")),
+    dataDir: tempDir("kindling-dhcp-load-"),
   });
 });
 afterAll(async () => {

@@ -4,12 +4,12 @@
  * the other link proves it.
  */
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clientScripts, startKindling, until, type Running } from "./harness.ts";
+import { clientScripts, removeTempDirs, type Running, startKindling, tempDir, until } from "./harness.ts";
 import { Lab, type Netns } from "./netns.ts";
+
+// Registered first so it runs last (after hooks run in reverse): servers are stopped before their data goes.
+afterAll(removeTempDirs);
 
 let lab: Lab;
 let srv: Netns;
@@ -35,7 +35,7 @@ beforeAll(async () => {
       ],
     },
     advertise: "10.81.1.1",
-    dataDir: mkdtempSync(join(tmpdir(), "kindling-dhcp-multi-")),
+    dataDir: tempDir("kindling-dhcp-multi-"),
   });
 });
 afterAll(async () => {

@@ -3,14 +3,16 @@
  * busybox udhcpc as the PXE client, and in proxy mode beside dnsmasq (the network's ordinary DHCP server)
  * with the scripted client doing the port-4011 step.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Store } from "../../src/store/index.ts";
 import type { ReplySummary } from "./client.ts";
-import { clientScripts, runClient, startKindling, until, type Running } from "./harness.ts";
+import { clientScripts, removeTempDirs, runClient, type Running, startKindling, tempDir, until } from "./harness.ts";
 import { Lab, type Netns } from "./netns.ts";
+
+// Registered first so it runs last (after hooks run in reverse): servers are stopped before their data goes.
+afterAll(removeTempDirs);
 
 const UUID = "4c4c4544-0051-3510-8052-b4c04f4b4e31";
 /** Option 97 as udhcpc -x hex: type 0, then the UUID with its first three fields little-endian. */
@@ -31,7 +33,7 @@ describe("full mode: udhcpc as a PXE client", () => {
   let srv: Netns;
   let cli: Netns;
   let kindling: Running;
-  const dataDir = mkdtempSync(join(tmpdir(), "kindling-dhcp-pxe-"));
+  const dataDir = tempDir("kindling-dhcp-pxe-");
   const scripts = clientScripts();
 
   beforeAll(async () => {
@@ -110,7 +112,7 @@ describe("proxy mode beside dnsmasq", () => {
   let dns: Netns;
   let cli: Netns;
   let kindling: Running;
-  const dataDir = mkdtempSync(join(tmpdir(), "kindling-dhcp-proxy-"));
+  const dataDir = tempDir("kindling-dhcp-proxy-");
 
   beforeAll(async () => {
     lab = new Lab("kdx");
