@@ -104,7 +104,9 @@ export class DhcpHandler {
       // Every boot exchange feeds the machine record before iPXE ever runs.
       // An all-zero GUID means the firmware has no SMBIOS UUID.
       const uuid = normalizeUuid(req.options.get(Opt.ClientGuid));
-      state = this.d.machines.recordSighting({ mac, uuid: uuid && /[1-9a-f]/.test(uuid) ? uuid : undefined, arch: machineArch(client) }).machine.state;
+      const seen = this.d.machines.recordSighting({ mac, uuid: uuid && /[1-9a-f]/.test(uuid) ? uuid : undefined, arch: machineArch(client) });
+      if (seen.created) this.d.events.append({ mac, kind: "machine.discovered", detail: { via: "dhcp", arch: seen.machine.arch, uuid: seen.machine.uuid } });
+      state = seen.machine.state;
     }
     const ctx: Ctx = { req, inc, type, mac, client, answer: this.plan(client, state, inc.link) };
     if (ctx.answer.kind === "unknown-arch" && type === MessageType.DISCOVER)

@@ -82,6 +82,9 @@ describe("full mode: udhcpc as a PXE client", () => {
     expect(machine).toMatchObject({ state: "discovered", arch: arch === 11 ? "arm64" : "amd64", uuid: UUID });
     const events = withStore(dataDir, (s) => s.events.list({ mac }).map((e) => e.kind));
     expect(events).toEqual(expect.arrayContaining(["dhcp.offer", "dhcp.ack"]));
+    // The machine's story starts here, before iPXE ever runs: discovered once, on its first DISCOVER.
+    expect(events.at(-1)).toBe("machine.discovered");
+    expect(events.filter((k) => k === "machine.discovered")).toHaveLength(1);
   });
 
   it("an installed machine gets its lease but no boot file", () => {
