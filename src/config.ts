@@ -36,6 +36,11 @@ export const ConfigSchema = z.strictObject({
       retrySeconds: z.coerce.number().int().min(1).max(3600).default(30),
       /** Lifetime of signed per-machine URLs (Ignition, installer reports). */
       signedUrlSeconds: z.coerce.number().int().min(60).default(24 * 3600),
+      /**
+       * Full DHCP mode: serve a machine's Ignition and take its reports only from the address leased to its
+       * MAC, on top of the signed URL.
+       */
+      requireLeasedIp: bool.default(false),
       /** An install that has not reported done or failed this long after it started is marked failed. */
       installDeadlineSeconds: z.coerce.number().int().min(1).default(3600),
       /** Built-in profiles directory. */
@@ -157,5 +162,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     throw new ConfigError(`invalid config: ${key}: ${issue.message} (from ${from})`);
   }
   const cfg = parsed.data;
+  if (cfg.boot.requireLeasedIp && cfg.dhcp.mode !== "full")
+    throw new ConfigError(`invalid config: boot.requireLeasedIp: needs dhcp.mode full (Kindling knows leases only when it hands them out)`);
   return { ...cfg, dataDir: resolve(cfg.dataDir), advertise: cfg.advertise ?? firstNonLoopbackIPv4() };
 }

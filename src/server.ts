@@ -18,6 +18,7 @@ import type { Logger } from "./log.ts";
 import { DhcpServer } from "./dhcp/server.ts";
 import { Metrics } from "./metrics/metrics.ts";
 import { Store } from "./store/index.ts";
+import { LeaseStore } from "./store/leases.ts";
 import { tftpRoots } from "./tftp/files.ts";
 import { TftpServer } from "./tftp/server.ts";
 import { resolveApiToken } from "./token.ts";
@@ -70,6 +71,8 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     // The iPXE binaries: served by TFTP to PXE ROMs and at /ipxe-bin/ to UEFI HTTP Boot, from the same roots.
     const bootRoots = await tftpRoots(config.tftp.roots, join(config.dataDir, "ipxe-bin"));
     const lifecycle = new Lifecycle(store, log);
+    // Read-only here: the DHCP server writes leases through its own LeaseStore.
+    const leases = new LeaseStore(store.db);
     // TFTP and asset requests name only an IP: DHCP leases and /ipxe requests teach which MAC is behind it.
     const recent = new RecentClients();
     const attributed = attributeByIp(store.events, recent);
@@ -96,6 +99,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       apiToken: token.token,
       metrics,
       recent,
+      leasedIp: config.boot.requireLeasedIp ? (mac) => leases.boundIp(mac) : undefined,
       bodyLimit: config.http.bodyLimit,
       assetsRoots: () => [assetsRoot(config)],
       ipxeBinRoots: () => bootRoots,

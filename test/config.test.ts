@@ -32,6 +32,7 @@ describe("config", () => {
     [{ env: { KINDLING_API_TOKEN: "short" } }, /apiToken.*16/],
     [{ env: {}, overrides: { htpp: { port: 1 } } }, /htpp|Unrecognized/],
     [{ env: {}, overrides: { tftp: { maxBlksize: 7 } } }, /tftp\.maxBlksize/],
+    [{ env: {}, overrides: { boot: { requireLeasedIp: true } } }, /boot\.requireLeasedIp: needs dhcp\.mode full/],
   ])("a bad value stops start-up naming the key: %j", (sources, message) => {
     expect(() => loadConfig(sources)).toThrow(ConfigError);
     expect(() => loadConfig(sources)).toThrow(message);

@@ -39,6 +39,8 @@ export interface AppDeps {
   metrics: Metrics;
   bodyLimit: number;
   /** Roots of `/assets/*` and `/ipxe-bin/*`. */
+  /** With `boot.requireLeasedIp`: the address a MAC's lease is on. */
+  leasedIp: ((mac: string) => string | undefined) | undefined;
   /** IP → MAC of recent boot clients, to put asset downloads into a machine's boot story. */
   recent: RecentClients;
   assetsRoots: () => readonly string[];

@@ -96,4 +96,12 @@ export class LeaseStore {
     }
     return this.reservationCache.map;
   }
+
+  /** The address a MAC holds a live, committed lease on (for checking who fetches its config). */
+  boundIp(mac: string, now = Date.now()): string | undefined {
+    const row = this.db.prepare("SELECT ip FROM leases WHERE mac = ? AND state = 'bound' AND expires_at > ? ORDER BY updated_at DESC LIMIT 1").get(mac, now) as
+      | { ip: string }
+      | undefined;
+    return row?.ip;
+  }
 }

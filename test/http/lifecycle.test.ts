@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Signer } from "../../src/boot/sign.ts";
 import { validateIgnition } from "../../src/ignition/index.ts";
 import type { Origin } from "../flatcar/fixture.ts";
-import { tempDir, type Running } from "../helpers/kindling.ts";
+import { LeaseStore } from "../../src/store/leases.ts";
+import { startTestKindling, tempDir, type Running } from "../helpers/kindling.ts";
 import { ipxeUntil, startWithRelease, VERSION } from "../helpers/release.ts";
 
 const run = promisify(execFile);
@@ -202,5 +203,29 @@ describe("render preview", () => {
     const body = await r.json();
     expect(body.field).toBe("ignition.butane");
     expect(body.error).toMatch(/4:3/);
+  });
+});
+
+describe("boot.requireLeasedIp (full DHCP mode)", () => {
+  it("serves a machine's config only to the address leased to it", async () => {
+    const strict = await startTestKindling({ dhcp: { mode: "full", port: 0 }, boot: { requireLeasedIp: true } });
+    try {
+      await strict.api("/profiles/raw", { method: "PUT", json: { boot: { kernel: "/k" }, ignition: { json: '{"ignition":{"version":"3.3.0"}}' } } });
+      const signer = Signer.fromFile(join(strict.dataDir, "signing-key"));
+      const leases = new LeaseStore(strict.store.db);
+      const lease = (mac: string, ip: string) => leases.put({ ip, mac, state: "bound", expiresAt: Date.now() + 60_000, hostname: null, updatedAt: Date.now() });
+      lease("52:54:00:7e:01:01", "127.0.0.1");
+      lease("52:54:00:7e:01:02", "10.0.0.5");
+      leases.flush();
+      for (const mac of ["52:54:00:7e:01:01", "52:54:00:7e:01:02", "52:54:00:7e:01:03"]) await strict.api("/machines", { method: "POST", json: { mac, profile: "raw" } });
+      const get = (mac: string) => fetch(`${strict.url}/ignition?${signer.query("ignition", mac, 60)}`);
+      expect((await get("52:54:00:7e:01:01")).status).toBe(200);
+      const other = await get("52:54:00:7e:01:02");
+      expect(other.status).toBe(403);
+      expect(((await other.json()) as { error: string }).error).toContain("leased");
+      expect((await get("52:54:00:7e:01:03")).status).toBe(403); // no lease at all
+    } finally {
+      await strict.stop();
+    }
   });
 });

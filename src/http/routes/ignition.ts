@@ -15,19 +15,29 @@ const REPORT_TAIL = 8 * 1024;
  * Per-machine endpoints that machines call with URLs Kindling signed for them: Ignition configs often hold
  * secrets, and reports change a machine's state, so knowing a MAC is not enough.
  */
-export function ignitionRoutes(deps: { configs: IgnitionConfigs; lifecycle: Lifecycle; store: Store; signer: Signer; log: Logger }): Hono {
-  const { configs, lifecycle, store, signer, log } = deps;
+export function ignitionRoutes(deps: {
+  configs: IgnitionConfigs;
+  lifecycle: Lifecycle;
+  store: Store;
+  signer: Signer;
+  log: Logger;
+  /** When set, the request must also come from the address leased to the MAC (full DHCP mode). */
+  leasedIp: ((mac: string) => string | undefined) | undefined;
+}): Hono {
+  const { configs, lifecycle, store, signer, log, leasedIp } = deps;
   const app = new Hono();
 
   /** The MAC when the URL carries a valid signature for `purpose`; otherwise a 403 response (and an event). */
   const authorize = (c: Context, purpose: Purpose): string | Response => {
     const mac = normalizeMac(c.req.query("mac") ?? "");
-    const verdict = mac ? signer.verify(purpose, mac, c.req.query("exp"), c.req.query("sig")) : "invalid";
-    if (mac && verdict === "ok") return mac;
     const ip = clientIp(c);
+    let verdict: string = mac ? signer.verify(purpose, mac, c.req.query("exp"), c.req.query("sig")) : "invalid";
+    if (mac && verdict === "ok" && leasedIp && leasedIp(mac) !== ip) verdict = "not-from-leased-ip";
+    if (mac && verdict === "ok") return mac;
     store.events.append({ mac, kind: `${purpose}.refused`, detail: { verdict, ip, path: c.req.path } });
     log.warn({ mac, verdict, ip, path: c.req.path }, "refused a request without a valid signature");
-    return c.json({ error: verdict === "expired" ? "signed URL expired" : "missing or invalid signature" }, 403);
+    const error = { expired: "signed URL expired", "not-from-leased-ip": "request does not come from the address leased to this machine" }[verdict];
+    return c.json({ error: error ?? "missing or invalid signature" }, 403);
   };
 
   const serve = (stage: Stage) => (c: Context) => {
