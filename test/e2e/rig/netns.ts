@@ -74,13 +74,12 @@ export class Netns {
       inNs("ip", "link", "set", ns.tap, "master", ns.bridge);
       inNs("ip", "link", "set", ns.tap, "up");
       // A tap has no carrier until QEMU opens it, so the bridge would be NO-CARRIER when servers start,
-      // and Node (libuv) lists no addresses of a link that is not running. A veth port with both ends
-      // here keeps the bridge up, like a switch with another port lit.
-      inNs("ip", "link", "add", "keep0", "type", "veth", "peer", "name", "keep1");
-      inNs("ip", "link", "set", "keep0", "master", ns.bridge);
-      inNs("ip", "link", "set", "keep0", "up");
-      inNs("ip", "link", "set", "keep1", "up");
+      // and Node (libuv) lists no addresses of a link that is not running. An idle host on another port
+      // keeps the bridge up, like a switch with another port lit. Its veth end lives in its own namespace:
+      // with both ends here, every flooded broadcast re-entered this namespace's stack through the peer and
+      // servers saw each DHCP request twice (and the dummy driver is not available on these hosts).
       inNs("ip", "link", "set", ns.bridge, "up");
+      ns.attachHost(254);
       const deadline = Date.now() + 10_000;
       while (!/state UP/.test(inNs("ip", "link", "show", ns.bridge))) {
         if (Date.now() > deadline) throw new Error(`bridge ${ns.bridge} in ${ns.name} did not come up`);
