@@ -30,11 +30,13 @@ export async function tryListen<T>(
   try {
     return await start();
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (!e.code) throw err;
-    const msg = explainBindError(opts.what, opts.flag, opts.host, opts.port, e);
+    // A server may wrap the socket error (with the errno error as its cause) to add its own context.
+    const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+    const errno = e.code ? e : e.cause?.code ? e.cause : undefined;
+    if (!errno) throw err;
+    const msg = explainBindError(opts.what, opts.flag, opts.host, opts.port, errno);
     if (opts.strict) throw new ListenerError(msg);
-    opts.log.error({ listener: opts.what, code: e.code }, `${msg}; continuing without it`);
+    opts.log.error({ listener: opts.what, code: errno.code }, `${msg}; continuing without it`);
     return undefined;
   }
 }

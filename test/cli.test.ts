@@ -118,3 +118,32 @@ describe("kindling serve", () => {
     expect(r.stderr).toContain(`HTTP on 127.0.0.1:${port}: address in use by another process (stop it, or set --http-port; 0 disables it)`);
   });
 });
+
+describe("npm start as an ordinary user", () => {
+  it("serves HTTP although ports 67, 69 and 4011 are refused, saying why and what to set", async () => {
+    const dataDir = tempDir();
+    const { chownSync } = await import("node:fs");
+    chownSync(dataDir, 65534, 65534); // nobody
+    const port = await freePort();
+    // setpriv drops to nobody: binding ports below 1024 then fails with EACCES, as for a user's `npm start`.
+    const child = spawn("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, BIN, "--data-dir", dataDir, "serve", "--http-port", String(port), "--http-host", "127.0.0.1"], {
+      env: { ...process.env, KINDLING_API_TOKEN: "", HOME: dataDir },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    const deadline = Date.now() + 30_000;
+    while (!out.includes("HTTP listening") && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+    try {
+      expect(await (await fetch(`http://127.0.0.1:${port}/boot.ipxe`)).text()).toContain("#!ipxe");
+      expect(out).toContain("TFTP on 0.0.0.0:69: permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE (or set --tftp-port");
+      expect(out).toContain("DHCP (proxy mode) on 0.0.0.0:67: permission denied");
+      expect(out).toContain("continuing without it");
+    } finally {
+      const exited = new Promise((r) => child.on("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+    }
+  });
+});
