@@ -38,16 +38,16 @@ export interface AppDeps {
   apiToken: string;
   metrics: Metrics;
   bodyLimit: number;
-  /** Roots of `/assets/*` and `/ipxe-bin/*`. */
   /** With `boot.requireLeasedIp`: the address a MAC's lease is on. */
   leasedIp: ((mac: string) => string | undefined) | undefined;
   /** IP → MAC of recent boot clients, to put asset downloads into a machine's boot story. */
   recent: RecentClients;
+  /** Roots of `/assets/*` and `/ipxe-bin/*`. */
   assetsRoots: () => readonly string[];
   ipxeBinRoots: () => readonly string[];
 }
 
-/** Composes the boot routes (open), signed per-machine routes, the static trees (open) and the API (bearer token). */
+/** Composes the boot routes (open), signed per-machine routes, the static trees (open), the API (bearer token) and the console. */
 export function createApp(deps: AppDeps): Hono {
   const { log } = deps;
   const app = new Hono();
