@@ -13,9 +13,10 @@ test("unknown machine: discovered → assigned via API → the waiting VM boots 
 
     const machine = k.call("GET", `/machines/${mac}`) as { state: string; profile: string | null };
     expect(machine).toMatchObject({ state: "discovered", profile: null });
-    // Nobody registered it: its story starts with Kindling's own DHCP answer, not an API call.
+    // Nobody registered it: its story starts when Kindling's DHCP first saw it, not with an API call.
     const story = k.events(mac);
-    expect(story[0]?.kind, JSON.stringify(story)).toMatch(/^dhcp\./);
+    expect(story[0], JSON.stringify(story)).toMatchObject({ kind: "machine.discovered", detail: { via: "dhcp" } });
+    expect(story[1]?.kind).toBe("dhcp.offer");
     expect(story.some((e) => e.kind === "machine.registered")).toBe(false);
     const waiting = k.events(mac).filter((e) => e.kind === "ipxe.request");
     expect(waiting.every((e) => e.detail.outcome === "wait")).toBe(true);
