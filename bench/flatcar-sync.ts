@@ -1,7 +1,7 @@
 /**
  * Mirror sync speed beside the peer way of doing the same work: nginx serves a signed release on loopback;
  * Kindling's Mirror downloads and stream-verifies it, and the peer runs curl + gpgv on the same files.
- * Prints medians and the ratio. Run: npx tsx test/flatcar/bench-sync.ts [imageMiB=128] [rounds=3]
+ * Prints medians and the ratio. Run: npx tsx bench/flatcar-sync.ts [imageMiB=128] [rounds=3]
  */
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -9,12 +9,12 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { FlatcarConfigSchema } from "../../src/flatcar/config.ts";
-import { Mirror } from "../../src/flatcar/mirror.ts";
-import { IMAGE, KERNEL_SIG_FALLBACK, PXE_INITRD, PXE_KERNEL } from "../../src/flatcar/release.ts";
-import { silentLogger } from "../../src/log.ts";
-import { CollectingSink, detachedSign, makeKey } from "./fixture.ts";
-import { freePort } from "../helpers/kindling.ts";
+import { FlatcarConfigSchema } from "../src/flatcar/config.ts";
+import { Mirror } from "../src/flatcar/mirror.ts";
+import { IMAGE, KERNEL_SIG_FALLBACK, PXE_INITRD, PXE_KERNEL } from "../src/flatcar/release.ts";
+import { silentLogger } from "../src/log.ts";
+import { CollectingSink, detachedSign, makeKey } from "../test/flatcar/fixture.ts";
+import { freePort } from "../test/helpers/kindling.ts";
 
 const run = promisify(execFile);
 const imageMiB = Number(process.argv[2] ?? 128);
