@@ -13,7 +13,9 @@ import { Lab, type Netns } from "../test/dhcp/netns.ts";
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
 const SECONDS = Number(arg("seconds") ?? 3);
 const ONLY = (arg("only") ?? "kindling,dnsmasq,kea").split(",");
-const RATES = [200, 300, 450, 700, 1000, 1250, 1500, 1800, 2200, 2700, 3300, 4000, 5000, 6000, 7500, 9000, 11000, 13500];
+// The ladder goes past Kea's measured ceiling so the top step is a real limit, not the end of the list.
+const LADDER = [200, 300, 450, 700, 1000, 1250, 1500, 1800, 2200, 2700, 3300, 4000, 5000, 6000, 7500, 9000, 11000, 13500, 16500, 20000, 24000];
+const RATES = arg("rates")?.split(",").map(Number) ?? LADDER;
 const SERVER = "10.90.0.1";
 const CLIENT = "10.90.0.2";
 const POOL = { start: "10.90.1.0", end: "10.90.255.250" };

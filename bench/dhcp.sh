@@ -2,7 +2,7 @@
 # Leases per second at under 1 % drops: perfdhcp against Kindling (full mode, leases in SQLite), dnsmasq
 # (--no-ping, lease file) and kea-dhcp4 (memfile, if installed) with the same pool, in the same run, inside
 # network namespaces. Needs root and the packages .ci/run installs (+ kea-dhcp4-server for the Kea column).
-#   bench/dhcp.sh [--seconds=3] [--only=kindling,dnsmasq,kea]
+#   bench/dhcp.sh [--seconds=3] [--only=kindling,dnsmasq,kea] [--rates=9000,11000,13500 (default: the full ladder)]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec node_modules/.bin/tsx bench/dhcp-run.ts "$@"

@@ -60,8 +60,10 @@ export class DhcpServer {
   private readonly sockets: { socket: Socket; port: Port; link: Link | undefined }[] = [];
   private readonly counters = { received: 0, replied: 0, dropped: 0, ignored: 0, malformed: 0 };
   private readonly byType: Record<string, number> = {};
-  /** Replies of the current burst, sent once its lease writes are committed. */
+  /** Replies that follow a lease write, sent once the writes are committed. */
   private outbox: { reply: Outgoing; maxSize: number }[] = [];
+  /** Requests in the outbox that wrote a lease (RELEASE and DECLINE write but send nothing). */
+  private outboxWrites = 0;
   private flushScheduled = false;
 
   private constructor(
@@ -131,6 +133,7 @@ export class DhcpServer {
     const packet = decoded.packet;
     let replies: Outgoing[];
     let maxSize = DEFAULT_MAX_MESSAGE;
+    const writesBefore = this.leases?.writes ?? 0;
     try {
       const type = packet.options.get(Opt.MessageType);
       this.count(messageTypeName(type ?? 0) ?? `type-${type}`);
@@ -152,15 +155,21 @@ export class DhcpServer {
       return;
     }
     if (replies.length === 0) this.counters.ignored++;
+    if ((this.leases?.writes ?? 0) === writesBefore) {
+      // Nothing of this request must be on disk first (OFFER, NAK, INFORM, proxy replies): it goes now, so
+      // replies leave one by one as requests arrive instead of in bursts behind the next commit.
+      for (const reply of replies) this.send(reply, maxSize);
+      return;
+    }
+    this.outboxWrites++;
     for (const reply of replies) this.outbox.push({ reply, maxSize });
     // A full batch goes at once: bigger bursts buy no fewer commits worth having, and flood clients' buffers.
-    if (this.outbox.length >= MAX_BATCH) return this.flush();
+    if (this.outboxWrites >= MAX_BATCH) return this.flush();
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      // Replies wait for the datagrams already queued to be handled, and, when leases were written, up to
-      // COMMIT_DELAY_MS more: one commit then covers the whole burst (a DHCP client waits seconds, not ms).
-      if (this.leases?.hasPending) setTimeout(() => this.flushScheduled && this.flush(), COMMIT_DELAY_MS);
-      else setImmediate(() => this.flushScheduled && this.flush());
+      // Replies that follow a lease write wait up to COMMIT_DELAY_MS for more, so one commit covers the
+      // whole burst (a DHCP client waits seconds, not ms), and go out only once it is on disk.
+      setTimeout(() => this.flushScheduled && this.flush(), COMMIT_DELAY_MS);
     }
   }
 
@@ -168,6 +177,7 @@ export class DhcpServer {
     this.flushScheduled = false;
     const batch = this.outbox;
     this.outbox = [];
+    this.outboxWrites = 0;
     try {
       this.leases?.flush();
     } catch (err) {

@@ -44,6 +44,7 @@ export class LeaseStore {
   private readonly remove;
   private readonly reserved;
   private readonly pending = new Map<string, Lease>();
+  private queued = 0;
   private readonly commit;
   /** Reservations are re-read at most every RESERVATION_TTL_MS: an operator's change applies within that. */
   private reservationCache: { at: number; map: Map<string, string> } | undefined;
@@ -69,13 +70,15 @@ export class LeaseStore {
   /** Queues a lease write; the last write per address wins. */
   put(lease: Lease): void {
     this.pending.set(lease.ip, lease);
+    this.queued++;
+  }
+
+  /** How many writes were ever queued: a caller compares it before and after some work to see if it wrote. */
+  get writes(): number {
+    return this.queued;
   }
 
   /** Commits queued writes in one transaction. */
-  get hasPending(): boolean {
-    return this.pending.size > 0;
-  }
-
   flush(): void {
     if (this.pending.size === 0) return;
     const leases = [...this.pending.values()];
