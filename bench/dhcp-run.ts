@@ -4,7 +4,7 @@
  * perfdhcp plays a relay (giaddr = its address), which all three servers serve from the same /16 pool.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startKindling, until } from "../test/dhcp/harness.ts";
@@ -28,7 +28,26 @@ interface Step {
   /** Datagrams the kernel dropped because a socket's receive buffer was full, on the server / perfdhcp side. */
   serverRcvbuf: number;
   clientRcvbuf: number;
+  /** CPU time (user + system) the server's processes spent per 1,000 DORA exchanges completed. */
+  cpuMsPerK: number;
 }
+
+/** CPU milliseconds (user + system) used so far by the processes in `ns` (the server and nothing else). */
+function cpuMs(ns: Netns): number {
+  const pids = spawnSync("ip", ["netns", "pids", ns.name], { encoding: "utf8" }).stdout.split(/\s+/).filter(Boolean);
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+      const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // The process exited in between.
+    }
+  }
+  return (ticks * 1000) / CLOCK_TICKS;
+}
+const CLOCK_TICKS = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 
 const rcvbufErrors = (ns: Netns) => Number(ns.run(["nstat", "-az", "UdpRcvbufErrors"]).stdout.match(/UdpRcvbufErrors\s+(\d+)/)?.[1] ?? NaN);
 
@@ -96,6 +115,7 @@ const peers: Peer[] = [
 
 function perfdhcp(ns: Netns, srv: Netns, rate: number, step: number): Step {
   const before = [rcvbufErrors(srv), rcvbufErrors(ns)];
+  const cpuBefore = cpuMs(srv);
   const n = rate * SECONDS;
   // A distinct MAC base per step, so every step's clients are new to the server.
   const base = `mac=02:${step.toString(16).padStart(2, "0")}:00:00:00:00`;
@@ -107,9 +127,11 @@ function perfdhcp(ns: Netns, srv: Netns, rate: number, step: number): Step {
   const recv = [...r.stdout.matchAll(/received packets: (\d+)/g)].map((m) => Number(m[1]));
   if (sent.length < 2) throw new Error(`perfdhcp output not understood:\n${r.stdout}${r.stderr}`);
   const acked = recv[1] ?? 0;
+  const cpu = cpuMs(srv) - cpuBefore;
   return {
     rate, sent: sent[0]!, acked, dropPct: (100 * (sent[0]! - acked)) / sent[0]!,
     serverRcvbuf: rcvbufErrors(srv) - before[0]!, clientRcvbuf: rcvbufErrors(ns) - before[1]!,
+    cpuMsPerK: acked ? (1000 * cpu) / acked : NaN,
   };
 }
 
@@ -125,7 +147,7 @@ async function step(peer: Peer, rate: number, i: number): Promise<Step> {
     await until(`${peer.name} answering`, () => cli.run(["perfdhcp", "-4", "-l", CLIENT, "-r", "10", "-R", "10", "-n", "10", "-b", "mac=02:ff:00:00:00:00", "-W", "500000", SERVER], { allowFail: true, timeoutMs: 20_000 }).status === 0 || undefined, 30_000);
     const s = perfdhcp(cli, srv, rate, i + 1);
     await stop();
-    process.stderr.write(`${peer.name.padEnd(9)} rate ${String(rate).padStart(5)}/s  DORA ${s.acked}/${s.sent}  drops ${s.dropPct.toFixed(2)} %  rcvbuf overflows: server ${s.serverRcvbuf}, perfdhcp ${s.clientRcvbuf}\n`);
+    process.stderr.write(`${peer.name.padEnd(9)} rate ${String(rate).padStart(5)}/s  DORA ${s.acked}/${s.sent}  drops ${s.dropPct.toFixed(2)} %  server CPU ${s.cpuMsPerK.toFixed(0)} ms/1000 DORA  rcvbuf overflows: server ${s.serverRcvbuf}, perfdhcp ${s.clientRcvbuf}\n`);
     return s;
   } finally {
     await lab.destroy();

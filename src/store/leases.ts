@@ -51,14 +51,15 @@ export class LeaseStore {
 
   constructor(private readonly db: Db) {
     this.upsert = db.prepare(
-      `INSERT INTO leases (ip, mac, state, expires_at, hostname, updated_at) VALUES (@ip, @mac, @state, @expiresAt, @hostname, @updatedAt)
+      `INSERT INTO leases (ip, mac, state, expires_at, hostname, updated_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT(ip) DO UPDATE SET mac = excluded.mac, state = excluded.state, expires_at = excluded.expires_at,
          hostname = excluded.hostname, updated_at = excluded.updated_at`,
     );
     this.remove = db.prepare("DELETE FROM leases WHERE ip = ?");
     this.reserved = db.prepare("SELECT ip, mac FROM machines WHERE ip IS NOT NULL");
     this.commit = db.transaction((leases: Lease[]) => {
-      for (const l of leases) this.upsert.run(l);
+      // Positional parameters: binding by name costs a property lookup per column per row.
+      for (const l of leases) this.upsert.run(l.ip, l.mac, l.state, l.expiresAt, l.hostname, l.updatedAt);
     });
   }
 
