@@ -2,47 +2,27 @@
  * Proxy mode in-process on loopback (relayed, so every reply goes to the relay address): which requests on
  * port 67 are Kindling's to answer, and which belong to the network's real DHCP server.
  */
-import { createSocket, type Socket } from "node:dgram";
+import type { Socket } from "node:dgram";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DhcpConfigSchema } from "../../src/dhcp/config.ts";
 import { MessageType, Opt, PxeSub } from "../../src/dhcp/options.ts";
-import { DhcpOptions, decodePacket, encodePacket, type DhcpPacket } from "../../src/dhcp/packet.ts";
+import { DhcpOptions, encodePacket, type DhcpPacket } from "../../src/dhcp/packet.ts";
 import { DhcpServer } from "../../src/dhcp/server.ts";
-import { silentLogger } from "../../src/log.ts";
-import { openDb } from "../../src/store/db.ts";
 import { Store } from "../../src/store/index.ts";
+import { startRelayLab, type RelayLab } from "./relay-agent.ts";
 
 const PORT = 40000 + (process.pid % 20000);
 const RELAY = "127.0.0.3";
+let lab: RelayLab;
 let store: Store;
 let server: DhcpServer;
 let relay: Socket;
-const inbox: DhcpPacket[] = [];
+let inbox: DhcpPacket[];
 
 beforeAll(async () => {
-  store = new Store(openDb(":memory:"));
-  server = await DhcpServer.start({
-    config: DhcpConfigSchema.parse({ mode: "proxy", port: PORT, proxyPort: 0, bootFiles: { efiX64: "snponly.efi" } }),
-    advertise: "127.0.0.1",
-    httpPort: 8080,
-    tftpEnabled: true,
-    db: store.db,
-    machines: store.machines,
-    events: { append: () => {} },
-    log: silentLogger,
-  });
-  relay = createSocket({ type: "udp4", reuseAddr: true });
-  await new Promise<void>((r) => relay.bind(PORT, RELAY, r));
-  relay.on("message", (msg) => {
-    const d = decodePacket(msg);
-    if (d.ok) inbox.push(d.packet);
-  });
+  lab = await startRelayLab({ mode: "proxy", proxyPort: 0, bootFiles: { efiX64: "snponly.efi" } }, PORT, RELAY);
+  ({ store, server, relay, inbox } = lab);
 });
-afterAll(async () => {
-  await server?.close();
-  relay?.close();
-  store?.close();
-});
+afterAll(() => lab?.close());
 
 let xid = 100;
 function req(type: number, set: (o: DhcpOptions) => void, fields: Partial<DhcpPacket> = {}): DhcpPacket {

@@ -7,51 +7,35 @@ import { createSocket, type Socket } from "node:dgram";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DhcpConfigSchema } from "../../src/dhcp/config.ts";
 import { MessageType, Opt } from "../../src/dhcp/options.ts";
-import { DhcpOptions, decodePacket, encodePacket, type DhcpPacket } from "../../src/dhcp/packet.ts";
+import { DhcpOptions, encodePacket, type DhcpPacket } from "../../src/dhcp/packet.ts";
 import { DhcpServer } from "../../src/dhcp/server.ts";
 import { silentLogger } from "../../src/log.ts";
 import type { EventInput } from "../../src/model/event.ts";
-import { openDb } from "../../src/store/db.ts";
 import { Store } from "../../src/store/index.ts";
+import { startRelayLab, type RelayLab } from "./relay-agent.ts";
 
 const PORT = 20000 + (process.pid % 20000);
 const RELAY = "127.0.0.2";
-const events: EventInput[] = [];
+let lab: RelayLab;
 let store: Store;
 let server: DhcpServer;
 let relay: Socket;
-const inbox: DhcpPacket[] = [];
+let inbox: DhcpPacket[];
+let events: EventInput[];
 
 beforeAll(async () => {
-  store = new Store(openDb(":memory:"));
-  server = await DhcpServer.start({
-    config: DhcpConfigSchema.parse({
+  lab = await startRelayLab(
+    {
       mode: "full",
-      port: PORT,
       clientPort: PORT + 1,
       subnets: [{ cidr: "127.0.0.0/8", ranges: [{ start: "127.0.5.1", end: "127.0.5.3" }], router: RELAY, leaseSeconds: 120 }],
-    }),
-    advertise: "127.0.0.1",
-    httpPort: 8080,
-    tftpEnabled: true,
-    db: store.db,
-    machines: store.machines,
-    events: { append: (e) => void events.push(e) },
-    log: silentLogger,
-  });
-  // A relay agent listens on giaddr at the server port, where relayed replies come back.
-  relay = createSocket({ type: "udp4", reuseAddr: true });
-  await new Promise<void>((r) => relay.bind(PORT, RELAY, r));
-  relay.on("message", (msg) => {
-    const d = decodePacket(msg);
-    if (d.ok) inbox.push(d.packet);
-  });
+    },
+    PORT,
+    RELAY,
+  );
+  ({ store, server, relay, inbox, events } = lab);
 });
-afterAll(async () => {
-  await server?.close();
-  relay?.close();
-  store?.close();
-});
+afterAll(() => lab?.close());
 
 let xid = 1;
 function req(mac: string, type: number, set: (o: DhcpOptions) => void = () => {}, fields: Partial<DhcpPacket> = {}): DhcpPacket {
