@@ -11,7 +11,7 @@ const tmp = mkdtempSync(`${tmpdir()}/kindling-cli-`);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function kindling(args: string[], input?: string) {
-  const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli/butane-main.ts", ...args], { cwd: root, input, encoding: "utf8", timeout: 30_000 });
+  const r = spawnSync(process.execPath, ["bin/kindling.js", ...args], { cwd: root, input, encoding: "utf8", timeout: 30_000 });
   if (r.error) throw r.error;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
