@@ -4,7 +4,7 @@ import { z } from "zod";
 export const TftpConfigSchema = z.strictObject({
   host: z.string().default("0.0.0.0"),
   port: z.coerce.number().int().min(0).max(65535).default(69),
-  /** Directories files are served from, searched in order. Empty → `ipxe/bin` of the project if it exists, else Debian's /usr/lib/ipxe. */
+  /** Directories files are served from, searched in order. Empty → `ipxe/bin` of the project if it exists, else Debian's /usr/lib/ipxe staged into <dataDir>/ipxe-bin. */
   roots: z.array(z.string()).default([]),
   /** Upper bound for a negotiated blksize; 1468 keeps a block within a 1500-byte MTU. */
   maxBlksize: z.coerce.number().int().min(8).max(65464).default(1468),
