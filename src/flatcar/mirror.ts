@@ -82,6 +82,8 @@ export interface MirrorOptions {
 interface RunningSync {
   promise: Promise<{ version: string }>;
   listeners: Set<(p: Progress) => void>;
+  /** The newest progress report, for whoever looks without having started the sync (the console). */
+  latest?: Progress;
 }
 
 const ARCHES: readonly Arch[] = ["amd64", "arm64"];
@@ -167,12 +169,23 @@ export class Mirror {
     let running = this.syncs.get(key);
     if (!running) {
       const listeners = new Set<(p: Progress) => void>();
-      const promise = this.runSync(r, (p) => listeners.forEach((l) => l(p))).finally(() => this.syncs.delete(key));
-      running = { promise, listeners };
+      const entry: RunningSync = { promise: Promise.resolve({ version: r.version }), listeners };
+      entry.promise = this.runSync(r, (p) => {
+        entry.latest = p;
+        listeners.forEach((l) => l(p));
+      }).finally(() => this.syncs.delete(key));
+      running = entry;
       this.syncs.set(key, running);
     }
     if (opts.onProgress) running.listeners.add(opts.onProgress);
     return running.promise;
+  }
+
+  /** Newest progress of every running sync, keyed `<channel>/<board>/<version as requested>` like `list().syncing`. */
+  progress(): Map<string, Progress> {
+    const out = new Map<string, Progress>();
+    for (const [key, s] of this.syncs) if (s.latest) out.set(key, s.latest);
+    return out;
   }
 
   private async runSync(r: Release, progress: (p: Progress) => void): Promise<{ version: string }> {

@@ -182,6 +182,24 @@ describe("Mirror.sync", () => {
     expect(readdirSync(rel(root, "4700.0.0")).filter((f) => f.endsWith(".part") || f.endsWith(".tmp"))).toEqual([]);
   }, 30_000);
 
+  it("reports a running sync's progress to anyone who asks, not only its starter", async () => {
+    const big = await buildRelease(key, "4701.0.0", { kernel: 200_000, initrd: 200_000, image: 1_000_000 });
+    const o = await origin();
+    o.addRelease("stable", "amd64-usr", "4701.0.0", big);
+    o.pace = 10;
+    const { m } = mirror(o);
+    const done = m.sync({ channel: "stable", version: "4701.0.0" });
+    const deadline = Date.now() + 10_000;
+    let seen: { file: string; bytes: number } | undefined;
+    while (!seen?.bytes && Date.now() < deadline) {
+      seen = m.progress().get("stable/amd64-usr/4701.0.0");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(seen?.bytes).toBeGreaterThan(0);
+    await done;
+    expect(m.progress().size).toBe(0);
+  }, 30_000);
+
   it("resumes a cut transfer with Range", async () => {
     const o = await origin();
     const imagePath = `/stable/amd64-usr/${V}/${IMAGE}`;

@@ -6,12 +6,12 @@ import { normalizeMac } from "../../boot/identity.ts";
 import type { Lifecycle } from "../../boot/lifecycle-service.ts";
 import type { BootService } from "../../boot/service.ts";
 import type { Mirror } from "../../flatcar/mirror.ts";
-import { boardOf, ReleaseRequestSchema } from "../../flatcar/release.ts";
+import { ReleaseRequestSchema } from "../../flatcar/release.ts";
 import { MachineStateSchema, MachineUpdateSchema } from "../../model/machine.ts";
 import type { Store } from "../../store/index.ts";
 import { ConflictError, NotFoundError } from "../../store/errors.ts";
 import { maskIgnition, metadataStrings } from "./mask.ts";
-import { AssetsPage, MirrorSection, type SyncProgress } from "./pages/assets.tsx";
+import { AssetsPage, MirrorSection } from "./pages/assets.tsx";
 import { DiscoveredPage } from "./pages/discovered.tsx";
 import { LoginPage } from "./pages/login.tsx";
 import { MachinePage, type Preview } from "./pages/machine.tsx";
@@ -46,7 +46,6 @@ const backTo = (raw: unknown, fallback: string) => (typeof raw === "string" && /
 export function uiApp(deps: UiDeps): Hono {
   const { store, boot, mirror, lifecycle } = deps;
   const sessions = new Sessions(deps.apiToken);
-  const progress = new Map<string, SyncProgress>();
   const app = new Hono();
 
   app.get("/static/:file", (c) => {
@@ -187,20 +186,16 @@ export function uiApp(deps: UiDeps): Hono {
     return c.html(<ProfilesPage csrf={c.get("session").csrf} flash={takeFlash(c)} rows={rows} />);
   });
 
-  app.get("/assets", async (c) => c.html(<AssetsPage csrf={c.get("session").csrf} flash={takeFlash(c)} status={await mirror.list()} progress={progress} />));
-  app.get("/assets/status", async (c) => c.html(<MirrorSection status={await mirror.list()} progress={progress} />));
+  app.get("/assets", async (c) => c.html(<AssetsPage csrf={c.get("session").csrf} flash={takeFlash(c)} status={await mirror.list()} progress={mirror.progress()} />));
+  app.get("/assets/status", async (c) => c.html(<MirrorSection status={await mirror.list()} progress={mirror.progress()} />));
   app.post("/assets/sync", async (c) => {
     const form = (await formOf(c)) ?? {};
     const req = ReleaseRequestSchema.safeParse({ channel: form.channel, version: form.version, arch: form.arch });
     if (!req.success) return flashRedirect(c, "/ui/assets", { kind: "error", text: req.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") });
     const r = req.data;
-    const key = `${r.channel}/${boardOf(r.arch)}/${r.version}`;
-    mirror
-      .sync(r, { onProgress: (p) => progress.set(key, p) })
-      .catch(() => {
-        // Recorded by the mirror as a flatcar.sync.failed event and listed on this page.
-      })
-      .finally(() => progress.delete(key));
+    mirror.sync(r).catch(() => {
+      // Recorded by the mirror as a flatcar.sync.failed event and listed on this page.
+    });
     return flashRedirect(c, "/ui/assets", { kind: "ok", text: `Syncing Flatcar ${r.channel} ${r.version} (${r.arch}).` });
   });
 

@@ -1,17 +1,11 @@
-import type { MirrorStatus } from "../../../flatcar/mirror.ts";
+import type { MirrorStatus, Progress } from "../../../flatcar/mirror.ts";
 import { formatBytes } from "../../../flatcar/progress.ts";
 import { ago } from "../format.ts";
 import { Csrf, Page, Time } from "../layout.tsx";
 import type { Flash } from "../session.ts";
 
-export interface SyncProgress {
-  file: string;
-  bytes: number;
-  total?: number | undefined;
-}
-
 /** Mirror status; polled by htmx while anything syncs. */
-export const MirrorSection = (props: { status: MirrorStatus; progress: ReadonlyMap<string, SyncProgress> }) => {
+export const MirrorSection = (props: { status: MirrorStatus; progress: ReadonlyMap<string, Progress> }) => {
   const { releases, syncing, failed } = props.status;
   return (
     <div id="mirror" {...(syncing.length > 0 ? { "hx-get": "/ui/assets/status", "hx-trigger": "every 1s", "hx-swap": "outerHTML" } : {})}>
@@ -91,7 +85,7 @@ export const MirrorSection = (props: { status: MirrorStatus; progress: ReadonlyM
   );
 };
 
-export const AssetsPage = (props: { csrf: string; flash?: Flash | undefined; status: MirrorStatus; progress: ReadonlyMap<string, SyncProgress> }) => (
+export const AssetsPage = (props: { csrf: string; flash?: Flash | undefined; status: MirrorStatus; progress: ReadonlyMap<string, Progress> }) => (
   <Page title="Assets" current="/ui/assets" csrf={props.csrf} flash={props.flash}>
     <form class="filters" method="post" action="/ui/assets/sync">
       <Csrf token={props.csrf} />
