@@ -38,7 +38,8 @@ export function resolveLinks(names: readonly string[], advertise: string, ifaces
   }
   return names.map((name) => {
     const link = ipv4Of(name, ifaces, advertise);
-    if (!link) throw new LinkError(`dhcp.interfaces: ${name} does not exist or has no IPv4 address`);
+    // libuv lists only interfaces that are up and running: a cable not yet plugged in looks the same.
+    if (!link) throw new LinkError(`dhcp.interfaces: ${name} does not exist, has no IPv4 address, or its link is down (no carrier)`);
     return link;
   });
 }

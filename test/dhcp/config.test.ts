@@ -1,6 +1,7 @@
 /** The `dhcp:` config section: sane defaults, subnet mistakes named precisely. */
 import { describe, expect, it } from "vitest";
 import { DhcpConfigSchema } from "../../src/dhcp/config.ts";
+import { resolveLinks } from "../../src/dhcp/links.ts";
 
 const sub = (s: Record<string, unknown>) => DhcpConfigSchema.safeParse({ mode: "full", subnets: [{ cidr: "10.0.0.0/24", ranges: [{ start: "10.0.0.10", end: "10.0.0.20" }], ...s }] });
 
@@ -27,5 +28,13 @@ describe("DhcpConfigSchema", () => {
     expect(r.success).toBe(false);
     expect(r.error!.issues[0]!.path).toEqual(path);
     expect(r.error!.issues[0]!.message).toMatch(message);
+  });
+});
+
+describe("serving interfaces", () => {
+  it("a configured interface that is missing, has no IPv4 or no carrier stops DHCP naming the key and the interface", () => {
+    const ifaces = { lo: [{ address: "127.0.0.1", netmask: "255.0.0.0", family: "IPv4" as const, mac: "00:00:00:00:00:00", internal: true, cidr: "127.0.0.1/8" }] };
+    expect(() => resolveLinks(["eno9"], "10.0.0.1", ifaces)).toThrow(/dhcp\.interfaces: eno9 does not exist, has no IPv4 address, or its link is down/);
+    expect(resolveLinks(["lo"], "10.0.0.1", ifaces)).toEqual([{ name: "lo", address: "127.0.0.1", cidr: expect.anything() }]);
   });
 });
