@@ -1,4 +1,5 @@
 import { execFile, spawn } from "node:child_process";
+import { chownSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -89,7 +90,6 @@ describe("kindling serve", () => {
     const deadline = Date.now() + 20_000;
     while (!out.includes("HTTP listening") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     expect(out).toContain(`generated an API token; it is in ${dataDir}/api-token`);
-    const { statSync, readFileSync } = await import("node:fs");
     expect(statSync(join(dataDir, "api-token")).mode & 0o777).toBe(0o600);
     expect(await (await fetch(`http://127.0.0.1:${port}/boot.ipxe`)).text()).toContain("#!ipxe");
     const token = readFileSync(join(dataDir, "api-token"), "utf8").trim();
@@ -122,7 +122,6 @@ describe("kindling serve", () => {
 describe("npm start as an ordinary user", () => {
   it("serves HTTP although ports 67, 69 and 4011 are refused, saying why and what to set", async () => {
     const dataDir = tempDir();
-    const { chownSync } = await import("node:fs");
     chownSync(dataDir, 65534, 65534); // nobody
     const port = await freePort();
     // setpriv drops to nobody: binding ports below 1024 then fails with EACCES, as for a user's `npm start`.
@@ -140,6 +139,33 @@ describe("npm start as an ordinary user", () => {
       expect(out).toContain("TFTP on 0.0.0.0:69: permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE (or set --tftp-port");
       expect(out).toContain("DHCP (proxy mode) on 0.0.0.0:67: permission denied");
       expect(out).toContain("continuing without it");
+    } finally {
+      const exited = new Promise((r) => child.on("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+    }
+  });
+});
+
+describe("a DHCP interface that cannot be used", () => {
+  it("is explained and the rest keep serving; --strict-listeners makes it fatal", async () => {
+    const port = await freePort();
+    const args = ["--data-dir", tempDir(), "serve", "--http-host", "127.0.0.1", "--http-port", String(port), "--tftp-port", "0", "--dhcp-mode", "full", "--dhcp-port", "16767"];
+    const config = join(tempDir(), "k.yaml");
+    writeFileSync(config, "dhcp:\n  interfaces: [nosuch9]\n");
+    const strict = await kindling(["--config", config, ...args, "--strict-listeners"]);
+    expect(strict.code).toBe(1);
+    expect(strict.stderr).toContain("dhcp.interfaces: nosuch9 does not exist, has no IPv4 address, or its link is down");
+
+    const child = spawn(process.execPath, [BIN, "--config", config, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    const deadline = Date.now() + 20_000;
+    while (!out.includes("continuing without it") && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+    try {
+      expect(out).toContain("nosuch9");
+      expect(await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()).toEqual({ status: "ok" });
     } finally {
       const exited = new Promise((r) => child.on("exit", r));
       child.kill("SIGTERM");

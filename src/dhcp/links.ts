@@ -15,6 +15,8 @@ export interface Link {
 
 export class LinkError extends Error {
   override name = "LinkError";
+  /** Start-up treats it like a socket that cannot bind: explained, and fatal only with --strict-listeners. */
+  readonly code = "ENODEV";
 }
 
 type Ifaces = ReturnType<typeof networkInterfaces>;
