@@ -17,6 +17,8 @@ export const ConfigSchema = z.strictObject({
   advertise: z.ipv4().optional(),
   /** Bearer token for /api/v1; without one, a random token is generated into <dataDir>/api-token. */
   apiToken: z.string().min(16, "must be at least 16 characters").optional(),
+  /** Events (the boot story and audit log) older than this are deleted, hourly. */
+  eventRetentionDays: z.coerce.number().int().min(1).default(90),
   /** Any listener that fails to bind stops start-up (for service units). */
   strictListeners: bool.default(false),
   http: z

@@ -110,6 +110,14 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     const watchdog = setInterval(() => lifecycle.sweep(deadline), Math.min(30_000, (deadline * 1000) / 2));
     watchdog.unref();
     closers.push(() => clearInterval(watchdog));
+    const pruneEvents = () => {
+      const removed = store.events.prune(config.eventRetentionDays);
+      if (removed > 0) log.info({ removed, days: config.eventRetentionDays }, "pruned old events");
+    };
+    pruneEvents();
+    const retention = setInterval(pruneEvents, 3600_000);
+    retention.unref();
+    closers.push(() => clearInterval(retention));
 
     let httpPort: number | undefined;
     if (config.http.port !== 0) {

@@ -48,6 +48,12 @@ export class EventStore implements EventSink {
     return (this.db.prepare(sql).all(...args, Math.min(q.limit ?? 100, 10_000)) as Row[]).map(toEvent);
   }
 
+  /** Deletes events older than `days` (any host on the boot network can add TFTP/DHCP events). */
+  prune(days: number, now = Date.now()): number {
+    const cutoff = new Date(now - days * 86_400_000).toISOString();
+    return this.db.prepare("DELETE FROM events WHERE at < ?").run(cutoff).changes;
+  }
+
   /** Called synchronously after each append (metrics, live UI). Returns an unsubscribe function. */
   subscribe(listener: (e: Event) => void): () => void {
     this.listeners.add(listener);

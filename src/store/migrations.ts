@@ -60,4 +60,8 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE machines ADD COLUMN state_changed_at TEXT;
   UPDATE machines SET state_changed_at = updated_at;
   `,
+  // 3: retention prunes events by age.
+  `
+  CREATE INDEX events_at ON events(at);
+  `,
 ];
