@@ -1,7 +1,9 @@
-import { createReadStream, realpathSync, statSync, type Stats } from "node:fs";
-import { extname, join, sep } from "node:path";
+import { createReadStream, type Stats } from "node:fs";
+import { stat as fsStat } from "node:fs/promises";
+import { extname } from "node:path";
 import { Readable } from "node:stream";
 import type { Context } from "hono";
+import { findInRoots } from "../files/roots.ts";
 
 const CONTENT_TYPES: Record<string, string> = {
   ".ipxe": "text/plain; charset=utf-8",
@@ -22,7 +24,7 @@ export type Resolved = { ok: true; file: string; stat: Stats } | { ok: false; st
  * bytes before touching the file system; then requires the real path (symlinks resolved) to stay inside the
  * real root, so a link pointing out of the tree is refused too.
  */
-export function resolveInRoots(roots: readonly string[], encodedPath: string): Resolved {
+export async function resolveInRoots(roots: readonly string[], encodedPath: string): Promise<Resolved> {
   const raw = encodedPath.split("/");
   if (raw.length === 0 || raw.some((s) => s === "")) return { ok: false, status: 404, reason: "empty path segment" };
   const segments: string[] = [];
@@ -36,21 +38,11 @@ export function resolveInRoots(roots: readonly string[], encodedPath: string): R
     if (d === "." || d === ".." || d.includes("/") || d.includes("\\") || d.includes("\0")) return { ok: false, status: 400, reason: "illegal path segment" };
     segments.push(d);
   }
-  for (const root of roots) {
-    let realRoot: string;
-    let real: string;
-    try {
-      realRoot = realpathSync(root);
-      real = realpathSync(join(realRoot, ...segments));
-    } catch {
-      continue;
-    }
-    if (!real.startsWith(realRoot + sep)) return { ok: false, status: 403, reason: "path leaves the served root" };
-    const stat = statSync(real);
-    if (!stat.isFile()) return { ok: false, status: 404, reason: "not a file" };
-    return { ok: true, file: real, stat };
-  }
-  return { ok: false, status: 404, reason: "no such file" };
+  const found = await findInRoots(roots, segments);
+  if (!found.ok) return { ok: false, status: found.reason === "outside" ? 403 : 404, reason: found.detail };
+  const stat = await fsStat(found.path);
+  if (!stat.isFile()) return { ok: false, status: 404, reason: "not a file" };
+  return { ok: true, file: found.path, stat };
 }
 
 const etagOf = (s: Stats) => `"${s.size.toString(16)}-${Math.floor(s.mtimeMs).toString(16)}-${s.ino.toString(16)}"`;

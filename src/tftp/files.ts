@@ -1,6 +1,7 @@
 import { constants } from "node:fs";
-import { access, open, realpath, type FileHandle } from "node:fs/promises";
-import { join, resolve, sep } from "node:path";
+import { access, open, type FileHandle } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { findInRoots } from "../files/roots.ts";
 import { ErrorCode } from "./packet.ts";
 import { stageIpxeBinaries } from "./stage.ts";
 
@@ -48,37 +49,15 @@ export function normaliseName(name: string): string {
   return segments.join("/");
 }
 
-const MISSING = new Set(["ENOENT", "ENOTDIR"]);
-
 /**
  * The real path a client's file name refers to: the first root that has it wins. Throws FileAccessError
- * (1 not found, 2 refused) for escapes and missing files. Shared with anything else that serves files
- * from these roots by name, so the rules stay one.
+ * (1 not found, 2 refused) for escapes and missing files; the containment rules are `findInRoots`, which
+ * HTTP uses too.
  */
 export async function resolveInRoots(roots: readonly string[], name: string): Promise<string> {
-  const rel = normaliseName(name);
-  for (const root of roots) {
-    let rootReal: string;
-    try {
-      rootReal = await realpath(root);
-    } catch {
-      continue; // a configured root that does not exist (yet) holds nothing
-    }
-    let real: string;
-    try {
-      real = await realpath(join(rootReal, rel));
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? "";
-      if (MISSING.has(code)) continue;
-      throw new FileAccessError(ErrorCode.ACCESS_VIOLATION, `cannot resolve: ${code}`);
-    }
-    const inside = rootReal.endsWith(sep) ? rootReal : rootReal + sep;
-    if (!real.startsWith(inside)) {
-      throw new FileAccessError(ErrorCode.ACCESS_VIOLATION, "resolves outside the root");
-    }
-    return real;
-  }
-  throw new FileAccessError(ErrorCode.FILE_NOT_FOUND, "file not found");
+  const found = await findInRoots(roots, normaliseName(name).split("/"));
+  if (found.ok) return found.path;
+  throw new FileAccessError(found.reason === "not-found" ? ErrorCode.FILE_NOT_FOUND : ErrorCode.ACCESS_VIOLATION, found.detail);
 }
 
 /** An opened file: either shared cached bytes or a handle to stream from (the caller closes it). */

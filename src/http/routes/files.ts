@@ -19,13 +19,13 @@ export interface Served {
 
 export function fileRoutes(prefix: string, roots: () => readonly string[], log: Logger, onServed: (s: Served) => void): Hono {
   const app = new Hono();
-  const handler = (c: Context) => {
+  const handler = async (c: Context) => {
     // The raw request line, not the WHATWG-normalised URL: `..` must be seen (and refused), not resolved away.
     const incoming = (c.env as { incoming?: { url?: string } } | undefined)?.incoming;
     const pathname = (incoming?.url ?? new URL(c.req.url).pathname).split("?")[0]!;
     if (!pathname.startsWith(prefix + "/")) return c.text("refused: path leaves the served tree\n", 400);
     const rel = pathname.slice(prefix.length + 1);
-    const r = resolveInRoots(roots(), rel);
+    const r = await resolveInRoots(roots(), rel);
     if (!r.ok) {
       if (r.status !== 404) log.warn({ path: pathname, reason: r.reason }, "refused file request");
       return c.text(`${r.status === 404 ? "not found" : "refused"}: ${r.reason}\n`, r.status);
