@@ -2,47 +2,24 @@
  * Proxy mode in-process on loopback (relayed, so every reply goes to the relay address): which requests on
  * port 67 are Kindling's to answer, and which belong to the network's real DHCP server.
  */
-import type { Socket } from "node:dgram";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MessageType, Opt, PxeSub } from "../../src/dhcp/options.ts";
-import { DhcpOptions, encodePacket, type DhcpPacket } from "../../src/dhcp/packet.ts";
-import { DhcpServer } from "../../src/dhcp/server.ts";
-import { Store } from "../../src/store/index.ts";
-import { startRelayLab, type RelayLab } from "./relay-agent.ts";
+import type { DhcpOptions, DhcpPacket } from "../../src/dhcp/packet.ts";
+import { relayedRequest, startRelayLab, type RelayLab } from "./relay-agent.ts";
 
 const PORT = 40000 + (process.pid % 20000);
 const RELAY = "127.0.0.3";
 let lab: RelayLab;
-let store: Store;
-let server: DhcpServer;
-let relay: Socket;
-let inbox: DhcpPacket[];
 
 beforeAll(async () => {
   lab = await startRelayLab({ mode: "proxy", proxyPort: 0, bootFiles: { efiX64: "snponly.efi" } }, PORT, RELAY);
-  ({ store, server, relay, inbox } = lab);
 });
 afterAll(() => lab?.close());
 
-let xid = 100;
-function req(type: number, set: (o: DhcpOptions) => void, fields: Partial<DhcpPacket> = {}): DhcpPacket {
-  const chaddr = Buffer.alloc(16);
-  Buffer.from("020000000909", "hex").copy(chaddr);
-  const options = new DhcpOptions().set(Opt.MessageType, type).set(Opt.VendorClass, "PXEClient:Arch:00007:UNDI:003016").set(Opt.ClientArch, [7]);
-  set(options);
-  return { op: 1, htype: 1, hlen: 6, hops: 1, xid: xid++, secs: 0, flags: 0, ciaddr: "0.0.0.0", yiaddr: "0.0.0.0", siaddr: "0.0.0.0", giaddr: RELAY, chaddr, sname: "", file: "", options, ...fields };
-}
-async function exchange(p: DhcpPacket, expectReply: boolean): Promise<DhcpPacket | undefined> {
-  inbox.length = 0;
-  relay.send(encodePacket(p), PORT, "127.0.0.1");
-  const end = Date.now() + (expectReply ? 3000 : 300);
-  while (Date.now() < end) {
-    const hit = inbox.find((r) => r.xid === p.xid);
-    if (hit) return hit;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return undefined;
-}
+/** A UEFI x64 PXE client's request, relayed. */
+const req = (type: number, set: (o: DhcpOptions) => void, fields: Partial<DhcpPacket> = {}) =>
+  relayedRequest(RELAY, "02:00:00:00:09:09", type, (o) => set(o.set(Opt.VendorClass, "PXEClient:Arch:00007:UNDI:003016").set(Opt.ClientArch, [7])), fields);
+const exchange = (p: DhcpPacket, expectReply: boolean) => lab.exchange(p, expectReply);
 
 describe("proxy mode on port 67", () => {
   it("offers boot information without an address", async () => {

@@ -1,6 +1,7 @@
 import { createSocket, type Socket } from "node:dgram";
 import { DhcpConfigSchema } from "../../src/dhcp/config.ts";
-import { decodePacket, type DhcpPacket } from "../../src/dhcp/packet.ts";
+import { Opt } from "../../src/dhcp/options.ts";
+import { DhcpOptions, decodePacket, encodePacket, type DhcpPacket } from "../../src/dhcp/packet.ts";
 import { DhcpServer } from "../../src/dhcp/server.ts";
 import { silentLogger } from "../../src/log.ts";
 import type { EventInput } from "../../src/model/event.ts";
@@ -15,7 +16,19 @@ export interface RelayLab {
   /** Replies the relay received, decoded. */
   inbox: DhcpPacket[];
   events: EventInput[];
+  /** Sends `p` from the relay and waits for the reply with its xid (3 s), or for none (300 ms). */
+  exchange(p: DhcpPacket, expectReply?: boolean): Promise<DhcpPacket | undefined>;
   close(): Promise<void>;
+}
+
+let xid = 1;
+/** A request as a relay agent at `giaddr` forwards it; `set` adds options, `fields` overrides header fields. */
+export function relayedRequest(giaddr: string, mac: string, type: number, set: (o: DhcpOptions) => void = () => {}, fields: Partial<DhcpPacket> = {}): DhcpPacket {
+  const chaddr = Buffer.alloc(16);
+  Buffer.from(mac.replace(/:/g, ""), "hex").copy(chaddr);
+  const options = new DhcpOptions().set(Opt.MessageType, type);
+  set(options);
+  return { op: 1, htype: 1, hlen: 6, hops: 1, xid: xid++, secs: 0, flags: 0, ciaddr: "0.0.0.0", yiaddr: "0.0.0.0", siaddr: "0.0.0.0", giaddr, chaddr, sname: "", file: "", options, ...fields };
 }
 
 /**
@@ -48,6 +61,17 @@ export async function startRelayLab(config: Record<string, unknown>, port: numbe
     relay,
     inbox,
     events,
+    async exchange(p, expectReply = true) {
+      inbox.length = 0;
+      relay.send(encodePacket(p), port, "127.0.0.1");
+      const end = Date.now() + (expectReply ? 3000 : 300);
+      while (Date.now() < end) {
+        const hit = inbox.find((r) => r.xid === p.xid);
+        if (hit) return hit;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return undefined;
+    },
     async close() {
       await server.close();
       relay.close();

@@ -12,7 +12,7 @@ import { DhcpServer } from "../../src/dhcp/server.ts";
 import { silentLogger } from "../../src/log.ts";
 import type { EventInput } from "../../src/model/event.ts";
 import { Store } from "../../src/store/index.ts";
-import { startRelayLab, type RelayLab } from "./relay-agent.ts";
+import { relayedRequest, startRelayLab, type RelayLab } from "./relay-agent.ts";
 
 const PORT = 20000 + (process.pid % 20000);
 const RELAY = "127.0.0.2";
@@ -20,7 +20,6 @@ let lab: RelayLab;
 let store: Store;
 let server: DhcpServer;
 let relay: Socket;
-let inbox: DhcpPacket[];
 let events: EventInput[];
 
 beforeAll(async () => {
@@ -33,30 +32,12 @@ beforeAll(async () => {
     PORT,
     RELAY,
   );
-  ({ store, server, relay, inbox, events } = lab);
+  ({ store, server, relay, events } = lab);
 });
 afterAll(() => lab?.close());
 
-let xid = 1;
-function req(mac: string, type: number, set: (o: DhcpOptions) => void = () => {}, fields: Partial<DhcpPacket> = {}): DhcpPacket {
-  const chaddr = Buffer.alloc(16);
-  Buffer.from(mac.replace(/:/g, ""), "hex").copy(chaddr);
-  const options = new DhcpOptions().set(Opt.MessageType, type);
-  set(options);
-  return { op: 1, htype: 1, hlen: 6, hops: 1, xid: xid++, secs: 0, flags: 0, ciaddr: "0.0.0.0", yiaddr: "0.0.0.0", siaddr: "0.0.0.0", giaddr: RELAY, chaddr, sname: "", file: "", options, ...fields };
-}
-
-async function exchange(p: DhcpPacket, expectReply = true): Promise<DhcpPacket | undefined> {
-  inbox.length = 0;
-  relay.send(encodePacket(p), PORT, "127.0.0.1");
-  const end = Date.now() + (expectReply ? 3000 : 300);
-  while (Date.now() < end) {
-    const hit = inbox.find((r) => r.xid === p.xid);
-    if (hit) return hit;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return undefined;
-}
+const req = (mac: string, type: number, set?: (o: DhcpOptions) => void, fields?: Partial<DhcpPacket>) => relayedRequest(RELAY, mac, type, set, fields);
+const exchange = (p: DhcpPacket, expectReply = true) => lab.exchange(p, expectReply);
 const type = (p: DhcpPacket | undefined) => p?.options.get(Opt.MessageType);
 
 describe("relayed full mode on loopback", () => {
