@@ -6,6 +6,7 @@
 import { createSocket, type RemoteInfo } from "node:dgram";
 import { MessageType, Opt, PxeSub, messageTypeName } from "../../src/dhcp/options.ts";
 import { BROADCAST_FLAG, DhcpOptions, decodePacket, encodePacket, type DhcpPacket } from "../../src/dhcp/packet.ts";
+import { prng } from "../helpers/prng.ts";
 
 export interface PxeScenario {
   op: "pxe";
@@ -115,18 +116,6 @@ async function pxe(s: PxeScenario): Promise<{ offers: ReplySummary[]; ack?: Repl
   }
   sock.close();
   return { offers, ...(ack ? { ack } : {}) };
-}
-
-/** mulberry32: reproducible randomness, so a failing seed can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 async function fuzz(s: FuzzScenario): Promise<{ sent: number }> {

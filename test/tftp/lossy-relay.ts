@@ -1,4 +1,5 @@
 import { createSocket, type Socket } from "node:dgram";
+import { prng } from "../helpers/prng.ts";
 
 export interface Faults {
   /** Probabilities per forwarded packet, each way. */
@@ -6,18 +7,6 @@ export interface Faults {
   duplicate: number;
   /** Held back a few milliseconds so that later packets overtake it. */
   reorder: number;
-}
-
-/** Deterministic PRNG (mulberry32) so a failing run can be replayed with the same seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**
