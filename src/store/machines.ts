@@ -115,9 +115,8 @@ export class MachineStore {
     return this.require(input.mac);
   }
 
-  /** Applies a patch. Assigning a profile to a `discovered` machine makes it `ready`; clearing it the reverse. */
+  /** Writes the patched fields; state changes are the lifecycle's (boot/lifecycle-service.ts). */
   update(mac: string, patch: MachineUpdate): Machine {
-    const current = this.require(mac);
     if (patch.ip) this.assertIpFree(patch.ip, mac);
     const cols: Record<string, unknown> = {};
     for (const key of ["profile", "hostname", "uuid", "serial", "arch", "ip"] as const) {
@@ -125,8 +124,6 @@ export class MachineStore {
     }
     if (patch.labels) cols.labels = JSON.stringify(patch.labels);
     if (patch.metadata) cols.metadata = JSON.stringify(patch.metadata);
-    if (patch.profile && current.state === "discovered") cols.state = "ready";
-    if (patch.profile === null && current.state === "ready") cols.state = "discovered";
     this.write(mac, cols);
     return this.require(mac);
   }

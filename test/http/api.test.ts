@@ -62,6 +62,18 @@ describe("machines", () => {
     expect((await (await k.api("/machines/52:54:00:aa:00:04", { method: "PATCH", json: { profile: null } })).json()).state).toBe("discovered");
   });
 
+  it("assignment goes through the lifecycle: an event names it, and clearing the profile mid-install is refused without a change", async () => {
+    await k.api("/machines", { method: "POST", json: { mac: "52:54:00:aa:00:08" } });
+    await k.api("/machines/52:54:00:aa:00:08", { method: "PATCH", json: { profile: "flatcar-install" } });
+    const ev = (await (await k.api("/events?mac=52:54:00:aa:00:08&kind=lifecycle.assign")).json())[0];
+    expect(ev.detail).toMatchObject({ from: "discovered", to: "ready", by: "api" });
+    k.store.machines.setState("52:54:00:aa:00:08", "installing");
+    const r = await k.api("/machines/52:54:00:aa:00:08", { method: "PATCH", json: { profile: null, hostname: "changed" } });
+    expect(r.status).toBe(409);
+    expect(await r.json()).toMatchObject({ state: "installing", event: "unassign" });
+    expect(await (await k.api("/machines/52:54:00:aa:00:08")).json()).toMatchObject({ profile: "flatcar-install", hostname: null, state: "installing" });
+  });
+
   it("duplicates are 409, unknown ids 404", async () => {
     expect((await k.api("/machines", { method: "POST", json: { mac: "52:54:00:aa:00:05" } })).status).toBe(201);
     expect((await k.api("/machines", { method: "POST", json: { mac: "52-54-00-AA-00-05" } })).status).toBe(409);

@@ -76,9 +76,7 @@ export function registerMachines(app: OpenAPIHono, store: Store, lifecycle: Life
       const mac = macOf(c.req.valid("param").mac);
       const patch = c.req.valid("json");
       profileMustExist(patch.profile);
-      const before = store.machines.require(mac);
-      const m = store.machines.update(mac, patch);
-      store.events.append({ mac, kind: "machine.updated", detail: { fields: Object.keys(patch), ...(before.state !== m.state ? { from: before.state, to: m.state } : {}) } });
+      const m = lifecycle.update(mac, patch, { by: "api" });
       if (patch.profile) onAssign(patch.profile);
       return c.json(m, 200);
     },

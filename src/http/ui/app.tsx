@@ -124,10 +124,8 @@ export function uiApp(deps: UiDeps): Hono {
     if (!patch.success) return patch.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
     if (!patch.data.profile) return "choose a profile";
     if (!store.profiles.get(patch.data.profile)) return `no profile named ${patch.data.profile}`;
-    const before = store.machines.get(mac);
-    if (!before) return `no machine ${mac}`;
-    const m = store.machines.update(mac, patch.data);
-    store.events.append({ mac, kind: "machine.updated", detail: { fields: Object.keys(patch.data), by: "ui", ...(before.state !== m.state ? { from: before.state, to: m.state } : {}) } });
+    if (!store.machines.get(mac)) return `no machine ${mac}`;
+    lifecycle.update(mac, patch.data, { by: "ui" });
     deps.prefetch(patch.data.profile);
     return undefined;
   };
