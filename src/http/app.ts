@@ -75,10 +75,11 @@ export function createApp(deps: AppDeps): Hono {
       onError: (c) => c.json({ error: `request body larger than ${deps.bodyLimit} bytes` }, 413, { Connection: "close" }),
     }),
   );
+  const auth = bearerAuth(deps.apiToken);
   api.use("*", async (c, next) => {
     // The OpenAPI document describes the API and holds no data: readable without a token, like /healthz.
     if (c.req.path.endsWith("/openapi.json")) return next();
-    return bearerAuth(deps.apiToken)(c, next);
+    return auth(c, next);
   });
   // Assigning a Flatcar profile starts its mirror sync at once, so the files are verified by the time the
   // machine boots rather than when it first asks.
