@@ -1,5 +1,5 @@
 import { maxIgnitionSpec } from "../flatcar/ignition-spec.ts";
-import { formatDiagnostic, IgnitionError, renderIgnition, validateIgnition, type TemplateValues as IgnitionValues } from "../ignition/index.ts";
+import { formatDiagnostic, IgnitionError, renderIgnition, validateIgnition } from "../ignition/index.ts";
 import type { Machine } from "../model/machine.ts";
 import type { Profile } from "../model/profile.ts";
 import { installerIgnition, reportUnit, withReportUnit } from "./installer.ts";
@@ -61,8 +61,7 @@ export class IgnitionConfigs {
       let config: Record<string, unknown>;
       let spec: string;
       if (profile.ignition) {
-        const rendered = renderIgnition({ source: profile.ignition, // Metadata is JSON from the API, so every value is one the template engine accepts.
-          values: values as unknown as IgnitionValues, ...(version ? { flatcarVersion: version } : {}) });
+        const rendered = renderIgnition({ source: profile.ignition, values, ...(version ? { flatcarVersion: version } : {}) });
         config = rendered.config;
         spec = rendered.spec;
       } else if (version) {

@@ -10,7 +10,6 @@ import { FLATCAR_CONSOLE_ARGS, PXE_INITRD_NAME, PXE_KERNEL, initrdName, kernelSc
 import type { Purpose, Signer } from "./sign.ts";
 import { expandKernelArg, TemplateError } from "./template.ts";
 import { templateValues, type TemplateValues } from "./values.ts";
-import type { TemplateValues as EngineValues } from "../ignition/template.ts";
 import { HostnameSchema } from "../model/machine.ts";
 
 export interface BootSettings {
@@ -153,7 +152,7 @@ export class BootService {
         initrdName: PXE_INITRD_NAME,
         ignitionUrl,
         consoles: FLATCAR_CONSOLE_ARGS,
-        extra: profile.kernelArgs.map((a) => expandKernelArg(a, values as unknown as EngineValues)),
+        extra: profile.kernelArgs.map((a) => expandKernelArg(a, values)),
       });
       const body = kernelScript({
         comment: `${machine.mac} profile ${profile.name}: Flatcar ${profile.flatcar.channel} ${release.version} ${profile.flatcar.arch} (${platform ?? "unknown"} firmware)`,
@@ -166,14 +165,14 @@ export class BootService {
     if (profile.boot) {
       const values = this.valuesFor(machine, profile, { groupMetadata });
       const url = (u: string) => {
-        const expanded = expandKernelArg(u, values as unknown as EngineValues);
+        const expanded = expandKernelArg(u, values);
         return /^[a-z]+:\/\//i.test(expanded) ? expanded : `${server}${expanded.startsWith("/") ? "" : "/"}${expanded}`;
       };
       const initrds = profile.boot.initrd.map((u) => ({ name: initrdName(u), url: url(u) }));
       const args = rawKernelArgs({
         initrdNames: initrds.map((i) => i.name),
         ignitionUrl,
-        args: [...profile.boot.args, ...profile.kernelArgs].map((a) => expandKernelArg(a, values as unknown as EngineValues)),
+        args: [...profile.boot.args, ...profile.kernelArgs].map((a) => expandKernelArg(a, values)),
       });
       const body = kernelScript({ comment: `${machine.mac} profile ${profile.name}`, kernel: url(profile.boot.kernel), initrds, args });
       return { status: 200, body, profile: profile.name, outcome: "boot" };

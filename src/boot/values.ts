@@ -1,8 +1,9 @@
+import type { TemplateValues as EngineValues } from "../ignition/template.ts";
 import type { Machine } from "../model/machine.ts";
 import type { Profile } from "../model/profile.ts";
 
 /** Per-machine template values shared by kernel args and Ignition (documented in docs/ignition.md). */
-export interface TemplateValues {
+export interface TemplateValues extends EngineValues {
   mac: string;
   hostname: string;
   uuid: string;
@@ -10,8 +11,8 @@ export interface TemplateValues {
   arch: string;
   ip: string;
   labels: Record<string, string>;
-  metadata: Record<string, unknown>;
-  vars: Record<string, unknown>;
+  metadata: EngineValues;
+  vars: EngineValues;
   /** Base URL machines reach Kindling at, e.g. http://10.0.0.1:8080 */
   server: string;
   flatcar: { channel: string; version: string; board: string };
@@ -42,8 +43,9 @@ export function templateValues(input: {
     arch,
     ip: m.ip ?? "",
     labels: m.labels,
-    metadata: { ...input.extraMetadata, ...m.metadata },
-    vars: p.vars,
+    // Metadata and vars arrive as JSON (API) or YAML (profiles): every value is one the engine takes.
+    metadata: { ...input.extraMetadata, ...m.metadata } as EngineValues,
+    vars: p.vars as EngineValues,
     server: input.server,
     flatcar: {
       channel: p.flatcar?.channel ?? "",
