@@ -11,6 +11,7 @@ import { LeaseStore } from "../store/leases.ts";
 import type { MachineStore } from "../store/machines.ts";
 import type { DhcpConfig } from "./config.ts";
 import { DhcpHandler, DropError, type Outgoing, type Port } from "./handler.ts";
+import { literalLookup } from "../net/literal-lookup.ts";
 import { resolveLinks, type Link } from "./links.ts";
 import { OptionError, messageTypeName, Opt } from "./options.ts";
 import { decodePacket, encodePacket, DEFAULT_MAX_MESSAGE } from "./packet.ts";
@@ -112,7 +113,7 @@ export class DhcpServer {
   private async open(port: Port, number: number, address: string, link: Link | undefined): Promise<void> {
     // A deep receive buffer absorbs bursts (hundreds of machines powered on at once) while the event loop is
     // busy; the kernel caps it at net.core.rmem_max.
-    const socket = createSocket({ type: "udp4", reuseAddr: true, recvBufferSize: RECV_BUFFER });
+    const socket = createSocket({ type: "udp4", reuseAddr: true, recvBufferSize: RECV_BUFFER, lookup: literalLookup });
     try {
       await bind(socket, number, address);
     } catch (err) {
