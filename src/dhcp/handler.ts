@@ -13,7 +13,7 @@ import type { MachineStore } from "../store/machines.ts";
 import type { DhcpConfig } from "./config.ts";
 import { inCidr, intToIp } from "./ip.ts";
 import type { Link } from "./links.ts";
-import { IpxeSub, MessageType, Opt, PxeSub, messageTypeName } from "./options.ts";
+import { IpxeSub, MessageType, Opt, PxeSub, ipToBuf, messageTypeName } from "./options.ts";
 import { BROADCAST_FLAG, DhcpOptions, replyTo, type DhcpPacket } from "./packet.ts";
 import { SubnetPool } from "./pool.ts";
 
@@ -50,6 +50,7 @@ export interface HandlerDeps {
 }
 
 const ZERO = "0.0.0.0";
+const MESSAGE_TYPE_BYTES: Buffer[] = [];
 const BROADCAST = "255.255.255.255";
 
 /** Thrown for requests that decode but make no sense (counted as dropped, with the reason logged). */
@@ -71,6 +72,7 @@ export class DhcpHandler {
   private readonly now: () => number;
   private readonly linkPool = new Map<Link, SubnetPool>();
   private warnedNoTftp = false;
+  private readonly encodedServerIds = new Map<string, Buffer>();
   private readonly encodedSubnets = new Map<SubnetPool, { config: [number, Buffer][]; lease: [number, Buffer][] }>();
 
   constructor(private readonly d: HandlerDeps) {
@@ -215,8 +217,12 @@ export class DhcpHandler {
 
   private base(req: DhcpPacket, type: number, link: Link | undefined): DhcpPacket {
     const reply = replyTo(req);
-    reply.options.set(Opt.MessageType, type);
-    reply.options.set(Opt.ServerId, this.serverIp(link));
+    // Both are the same bytes on every reply: encoded once (encodePacket copies, nothing writes to them).
+    reply.options.setRaw(Opt.MessageType, (MESSAGE_TYPE_BYTES[type] ??= Buffer.from([type])));
+    const serverIp = this.serverIp(link);
+    let serverId = this.encodedServerIds.get(serverIp);
+    if (!serverId) this.encodedServerIds.set(serverIp, (serverId = ipToBuf(serverIp)));
+    reply.options.setRaw(Opt.ServerId, serverId);
     // Relay agent information goes back unchanged (RFC 3046).
     const relay = req.options.raw.get(Opt.RelayAgent);
     if (relay) reply.options.setRaw(Opt.RelayAgent, relay);

@@ -8,7 +8,7 @@ export function ipToInt(ip: string): number {
   writeIp(ip, scratch, 0);
   return scratch.readUInt32BE(0);
 }
-export const intToIp = (n: number): string => [24, 16, 8, 0].map((s) => (n >>> s) & 255).join(".");
+export const intToIp = (n: number): string => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 
 export interface Cidr {
   network: number;

@@ -133,7 +133,8 @@ export function decodePacket(b: Buffer): DecodeResult {
       yiaddr: bufToIp(b, 16),
       siaddr: bufToIp(b, 20),
       giaddr: bufToIp(b, 24),
-      chaddr: Buffer.from(b.subarray(28, 44)),
+      // A view like the options: nothing writes to a decoded packet's chaddr.
+      chaddr: b.subarray(28, 44),
       sname: overload & 2 ? "" : cString(sname),
       file: overload & 1 ? "" : cString(file),
       options: new DhcpOptions(raw),
@@ -187,22 +188,25 @@ export function encodePacket(p: DhcpPacket, maxSize = DEFAULT_MAX_MESSAGE): Buff
     if (Buffer.byteLength(file, "latin1") >= FILE_LEN) (raw.set(Opt.BootFile, Buffer.from(file, "latin1")), (file = ""));
     if (Buffer.byteLength(sname, "latin1") >= SNAME_LEN) (raw.set(Opt.TftpServer, Buffer.from(sname, "latin1")), (sname = ""));
   }
-  // Message type first: some clients look only at the first option.
-  const entries: [number, Buffer][] = [];
-  const mt = raw.get(Opt.MessageType);
-  if (mt) entries.push([Opt.MessageType, mt]);
   let total = 0;
-  for (const [code, value] of raw) if (code !== Opt.MessageType && !skipOnEncode(code)) entries.push([code, value]);
-  for (const [, value] of entries) total += wireLength(value);
-
+  for (const [code, value] of raw) if (!skipOnEncode(code)) total += wireLength(value);
   const room = Math.max(maxSize, DEFAULT_MAX_MESSAGE) - HEADER - 1;
   let out: Buffer;
   if (total <= room) {
-    out = Buffer.alloc(Math.max(MIN_REPLY, HEADER + total + 1));
+    // The common case, on every reply: straight into one buffer. allocUnsafe takes a slice of Node's shared
+    // pool instead of a fresh zeroed allocation; the fill makes it what alloc would have given.
+    out = Buffer.allocUnsafe(Math.max(MIN_REPLY, HEADER + total + 1)).fill(0);
     let at = HEADER;
-    for (const [code, value] of entries) at = writeOption(out, at, code, value);
+    // Message type first: some clients look only at the first option.
+    const mt = raw.get(Opt.MessageType);
+    if (mt) at = writeOption(out, at, Opt.MessageType, mt);
+    for (const [code, value] of raw) if (code !== Opt.MessageType && !skipOnEncode(code)) at = writeOption(out, at, code, value);
     out[at] = Opt.End;
   } else {
+    const entries: [number, Buffer][] = [];
+    const mt = raw.get(Opt.MessageType);
+    if (mt) entries.push([Opt.MessageType, mt]);
+    for (const [code, value] of raw) if (code !== Opt.MessageType && !skipOnEncode(code)) entries.push([code, value]);
     // Overload: fill the options field, then file, then sname, each ended by END.
     const areas = [
       { start: HEADER + 3, end: HEADER + 3 + room - 3, at: HEADER + 3, bit: 0 },
@@ -246,7 +250,7 @@ export function replyTo(req: DhcpPacket): DhcpPacket {
     yiaddr: "0.0.0.0",
     siaddr: "0.0.0.0",
     giaddr: req.giaddr,
-    chaddr: Buffer.from(req.chaddr),
+    chaddr: req.chaddr,
     sname: "",
     file: "",
     options: new DhcpOptions(),

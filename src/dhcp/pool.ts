@@ -6,6 +6,9 @@ import type { Lease, LeaseStore } from "../store/leases.ts";
 import type { SubnetConfig } from "./config.ts";
 import { inCidr, intToIp, ipToInt, parseCidr, type Cidr } from "./ip.ts";
 
+/** How long a full pool is taken at its word before it is scanned again (reservations may have changed). */
+const EXHAUSTED_RECHECK_MS = 1000;
+
 export type BindResult = { ok: true; lease: Lease } | { ok: false; reason: string };
 
 export class SubnetPool {
@@ -16,6 +19,13 @@ export class SubnetPool {
   private readonly byMac = new Map<string, number>();
   /** Next-fit cursor: new addresses are handed out in order instead of rescanning from the start. */
   private cursor = 0;
+  /**
+   * Set when a scan found nothing: no address can free up before then (the earliest expiry it saw, at most
+   * EXHAUSTED_RECHECK_MS ahead, since reservations may change), unless a release or a withdrawn offer frees
+   * one, which clears it. Without it every DISCOVER to a full pool scanned the whole pool twice: a flood of
+   * new clients on a full /16 cost milliseconds each and took the server down with it.
+   */
+  private exhaustedUntil = 0;
 
   constructor(
     readonly config: SubnetConfig,
@@ -52,7 +62,8 @@ export class SubnetPool {
 
   /** Whether `ip` can go to `mac` now; `reservations` maps reserved ip → mac. */
   private availableTo(n: number, mac: string, reservations: Map<string, string>): boolean {
-    const holder = reservations.get(intToIp(n));
+    // Reservations are keyed by dotted quad; most networks have none, and the string is not free.
+    const holder = reservations.size ? reservations.get(intToIp(n)) : undefined;
     if (holder !== undefined && holder !== mac) return false;
     const l = this.leases.get(n);
     if (!l) return true;
@@ -77,17 +88,25 @@ export class SubnetPool {
     if (mine !== undefined && this.leases.get(mine)?.state !== "declined" && this.availableTo(mine, mac, opts.reservations)) return intToIp(mine);
     for (const [ip, holder] of opts.reservations) if (holder === mac && this.contains(ip)) return ip;
     if (opts.requested && this.inRange(opts.requested) && this.availableTo(ipToInt(opts.requested), mac, opts.reservations)) return opts.requested;
+    const now = this.now();
+    if (now < this.exhaustedUntil) return undefined;
+    let nextExpiry = now + EXHAUSTED_RECHECK_MS;
     for (const pass of ["unused", "expired"] as const) {
       for (let k = 0; k < this.size; k++) {
         const i = (this.cursor + k) % this.size;
         const n = this.indexToInt(i);
-        const free = pass === "unused" ? !this.leases.has(n) && !opts.reservations.has(intToIp(n)) : this.availableTo(n, mac, opts.reservations);
+        const free =
+          pass === "unused"
+            ? !this.leases.has(n) && (opts.reservations.size === 0 || !opts.reservations.has(intToIp(n)))
+            : this.availableTo(n, mac, opts.reservations);
         if (free) {
           this.cursor = (i + 1) % this.size;
           return intToIp(n);
         }
+        if (pass === "expired") nextExpiry = Math.min(nextExpiry, this.leases.get(n)?.expiresAt ?? nextExpiry);
       }
     }
+    this.exhaustedUntil = nextExpiry;
     return undefined;
   }
 
@@ -125,6 +144,7 @@ export class SubnetPool {
     if (n !== undefined && l?.state === "offered" && l.mac === mac) {
       this.leases.delete(n);
       this.byMac.delete(mac);
+      this.exhaustedUntil = 0;
     }
   }
 
@@ -135,6 +155,7 @@ export class SubnetPool {
     const lease: Lease = { ...l, state: "released", expiresAt: this.now(), updatedAt: this.now() };
     this.leases.set(n, lease);
     this.store.put(lease);
+    this.exhaustedUntil = 0;
     return true;
   }
 

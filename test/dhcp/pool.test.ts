@@ -91,6 +91,38 @@ describe("SubnetPool", () => {
     expect(pool.choose(A, { reservations: store.reservations() })).toBe("10.0.0.77");
   });
 
+  it("answers a full pool without rescanning it until an address can be free again", () => {
+    for (const mac of [A, B, C]) pool.offer(mac, pool.choose(mac, { reservations: none })!, 30_000);
+    expect(pool.choose(D, { reservations: none })).toBeUndefined();
+    // A release frees an address at once: the memo of the failed scan must not hide it.
+    expect(pool.bind(A, "10.0.0.10", 60_000, null, none)).toMatchObject({ ok: true });
+    expect(pool.release(A, "10.0.0.10")).toBe(true);
+    expect(pool.choose(D, { reservations: none })).toBe("10.0.0.10");
+    pool.offer(D, "10.0.0.10", 30_000);
+    expect(pool.choose("02:00:00:00:00:0e", { reservations: none })).toBeUndefined();
+    // So does an offer the client turned down.
+    pool.cancelOffer(B);
+    expect(pool.choose("02:00:00:00:00:0e", { reservations: none })).toBe("10.0.0.11");
+    pool.offer("02:00:00:00:00:0e", "10.0.0.11", 30_000);
+    // Full again; within the recheck interval a reservation change is not seen, after it, it is.
+    expect(pool.choose("02:00:00:00:00:0f", { reservations: none })).toBeUndefined();
+    clock += 1_001;
+    expect(pool.choose(C, { reservations: new Map([["10.0.0.20", C]]) })).toBe("10.0.0.20");
+  });
+
+  it("fills a /16 completely, refuses new clients, and gives the first address back once offers expire", () => {
+    const big = new SubnetPool(SubnetSchema.parse({ cidr: "10.8.0.0/16", ranges: [{ start: "10.8.0.1", end: "10.8.255.254" }], leaseSeconds: 60 }), store, () => clock);
+    for (let i = 0; i < 65534; i++) {
+      const mac = `02:00:00:00:${((i >> 8) & 255).toString(16).padStart(2, "0")}:${(i & 255).toString(16).padStart(2, "0")}`;
+      big.offer(mac, big.choose(mac, { reservations: none })!, 30_000);
+    }
+    let answered = 0;
+    for (let i = 0; i < 1_000; i++) if (big.choose(`02:ff:00:00:${(i >> 8) & 255}:${i & 255}`, { reservations: none })) answered++;
+    expect(answered).toBe(0);
+    clock += 30_001;
+    expect(big.choose("02:ff:ff:ff:ff:ff", { reservations: none })).toBe("10.8.0.1");
+  });
+
   it("cancels an offer the client turned down", () => {
     pool.offer(A, pool.choose(A, { reservations: none })!, 30_000);
     pool.cancelOffer(A);
