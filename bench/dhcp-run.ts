@@ -1,7 +1,7 @@
 /**
  * Driver for bench/dhcp.sh. For each server: raise perfdhcp's rate step by step (a fresh server and fresh
  * clients per step) until more than 1 % of DORA exchanges fail; the last rate that held is the score.
- * perfdhcp plays a relay (giaddr = its address), which all three servers serve from the same /16 pool.
+ * perfdhcp plays a relay (giaddr = its address), which all three servers serve from the same /10 pool.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -14,11 +14,22 @@ const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`
 const SECONDS = Number(arg("seconds") ?? 3);
 const ONLY = (arg("only") ?? "kindling,dnsmasq,kea").split(",");
 // The ladder goes past Kea's measured ceiling so the top step is a real limit, not the end of the list.
-const LADDER = [200, 300, 450, 700, 1000, 1250, 1500, 1800, 2200, 2700, 3300, 4000, 5000, 6000, 7500, 9000, 11000, 13500, 16500, 20000, 24000];
+const LADDER = [200, 300, 450, 700, 1000, 1250, 1500, 1800, 2200, 2700, 3300, 4000, 5000, 6000, 7500, 9000, 11000, 13500, 16500, 18000, 19000, 20000, 21000, 22000, 23000, 24000];
 const RATES = arg("rates")?.split(",").map(Number) ?? LADDER;
-const SERVER = "10.90.0.1";
-const CLIENT = "10.90.0.2";
-const POOL = { start: "10.90.1.0", end: "10.90.255.250" };
+const SERVER = "10.64.0.1";
+const CLIENT = "10.64.0.2";
+// A /10: a step of 24,000/s for 3 s needs 72,000 addresses, more than a /16 holds. With a /16 the top steps
+// measured pool exhaustion (every server stopped at the same 65,265 leases), not speed.
+const CIDR = "10.64.0.0/10";
+const POOL = { start: "10.64.1.0", end: "10.127.255.250" };
+const NETMASK = "255.192.0.0";
+/**
+ * perfdhcp runs single-threaded on CPU 0 and the server (all its threads) on CPU 1. perfdhcp's default
+ * multi-thread mode busy-polls in two threads, which took 1.3 of this 2-core machine's cores; the server then
+ * competed with the load generator for CPU, and the score measured the scheduler more than the server.
+ */
+const CLIENT_CPU = "0";
+const SERVER_CPU = "1";
 
 interface Step {
   rate: number;
@@ -32,11 +43,12 @@ interface Step {
   cpuMsPerK: number;
 }
 
+const pidsIn = (ns: Netns) => spawnSync("ip", ["netns", "pids", ns.name], { encoding: "utf8" }).stdout.split(/\s+/).filter(Boolean);
+
 /** CPU milliseconds (user + system) used so far by the processes in `ns` (the server and nothing else). */
 function cpuMs(ns: Netns): number {
-  const pids = spawnSync("ip", ["netns", "pids", ns.name], { encoding: "utf8" }).stdout.split(/\s+/).filter(Boolean);
   let ticks = 0;
-  for (const pid of pids) {
+  for (const pid of pidsIn(ns)) {
     try {
       // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
       const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
@@ -62,7 +74,7 @@ const peers: Peer[] = [
     name: "kindling",
     async start(ns, lab, dir) {
       const k = await startKindling(lab, ns, {
-        config: { mode: "full", subnets: [{ cidr: "10.90.0.0/16", ranges: [POOL], router: SERVER, leaseSeconds: 3600 }] },
+        config: { mode: "full", subnets: [{ cidr: CIDR, ranges: [POOL], router: SERVER, leaseSeconds: 3600 }] },
         advertise: SERVER,
         dataDir: dir,
       });
@@ -77,7 +89,7 @@ const peers: Peer[] = [
       const p = lab.adopt(
         ns.spawn([
           "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--port=0", "--interface=k0", "--bind-interfaces", "--no-ping",
-          `--dhcp-range=${POOL.start},${POOL.end},255.255.0.0,1h`, "--dhcp-lease-max=100000", `--dhcp-leasefile=${leases}`, "--pid-file=", "--user=root",
+          `--dhcp-range=${POOL.start},${POOL.end},${NETMASK},1h`, "--dhcp-lease-max=100000", `--dhcp-leasefile=${leases}`, "--pid-file=", "--user=root",
         ]),
       );
       await until("dnsmasq listening", () => ns.run(["ss", "-ulnp"], { allowFail: true }).stdout.includes("dnsmasq"));
@@ -98,7 +110,7 @@ const peers: Peer[] = [
             "interfaces-config": { interfaces: ["k0"], "dhcp-socket-type": "udp" },
             "lease-database": { type: "memfile", persist: true, name: join(dir, "kea-leases4.csv"), "lfc-interval": 0 },
             "valid-lifetime": 3600,
-            subnet4: [{ id: 1, subnet: "10.90.0.0/16", pools: [{ pool: `${POOL.start} - ${POOL.end}` }], "option-data": [{ name: "routers", data: SERVER }] }],
+            subnet4: [{ id: 1, subnet: CIDR, pools: [{ pool: `${POOL.start} - ${POOL.end}` }], "option-data": [{ name: "routers", data: SERVER }] }],
             loggers: [{ name: "kea-dhcp4", severity: "WARN", output_options: [{ output: "stderr" }] }],
           },
         }),
@@ -119,7 +131,7 @@ function perfdhcp(ns: Netns, srv: Netns, rate: number, step: number): Step {
   const n = rate * SECONDS;
   // A distinct MAC base per step, so every step's clients are new to the server.
   const base = `mac=02:${step.toString(16).padStart(2, "0")}:00:00:00:00`;
-  const r = ns.run(["perfdhcp", "-4", "-l", CLIENT, "-r", String(rate), "-R", String(n), "-n", String(n), "-p", String(SECONDS + 5), "-b", base, "-W", "1500000", SERVER], {
+  const r = ns.run(["taskset", "-c", CLIENT_CPU, "perfdhcp", "-g", "single", "-4", "-l", CLIENT, "-r", String(rate), "-R", String(n), "-n", String(n), "-p", String(SECONDS + 5), "-b", base, "-W", "1500000", SERVER], {
     allowFail: true,
     timeoutMs: (SECONDS + 30) * 1000,
   });
@@ -141,10 +153,11 @@ async function step(peer: Peer, rate: number, i: number): Promise<Step> {
   try {
     const srv = lab.ns("s");
     const cli = lab.ns("c");
-    lab.link(srv, "k0", `${SERVER}/16`, cli, "eth0", `${CLIENT}/16`);
+    lab.link(srv, "k0", `${SERVER}/10`, cli, "eth0", `${CLIENT}/10`);
     const stop = await peer.start(srv, lab, dir);
     // Same warm-up for every server: measure only once a handful of exchanges complete.
     await until(`${peer.name} answering`, () => cli.run(["perfdhcp", "-4", "-l", CLIENT, "-r", "10", "-R", "10", "-n", "10", "-b", "mac=02:ff:00:00:00:00", "-W", "500000", SERVER], { allowFail: true, timeoutMs: 20_000 }).status === 0 || undefined, 30_000);
+    for (const pid of pidsIn(srv)) spawnSync("taskset", ["-a", "-cp", SERVER_CPU, pid]);
     const s = perfdhcp(cli, srv, rate, i + 1);
     await stop();
     process.stderr.write(`${peer.name.padEnd(9)} rate ${String(rate).padStart(5)}/s  DORA ${s.acked}/${s.sent}  drops ${s.dropPct.toFixed(2)} %  server CPU ${s.cpuMsPerK.toFixed(0)} ms/1000 DORA  rcvbuf overflows: server ${s.serverRcvbuf}, perfdhcp ${s.clientRcvbuf}\n`);

@@ -31,14 +31,11 @@ export interface DhcpServerOptions {
 
 const RECV_BUFFER = 4 * 1024 * 1024;
 const COMMIT_DELAY_MS = 2;
-const MAX_BATCH = 16;
 /**
- * Committed replies leave at most this many per millisecond (24,000/s, above what one core serves). After a
- * stall (GC, the process descheduled) the backlog is answered in one rush; paced, it does not land on the
- * clients' side as one flood: broadcast replies reach every booting machine, and a PXE ROM's receive ring
- * is a handful of buffers. Measured with perfdhcp, whose socket overflowed on such floods.
+ * At most this many lease writes share a commit. Bigger batches make each lease cheaper to commit (a commit
+ * costs about as much as 10 upserts); this bounds the burst of ACKs that leaves after each commit.
  */
-const PACE_PER_MS = 24;
+const MAX_BATCH = 64;
 
 export interface DhcpStats {
   received: number;
@@ -73,11 +70,6 @@ export class DhcpServer {
   /** Requests in the outbox that wrote a lease (RELEASE and DECLINE write but send nothing). */
   private outboxWrites = 0;
   private flushScheduled = false;
-  /** Committed replies waiting for the pacing budget (PACE_PER_MS). */
-  private paced: { reply: Outgoing; maxSize: number }[] = [];
-  private budget = PACE_PER_MS;
-  private budgetAt = performance.now();
-  private drainScheduled = false;
 
   private constructor(
     private readonly opts: DhcpServerOptions,
@@ -199,25 +191,9 @@ export class DhcpServer {
       this.opts.log.error({ err }, "dhcp: lease commit failed, replies dropped");
       return;
     }
-    this.paced.push(...batch);
-    this.drain();
-  }
-
-  /** Sends what the pacing budget allows now; the rest on the next turns of the event loop. */
-  private drain(): void {
-    const now = performance.now();
-    this.budget = Math.min(PACE_PER_MS, this.budget + (now - this.budgetAt) * PACE_PER_MS);
-    this.budgetAt = now;
-    let sent = 0;
-    for (; sent < this.paced.length && this.budget >= 1; sent++, this.budget--) this.send(this.paced[sent]!.reply, this.paced[sent]!.maxSize);
-    this.paced.splice(0, sent);
-    if (this.paced.length && !this.drainScheduled) {
-      this.drainScheduled = true;
-      setImmediate(() => {
-        this.drainScheduled = false;
-        this.drain();
-      });
-    }
+    // Unpaced: a token bucket here capped ACKs at 24,000/s and, near that cap, spent a fifth of the
+    // server's CPU spinning the event loop (docs/dhcp.md).
+    for (const { reply, maxSize } of batch) this.send(reply, maxSize);
   }
 
   private send(r: Outgoing, maxSize: number): void {
@@ -244,7 +220,6 @@ export class DhcpServer {
 
   async close(): Promise<void> {
     this.flush();
-    for (const { reply, maxSize } of this.paced.splice(0)) this.send(reply, maxSize);
     await Promise.all(this.sockets.map(({ socket }) => new Promise<void>((resolve) => socket.close(() => resolve()))));
     this.sockets.length = 0;
   }
