@@ -98,6 +98,25 @@ function strings(op: number, parts: string[]): Buffer {
   return out;
 }
 
+let headers: Buffer | undefined;
+
+/**
+ * The 4-byte DATA header for a block (taken modulo 65536), as a view into one table of all 65536
+ * headers built on first use. A transfer sends `[dataHeader(n), payload]` as one datagram (the kernel
+ * gathers both), so no DATA packet is ever allocated or its payload copied.
+ */
+export function dataHeader(block: number): Buffer {
+  if (!headers) {
+    headers = Buffer.allocUnsafe(4 * 65536);
+    for (let n = 0; n < 65536; n++) {
+      headers.writeUInt16BE(Opcode.DATA, 4 * n);
+      headers.writeUInt16BE(n, 4 * n + 2);
+    }
+  }
+  const at = 4 * (block & 0xffff);
+  return headers.subarray(at, at + 4);
+}
+
 /** Encodes a DATA packet; `block` is taken modulo 65536 (RFC 1350 numbers wrap to 0). */
 export function encodeData(block: number, payload: Buffer): Buffer {
   const out = Buffer.allocUnsafe(4 + payload.length);

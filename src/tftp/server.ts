@@ -2,12 +2,13 @@ import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import type { Logger } from "../log.ts";
 import type { EventSink } from "../model/event.ts";
+import { literalLookup } from "../net/literal-lookup.ts";
 import { bufferBlocks, handleBlocks, toNetascii, type BlockSource } from "./blocks.ts";
 import type { TftpConfig } from "./config.ts";
 import { FileAccessError, FileCatalog, type Opened } from "./files.ts";
 import { negotiate } from "./options.ts";
 import { decode, encodeError, ErrorCode, MalformedPacket, Opcode, type Packet, type Request } from "./packet.ts";
-import { Session, type Outcome } from "./session.ts";
+import { Session, type Datagram, type Outcome } from "./session.ts";
 
 export interface TftpServerOptions {
   /** `port: 0` binds an ephemeral port (tests, bench); the lead's start-up treats 0 as "disabled" before calling this. */
@@ -40,16 +41,9 @@ interface Transfer {
   retried?: boolean;
 }
 
-/**
- * Every address this server sends to is the IP literal a packet came from. Node would still run each
- * send through dns.lookup, which defers it by a tick; an identity lookup sends at once.
- */
+/** Every address this server sends to is an IP literal: resolve it at once, not on dns.lookup's next tick. */
 function udpSocket(host: string): Socket {
-  const family = isIPv6(host) ? 6 : 4;
-  return createSocket({
-    type: family === 6 ? "udp6" : "udp4",
-    lookup: (address, _options, callback) => callback(null, address, family),
-  });
+  return createSocket({ type: isIPv6(host) ? "udp6" : "udp4", lookup: literalLookup });
 }
 
 const MODES = new Set(["octet", "netascii"]);
@@ -207,7 +201,7 @@ export class TftpServer {
       return;
     }
     const socket = udpSocket(this.address.host);
-    const send = (packet: Buffer) => socket.send(packet, rinfo.port, rinfo.address);
+    const send = (packet: Datagram) => socket.send(packet, rinfo.port, rinfo.address);
     const session = new Session(
       { blksize: n.blksize, windowsize: n.windowsize, timeoutMs: n.timeoutMs, retries: config.retries, oack: n.oack, source },
       send,

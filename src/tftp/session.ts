@@ -1,5 +1,8 @@
 import type { BlockSource } from "./blocks.ts";
-import { encodeData, encodeOack, Opcode, type Packet } from "./packet.ts";
+import { dataHeader, encodeOack, Opcode, type Packet } from "./packet.ts";
+
+/** One datagram: a buffer, or buffers the kernel gathers into one (DATA header and payload). */
+export type Datagram = Buffer | readonly Buffer[];
 
 export interface SessionParams {
   blksize: number;
@@ -43,7 +46,7 @@ export class Session {
 
   constructor(
     private readonly p: SessionParams,
-    private readonly send: (packet: Buffer) => void,
+    private readonly send: (packet: Datagram) => void,
     private readonly onEnd: (outcome: Outcome) => void,
   ) {
     this.awaitingOack = p.oack.size > 0;
@@ -71,8 +74,8 @@ export class Session {
     if (this.awaitingOack) {
       if (packet.block !== 0) return true;
       this.awaitingOack = false;
-      this.progress();
       this.pump();
+      this.progress();
       return true;
     }
     // Map the 16-bit number onto the only range it can mean: base-1 (already acknowledged) .. next-1.
@@ -80,16 +83,19 @@ export class Session {
     // Stale, or a duplicate of the previous ACK: answering it would double every later block
     // (Sorcerer's Apprentice). Lost packets are recovered by the timer instead.
     if (acked >= this.next || acked < this.base) return true;
-    for (const block of this.window.splice(0, acked - this.base + 1)) this.bytes += block.length;
-    this.base = acked + 1;
-    this.progress();
+    // shift() rather than splice(): no array is allocated per ACK.
+    while (this.base <= acked) {
+      this.bytes += this.window.shift()!.length;
+      this.base++;
+    }
     if (this.last !== undefined && acked === this.last) {
       this.end({ kind: "done" });
       return true;
     }
     // RFC 7440: an ACK inside the window means the client dropped what followed; resend from there.
-    for (let i = 0; i < this.window.length; i++) this.send(encodeData(this.base + i, this.window[i]!));
+    this.resend();
     this.pump();
+    this.progress();
     return true;
   }
 
@@ -131,11 +137,18 @@ export class Session {
   private emit(block: Buffer): void {
     if (block.length < this.p.blksize) this.last = this.next;
     this.window.push(block);
-    this.send(encodeData(this.next, block));
+    this.send([dataHeader(this.next), block]);
     this.next++;
   }
 
+  /** Sends the blocks in flight again, from the lowest unacknowledged one. */
+  private resend(): void {
+    for (let i = 0; i < this.window.length; i++) this.send([dataHeader(this.base + i), this.window[i]!]);
+  }
+
+  /** The client moved on: the timer restarts at the base delay. Called after sending, so the next block goes out first. */
   private progress(): void {
+    if (this.ended) return;
     this.tries = 0;
     this.arm();
   }
@@ -163,7 +176,7 @@ export class Session {
       return;
     }
     if (this.awaitingOack) this.send(encodeOack(this.p.oack));
-    else for (let i = 0; i < this.window.length; i++) this.send(encodeData(this.base + i, this.window[i]!));
+    else this.resend();
     this.arm();
   }
 

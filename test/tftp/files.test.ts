@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { access, lstat, mkdir, open, readFile, writeFile } from "node:fs/promises";
+import { access, lstat, mkdir, open, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { handleBlocks, toNetascii } from "../../src/tftp/blocks.ts";
@@ -56,6 +56,29 @@ describe("FileCatalog", () => {
       await writeFile(join(dir, "a.bin"), "second, longer");
       const three = await catalog.open("a.bin");
       expect("content" in three && three.content.toString()).toBe("second, longer");
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it("notices a cached file replaced on disk, and refuses it once it is a link out of the root", async () => {
+    const { dir, cleanup } = await tempDir("tftp-cache-swap");
+    try {
+      const root = join(dir, "root");
+      await mkdir(root);
+      await writeFile(join(dir, "secret"), "secret");
+      await writeFile(join(root, "a.bin"), "first");
+      const catalog = new FileCatalog([root], { cacheMaxFileBytes: 1024, cacheMaxBytes: 4096 });
+      const one = await catalog.open("a.bin");
+      expect("content" in one && one.content.toString()).toBe("first");
+      // Same size and a fresh inode, as an installer that writes a new file and renames it does.
+      await writeFile(join(root, "new.tmp"), "other");
+      await rename(join(root, "new.tmp"), join(root, "a.bin"));
+      const two = await catalog.open("a.bin");
+      expect("content" in two && two.content.toString()).toBe("other");
+      await rm(join(root, "a.bin"));
+      await symlink(join(dir, "secret"), join(root, "a.bin"));
+      await expect(catalog.open("a.bin")).rejects.toMatchObject({ code: 2 });
     } finally {
       await cleanup();
     }

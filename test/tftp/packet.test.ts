@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decode, encode, MalformedPacket, Opcode, type Packet } from "../../src/tftp/packet.ts";
+import { dataHeader, decode, encode, encodeData, MalformedPacket, Opcode, type Packet } from "../../src/tftp/packet.ts";
 
 describe("packet codec", () => {
   const packets: Packet[] = [
@@ -22,6 +22,11 @@ describe("packet codec", () => {
 
   it("wraps block numbers on the wire", () => {
     expect(encode({ op: Opcode.DATA, block: 65536 + 3, payload: Buffer.alloc(0) }).readUInt16BE(2)).toBe(3);
+  });
+
+  it.each([0, 1, 255, 256, 65535, 65536, 65536 + 3, 3 * 65536 + 1000])("sends DATA %i as the shared header plus the payload, as encoded", (block) => {
+    const payload = Buffer.from("payload");
+    expect(Buffer.concat([dataHeader(block), payload])).toEqual(encodeData(block, payload));
   });
 
   it.each([
