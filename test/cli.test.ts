@@ -155,7 +155,7 @@ describe("a DHCP interface that cannot be used", () => {
     writeFileSync(config, "dhcp:\n  interfaces: [nosuch9]\n");
     const strict = await kindling(["--config", config, ...args, "--strict-listeners"]);
     expect(strict.code).toBe(1);
-    expect(strict.stderr).toContain("dhcp.interfaces: nosuch9 does not exist, has no IPv4 address, or its link is down");
+    expect(strict.stderr).toContain("dhcp.interfaces: nosuch9 does not exist");
 
     const child = spawn(process.execPath, [BIN, "--config", config, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";

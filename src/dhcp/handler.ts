@@ -41,7 +41,8 @@ export interface HandlerDeps {
   advertise: string;
   httpPort: number;
   tftpEnabled: boolean;
-  links: Link[];
+  /** Serving links known at start; more join through addLink() as their interfaces come up. */
+  links: readonly Link[];
   leases: LeaseStore | undefined;
   machines: MachineStore;
   events: EventSink;
@@ -69,6 +70,8 @@ interface Ctx {
 
 export class DhcpHandler {
   readonly pools: SubnetPool[];
+  /** Serving links: replies are sent, and subnets chosen, per link. */
+  readonly links: Link[] = [];
   private readonly now: () => number;
   private readonly linkPool = new Map<Link, SubnetPool>();
   private warnedNoTftp = false;
@@ -79,10 +82,13 @@ export class DhcpHandler {
     this.now = d.now ?? Date.now;
     this.pools = d.config.mode === "full" && d.leases ? d.config.subnets.map((s) => new SubnetPool(s, d.leases!, this.now)) : [];
     for (const l of d.leases && this.pools.length ? d.leases.all() : []) this.pools.find((p) => p.contains(l.ip))?.restore(l);
-    for (const link of d.links) {
-      const pool = this.pools.find((p) => p.contains(link.address));
-      if (pool) this.linkPool.set(link, pool);
-    }
+    for (const link of d.links) this.addLink(link);
+  }
+
+  addLink(link: Link): void {
+    this.links.push(link);
+    const pool = this.pools.find((p) => p.contains(link.address));
+    if (pool) this.linkPool.set(link, pool);
   }
 
   handle(inc: Incoming): Outgoing[] {
@@ -179,7 +185,7 @@ export class DhcpHandler {
     if (ctx.answer.kind !== "boot") return [];
     if (ctx.client.kind === "ipxe" && ctx.client.vendorClass === undefined) return [];
     const answer = ctx.answer;
-    const links = inc.link ? [inc.link] : this.d.links.length ? this.d.links : [undefined];
+    const links = inc.link ? [inc.link] : this.links.length ? this.links : [undefined];
     if (type === MessageType.DISCOVER && inc.port === "dhcp") {
       const full = proxyOfferCarriesFile(answer, this.d.config.proxyFullOffer);
       return links.map((link) => {
@@ -207,12 +213,12 @@ export class DhcpHandler {
   }
 
   private isOurs(ip: string): boolean {
-    return ip === this.d.advertise || this.d.links.some((l) => l.address === ip);
+    return ip === this.d.advertise || this.links.some((l) => l.address === ip);
   }
 
   private linkFor(ip: string | undefined): Link | undefined {
     if (!ip || ip === ZERO) return undefined;
-    return this.d.links.find((l) => l.address === ip) ?? this.d.links.find((l) => inCidr(l.cidr, ip));
+    return this.links.find((l) => l.address === ip) ?? this.links.find((l) => inCidr(l.cidr, ip));
   }
 
   private base(req: DhcpPacket, type: number, link: Link | undefined): DhcpPacket {
@@ -254,7 +260,7 @@ export class DhcpHandler {
       return pool ? [{ pool, link: inc.link }] : [];
     }
     const direct = [...this.linkPool].map(([link, pool]) => ({ pool, link: link as Link | undefined }));
-    if (this.d.links.length === 0) {
+    if (this.links.length === 0) {
       const pool = this.pools.find((p) => p.contains(this.d.advertise)) ?? this.pools[0];
       return pool ? [{ pool, link: undefined }] : [];
     }
@@ -372,7 +378,7 @@ export class DhcpHandler {
       }
       const ip = requested ?? (req.ciaddr !== ZERO ? req.ciaddr : undefined);
       if (!ip) throw new DropError("REQUEST names a server but no address");
-      const link = inc.link ?? this.d.links.find((l) => l.address === serverId);
+      const link = inc.link ?? this.links.find((l) => l.address === serverId);
       const pool = req.giaddr !== ZERO ? this.pools.find((p) => p.contains(req.giaddr)) : link ? this.linkPool.get(link) : this.pools.find((p) => p.contains(ip));
       for (const p of this.pools) if (p !== pool) p.cancelOffer(mac);
       if (!pool) throw new DropError(`no subnet for REQUEST of ${ip}`);

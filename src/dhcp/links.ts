@@ -3,6 +3,7 @@
  * device; a socket bound to an interface's own address sends broadcasts out of that interface only, so
  * every serving interface gets one, and its address is what Kindling calls itself on that link.
  */
+import { existsSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { maskToPrefix, parseCidr, type Cidr } from "./ip.ts";
 
@@ -27,21 +28,41 @@ function ipv4Of(name: string, ifaces: Ifaces, prefer?: string): Link | undefined
   return a && { name, address: a.address, cidr: parseCidr(`${a.address}/${maskToPrefix(a.netmask)}`) };
 }
 
+const interfaceExists = (name: string): boolean => process.platform !== "linux" || existsSync(`/sys/class/net/${name}`);
+
+export interface ResolvedLinks {
+  /** Usable now. */
+  links: Link[];
+  /** Configured interfaces that exist but are down, without carrier or without an IPv4 address yet. */
+  waiting: string[];
+}
+
 /**
  * Resolves configured interface names; with none configured, the interface that holds `advertise`
- * (none found, e.g. advertise is NATed: an empty list, and Kindling answers from 0.0.0.0 only).
+ * (none found, e.g. advertise is NATed: no links, and Kindling answers from 0.0.0.0 only). A configured
+ * name that does not exist is a configuration error; one that exists but is not usable yet (libuv lists only
+ * interfaces that are up and running, so a cable not yet plugged in looks the same as a missing address)
+ * is waited for.
  */
-export function resolveLinks(names: readonly string[], advertise: string, ifaces: Ifaces = networkInterfaces()): Link[] {
+export function resolveLinks(
+  names: readonly string[],
+  advertise: string,
+  ifaces: Ifaces = networkInterfaces(),
+  exists: (name: string) => boolean = interfaceExists,
+): ResolvedLinks {
   if (names.length === 0) {
     for (const name of Object.keys(ifaces)) {
-      if (ifaces[name]?.some((a) => a.family === "IPv4" && a.address === advertise)) return [ipv4Of(name, ifaces, advertise)!];
+      if (ifaces[name]?.some((a) => a.family === "IPv4" && a.address === advertise)) return { links: [ipv4Of(name, ifaces, advertise)!], waiting: [] };
     }
-    return [];
+    return { links: [], waiting: [] };
   }
-  return names.map((name) => {
+  const links: Link[] = [];
+  const waiting: string[] = [];
+  for (const name of names) {
     const link = ipv4Of(name, ifaces, advertise);
-    // libuv lists only interfaces that are up and running: a cable not yet plugged in looks the same.
-    if (!link) throw new LinkError(`dhcp.interfaces: ${name} does not exist, has no IPv4 address, or its link is down (no carrier)`);
-    return link;
-  });
+    if (link) links.push(link);
+    else if (exists(name)) waiting.push(name);
+    else throw new LinkError(`dhcp.interfaces: ${name} does not exist`);
+  }
+  return { links, waiting };
 }

@@ -30,6 +30,8 @@ export interface DhcpServerOptions {
 }
 
 const RECV_BUFFER = 4 * 1024 * 1024;
+/** How often configured interfaces that are not up yet are looked for (getifaddrs: cheap). */
+const LINK_POLL_MS = 1000;
 const COMMIT_DELAY_MS = 2;
 /**
  * At most this many lease writes share a commit. Bigger batches make each lease cheaper to commit (a commit
@@ -70,36 +72,87 @@ export class DhcpServer {
   /** Requests in the outbox that wrote a lease (RELEASE and DECLINE write but send nothing). */
   private outboxWrites = 0;
   private flushScheduled = false;
+  /** Ports to serve: 67 (or as configured), plus 4011 in proxy mode; none in mode off. */
+  private readonly ports: [Port, number][];
+  private wildcardOpen = false;
+  private linkWatch: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly opts: DhcpServerOptions,
     private readonly handler: DhcpHandler,
-    private readonly links: Link[],
     private readonly leases: LeaseStore | undefined,
-  ) {}
+  ) {
+    const { config } = opts;
+    this.ports = config.mode === "off" || !config.port ? [] : [["dhcp", config.port]];
+    if (config.mode === "proxy" && config.proxyPort) this.ports.push(["proxy", config.proxyPort]);
+  }
 
   static async start(opts: DhcpServerOptions): Promise<DhcpServer> {
     const { config, log } = opts;
-    const links = resolveLinks(config.interfaces, opts.advertise);
+    const { links, waiting } = resolveLinks(config.interfaces, opts.advertise);
     if (config.mode === "full" && config.subnets.length === 0) log.warn("dhcp: full mode without subnets leases nothing");
     const leases = config.mode === "full" ? new LeaseStore(opts.db) : undefined;
-    const handler = new DhcpHandler({ ...opts, links, leases });
-    const server = new DhcpServer(opts, handler, links, leases);
-    // Mode off (or port 0) starts nothing, so callers need no special case.
-    const ports: [Port, number][] = config.mode === "off" ? [] : [["dhcp", config.port]];
-    if (config.mode === "proxy" && config.proxyPort) ports.push(["proxy", config.proxyPort]);
+    const server = new DhcpServer(opts, new DhcpHandler({ ...opts, links: [], leases }), leases);
     try {
-      for (const [port, number] of ports) {
-        if (!number) continue;
-        await server.open(port, number, "0.0.0.0", undefined);
-        for (const link of links) await server.open(port, number, link.address, link);
-      }
+      // With interfaces configured and none up yet, nothing listens: a broadcast that reached the wildcard
+      // socket now could only be answered out of some other interface, on a network Kindling must not serve.
+      if (config.interfaces.length === 0) await server.openWildcard();
+      for (const link of links) await server.serveLink(link);
     } catch (err) {
       await server.close();
       throw err;
     }
     log.info({ mode: config.mode, port: config.port, proxyPort: config.proxyPort, links: links.map((l) => `${l.name}=${l.address}`) }, "dhcp: listening");
+    if (waiting.length) server.watchLinks(waiting);
     return server;
+  }
+
+  private async openWildcard(): Promise<void> {
+    if (this.wildcardOpen) return;
+    this.wildcardOpen = true;
+    for (const [port, number] of this.ports) await this.open(port, number, "0.0.0.0", undefined);
+  }
+
+  private async serveLink(link: Link): Promise<void> {
+    await this.openWildcard();
+    for (const [port, number] of this.ports) await this.open(port, number, link.address, link);
+    this.handler.addLink(link);
+  }
+
+  /**
+   * Configured interfaces that are down, without carrier or without an address at start (a cable plugged in
+   * later, a bridge whose first port comes up later, an address from networkd) are served once they are up,
+   * without a restart.
+   */
+  private watchLinks(names: string[]): void {
+    const { config, advertise, log } = this.opts;
+    log.warn({ interfaces: names }, "dhcp: interface down, without carrier or without an IPv4 address; serving it as soon as it is up");
+    let busy = false;
+    this.linkWatch = setInterval(() => {
+      if (busy) return;
+      let up: Link[];
+      try {
+        up = resolveLinks(names, advertise).links;
+      } catch {
+        return; // an interface removed meanwhile: keep waiting for it to come back
+      }
+      if (up.length === 0) return;
+      busy = true;
+      void (async () => {
+        for (const link of up) {
+          names.splice(names.indexOf(link.name), 1);
+          try {
+            await this.serveLink(link);
+            log.info({ interface: link.name, address: link.address, mode: config.mode }, "dhcp: interface up, serving it");
+          } catch (err) {
+            log.error({ err, interface: link.name }, "dhcp: interface up but cannot be served");
+          }
+        }
+        if (names.length === 0) clearInterval(this.linkWatch);
+        busy = false;
+      })();
+    }, LINK_POLL_MS);
+    this.linkWatch.unref();
   }
 
   private async open(port: Port, number: number, address: string, link: Link | undefined): Promise<void> {
@@ -144,7 +197,7 @@ export class DhcpServer {
       this.count(messageTypeName(type ?? 0) ?? `type-${type}`);
       maxSize = packet.options.get(Opt.MaxMessageSize) ?? DEFAULT_MAX_MESSAGE;
       // A request that arrived on the wildcard socket came by broadcast; with one link it is that link's.
-      const known = link ?? (this.links.length === 1 ? this.links[0] : undefined);
+      const known = link ?? (this.handler.links.length === 1 ? this.handler.links[0] : undefined);
       replies = this.handler.handle({ packet, port, link: known, from: { address: rinfo.address, port: rinfo.port } });
     } catch (err) {
       if (err instanceof OptionError) {
@@ -219,6 +272,7 @@ export class DhcpServer {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.linkWatch);
     this.flush();
     await Promise.all(this.sockets.map(({ socket }) => new Promise<void>((resolve) => socket.close(() => resolve()))));
     this.sockets.length = 0;

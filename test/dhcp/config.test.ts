@@ -32,9 +32,17 @@ describe("DhcpConfigSchema", () => {
 });
 
 describe("serving interfaces", () => {
-  it("a configured interface that is missing, has no IPv4 or no carrier stops DHCP naming the key and the interface", () => {
-    const ifaces = { lo: [{ address: "127.0.0.1", netmask: "255.0.0.0", family: "IPv4" as const, mac: "00:00:00:00:00:00", internal: true, cidr: "127.0.0.1/8" }] };
-    expect(() => resolveLinks(["eno9"], "10.0.0.1", ifaces)).toThrow(/dhcp\.interfaces: eno9 does not exist, has no IPv4 address, or its link is down/);
-    expect(resolveLinks(["lo"], "10.0.0.1", ifaces)).toEqual([{ name: "lo", address: "127.0.0.1", cidr: expect.anything() }]);
+  const ifaces = { lo: [{ address: "127.0.0.1", netmask: "255.0.0.0", family: "IPv4" as const, mac: "00:00:00:00:00:00", internal: true, cidr: "127.0.0.1/8" }] };
+
+  it("a configured interface that does not exist stops DHCP naming the key and the interface", () => {
+    expect(() => resolveLinks(["eno9"], "10.0.0.1", ifaces, () => false)).toThrow(/^dhcp\.interfaces: eno9 does not exist$/);
+    expect(resolveLinks(["lo"], "10.0.0.1", ifaces)).toEqual({ links: [{ name: "lo", address: "127.0.0.1", cidr: expect.anything() }], waiting: [] });
+  });
+
+  it("one that exists but is down, without carrier or without IPv4 is waited for", () => {
+    expect(resolveLinks(["lo", "eno9"], "10.0.0.1", ifaces, (name) => name === "eno9")).toEqual({
+      links: [{ name: "lo", address: "127.0.0.1", cidr: expect.anything() }],
+      waiting: ["eno9"],
+    });
   });
 });
