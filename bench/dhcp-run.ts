@@ -13,8 +13,8 @@ import { Lab, type Netns } from "../test/dhcp/netns.ts";
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
 const SECONDS = Number(arg("seconds") ?? 3);
 const ONLY = (arg("only") ?? "kindling,dnsmasq,kea").split(",");
-// The ladder goes past Kea's measured ceiling so the top step is a real limit, not the end of the list.
-const LADDER = [200, 300, 450, 700, 1000, 1250, 1500, 1800, 2200, 2700, 3300, 4000, 5000, 6000, 7500, 9000, 11000, 13500, 16500, 18000, 19000, 20000, 21000, 22000, 23000, 24000];
+// The ladder goes past the measured ceilings (perfdhcp itself included) so the top step is a real limit.
+const LADDER = [200, 300, 450, 700, 1000, 1250, 1500, 1800, 2200, 2700, 3300, 4000, 5000, 6000, 7500, 9000, 11000, 13500, 16500, 18000, 19000, 20000, 21000, 22000, 23000, 24000, 26000, 28000, 30000, 33000, 36000, 40000];
 const RATES = arg("rates")?.split(",").map(Number) ?? LADDER;
 const SERVER = "10.64.0.1";
 const CLIENT = "10.64.0.2";
