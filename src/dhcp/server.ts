@@ -6,12 +6,12 @@
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import type { Logger } from "../log.ts";
 import type { EventSink } from "../model/event.ts";
+import { literalLookup } from "../net/literal-lookup.ts";
 import type { Db } from "../store/db.ts";
 import { LeaseStore } from "../store/leases.ts";
 import type { MachineStore } from "../store/machines.ts";
 import type { DhcpConfig } from "./config.ts";
 import { DhcpHandler, DropError, type Outgoing, type Port } from "./handler.ts";
-import { literalLookup } from "../net/literal-lookup.ts";
 import { resolveLinks, type Link } from "./links.ts";
 import { OptionError, messageTypeName, Opt } from "./options.ts";
 import { decodePacket, encodePacket, DEFAULT_MAX_MESSAGE } from "./packet.ts";
@@ -76,6 +76,7 @@ export class DhcpServer {
   private readonly ports: [Port, number][];
   private wildcardOpen = false;
   private linkWatch: NodeJS.Timeout | undefined;
+  private closed = false;
 
   private constructor(
     private readonly opts: DhcpServerOptions,
@@ -140,6 +141,7 @@ export class DhcpServer {
       busy = true;
       void (async () => {
         for (const link of up) {
+          if (this.closed) return;
           names.splice(names.indexOf(link.name), 1);
           try {
             await this.serveLink(link);
@@ -272,6 +274,7 @@ export class DhcpServer {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.linkWatch);
     this.flush();
     await Promise.all(this.sockets.map(({ socket }) => new Promise<void>((resolve) => socket.close(() => resolve()))));
