@@ -52,6 +52,7 @@ export interface HandlerDeps {
 
 const ZERO = "0.0.0.0";
 const MESSAGE_TYPE_BYTES: Buffer[] = [];
+const EXHAUSTED_REPORT_MS = 10_000;
 const BROADCAST = "255.255.255.255";
 
 /** Thrown for requests that decode but make no sense (counted as dropped, with the reason logged). */
@@ -76,6 +77,7 @@ export class DhcpHandler {
   private readonly linkPool = new Map<Link, SubnetPool>();
   private warnedNoTftp = false;
   private readonly encodedServerIds = new Map<string, Buffer>();
+  private readonly exhaustedReports = new Map<SubnetPool, { at: number; unanswered: number }>();
   private readonly encodedSubnets = new Map<SubnetPool, { config: [number, Buffer][]; lease: [number, Buffer][] }>();
 
   constructor(private readonly d: HandlerDeps) {
@@ -329,8 +331,7 @@ export class DhcpHandler {
     for (const { pool, link } of cands) {
       const ip = pool.choose(mac, { requested, reservations });
       if (!ip) {
-        this.d.log.warn({ subnet: pool.config.cidr, mac }, "dhcp: pool exhausted");
-        this.event(ctx, "dhcp.pool-exhausted", { subnet: pool.config.cidr });
+        this.reportExhausted(ctx, pool);
         continue;
       }
       pool.offer(mac, ip, this.d.config.offerSeconds * 1000);
@@ -342,6 +343,24 @@ export class DhcpHandler {
       out.push({ packet: reply, link, port: "dhcp", ...this.dest(req, MessageType.OFFER) });
     }
     return out;
+  }
+
+  /**
+   * A full pool is logged and recorded once per EXHAUSTED_REPORT_MS per subnet, with the number of DISCOVERs
+   * left unanswered since the last report: a rack of machines retrying against a full pool would otherwise
+   * write a warning and an event row for every packet.
+   */
+  private reportExhausted(ctx: Ctx, pool: SubnetPool): void {
+    const report = this.exhaustedReports.get(pool) ?? { at: -Infinity, unanswered: 0 };
+    this.exhaustedReports.set(pool, report);
+    report.unanswered++;
+    const now = this.now();
+    if (now - report.at < EXHAUSTED_REPORT_MS) return;
+    const detail = { subnet: pool.config.cidr, unanswered: report.unanswered };
+    this.d.log.warn({ ...detail, mac: ctx.mac }, "dhcp: pool exhausted");
+    this.event(ctx, "dhcp.pool-exhausted", detail);
+    report.at = now;
+    report.unanswered = 0;
   }
 
   private nak(ctx: Ctx, link: Link | undefined, reason: string): Outgoing {

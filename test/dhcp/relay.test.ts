@@ -93,7 +93,10 @@ describe("relayed full mode on loopback", () => {
   it("reports an exhausted pool as an event and a metric, and keeps serving", async () => {
     // One address bound, one declined, one offered: nothing left for a newcomer.
     expect(await exchange(req("02:00:00:00:01:06", MessageType.DISCOVER), false)).toBeUndefined();
-    expect(events.some((e) => e.kind === "dhcp.pool-exhausted")).toBe(true);
+    expect(events.filter((e) => e.kind === "dhcp.pool-exhausted").map((e) => e.detail)).toEqual([expect.objectContaining({ subnet: "127.0.0.0/8", unanswered: 1 })]);
+    // More newcomers within the report interval: still unanswered, but no event row per packet.
+    for (const n of [7, 8, 9]) expect(await exchange(req(`02:00:00:00:02:0${n}`, MessageType.DISCOVER), false)).toBeUndefined();
+    expect(events.filter((e) => e.kind === "dhcp.pool-exhausted")).toHaveLength(1);
     expect(server.stats().leases?.[0]?.free).toBe(0);
     // A known client is still answered.
     expect(type(await exchange(req("02:00:00:00:01:01", MessageType.DISCOVER)))).toBe(MessageType.OFFER);
