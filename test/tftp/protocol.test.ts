@@ -93,6 +93,22 @@ describe("protocol rules, checked with a hand-driven peer", () => {
     }
   });
 
+  it("ends a transfer as soon as its client's port is gone (ICMP port unreachable), not after its retries", async () => {
+    // 50 retries with backoff would take over a minute; the connected transfer socket hears the ICMP error
+    // on the first retransmission.
+    const { server, events } = await startServer([root], { timeoutMs: 100, retries: 50 });
+    const client = await RawPeer.open();
+    try {
+      client.send(rrq("small.bin"), server.address.port);
+      expect((await client.next())?.packet).toMatchObject({ op: Opcode.DATA, block: 1 });
+      client.close();
+      for (let i = 0; i < 100 && events.of("tftp.failed").length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(events.of("tftp.failed").map((e) => e.detail?.error)).toEqual([expect.stringMatching(/ECONNREFUSED/)]);
+    } finally {
+      await server.close();
+    }
+  });
+
   it("does not answer duplicate ACKs (no Sorcerer's Apprentice)", async () => {
     // A long timeout so that every DATA seen is an answer to an ACK, not a retransmission.
     const { server } = await startServer([root], { timeoutMs: 30_000 });
