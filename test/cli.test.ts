@@ -27,6 +27,30 @@ async function kindling(args: string[], env: Record<string, string> = {}) {
 }
 const client = (args: string[]) => kindling(["--server", k.url, "--token", TEST_TOKEN, ...args]);
 
+/** Starts a long-running command (`kindling serve`, possibly behind a wrapper such as setpriv) and collects its output. */
+function serve(command: string[], env: Record<string, string> = {}) {
+  const [cmd, ...args] = command;
+  const child = spawn(cmd!, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.on("exit", r));
+  return {
+    output: () => out,
+    /** Waits, at most `ms`, for `text` in the output (or for the process to exit); returns the output so far. */
+    async waitFor(text: string, ms = 20_000): Promise<string> {
+      const deadline = Date.now() + ms;
+      while (!out.includes(text) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+      return out;
+    },
+    /** Sends SIGTERM; resolves with the exit code. */
+    stop(): Promise<number | null> {
+      child.kill("SIGTERM");
+      return exited;
+    },
+  };
+}
+
 describe("kindling CLI (client commands over the API)", () => {
   it("machines add → list → show → assign → rm", async () => {
     const add = await client(["machines", "add", "52-54-00-12-34-56", "--profile", "flatcar-install", "--hostname", "n1", "--label", "rack=a1"]);
@@ -80,23 +104,16 @@ describe("kindling serve", () => {
   it("starts with defaults in a fresh data dir, writes a 0600 token, serves /boot.ipxe, stops on SIGTERM", async () => {
     const dataDir = tempDir();
     const port = await freePort();
-    const child = spawn(process.execPath, [BIN, "--data-dir", dataDir, "serve", "--http-port", String(port), "--http-host", "127.0.0.1", "--tftp-port", "0", "--dhcp-mode", "off"], {
-      env: { ...process.env, KINDLING_API_TOKEN: "" },
-      stdio: ["ignore", "pipe", "pipe"],
+    const server = serve([process.execPath, BIN, "--data-dir", dataDir, "serve", "--http-port", String(port), "--http-host", "127.0.0.1", "--tftp-port", "0", "--dhcp-mode", "off"], {
+      KINDLING_API_TOKEN: "",
     });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (out += d));
-    const deadline = Date.now() + 20_000;
-    while (!out.includes("HTTP listening") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const out = await server.waitFor("HTTP listening");
     expect(out).toContain(`generated an API token; it is in ${dataDir}/api-token`);
     expect(statSync(join(dataDir, "api-token")).mode & 0o777).toBe(0o600);
     expect(await (await fetch(`http://127.0.0.1:${port}/boot.ipxe`)).text()).toContain("#!ipxe");
     const token = readFileSync(join(dataDir, "api-token"), "utf8").trim();
     expect((await fetch(`http://127.0.0.1:${port}/api/v1/machines`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
-    const exited = new Promise<number | null>((r) => child.on("exit", r));
-    child.kill("SIGTERM");
-    expect(await exited).toBe(0);
+    expect(await server.stop()).toBe(0);
   });
 
   it.each([
@@ -125,24 +142,20 @@ describe("npm start as an ordinary user", () => {
     chownSync(dataDir, 65534, 65534); // nobody
     const port = await freePort();
     // setpriv drops to nobody: binding ports below 1024 then fails with EACCES, as for a user's `npm start`.
-    const child = spawn("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, BIN, "--data-dir", dataDir, "serve", "--http-port", String(port), "--http-host", "127.0.0.1"], {
-      env: { ...process.env, KINDLING_API_TOKEN: "", HOME: dataDir },
-      stdio: ["ignore", "pipe", "pipe"],
+    const server = serve(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, BIN, "--data-dir", dataDir, "serve", "--http-port", String(port), "--http-host", "127.0.0.1"], {
+      KINDLING_API_TOKEN: "",
+      HOME: dataDir,
     });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (out += d));
-    const deadline = Date.now() + 30_000;
-    while (!out.includes("HTTP listening") && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+    // DHCP starts last: once its refusal is printed, every listener has had its say.
+    await server.waitFor("DHCP (proxy mode) on 0.0.0.0:67", 30_000);
+    const out = server.output();
     try {
       expect(await (await fetch(`http://127.0.0.1:${port}/boot.ipxe`)).text()).toContain("#!ipxe");
       expect(out).toContain("TFTP on 0.0.0.0:69: permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE (or set --tftp-port");
       expect(out).toContain("DHCP (proxy mode) on 0.0.0.0:67: permission denied");
       expect(out).toContain("continuing without it");
     } finally {
-      const exited = new Promise((r) => child.on("exit", r));
-      child.kill("SIGTERM");
-      await exited;
+      await server.stop();
     }
   });
 });
@@ -157,19 +170,13 @@ describe("a DHCP interface that cannot be used", () => {
     expect(strict.code).toBe(1);
     expect(strict.stderr).toContain("dhcp.interfaces: nosuch9 does not exist");
 
-    const child = spawn(process.execPath, [BIN, "--config", config, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (out += d));
-    const deadline = Date.now() + 20_000;
-    while (!out.includes("continuing without it") && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+    const server = serve([process.execPath, BIN, "--config", config, ...args]);
+    const out = await server.waitFor("continuing without it");
     try {
       expect(out).toContain("nosuch9");
       expect(await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()).toEqual({ status: "ok" });
     } finally {
-      const exited = new Promise((r) => child.on("exit", r));
-      child.kill("SIGTERM");
-      await exited;
+      await server.stop();
     }
   });
 });
