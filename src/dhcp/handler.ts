@@ -41,8 +41,6 @@ export interface HandlerDeps {
   advertise: string;
   httpPort: number;
   tftpEnabled: boolean;
-  /** Serving links known at start; more join through addLink() as their interfaces come up. */
-  links: readonly Link[];
   leases: LeaseStore | undefined;
   machines: MachineStore;
   events: EventSink;
@@ -71,7 +69,7 @@ interface Ctx {
 
 export class DhcpHandler {
   readonly pools: SubnetPool[];
-  /** Serving links: replies are sent, and subnets chosen, per link. */
+  /** Serving links: replies are sent, and subnets chosen, per link. The server adds each as it comes up. */
   readonly links: Link[] = [];
   private readonly now: () => number;
   private readonly linkPool = new Map<Link, SubnetPool>();
@@ -84,7 +82,6 @@ export class DhcpHandler {
     this.now = d.now ?? Date.now;
     this.pools = d.config.mode === "full" && d.leases ? d.config.subnets.map((s) => new SubnetPool(s, d.leases!, this.now)) : [];
     for (const l of d.leases && this.pools.length ? d.leases.all() : []) this.pools.find((p) => p.contains(l.ip))?.restore(l);
-    for (const link of d.links) this.addLink(link);
   }
 
   addLink(link: Link): void {

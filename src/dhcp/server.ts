@@ -93,7 +93,7 @@ export class DhcpServer {
     const { links, waiting } = resolveLinks(config.interfaces, opts.advertise);
     if (config.mode === "full" && config.subnets.length === 0) log.warn("dhcp: full mode without subnets leases nothing");
     const leases = config.mode === "full" ? new LeaseStore(opts.db) : undefined;
-    const server = new DhcpServer(opts, new DhcpHandler({ ...opts, links: [], leases }), leases);
+    const server = new DhcpServer(opts, new DhcpHandler({ ...opts, leases }), leases);
     try {
       // With interfaces configured and none up yet, nothing listens: a broadcast that reached the wildcard
       // socket now could only be answered out of some other interface, on a network Kindling must not serve.
