@@ -7,7 +7,7 @@
  */
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { chainloadLikeVendorRom, startCapture, startVm, type Firmware } from "../test/e2e/rig/firmware.ts";
+import { chainloadLikeVendorRom, type Firmware, startCapture, startVm } from "../test/e2e/rig/firmware.ts";
 import { BOOTED_MARKER } from "../test/e2e/rig/initramfs.ts";
 import { Kindling } from "../test/e2e/rig/kindling.ts";
 import { Netns } from "../test/e2e/rig/netns.ts";
@@ -17,7 +17,10 @@ import { bootTarget, TARGET_ARGS } from "../test/e2e/rig/target.ts";
 
 const BOOT_TIMEOUT_MS = 240_000;
 const ALL: Firmware[] = ["bios-ipxe", "bios-chain", "uefi"];
-const IGNITION = JSON.stringify({ ignition: { version: "3.4.0" }, storage: { files: [{ path: "/etc/e2e", contents: { source: "data:,bench" } }] } });
+const IGNITION = JSON.stringify({
+  ignition: { version: "3.4.0" },
+  storage: { files: [{ path: "/etc/e2e", contents: { source: "data:,bench" } }] },
+});
 
 /** QEMU start → the kernel's first line (the network-boot part the servers serve), and → the marker. */
 interface Times {
@@ -80,7 +83,12 @@ async function withKindling(firmware: Firmware, subnet: number): Promise<Times> 
   const ns = Netns.create({ subnet });
   try {
     startCapture(ns, join(dir, "bridge.pcap"));
-    const k = await Kindling.start({ ns, workDir: dir, dhcp: "full", assets: { vmlinuz: target.vmlinuz, "initrd.gz": target.initrd } });
+    const k = await Kindling.start({
+      ns,
+      workDir: dir,
+      dhcp: "full",
+      assets: { vmlinuz: target.vmlinuz, "initrd.gz": target.initrd },
+    });
     k.call("PUT", "/profiles/bench", {
       boot: { kernel: "/assets/e2e/vmlinuz", initrd: ["/assets/e2e/initrd.gz"], args: TARGET_ARGS },
       ignition: { json: IGNITION },
@@ -113,4 +121,6 @@ for (const firmware of chosen) {
   console.log(row);
   rows.push(row);
 }
-console.log("\nQEMU start → marker and → first kernel line (TCG), same rig, same run; ratio = kindling/peer:\n" + rows.join("\n"));
+console.log(
+  `\nQEMU start → marker and → first kernel line (TCG), same rig, same run; ratio = kindling/peer:\n${rows.join("\n")}`,
+);

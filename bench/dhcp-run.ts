@@ -14,7 +14,10 @@ const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`
 const SECONDS = Number(arg("seconds") ?? 3);
 const ONLY = (arg("only") ?? "kindling,dnsmasq,kea").split(",");
 // The ladder goes past the measured ceilings (perfdhcp itself included) so the top step is a real limit.
-const LADDER = [200, 300, 450, 700, 1000, 1250, 1500, 1800, 2200, 2700, 3300, 4000, 5000, 6000, 7500, 9000, 11000, 13500, 16500, 18000, 19000, 20000, 21000, 22000, 23000, 24000, 26000, 28000, 30000, 33000, 36000, 40000];
+const LADDER = [
+  200, 300, 450, 700, 1000, 1250, 1500, 1800, 2200, 2700, 3300, 4000, 5000, 6000, 7500, 9000, 11000, 13500, 16500,
+  18000, 19000, 20000, 21000, 22000, 23000, 24000, 26000, 28000, 30000, 33000, 36000, 40000,
+];
 const RATES = arg("rates")?.split(",").map(Number) ?? LADDER;
 const SERVER = "10.64.0.1";
 const CLIENT = "10.64.0.2";
@@ -43,7 +46,8 @@ interface Step {
   cpuMsPerK: number;
 }
 
-const pidsIn = (ns: Netns) => spawnSync("ip", ["netns", "pids", ns.name], { encoding: "utf8" }).stdout.split(/\s+/).filter(Boolean);
+const pidsIn = (ns: Netns) =>
+  spawnSync("ip", ["netns", "pids", ns.name], { encoding: "utf8" }).stdout.split(/\s+/).filter(Boolean);
 
 /** CPU milliseconds (user + system) used so far by the processes in `ns` (the server and nothing else). */
 function cpuMs(ns: Netns): number {
@@ -61,7 +65,8 @@ function cpuMs(ns: Netns): number {
 }
 const CLOCK_TICKS = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 
-const rcvbufErrors = (ns: Netns) => Number(ns.run(["nstat", "-az", "UdpRcvbufErrors"]).stdout.match(/UdpRcvbufErrors\s+(\d+)/)?.[1] ?? NaN);
+const rcvbufErrors = (ns: Netns) =>
+  Number(ns.run(["nstat", "-az", "UdpRcvbufErrors"]).stdout.match(/UdpRcvbufErrors\s+(\d+)/)?.[1] ?? NaN);
 
 interface Peer {
   name: string;
@@ -88,8 +93,18 @@ const peers: Peer[] = [
       writeFileSync(leases, "");
       const p = lab.adopt(
         ns.spawn([
-          "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--port=0", "--interface=k0", "--bind-interfaces", "--no-ping",
-          `--dhcp-range=${POOL.start},${POOL.end},${NETMASK},1h`, "--dhcp-lease-max=100000", `--dhcp-leasefile=${leases}`, "--pid-file=", "--user=root",
+          "dnsmasq",
+          "--keep-in-foreground",
+          "--conf-file=/dev/null",
+          "--port=0",
+          "--interface=k0",
+          "--bind-interfaces",
+          "--no-ping",
+          `--dhcp-range=${POOL.start},${POOL.end},${NETMASK},1h`,
+          "--dhcp-lease-max=100000",
+          `--dhcp-leasefile=${leases}`,
+          "--pid-file=",
+          "--user=root",
         ]),
       );
       await until("dnsmasq listening", () => ns.run(["ss", "-ulnp"], { allowFail: true }).stdout.includes("dnsmasq"));
@@ -110,12 +125,21 @@ const peers: Peer[] = [
             "interfaces-config": { interfaces: ["k0"], "dhcp-socket-type": "udp" },
             "lease-database": { type: "memfile", persist: true, name: join(dir, "kea-leases4.csv"), "lfc-interval": 0 },
             "valid-lifetime": 3600,
-            subnet4: [{ id: 1, subnet: CIDR, pools: [{ pool: `${POOL.start} - ${POOL.end}` }], "option-data": [{ name: "routers", data: SERVER }] }],
+            subnet4: [
+              {
+                id: 1,
+                subnet: CIDR,
+                pools: [{ pool: `${POOL.start} - ${POOL.end}` }],
+                "option-data": [{ name: "routers", data: SERVER }],
+              },
+            ],
             loggers: [{ name: "kea-dhcp4", severity: "WARN", output_options: [{ output: "stderr" }] }],
           },
         }),
       );
-      const p = lab.adopt(ns.spawn(["env", `KEA_PIDFILE_DIR=${dir}`, `KEA_LOCKFILE_DIR=${dir}`, "kea-dhcp4", "-c", conf]));
+      const p = lab.adopt(
+        ns.spawn(["env", `KEA_PIDFILE_DIR=${dir}`, `KEA_LOCKFILE_DIR=${dir}`, "kea-dhcp4", "-c", conf]),
+      );
       await until("kea listening", () => ns.run(["ss", "-ulnp"], { allowFail: true }).stdout.includes("kea-dhcp4"));
       return async () => {
         p.kill("SIGTERM");
@@ -131,18 +155,48 @@ function perfdhcp(ns: Netns, srv: Netns, rate: number, step: number): Step {
   const n = rate * SECONDS;
   // A distinct MAC base per step, so every step's clients are new to the server.
   const base = `mac=02:${step.toString(16).padStart(2, "0")}:00:00:00:00`;
-  const r = ns.run(["taskset", "-c", CLIENT_CPU, "perfdhcp", "-g", "single", "-4", "-l", CLIENT, "-r", String(rate), "-R", String(n), "-n", String(n), "-p", String(SECONDS + 5), "-b", base, "-W", "1500000", SERVER], {
-    allowFail: true,
-    timeoutMs: (SECONDS + 30) * 1000,
-  });
+  const r = ns.run(
+    [
+      "taskset",
+      "-c",
+      CLIENT_CPU,
+      "perfdhcp",
+      "-g",
+      "single",
+      "-4",
+      "-l",
+      CLIENT,
+      "-r",
+      String(rate),
+      "-R",
+      String(n),
+      "-n",
+      String(n),
+      "-p",
+      String(SECONDS + 5),
+      "-b",
+      base,
+      "-W",
+      "1500000",
+      SERVER,
+    ],
+    {
+      allowFail: true,
+      timeoutMs: (SECONDS + 30) * 1000,
+    },
+  );
   const sent = [...r.stdout.matchAll(/sent packets: (\d+)/g)].map((m) => Number(m[1]));
   const recv = [...r.stdout.matchAll(/received packets: (\d+)/g)].map((m) => Number(m[1]));
   if (sent.length < 2) throw new Error(`perfdhcp output not understood:\n${r.stdout}${r.stderr}`);
   const acked = recv[1] ?? 0;
   const cpu = cpuMs(srv) - cpuBefore;
   return {
-    rate, sent: sent[0]!, acked, dropPct: (100 * (sent[0]! - acked)) / sent[0]!,
-    serverRcvbuf: rcvbufErrors(srv) - before[0]!, clientRcvbuf: rcvbufErrors(ns) - before[1]!,
+    rate,
+    sent: sent[0]!,
+    acked,
+    dropPct: (100 * (sent[0]! - acked)) / sent[0]!,
+    serverRcvbuf: rcvbufErrors(srv) - before[0]!,
+    clientRcvbuf: rcvbufErrors(ns) - before[1]!,
     cpuMsPerK: acked ? (1000 * cpu) / acked : NaN,
   };
 }
@@ -156,11 +210,37 @@ async function step(peer: Peer, rate: number, i: number): Promise<Step> {
     lab.link(srv, "k0", `${SERVER}/10`, cli, "eth0", `${CLIENT}/10`);
     const stop = await peer.start(srv, lab, dir);
     // Same warm-up for every server: measure only once a handful of exchanges complete.
-    await until(`${peer.name} answering`, () => cli.run(["perfdhcp", "-4", "-l", CLIENT, "-r", "10", "-R", "10", "-n", "10", "-b", "mac=02:ff:00:00:00:00", "-W", "500000", SERVER], { allowFail: true, timeoutMs: 20_000 }).status === 0 || undefined, 30_000);
+    await until(
+      `${peer.name} answering`,
+      () =>
+        cli.run(
+          [
+            "perfdhcp",
+            "-4",
+            "-l",
+            CLIENT,
+            "-r",
+            "10",
+            "-R",
+            "10",
+            "-n",
+            "10",
+            "-b",
+            "mac=02:ff:00:00:00:00",
+            "-W",
+            "500000",
+            SERVER,
+          ],
+          { allowFail: true, timeoutMs: 20_000 },
+        ).status === 0 || undefined,
+      30_000,
+    );
     for (const pid of pidsIn(srv)) spawnSync("taskset", ["-a", "-cp", SERVER_CPU, pid]);
     const s = perfdhcp(cli, srv, rate, i + 1);
     await stop();
-    process.stderr.write(`${peer.name.padEnd(9)} rate ${String(rate).padStart(5)}/s  DORA ${s.acked}/${s.sent}  drops ${s.dropPct.toFixed(2)} %  server CPU ${s.cpuMsPerK.toFixed(0)} ms/1000 DORA  rcvbuf overflows: server ${s.serverRcvbuf}, perfdhcp ${s.clientRcvbuf}\n`);
+    process.stderr.write(
+      `${peer.name.padEnd(9)} rate ${String(rate).padStart(5)}/s  DORA ${s.acked}/${s.sent}  drops ${s.dropPct.toFixed(2)} %  server CPU ${s.cpuMsPerK.toFixed(0)} ms/1000 DORA  rcvbuf overflows: server ${s.serverRcvbuf}, perfdhcp ${s.clientRcvbuf}\n`,
+    );
     return s;
   } finally {
     await lab.destroy();
@@ -191,10 +271,12 @@ async function measureAll(selected: Peer[]): Promise<Record<string, number>> {
 }
 
 const haveKea = spawnSync("sh", ["-c", "command -v kea-dhcp4"]).status === 0 && existsSync("/usr/sbin/kea-dhcp4");
-if (ONLY.includes("kea") && !haveKea) process.stderr.write("kea-dhcp4 not installed (apt-get install kea-dhcp4-server): no Kea column\n");
+if (ONLY.includes("kea") && !haveKea)
+  process.stderr.write("kea-dhcp4 not installed (apt-get install kea-dhcp4-server): no Kea column\n");
 const results = await measureAll(peers.filter((p) => ONLY.includes(p.name) && (p.name !== "kea" || haveKea)));
 console.log(`\nleases/s sustained with < 1 % failed DORA (${SECONDS} s per step, leases persisted by each server):`);
-for (const [name, best] of Object.entries(results)) console.log(`  ${name.padEnd(9)} ${best >= RATES.at(-1)! ? `>= ${best}` : best}`);
+for (const [name, best] of Object.entries(results))
+  console.log(`  ${name.padEnd(9)} ${best >= RATES.at(-1)! ? `>= ${best}` : best}`);
 if (results.kindling !== undefined) {
   for (const peer of ["dnsmasq", "kea"]) {
     if (results[peer]) console.log(`  ratio kindling/${peer}: ${(results.kindling / results[peer]).toFixed(2)}`);

@@ -27,7 +27,11 @@ try {
   const key = await makeKey();
   const dir = join(work, "www", "stable", "amd64-usr", V);
   mkdirSync(dir, { recursive: true });
-  const files: Record<string, Buffer> = { [PXE_KERNEL]: randomBytes(8 << 20), [PXE_INITRD]: randomBytes(32 << 20), [IMAGE]: randomBytes(imageMiB << 20) };
+  const files: Record<string, Buffer> = {
+    [PXE_KERNEL]: randomBytes(8 << 20),
+    [PXE_INITRD]: randomBytes(32 << 20),
+    [IMAGE]: randomBytes(imageMiB << 20),
+  };
   for (const [name, data] of Object.entries(files)) {
     writeFileSync(join(dir, name), data);
     writeFileSync(join(dir, name === PXE_KERNEL ? KERNEL_SIG_FALLBACK : `${name}.sig`), await detachedSign(key, data));
@@ -45,7 +49,13 @@ http { access_log off; sendfile on; server { listen 127.0.0.1:${port}; root ${wo
   );
   nginx = spawn("nginx", ["-p", work, "-c", join(work, "nginx.conf")], { stdio: "ignore" });
   for (let i = 0; i < 50; i++) {
-    if (await fetch(`http://127.0.0.1:${port}/`).then(() => true, () => false)) break;
+    if (
+      await fetch(`http://127.0.0.1:${port}/`).then(
+        () => true,
+        () => false,
+      )
+    )
+      break;
     await new Promise((r) => setTimeout(r, 100));
   }
   const base = `http://127.0.0.1:${port}/stable/amd64-usr/${V}`;
@@ -53,9 +63,16 @@ http { access_log off; sendfile on; server { listen 127.0.0.1:${port}; root ${wo
 
   const kindling = async (i: number) => {
     const root = join(work, `k${i}`);
-    const config = FlatcarConfigSchema.parse({ origin: `http://127.0.0.1:${port}/{channel}/{board}`, signingKey: join(work, "key.asc"), signingFingerprint: key.fingerprint });
+    const config = FlatcarConfigSchema.parse({
+      origin: `http://127.0.0.1:${port}/{channel}/{board}`,
+      signingKey: join(work, "key.asc"),
+      signingFingerprint: key.fingerprint,
+    });
     const t = performance.now();
-    await new Mirror({ root, config, events: new CollectingSink(), log: silentLogger }).sync({ channel: "stable", version: V });
+    await new Mirror({ root, config, events: new CollectingSink(), log: silentLogger }).sync({
+      channel: "stable",
+      version: V,
+    });
     const ms = performance.now() - t;
     rmSync(root, { recursive: true, force: true });
     return ms;
@@ -67,7 +84,9 @@ http { access_log off; sendfile on; server { listen 127.0.0.1:${port}; root ${wo
     for (const name of Object.keys(files)) {
       const sig = name === PXE_KERNEL ? KERNEL_SIG_FALLBACK : `${name}.sig`;
       await run("curl", ["-fsS", "-o", join(out, name), `${base}/${name}`, "-o", join(out, "f.sig"), `${base}/${sig}`]);
-      await run("gpgv", ["--keyring", join(work, "keyring.gpg"), join(out, "f.sig"), join(out, name)], { env: { ...process.env, GNUPGHOME: work } });
+      await run("gpgv", ["--keyring", join(work, "keyring.gpg"), join(out, "f.sig"), join(out, name)], {
+        env: { ...process.env, GNUPGHOME: work },
+      });
     }
     const ms = performance.now() - t;
     rmSync(out, { recursive: true, force: true });

@@ -15,11 +15,14 @@ const FILES = Math.min(Number(arg("files") ?? 2000), 20_000);
 const RUNS = Math.min(Number(arg("runs") ?? 5), 50);
 
 let butane = "variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n";
-for (let i = 0; i < FILES; i++) butane += `    - path: /etc/kindling/f${i}.conf\n      mode: 0644\n      contents:\n        inline: "host={{ hostname }} n=${i}\\n"\n`;
+for (let i = 0; i < FILES; i++)
+  butane += `    - path: /etc/kindling/f${i}.conf\n      mode: 0644\n      contents:\n        inline: "host={{ hostname }} n=${i}\\n"\n`;
 butane += "systemd:\n  units:\n";
-for (let i = 0; i < FILES / 10; i++) butane += `    - name: s${i}.service\n      enabled: true\n      contents: "[Service]\\nExecStart=/usr/bin/true ${i}\\n[Install]\\nWantedBy=multi-user.target\\n"\n`;
+for (let i = 0; i < FILES / 10; i++)
+  butane += `    - name: s${i}.service\n      enabled: true\n      contents: "[Service]\\nExecStart=/usr/bin/true ${i}\\n[Install]\\nWantedBy=multi-user.target\\n"\n`;
 butane += "passwd:\n  users:\n";
-for (let i = 0; i < FILES / 40; i++) butane += `    - name: u${i}\n      uid: ${2000 + i}\n      ssh_authorized_keys: [ssh-ed25519 AAAA${i}]\n`;
+for (let i = 0; i < FILES / 40; i++)
+  butane += `    - name: u${i}\n      uid: ${2000 + i}\n      ssh_authorized_keys: [ssh-ed25519 AAAA${i}]\n`;
 
 const values = { hostname: "node-1" };
 const config = renderIgnition({ source: { butane }, values }).config;
@@ -51,9 +54,13 @@ try {
   const translate = time(() => translateButane(butane));
   const render = time(() => renderIgnition({ source: { butane }, values, flatcarVersion: "4230.2.1" }));
   const size = JSON.stringify(config).length;
-  console.log(`config: ${FILES} files, ${Math.floor(FILES / 10)} units, ${Math.floor(FILES / 40)} users, ${(size / 1024).toFixed(0)} KiB JSON; median of ${RUNS} runs`);
+  console.log(
+    `config: ${FILES} files, ${Math.floor(FILES / 10)} units, ${Math.floor(FILES / 40)} users, ${(size / 1024).toFixed(0)} KiB JSON; median of ${RUNS} runs`,
+  );
   console.log(`validate  kindling validateIgnition  ${ours.toFixed(1).padStart(8)} ms`);
-  console.log(`validate  ignition-validate (2.14)   ${peer.toFixed(1).padStart(8)} ms   ratio peer/kindling = ${(peer / ours).toFixed(2)}`);
+  console.log(
+    `validate  ignition-validate (2.14)   ${peer.toFixed(1).padStart(8)} ms   ratio peer/kindling = ${(peer / ours).toFixed(2)}`,
+  );
   console.log(`translate butane → ignition          ${translate.toFixed(1).padStart(8)} ms`);
   console.log(`render    template + target + check  ${render.toFixed(1).padStart(8)} ms`);
 } finally {

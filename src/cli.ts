@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { ConfigError } from "./config.ts";
+import { ProfileFileError } from "./boot/builtin-profiles.ts";
 import { registerAssetsCommands } from "./cli/assets.ts";
 import { registerIgnitionCommands } from "./cli/butane.ts";
 import { CliError } from "./cli/client.ts";
@@ -7,7 +7,7 @@ import { registerEventCommands } from "./cli/events.ts";
 import { registerMachineCommands } from "./cli/machines.ts";
 import { registerProfileCommands } from "./cli/profiles.ts";
 import { registerServeCommand } from "./cli/serve.ts";
-import { ProfileFileError } from "./boot/builtin-profiles.ts";
+import { ConfigError } from "./config.ts";
 import { ListenerError } from "./listen.ts";
 import { SchemaTooNewError } from "./store/db.ts";
 

@@ -8,7 +8,10 @@ import { FlatcarConfigSchema } from "./flatcar/config.ts";
 import { TftpConfigSchema } from "./tftp/config.ts";
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
-const bool = z.preprocess((v) => (v === "true" || v === "1" ? true : v === "false" || v === "0" ? false : v), z.boolean());
+const bool = z.preprocess(
+  (v) => (v === "true" || v === "1" ? true : v === "false" || v === "0" ? false : v),
+  z.boolean(),
+);
 
 export const ConfigSchema = z.strictObject({
   dataDir: z.string().default("./data"),
@@ -25,7 +28,11 @@ export const ConfigSchema = z.strictObject({
     .object({
       host: z.string().default("0.0.0.0"),
       port: port(8080),
-      bodyLimit: z.coerce.number().int().min(1024).default(1024 * 1024),
+      bodyLimit: z.coerce
+        .number()
+        .int()
+        .min(1024)
+        .default(1024 * 1024),
     })
     .prefault({}),
   tftp: TftpConfigSchema.prefault({}),
@@ -37,7 +44,11 @@ export const ConfigSchema = z.strictObject({
       defaultProfile: z.string().optional(),
       retrySeconds: z.coerce.number().int().min(1).max(3600).default(30),
       /** Lifetime of signed per-machine URLs (Ignition, installer reports). */
-      signedUrlSeconds: z.coerce.number().int().min(60).default(24 * 3600),
+      signedUrlSeconds: z.coerce
+        .number()
+        .int()
+        .min(60)
+        .default(24 * 3600),
       /**
        * Full DHCP mode: serve a machine's Ignition and take its reports only from the address leased to its
        * MAC, on top of the signed URL.
@@ -55,10 +66,25 @@ export type Config = z.infer<typeof ConfigSchema> & { advertise: string };
 /** Flags and env names for the settings people set most; anything else goes in the YAML file. */
 export const SETTINGS = [
   { flag: "data-dir", env: "KINDLING_DATA_DIR", path: ["dataDir"], help: "data directory (SQLite, token, mirror)" },
-  { flag: "log-level", env: "KINDLING_LOG_LEVEL", path: ["logLevel"], help: "fatal|error|warn|info|debug|trace|silent" },
-  { flag: "advertise", env: "KINDLING_ADVERTISE", path: ["advertise"], help: "IPv4 address machines use to reach Kindling" },
+  {
+    flag: "log-level",
+    env: "KINDLING_LOG_LEVEL",
+    path: ["logLevel"],
+    help: "fatal|error|warn|info|debug|trace|silent",
+  },
+  {
+    flag: "advertise",
+    env: "KINDLING_ADVERTISE",
+    path: ["advertise"],
+    help: "IPv4 address machines use to reach Kindling",
+  },
   { flag: "api-token", env: "KINDLING_API_TOKEN", path: ["apiToken"], help: "bearer token for the API" },
-  { flag: "strict-listeners", env: "KINDLING_STRICT_LISTENERS", path: ["strictListeners"], help: "fail start-up if any listener cannot bind" },
+  {
+    flag: "strict-listeners",
+    env: "KINDLING_STRICT_LISTENERS",
+    path: ["strictListeners"],
+    help: "fail start-up if any listener cannot bind",
+  },
   { flag: "http-host", env: "KINDLING_HTTP_HOST", path: ["http", "host"], help: "HTTP listen address" },
   { flag: "http-port", env: "KINDLING_HTTP_PORT", path: ["http", "port"], help: "HTTP port (0 disables)" },
   { flag: "tftp-host", env: "KINDLING_TFTP_HOST", path: ["tftp", "host"], help: "TFTP listen address" },
@@ -66,10 +92,30 @@ export const SETTINGS = [
   { flag: "dhcp-mode", env: "KINDLING_DHCP_MODE", path: ["dhcp", "mode"], help: "off|proxy|full" },
   { flag: "dhcp-port", env: "KINDLING_DHCP_PORT", path: ["dhcp", "port"], help: "DHCP port (0 disables)" },
   { flag: "proxy-port", env: "KINDLING_PROXY_PORT", path: ["dhcp", "proxyPort"], help: "proxyDHCP boot-server port" },
-  { flag: "default-profile", env: "KINDLING_DEFAULT_PROFILE", path: ["boot", "defaultProfile"], help: "profile for unknown machines" },
-  { flag: "flatcar-origin", env: "KINDLING_FLATCAR_ORIGIN", path: ["flatcar", "origin"], help: "Flatcar release origin URL" },
-  { flag: "flatcar-signing-key", env: "KINDLING_FLATCAR_SIGNING_KEY", path: ["flatcar", "signingKey"], help: "Flatcar image signing key file" },
-  { flag: "flatcar-signing-fingerprint", env: "KINDLING_FLATCAR_SIGNING_FINGERPRINT", path: ["flatcar", "signingFingerprint"], help: "pinned primary key fingerprint" },
+  {
+    flag: "default-profile",
+    env: "KINDLING_DEFAULT_PROFILE",
+    path: ["boot", "defaultProfile"],
+    help: "profile for unknown machines",
+  },
+  {
+    flag: "flatcar-origin",
+    env: "KINDLING_FLATCAR_ORIGIN",
+    path: ["flatcar", "origin"],
+    help: "Flatcar release origin URL",
+  },
+  {
+    flag: "flatcar-signing-key",
+    env: "KINDLING_FLATCAR_SIGNING_KEY",
+    path: ["flatcar", "signingKey"],
+    help: "Flatcar image signing key file",
+  },
+  {
+    flag: "flatcar-signing-fingerprint",
+    env: "KINDLING_FLATCAR_SIGNING_FINGERPRINT",
+    path: ["flatcar", "signingFingerprint"],
+    help: "pinned primary key fingerprint",
+  },
 ] as const;
 
 export class ConfigError extends Error {
@@ -119,7 +165,8 @@ function readFileLayer(file: string): Raw {
   } catch (err) {
     throw new ConfigError(`config file ${file}: ${(err as Error).message}`);
   }
-  if (typeof doc !== "object" || Array.isArray(doc)) throw new ConfigError(`config file ${file}: top level must be a mapping`);
+  if (typeof doc !== "object" || Array.isArray(doc))
+    throw new ConfigError(`config file ${file}: top level must be a mapping`);
   return doc as Raw;
 }
 
@@ -165,6 +212,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   }
   const cfg = parsed.data;
   if (cfg.boot.requireLeasedIp && cfg.dhcp.mode !== "full")
-    throw new ConfigError(`invalid config: boot.requireLeasedIp: needs dhcp.mode full (Kindling knows leases only when it hands them out)`);
+    throw new ConfigError(
+      `invalid config: boot.requireLeasedIp: needs dhcp.mode full (Kindling knows leases only when it hands them out)`,
+    );
   return { ...cfg, dataDir: resolve(cfg.dataDir), advertise: cfg.advertise ?? firstNonLoopbackIPv4() };
 }

@@ -1,7 +1,13 @@
 import type { Logger } from "./log.ts";
 
 /** A bind failure explained: which listener, why, and what to set instead. */
-export function explainBindError(what: string, flag: string, host: string, port: number, err: NodeJS.ErrnoException): string {
+export function explainBindError(
+  what: string,
+  flag: string,
+  host: string,
+  port: number,
+  err: NodeJS.ErrnoException,
+): string {
   const where = `${what} on ${host}:${port}`;
   switch (err.code) {
     case "EACCES":

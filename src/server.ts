@@ -1,21 +1,21 @@
-import { createAdaptorServer } from "@hono/node-server";
 import { mkdirSync } from "node:fs";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { ProfileFileError, readProfileDir } from "./boot/builtin-profiles.ts";
+import { createAdaptorServer } from "@hono/node-server";
 import { attributeByIp, RecentClients } from "./boot/attribution.ts";
+import { ProfileFileError, readProfileDir } from "./boot/builtin-profiles.ts";
 import { IgnitionConfigs } from "./boot/configs.ts";
 import { Lifecycle } from "./boot/lifecycle-service.ts";
 import { BootService } from "./boot/service.ts";
 import { Signer } from "./boot/sign.ts";
 import type { Config } from "./config.ts";
+import { DhcpServer } from "./dhcp/server.ts";
 import { Mirror } from "./flatcar/mirror.ts";
 import { checkProfile } from "./http/api/profile-check.ts";
 import { createApp } from "./http/app.ts";
 import { tryListen } from "./listen.ts";
 import type { Logger } from "./log.ts";
-import { DhcpServer } from "./dhcp/server.ts";
 import { Metrics } from "./metrics/metrics.ts";
 import { Store } from "./store/index.ts";
 import { LeaseStore } from "./store/leases.ts";
@@ -63,7 +63,12 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     const mirror = new Mirror({ root: assetsRoot(config), config: config.flatcar, events: store.events, log });
     const boot = new BootService(
       store,
-      { server, defaultProfile: config.boot.defaultProfile, retrySeconds: config.boot.retrySeconds, signedUrlSeconds: config.boot.signedUrlSeconds },
+      {
+        server,
+        defaultProfile: config.boot.defaultProfile,
+        retrySeconds: config.boot.retrySeconds,
+        signedUrlSeconds: config.boot.signedUrlSeconds,
+      },
       mirror,
       signer,
       log,
@@ -122,7 +127,10 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     let httpPort: number | undefined;
     if (config.http.port !== 0) {
       const { host, port } = config.http;
-      const http = await tryListen({ what: "HTTP", flag: "http-port", host, port, strict: config.strictListeners, log }, () => listenHttp(app.fetch, host, port));
+      const http = await tryListen(
+        { what: "HTTP", flag: "http-port", host, port, strict: config.strictListeners, log },
+        () => listenHttp(app.fetch, host, port),
+      );
       if (http) {
         httpPort = (http.address() as AddressInfo).port;
         closers.push(
@@ -148,17 +156,26 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
 
     if (config.dhcp.mode !== "off" && config.dhcp.port !== 0) {
       const { port } = config.dhcp;
-      dhcp = await tryListen({ what: `DHCP (${config.dhcp.mode} mode)`, flag: "dhcp-port", host: "0.0.0.0", port, strict: config.strictListeners, log }, () =>
-        DhcpServer.start({
-          config: config.dhcp,
-          advertise: config.advertise,
-          httpPort: httpPort ?? config.http.port,
-          tftpEnabled: tftp !== undefined,
-          db: store.db,
-          machines: store.machines,
-          events: attributed,
+      dhcp = await tryListen(
+        {
+          what: `DHCP (${config.dhcp.mode} mode)`,
+          flag: "dhcp-port",
+          host: "0.0.0.0",
+          port,
+          strict: config.strictListeners,
           log,
-        }),
+        },
+        () =>
+          DhcpServer.start({
+            config: config.dhcp,
+            advertise: config.advertise,
+            httpPort: httpPort ?? config.http.port,
+            tftpEnabled: tftp !== undefined,
+            db: store.db,
+            machines: store.machines,
+            events: attributed,
+            log,
+          }),
       );
       if (dhcp) closers.push(() => dhcp!.close());
     }
@@ -183,7 +200,11 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
   }
 }
 
-function listenHttp(fetch: (req: Request, env: unknown) => Response | Promise<Response>, host: string, port: number): Promise<Server> {
+function listenHttp(
+  fetch: (req: Request, env: unknown) => Response | Promise<Response>,
+  host: string,
+  port: number,
+): Promise<Server> {
   const server = createAdaptorServer({ fetch, hostname: host, port }) as Server;
   return new Promise((res, rej) => {
     server.once("error", rej);

@@ -4,7 +4,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, startTestKindling, tempDir, TEST_TOKEN, type Running } from "./helpers/kindling.ts";
+import { freePort, type Running, startTestKindling, TEST_TOKEN, tempDir } from "./helpers/kindling.ts";
 
 const run = promisify(execFile);
 const BIN = join(import.meta.dirname, "..", "bin", "kindling.js");
@@ -40,7 +40,8 @@ function serve(command: string[], env: Record<string, string> = {}) {
     /** Waits, at most `ms`, for `text` in the output (or for the process to exit); returns the output so far. */
     async waitFor(text: string, ms = 20_000): Promise<string> {
       const deadline = Date.now() + ms;
-      while (!out.includes(text) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+      while (!out.includes(text) && Date.now() < deadline && child.exitCode === null)
+        await new Promise((r) => setTimeout(r, 100));
       return out;
     },
     /** Sends SIGTERM; resolves with the exit code. */
@@ -53,18 +54,32 @@ function serve(command: string[], env: Record<string, string> = {}) {
 
 describe("kindling CLI (client commands over the API)", () => {
   it("machines add → list → show → assign → rm", async () => {
-    const add = await client(["machines", "add", "52-54-00-12-34-56", "--profile", "flatcar-install", "--hostname", "n1", "--label", "rack=a1"]);
+    const add = await client([
+      "machines",
+      "add",
+      "52-54-00-12-34-56",
+      "--profile",
+      "flatcar-install",
+      "--hostname",
+      "n1",
+      "--label",
+      "rack=a1",
+    ]);
     expect(add).toMatchObject({ code: 0 });
     expect(add.stdout).toContain("registered 52:54:00:12:34:56 (ready, profile flatcar-install)");
 
     const list = await client(["--json", "machines", "list"]);
-    expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ mac: "52:54:00:12:34:56", labels: { rack: "a1" } })]);
+    expect(JSON.parse(list.stdout)).toEqual([
+      expect.objectContaining({ mac: "52:54:00:12:34:56", labels: { rack: "a1" } }),
+    ]);
     const table = await client(["machines", "list", "--state", "ready"]);
     expect(table.stdout.split("\n")[0]).toMatch(/^MAC\s+HOSTNAME\s+ARCH\s+PROFILE\s+STATE/);
     expect(table.stdout).toContain("52:54:00:12:34:56");
 
     expect((await client(["machines", "show", "52:54:00:12:34:56"])).stdout).toContain("machine.registered");
-    expect((await client(["machines", "assign", "52:54:00:12:34:56", "local-disk"])).stdout).toContain("profile local-disk");
+    expect((await client(["machines", "assign", "52:54:00:12:34:56", "local-disk"])).stdout).toContain(
+      "profile local-disk",
+    );
     expect((await client(["profiles", "list"])).stdout).toContain("flatcar-live");
     expect((await client(["profiles", "show", "flatcar-install"])).stdout).toContain("channel: stable");
     expect((await client(["events", "--mac", "52:54:00:12:34:56"])).stdout).toContain("machine.updated");
@@ -91,10 +106,19 @@ describe("kindling CLI (client commands over the API)", () => {
 
   it("says so when the server is unreachable or no token can be found", async () => {
     const port = await freePort();
-    const down = await kindling(["--server", `http://127.0.0.1:${port}`, "--token", "x".repeat(20), "machines", "list"]);
+    const down = await kindling([
+      "--server",
+      `http://127.0.0.1:${port}`,
+      "--token",
+      "x".repeat(20),
+      "machines",
+      "list",
+    ]);
     expect(down.code).toBe(1);
     expect(down.stderr).toContain(`cannot reach Kindling at http://127.0.0.1:${port}`);
-    const noToken = await kindling(["--server", k.url, "--data-dir", tempDir(), "machines", "list"], { KINDLING_API_TOKEN: "" });
+    const noToken = await kindling(["--server", k.url, "--data-dir", tempDir(), "machines", "list"], {
+      KINDLING_API_TOKEN: "",
+    });
     expect(noToken.code).toBe(1);
     expect(noToken.stderr).toContain("no API token");
   });
@@ -104,15 +128,35 @@ describe("kindling serve", () => {
   it("starts with defaults in a fresh data dir, writes a 0600 token, serves /boot.ipxe, stops on SIGTERM", async () => {
     const dataDir = tempDir();
     const port = await freePort();
-    const server = serve([process.execPath, BIN, "--data-dir", dataDir, "serve", "--http-port", String(port), "--http-host", "127.0.0.1", "--tftp-port", "0", "--dhcp-mode", "off"], {
-      KINDLING_API_TOKEN: "",
-    });
+    const server = serve(
+      [
+        process.execPath,
+        BIN,
+        "--data-dir",
+        dataDir,
+        "serve",
+        "--http-port",
+        String(port),
+        "--http-host",
+        "127.0.0.1",
+        "--tftp-port",
+        "0",
+        "--dhcp-mode",
+        "off",
+      ],
+      {
+        KINDLING_API_TOKEN: "",
+      },
+    );
     const out = await server.waitFor("HTTP listening");
     expect(out).toContain(`generated an API token; it is in ${dataDir}/api-token`);
     expect(statSync(join(dataDir, "api-token")).mode & 0o777).toBe(0o600);
     expect(await (await fetch(`http://127.0.0.1:${port}/boot.ipxe`)).text()).toContain("#!ipxe");
     const token = readFileSync(join(dataDir, "api-token"), "utf8").trim();
-    expect((await fetch(`http://127.0.0.1:${port}/api/v1/machines`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    expect(
+      (await fetch(`http://127.0.0.1:${port}/api/v1/machines`, { headers: { authorization: `Bearer ${token}` } }))
+        .status,
+    ).toBe(200);
     expect(await server.stop()).toBe(0);
   });
 
@@ -129,10 +173,25 @@ describe("kindling serve", () => {
     const busy = createServer();
     await new Promise<void>((r) => busy.listen(0, "127.0.0.1", r));
     const port = (busy.address() as { port: number }).port;
-    const r = await kindling(["--data-dir", tempDir(), "serve", "--http-host", "127.0.0.1", "--http-port", String(port), "--tftp-port", "0", "--dhcp-mode", "off", "--strict-listeners"]);
+    const r = await kindling([
+      "--data-dir",
+      tempDir(),
+      "serve",
+      "--http-host",
+      "127.0.0.1",
+      "--http-port",
+      String(port),
+      "--tftp-port",
+      "0",
+      "--dhcp-mode",
+      "off",
+      "--strict-listeners",
+    ]);
     busy.close();
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`HTTP on 127.0.0.1:${port}: address in use by another process (stop it, or set --http-port; 0 disables it)`);
+    expect(r.stderr).toContain(
+      `HTTP on 127.0.0.1:${port}: address in use by another process (stop it, or set --http-port; 0 disables it)`,
+    );
   });
 });
 
@@ -142,16 +201,35 @@ describe("npm start as an ordinary user", () => {
     chownSync(dataDir, 65534, 65534); // nobody
     const port = await freePort();
     // setpriv drops to nobody: binding ports below 1024 then fails with EACCES, as for a user's `npm start`.
-    const server = serve(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, BIN, "--data-dir", dataDir, "serve", "--http-port", String(port), "--http-host", "127.0.0.1"], {
-      KINDLING_API_TOKEN: "",
-      HOME: dataDir,
-    });
+    const server = serve(
+      [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        process.execPath,
+        BIN,
+        "--data-dir",
+        dataDir,
+        "serve",
+        "--http-port",
+        String(port),
+        "--http-host",
+        "127.0.0.1",
+      ],
+      {
+        KINDLING_API_TOKEN: "",
+        HOME: dataDir,
+      },
+    );
     // DHCP starts last: once its refusal is printed, every listener has had its say.
     await server.waitFor("DHCP (proxy mode) on 0.0.0.0:67", 30_000);
     const out = server.output();
     try {
       expect(await (await fetch(`http://127.0.0.1:${port}/boot.ipxe`)).text()).toContain("#!ipxe");
-      expect(out).toContain("TFTP on 0.0.0.0:69: permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE (or set --tftp-port");
+      expect(out).toContain(
+        "TFTP on 0.0.0.0:69: permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE (or set --tftp-port",
+      );
       expect(out).toContain("DHCP (proxy mode) on 0.0.0.0:67: permission denied");
       expect(out).toContain("continuing without it");
     } finally {
@@ -163,7 +241,21 @@ describe("npm start as an ordinary user", () => {
 describe("a DHCP interface that cannot be used", () => {
   it("is explained and the rest keep serving; --strict-listeners makes it fatal", async () => {
     const port = await freePort();
-    const args = ["--data-dir", tempDir(), "serve", "--http-host", "127.0.0.1", "--http-port", String(port), "--tftp-port", "0", "--dhcp-mode", "full", "--dhcp-port", "16767"];
+    const args = [
+      "--data-dir",
+      tempDir(),
+      "serve",
+      "--http-host",
+      "127.0.0.1",
+      "--http-port",
+      String(port),
+      "--tftp-port",
+      "0",
+      "--dhcp-mode",
+      "full",
+      "--dhcp-port",
+      "16767",
+    ];
     const config = join(tempDir(), "k.yaml");
     writeFileSync(config, "dhcp:\n  interfaces: [nosuch9]\n");
     const strict = await kindling(["--config", config, ...args, "--strict-listeners"]);

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freeUdpPort, startTestKindling, type Running } from "./helpers/kindling.ts";
+import { freeUdpPort, type Running, startTestKindling } from "./helpers/kindling.ts";
 
 const run = promisify(execFile);
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -18,7 +18,11 @@ afterAll(() => k.stop());
 
 describe("one process serves the boot chain", () => {
   it("TFTP serves Debian's iPXE binaries by default, and each transfer is an event", async () => {
-    const { stdout } = await run("curl", ["-sf", "--tftp-blksize", "1468", `tftp://127.0.0.1:${tftpPort}/undionly.kpxe`], { encoding: "buffer" });
+    const { stdout } = await run(
+      "curl",
+      ["-sf", "--tftp-blksize", "1468", `tftp://127.0.0.1:${tftpPort}/undionly.kpxe`],
+      { encoding: "buffer" },
+    );
     expect(sha(stdout)).toBe(sha(readFileSync("/usr/lib/ipxe/undionly.kpxe")));
     const deadline = Date.now() + 5000;
     let events: { detail: { file?: string } }[] = [];
@@ -52,7 +56,9 @@ describe("boot story attribution", () => {
     const deadline = Date.now() + 5000;
     let kinds: string[] = [];
     while (Date.now() < deadline && !kinds.includes("tftp.transfer")) {
-      kinds = (await (await k.api("/events?mac=52:54:00:ab:00:01")).json()).map((e: { kind: string }) => e.kind).reverse();
+      kinds = (await (await k.api("/events?mac=52:54:00:ab:00:01")).json())
+        .map((e: { kind: string }) => e.kind)
+        .reverse();
       await new Promise((r) => setTimeout(r, 50));
     }
     expect(kinds.filter((x) => x !== "machine.discovered")).toEqual(["ipxe.request", "tftp.transfer", "http.asset"]);

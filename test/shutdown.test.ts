@@ -3,13 +3,13 @@
  * running transfer finishes (byte-identical), new requests are no longer answered, the database is closed
  * cleanly (WAL checkpointed and removed) and the process exits 0.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort, freeUdpPort, tempDir, TEST_TOKEN } from "./helpers/kindling.ts";
+import { freePort, freeUdpPort, TEST_TOKEN, tempDir } from "./helpers/kindling.ts";
 
 const run = promisify(execFile);
 const BIN = resolve(import.meta.dirname, "../bin/kindling.js");
@@ -41,10 +41,36 @@ describe("kindling serve on SIGTERM", () => {
     const httpPort = await freePort();
     const tftpPort = await freeUdpPort();
     // prettier-ignore
-    child = spawn(process.execPath, [BIN, "--config", join(dir, "kindling.yaml"), "--data-dir", dataDir, "serve",
-      "--http-host", "127.0.0.1", "--http-port", String(httpPort), "--tftp-host", "127.0.0.1", "--tftp-port", String(tftpPort),
-      "--dhcp-mode", "off", "--advertise", "127.0.0.1", "--api-token", TEST_TOKEN, "--log-level", "info",
-      "--flatcar-origin", "http://127.0.0.1:9/{channel}/{board}"], { stdio: ["ignore", "pipe", "pipe"] });
+    child = spawn(
+      process.execPath,
+      [
+        BIN,
+        "--config",
+        join(dir, "kindling.yaml"),
+        "--data-dir",
+        dataDir,
+        "serve",
+        "--http-host",
+        "127.0.0.1",
+        "--http-port",
+        String(httpPort),
+        "--tftp-host",
+        "127.0.0.1",
+        "--tftp-port",
+        String(tftpPort),
+        "--dhcp-mode",
+        "off",
+        "--advertise",
+        "127.0.0.1",
+        "--api-token",
+        TEST_TOKEN,
+        "--log-level",
+        "info",
+        "--flatcar-origin",
+        "http://127.0.0.1:9/{channel}/{board}",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     let log = "";
     child.stdout!.on("data", (d) => (log += d));
     child.stderr!.on("data", (d) => (log += d));
@@ -57,7 +83,15 @@ describe("kindling serve on SIGTERM", () => {
     expect(existsSync(join(dataDir, "kindling.db-wal"))).toBe(true);
 
     const out = join(dir, "big.out");
-    const download = run("curl", ["-sS", "--fail", "--max-time", "30", "-o", out, `tftp://127.0.0.1:${tftpPort}/big.bin`]);
+    const download = run("curl", [
+      "-sS",
+      "--fail",
+      "--max-time",
+      "30",
+      "-o",
+      out,
+      `tftp://127.0.0.1:${tftpPort}/big.bin`,
+    ]);
     await until("the first bytes", () => existsSync(out) && statSync(out).size > 0, 10_000);
     child.kill("SIGTERM");
     const atSignal = statSync(out).size;
@@ -66,7 +100,17 @@ describe("kindling serve on SIGTERM", () => {
 
     // A request after the signal gets no transfer.
     await until("the shutdown to begin", () => log.includes("shutting down"), 5_000);
-    await expect(run("curl", ["-sS", "--fail", "--max-time", "3", "-o", join(dir, "late.out"), `tftp://127.0.0.1:${tftpPort}/big.bin`])).rejects.toThrow();
+    await expect(
+      run("curl", [
+        "-sS",
+        "--fail",
+        "--max-time",
+        "3",
+        "-o",
+        join(dir, "late.out"),
+        `tftp://127.0.0.1:${tftpPort}/big.bin`,
+      ]),
+    ).rejects.toThrow();
 
     await download;
     expect(readFileSync(out).equals(file)).toBe(true);

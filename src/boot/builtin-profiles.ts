@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { basename, extname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { ProfileCreateSchema, type ProfileCreate } from "../model/profile.ts";
+import { type ProfileCreate, ProfileCreateSchema } from "../model/profile.ts";
 
 export class ProfileFileError extends Error {
   override name = "ProfileFileError";
@@ -11,7 +11,9 @@ export class ProfileFileError extends Error {
 export function readProfileDir(dir: string): ProfileCreate[] {
   let files: string[];
   try {
-    files = readdirSync(dir).filter((f) => [".yaml", ".yml"].includes(extname(f))).sort();
+    files = readdirSync(dir)
+      .filter((f) => [".yaml", ".yml"].includes(extname(f)))
+      .sort();
   } catch (err) {
     throw new ProfileFileError(`profiles directory ${dir}: ${(err as Error).message}`);
   }

@@ -11,7 +11,13 @@ import { TemplateError } from "./template.ts";
 export type Stage = "boot" | "final";
 
 export type ConfigAnswer =
-  | { ok: true; config: Record<string, unknown>; spec: string; kind: "installer" | "installed" | "live" | "raw"; profile: string }
+  | {
+      ok: true;
+      config: Record<string, unknown>;
+      spec: string;
+      kind: "installer" | "installed" | "live" | "raw";
+      profile: string;
+    }
   | { ok: false; status: 404 | 500 | 503; reason: string; profile?: string };
 
 /**
@@ -30,19 +36,31 @@ export class IgnitionConfigs {
     const resolved = this.boot.resolve(machine);
     const profile = profileOverride ?? resolved.profile;
     if (!profile) return { ok: false, status: 404, reason: `${machine.mac} has no profile` };
-    const fail = (status: 404 | 500 | 503, reason: string): ConfigAnswer => ({ ok: false, status, reason, profile: profile.name });
+    const fail = (status: 404 | 500 | 503, reason: string): ConfigAnswer => ({
+      ok: false,
+      status,
+      reason,
+      profile: profile.name,
+    });
     if (stage === "final" && !profile.install) return fail(404, `profile ${profile.name} does not install to disk`);
 
     let version: string | undefined;
     let basePath = "";
     if (profile.flatcar) {
       const release = this.releases.ensure(profile.flatcar);
-      if (release.state !== "ready") return fail(503, `Flatcar ${profile.flatcar.channel} ${profile.flatcar.version} is not mirrored yet: ${release.reason}`);
+      if (release.state !== "ready")
+        return fail(
+          503,
+          `Flatcar ${profile.flatcar.channel} ${profile.flatcar.version} is not mirrored yet: ${release.reason}`,
+        );
       version = release.version;
       basePath = release.basePath;
     }
     try {
-      const values = this.boot.valuesFor(machine, profile, { flatcarVersion: version, groupMetadata: resolved.groupMetadata });
+      const values = this.boot.valuesFor(machine, profile, {
+        flatcarVersion: version,
+        groupMetadata: resolved.groupMetadata,
+      });
       if (profile.flatcar && profile.install && stage === "boot") {
         const config = installerIgnition({
           mac: machine.mac,
@@ -61,7 +79,11 @@ export class IgnitionConfigs {
       let config: Record<string, unknown>;
       let spec: string;
       if (profile.ignition) {
-        const rendered = renderIgnition({ source: profile.ignition, values, ...(version ? { flatcarVersion: version } : {}) });
+        const rendered = renderIgnition({
+          source: profile.ignition,
+          values,
+          ...(version ? { flatcarVersion: version } : {}),
+        });
         config = rendered.config;
         spec = rendered.spec;
       } else if (version) {
@@ -71,7 +93,10 @@ export class IgnitionConfigs {
         return fail(404, `profile ${profile.name} has no Ignition config`);
       }
       if (!profile.flatcar) return { ok: true, config, spec, kind: "raw", profile: profile.name };
-      const withReport = withReportUnit(config, reportUnit(profile.install ? "first-boot" : "booted", values.urls.report!));
+      const withReport = withReportUnit(
+        config,
+        reportUnit(profile.install ? "first-boot" : "booted", values.urls.report!),
+      );
       return this.checked(withReport, profile.install ? "installed" : "live", profile);
     } catch (err) {
       if (err instanceof IgnitionError || err instanceof TemplateError) return fail(500, err.message);
@@ -80,9 +105,20 @@ export class IgnitionConfigs {
   }
 
   /** Kindling's own additions pass the same validator as operators' configs before anything is served. */
-  private checked(config: Record<string, unknown>, kind: "installer" | "installed" | "live", profile: Profile): ConfigAnswer {
+  private checked(
+    config: Record<string, unknown>,
+    kind: "installer" | "installed" | "live",
+    profile: Profile,
+  ): ConfigAnswer {
     const errors = validateIgnition(config).filter((d) => d.severity === "error");
-    if (errors.length > 0) return { ok: false, status: 500, reason: errors.map(formatDiagnostic).join("; "), profile: profile.name };
-    return { ok: true, config, spec: String((config.ignition as { version: string }).version), kind, profile: profile.name };
+    if (errors.length > 0)
+      return { ok: false, status: 500, reason: errors.map(formatDiagnostic).join("; "), profile: profile.name };
+    return {
+      ok: true,
+      config,
+      spec: String((config.ignition as { version: string }).version),
+      kind,
+      profile: profile.name,
+    };
   }
 }

@@ -82,7 +82,8 @@ export function classifyClient(facts: ClientFacts, ipxeUserClasses: readonly str
 
 /** Arch recorded on the machine (Flatcar names); BIOS PXE is x86, which Kindling provisions as amd64. */
 export function machineArch(client: Client): Arch | undefined {
-  const arch = client.kind === "pxe" || client.kind === "ipxe" || client.kind === "unknown-arch" ? client.arch : undefined;
+  const arch =
+    client.kind === "pxe" || client.kind === "ipxe" || client.kind === "unknown-arch" ? client.arch : undefined;
   const fw = arch === undefined ? undefined : ARCHES[arch]?.firmware;
   return fw === undefined ? undefined : fw === "efi-arm64" ? "arm64" : "amd64";
 }
@@ -123,11 +124,24 @@ export function planBoot({ client, state, bootFiles, httpBase }: BootPlanInput):
   if (client.kind === "unknown-arch") return { kind: "unknown-arch", arch: client.arch };
   if (client.kind === "ipxe") {
     // iPXE fetches the script over HTTP itself, which ends the chainload loop.
-    return { kind: "boot", file: `${httpBase}/boot.ipxe`, vendorClass: client.vendorClass ?? "PXEClient", ipxe: true, firmware: undefined };
+    return {
+      kind: "boot",
+      file: `${httpBase}/boot.ipxe`,
+      vendorClass: client.vendorClass ?? "PXEClient",
+      ipxe: true,
+      firmware: undefined,
+    };
   }
   const binary = bootFileFor(client.firmware, bootFiles);
   // UEFI HTTP boot follows no redirects: the URL must name the binary exactly where HTTP serves it.
-  if (client.http) return { kind: "boot", file: `${httpBase}/ipxe-bin/${binary}`, vendorClass: "HTTPClient", ipxe: false, firmware: client.firmware };
+  if (client.http)
+    return {
+      kind: "boot",
+      file: `${httpBase}/ipxe-bin/${binary}`,
+      vendorClass: "HTTPClient",
+      ipxe: false,
+      firmware: client.firmware,
+    };
   return { kind: "boot", file: binary, vendorClass: "PXEClient", ipxe: false, firmware: client.firmware };
 }
 

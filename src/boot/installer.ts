@@ -72,7 +72,14 @@ export function installerIgnition(p: InstallPlan): Record<string, unknown> {
   return {
     ignition: { version: "3.3.0" },
     storage: {
-      files: [{ path: "/opt/kindling/install.sh", mode: 0o755, overwrite: true, contents: { source: dataUrl(installScript(p)) } }],
+      files: [
+        {
+          path: "/opt/kindling/install.sh",
+          mode: 0o755,
+          overwrite: true,
+          contents: { source: dataUrl(installScript(p)) },
+        },
+      ],
     },
     systemd: {
       units: [
@@ -104,7 +111,10 @@ export function installerIgnition(p: InstallPlan): Record<string, unknown> {
  * A unit that tells Kindling once that the system is up: `first-boot` from an installed disk, `booted` from a
  * live boot. A stamp file keeps an installed system from reporting on every boot.
  */
-export function reportUnit(kind: "first-boot" | "booted", reportUrl: string): { name: string; enabled: boolean; contents: string } {
+export function reportUnit(
+  kind: "first-boot" | "booted",
+  reportUrl: string,
+): { name: string; enabled: boolean; contents: string } {
   const url = `${reportUrl}&kind=${kind}`;
   return {
     name: "kindling-report.service",
@@ -120,7 +130,12 @@ export function reportUnit(kind: "first-boot" | "booted", reportUrl: string): { 
       "Type=oneshot",
       // systemd expands % specifiers: the URL's percent-escapes must be doubled.
       `ExecStart=/usr/bin/curl -fsS --retry 10 --retry-delay 3 --retry-all-errors -X POST --data-binary ${kind} "${url.replace(/%/g, "%%")}"`,
-      ...(kind === "first-boot" ? ["ExecStartPost=/usr/bin/mkdir -p /var/lib/kindling", "ExecStartPost=/usr/bin/touch /var/lib/kindling/reported"] : []),
+      ...(kind === "first-boot"
+        ? [
+            "ExecStartPost=/usr/bin/mkdir -p /var/lib/kindling",
+            "ExecStartPost=/usr/bin/touch /var/lib/kindling/reported",
+          ]
+        : []),
       "",
       "[Install]",
       "WantedBy=multi-user.target",

@@ -1,8 +1,8 @@
 import type { Logger } from "../log.ts";
 import type { Machine, MachineUpdate } from "../model/machine.ts";
-import type { Store } from "../store/index.ts";
 import { ConflictError } from "../store/errors.ts";
-import { nextState, overdueInstalls, type LifecycleEvent } from "./lifecycle.ts";
+import type { Store } from "../store/index.ts";
+import { type LifecycleEvent, nextState, overdueInstalls } from "./lifecycle.ts";
 
 /** Who or what caused a transition, for the event log. */
 export interface Cause {
@@ -24,7 +24,11 @@ export class Lifecycle {
     const t = nextState(m.state, event, m.profile !== null);
     if (!t.ok) throw new ConflictError(`${mac}: ${t.reason}`, { mac, state: m.state, event });
     const updated = t.to === m.state ? m : this.store.machines.setState(mac, t.to);
-    this.store.events.append({ mac, kind: `lifecycle.${event}`, detail: { from: m.state, to: t.to, by: cause.by, ...(cause.ip ? { ip: cause.ip } : {}), ...cause.detail } });
+    this.store.events.append({
+      mac,
+      kind: `lifecycle.${event}`,
+      detail: { from: m.state, to: t.to, by: cause.by, ...(cause.ip ? { ip: cause.ip } : {}), ...cause.detail },
+    });
     if (t.to !== m.state) this.log.info({ mac, event, from: m.state, to: t.to, by: cause.by }, "machine state changed");
     return updated;
   }
@@ -35,7 +39,11 @@ export class Lifecycle {
    */
   update(mac: string, patch: MachineUpdate, cause: Cause): Machine {
     const before = this.store.machines.require(mac);
-    const event: LifecycleEvent | undefined = patch.profile ? "assign" : patch.profile === null ? "unassign" : undefined;
+    const event: LifecycleEvent | undefined = patch.profile
+      ? "assign"
+      : patch.profile === null
+        ? "unassign"
+        : undefined;
     if (event) {
       const t = nextState(before.state, event, patch.profile != null);
       if (!t.ok) throw new ConflictError(`${mac}: ${t.reason}`, { mac, state: before.state, event });

@@ -4,7 +4,17 @@ import type { MachineState } from "../model/machine.ts";
  * What can happen to a machine. Reports come from the installer and the installed system over signed URLs;
  * `assign`/`unassign`/`reinstall` from operators; `deadline` from the install watchdog.
  */
-export const LIFECYCLE_EVENTS = ["assign", "unassign", "install-started", "install-done", "install-failed", "first-boot", "booted", "reinstall", "deadline"] as const;
+export const LIFECYCLE_EVENTS = [
+  "assign",
+  "unassign",
+  "install-started",
+  "install-done",
+  "install-failed",
+  "first-boot",
+  "booted",
+  "reinstall",
+  "deadline",
+] as const;
 export type LifecycleEvent = (typeof LIFECYCLE_EVENTS)[number];
 
 /** Events a machine may report about itself through `/report`. */
@@ -21,8 +31,21 @@ type Rule = Partial<Record<MachineState, MachineState>>;
  * the state, so a retried report is harmless.
  */
 const RULES: Record<LifecycleEvent, Rule> = {
-  assign: { discovered: "ready", ready: "ready", installing: "installing", installed: "installed", running: "running", failed: "failed" },
-  unassign: { discovered: "discovered", ready: "discovered", installed: "installed", running: "running", failed: "failed" },
+  assign: {
+    discovered: "ready",
+    ready: "ready",
+    installing: "installing",
+    installed: "installed",
+    running: "running",
+    failed: "failed",
+  },
+  unassign: {
+    discovered: "discovered",
+    ready: "discovered",
+    installed: "installed",
+    running: "running",
+    failed: "failed",
+  },
   // From `failed` too: the machine was rebooted into the installer again (by hand or by its firmware).
   "install-started": { ready: "installing", installing: "installing", failed: "installing" },
   "install-done": { installing: "installed", installed: "installed" },
@@ -35,12 +58,22 @@ const RULES: Record<LifecycleEvent, Rule> = {
 };
 
 export function nextState(from: MachineState, event: LifecycleEvent, hasProfile: boolean): Transition {
-  if ((event === "reinstall" || event === "assign") && !hasProfile) return { ok: false, reason: `a machine needs a profile to ${event === "assign" ? "be assigned" : "be reinstalled"}` };
+  if ((event === "reinstall" || event === "assign") && !hasProfile)
+    return {
+      ok: false,
+      reason: `a machine needs a profile to ${event === "assign" ? "be assigned" : "be reinstalled"}`,
+    };
   const to = RULES[event][from];
   return to ? { ok: true, to } : { ok: false, reason: `${event} is not allowed in state ${from}` };
 }
 
 /** Machines whose install has run longer than the deadline without a report. */
-export function overdueInstalls<M extends { state: MachineState; stateChangedAt: string }>(machines: readonly M[], now: number, deadlineSeconds: number): M[] {
-  return machines.filter((m) => m.state === "installing" && now - Date.parse(m.stateChangedAt) > deadlineSeconds * 1000);
+export function overdueInstalls<M extends { state: MachineState; stateChangedAt: string }>(
+  machines: readonly M[],
+  now: number,
+  deadlineSeconds: number,
+): M[] {
+  return machines.filter(
+    (m) => m.state === "installing" && now - Date.parse(m.stateChangedAt) > deadlineSeconds * 1000,
+  );
 }

@@ -19,7 +19,11 @@ export function selectorMatches(selector: Group["selector"], labels: Labels): bo
 export function selectGroup(groups: readonly Group[], labels: Labels): Group | undefined {
   return groups
     .filter((g) => selectorMatches(g.selector, labels))
-    .sort((a, b) => Object.keys(b.selector).length - Object.keys(a.selector).length || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))[0];
+    .sort(
+      (a, b) =>
+        Object.keys(b.selector).length - Object.keys(a.selector).length ||
+        (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
+    )[0];
 }
 
 export type ProfileSource = "machine" | "group" | "default";

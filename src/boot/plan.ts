@@ -32,7 +32,12 @@ export function planIpxe(input: {
  * Kernel arguments for a Flatcar PXE boot. `initrd=` must name the image exactly as `initrd --name` does, or
  * the kernel never sees the PXE initrd and hangs at USR-A. `flatcar.first_boot=1` makes Ignition run.
  */
-export function flatcarKernelArgs(input: { initrdName: string; ignitionUrl: string | undefined; consoles: string[]; extra: string[] }): string[] {
+export function flatcarKernelArgs(input: {
+  initrdName: string;
+  ignitionUrl: string | undefined;
+  consoles: string[];
+  extra: string[];
+}): string[] {
   const args = [`initrd=${input.initrdName}`, "flatcar.first_boot=1"];
   if (input.ignitionUrl) args.push(`ignition.config.url=${input.ignitionUrl}`);
   return [...args, ...input.consoles, ...input.extra];
@@ -42,10 +47,15 @@ export function flatcarKernelArgs(input: { initrdName: string; ignitionUrl: stri
  * Kernel arguments for a raw boot. UEFI iPXE hands initrds to the kernel only when `initrd=<name>` is on the
  * command line, so each initrd is named there unless the profile already does it.
  */
-export function rawKernelArgs(input: { initrdNames: string[]; ignitionUrl: string | undefined; args: string[] }): string[] {
+export function rawKernelArgs(input: {
+  initrdNames: string[];
+  ignitionUrl: string | undefined;
+  args: string[];
+}): string[] {
   const named = input.args.some((a) => a.startsWith("initrd="));
   const out = named ? [] : input.initrdNames.map((n) => `initrd=${n}`);
   out.push(...input.args);
-  if (input.ignitionUrl && !input.args.some((a) => a.startsWith("ignition.config.url="))) out.push(`ignition.config.url=${input.ignitionUrl}`);
+  if (input.ignitionUrl && !input.args.some((a) => a.startsWith("ignition.config.url=")))
+    out.push(`ignition.config.url=${input.ignitionUrl}`);
   return out;
 }

@@ -2,7 +2,11 @@ import type { FlatcarRelease } from "../model/profile.ts";
 
 /** Where a Flatcar release's files are, once verified in the mirror (implemented by flatcar/Mirror). */
 export type ReleaseStatus =
-  | { state: "ready"; version: string; /** URL path of the board, e.g. /assets/flatcar/stable/amd64-usr */ basePath: string }
+  | {
+      state: "ready";
+      version: string /** URL path of the board, e.g. /assets/flatcar/stable/amd64-usr */;
+      basePath: string;
+    }
   | { state: "syncing" | "failed"; reason: string };
 
 export interface ReleaseSource {

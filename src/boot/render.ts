@@ -15,7 +15,10 @@ export const FLATCAR_CONSOLE_ARGS = ["console=tty0", "console=ttyS0,115200n8"];
  * script from data, and a newline would start a new command.
  */
 export function ipxeText(s: string): string {
-  return s.replace(/[\r\n]+/g, " ").replace(/\$\{/g, "$ {").replace(/\|\||&&/g, " ");
+  return s
+    .replace(/[\r\n]+/g, " ")
+    .replace(/\$\{/g, "$ {")
+    .replace(/\|\||&&/g, " ");
 }
 
 /** The script every iPXE is first pointed at: it reports what iPXE knows and asks for the machine's script. */
@@ -37,10 +40,15 @@ export interface KernelBoot {
 
 /** A kernel + initrd boot. `imgfree` first: a chained script must not carry earlier images into the kernel. */
 export function kernelScript(b: KernelBoot): string {
-  const lines = ["#!ipxe", `echo Kindling: ${ipxeText(b.comment)}`, "imgfree", `kernel ${b.kernel} ${b.args.join(" ")}`.trimEnd()];
+  const lines = [
+    "#!ipxe",
+    `echo Kindling: ${ipxeText(b.comment)}`,
+    "imgfree",
+    `kernel ${b.kernel} ${b.args.join(" ")}`.trimEnd(),
+  ];
   for (const i of b.initrds) lines.push(`initrd --name ${i.name} ${i.url}`);
   lines.push("boot");
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }
 
 /** Ask again later: the machine is unknown, unassigned or its release is still being mirrored. */

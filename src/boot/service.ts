@@ -1,16 +1,24 @@
 import type { Logger } from "../log.ts";
 import type { Machine } from "../model/machine.ts";
+import { HostnameSchema } from "../model/machine.ts";
 import type { Profile } from "../model/profile.ts";
 import type { Store } from "../store/index.ts";
 import { normalizeArch, normalizeMac, normalizeUuid } from "./identity.ts";
 import { chooseProfile, type Labels } from "./match.ts";
 import { flatcarKernelArgs, planIpxe, rawKernelArgs } from "./plan.ts";
 import type { ReleaseSource } from "./releases.ts";
-import { FLATCAR_CONSOLE_ARGS, PXE_INITRD_NAME, PXE_KERNEL, initrdName, kernelScript, localBootScript, waitScript } from "./render.ts";
+import {
+  FLATCAR_CONSOLE_ARGS,
+  initrdName,
+  kernelScript,
+  localBootScript,
+  PXE_INITRD_NAME,
+  PXE_KERNEL,
+  waitScript,
+} from "./render.ts";
 import type { Purpose, Signer } from "./sign.ts";
 import { expandKernelArg, TemplateError } from "./template.ts";
-import { templateValues, type TemplateValues } from "./values.ts";
-import { HostnameSchema } from "../model/machine.ts";
+import { type TemplateValues, templateValues } from "./values.ts";
 
 export interface BootSettings {
   /** Base URL machines reach Kindling at, e.g. http://10.0.0.1:8080 */
@@ -44,7 +52,8 @@ export class BootService {
 
   ipxe(query: Record<string, string>): IpxeAnswer {
     const mac = normalizeMac(query.mac ?? "");
-    if (!mac) return { status: 400, body: `bad or missing mac: ${JSON.stringify(query.mac ?? "")}\n`, outcome: "bad-request" };
+    if (!mac)
+      return { status: 400, body: `bad or missing mac: ${JSON.stringify(query.mac ?? "")}\n`, outcome: "bad-request" };
     const { machine, created } = this.store.machines.recordSighting({
       mac,
       uuid: normalizeUuid(query.uuid),
@@ -53,7 +62,12 @@ export class BootService {
       // Anyone on the boot network can send this: only a well-formed hostname is kept.
       hostname: HostnameSchema.safeParse(query.hostname?.trim()).data,
     });
-    if (created) this.store.events.append({ mac, kind: "machine.discovered", detail: { via: "ipxe", arch: machine.arch, uuid: machine.uuid } });
+    if (created)
+      this.store.events.append({
+        mac,
+        kind: "machine.discovered",
+        detail: { via: "ipxe", arch: machine.arch, uuid: machine.uuid },
+      });
 
     const { chosen, profile, groupMetadata } = this.resolve(machine, query);
     const plan = planIpxe({ machine, chosen, profile });
@@ -61,7 +75,12 @@ export class BootService {
     this.store.events.append({
       mac,
       kind: "ipxe.request",
-      detail: { profile: answer.profile ?? null, source: chosen?.source ?? null, outcome: answer.outcome, state: machine.state },
+      detail: {
+        profile: answer.profile ?? null,
+        source: chosen?.source ?? null,
+        outcome: answer.outcome,
+        state: machine.state,
+      },
     });
     return { ...answer, mac };
   }
@@ -70,14 +89,25 @@ export class BootService {
    * The profile a machine boots and why: its own, else the most specific matching group, else the default.
    * A group's metadata fills template values under the machine's own (matchbox semantics).
    */
-  resolve(machine: Machine, query: Record<string, string> = {}): { chosen: ReturnType<typeof chooseProfile>; profile: Profile | undefined; groupMetadata: Record<string, unknown> } {
+  resolve(
+    machine: Machine,
+    query: Record<string, string> = {},
+  ): {
+    chosen: ReturnType<typeof chooseProfile>;
+    profile: Profile | undefined;
+    groupMetadata: Record<string, unknown>;
+  } {
     const chosen = chooseProfile({
       machineProfile: machine.profile,
       groups: this.store.groups.list(),
       labels: this.labelsFor(machine, query),
       defaultProfile: this.settings.defaultProfile,
     });
-    return { chosen, profile: chosen && this.store.profiles.get(chosen.profile), groupMetadata: chosen?.group?.metadata ?? {} };
+    return {
+      chosen,
+      profile: chosen && this.store.profiles.get(chosen.profile),
+      groupMetadata: chosen?.group?.metadata ?? {},
+    };
   }
 
   /** Signed URL for a per-machine endpoint (`/ignition`, `/report`, `/metadata`). */
@@ -86,7 +116,11 @@ export class BootService {
   }
 
   /** Template values for a machine under a profile, with its signed URLs. */
-  valuesFor(machine: Machine, profile: Profile, opts: { flatcarVersion?: string; groupMetadata?: Record<string, unknown> } = {}): TemplateValues {
+  valuesFor(
+    machine: Machine,
+    profile: Profile,
+    opts: { flatcarVersion?: string; groupMetadata?: Record<string, unknown> } = {},
+  ): TemplateValues {
     return templateValues({
       machine,
       profile,
@@ -115,36 +149,73 @@ export class BootService {
     return labels;
   }
 
-  private answer(plan: ReturnType<typeof planIpxe>, machine: Machine, platform: string | undefined, groupMetadata: Record<string, unknown>): Omit<IpxeAnswer, "mac"> {
+  private answer(
+    plan: ReturnType<typeof planIpxe>,
+    machine: Machine,
+    platform: string | undefined,
+    groupMetadata: Record<string, unknown>,
+  ): Omit<IpxeAnswer, "mac"> {
     const { server, retrySeconds } = this.settings;
     switch (plan.kind) {
       case "wait":
         return { status: 200, body: waitScript(plan.reason, retrySeconds, server), outcome: "wait" };
       case "local":
-        return { status: 200, body: localBootScript(plan.reason), outcome: "local", ...(machine.profile ? { profile: machine.profile } : {}) };
+        return {
+          status: 200,
+          body: localBootScript(plan.reason),
+          outcome: "local",
+          ...(machine.profile ? { profile: machine.profile } : {}),
+        };
       case "missing-profile":
         this.log.warn({ mac: machine.mac, profile: plan.profile }, "machine's profile does not exist");
-        return { status: 404, body: `profile ${plan.profile} not found\n`, profile: plan.profile, outcome: "missing-profile" };
+        return {
+          status: 404,
+          body: `profile ${plan.profile} not found\n`,
+          profile: plan.profile,
+          outcome: "missing-profile",
+        };
       case "boot":
         try {
           return this.bootAnswer(plan.profile, machine, platform, groupMetadata);
         } catch (err) {
           if (!(err instanceof TemplateError)) throw err;
-          this.log.error({ mac: machine.mac, profile: plan.profile.name, err: err.message }, "kernel arguments failed to render");
-          this.store.events.append({ mac: machine.mac, kind: "render.failed", detail: { profile: plan.profile.name, what: "kernel args", error: err.message } });
-          return { status: 500, body: `render failed: ${err.message}\n`, profile: plan.profile.name, outcome: "render-error" };
+          this.log.error(
+            { mac: machine.mac, profile: plan.profile.name, err: err.message },
+            "kernel arguments failed to render",
+          );
+          this.store.events.append({
+            mac: machine.mac,
+            kind: "render.failed",
+            detail: { profile: plan.profile.name, what: "kernel args", error: err.message },
+          });
+          return {
+            status: 500,
+            body: `render failed: ${err.message}\n`,
+            profile: plan.profile.name,
+            outcome: "render-error",
+          };
         }
     }
   }
 
-  private bootAnswer(profile: Profile, machine: Machine, platform: string | undefined, groupMetadata: Record<string, unknown>): Omit<IpxeAnswer, "mac"> {
+  private bootAnswer(
+    profile: Profile,
+    machine: Machine,
+    platform: string | undefined,
+    groupMetadata: Record<string, unknown>,
+  ): Omit<IpxeAnswer, "mac"> {
     const { server, retrySeconds } = this.settings;
     const ignitionUrl = profile.ignition ? this.signedUrl("/ignition", "ignition", machine.mac) : undefined;
     if (profile.flatcar) {
       const release = this.releases.ensure(profile.flatcar);
       if (release.state !== "ready") {
         const reason = `${release.state === "syncing" ? "waiting for" : "cannot mirror"} Flatcar ${profile.flatcar.channel} ${profile.flatcar.version}: ${release.reason}`;
-        return { status: 200, body: waitScript(reason, retrySeconds, server), profile: profile.name, outcome: "syncing" };
+        return {
+          status: 200,
+          body: waitScript(reason, retrySeconds, server),
+          profile: profile.name,
+          outcome: "syncing",
+        };
       }
       const values = this.valuesFor(machine, profile, { flatcarVersion: release.version, groupMetadata });
       const base = `${server}${release.basePath}/${release.version}`;
@@ -174,7 +245,12 @@ export class BootService {
         ignitionUrl,
         args: [...profile.boot.args, ...profile.kernelArgs].map((a) => expandKernelArg(a, values)),
       });
-      const body = kernelScript({ comment: `${machine.mac} profile ${profile.name}`, kernel: url(profile.boot.kernel), initrds, args });
+      const body = kernelScript({
+        comment: `${machine.mac} profile ${profile.name}`,
+        kernel: url(profile.boot.kernel),
+        initrds,
+        args,
+      });
       return { status: 200, body, profile: profile.name, outcome: "boot" };
     }
     // planIpxe sends localDisk profiles to "local"; a profile validated by its schema has one of the three.

@@ -16,7 +16,7 @@ export class Signer {
   /** Loads `<file>` or creates it with 32 random bytes (mode 0600). */
   static fromFile(file: string): Signer {
     if (!existsSync(file)) {
-      writeFileSync(file, randomBytes(32).toString("hex") + "\n", { mode: 0o600 });
+      writeFileSync(file, `${randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
       chmodSync(file, 0o600);
     }
     return new Signer(Buffer.from(readFileSync(file, "utf8").trim(), "hex"));

@@ -12,7 +12,10 @@ export function expandKernelArg(text: string, values: TemplateValues): string {
     .map((part) => {
       if ("text" in part) return part.text;
       const value = String(resolveRef(values, part.ref));
-      if (/\s/.test(value)) throw new TemplateError(`template value "${refName(part.ref)}" contains whitespace, which would split the kernel command line`);
+      if (/\s/.test(value))
+        throw new TemplateError(
+          `template value "${refName(part.ref)}" contains whitespace, which would split the kernel command line`,
+        );
       return value;
     })
     .join("");

@@ -1,7 +1,7 @@
-import type { Command } from "commander";
 import { join } from "node:path";
+import type { Command } from "commander";
 import { pino } from "pino";
-import { ConfigError, loadConfig, type Config } from "../config.ts";
+import { type Config, ConfigError, loadConfig } from "../config.ts";
 import { Mirror, type PinnedRelease } from "../flatcar/mirror.ts";
 import { formatBytes, ProgressReporter } from "../flatcar/progress.ts";
 import { boardOf, ReleaseRequestSchema } from "../flatcar/release.ts";
@@ -32,10 +32,16 @@ async function withMirror<T>(cmd: Command, fn: (m: Mirror, store: Store, config:
   const store = Store.open(config.dataDir);
   const log = pino({ level: config.logLevel === "info" ? "warn" : config.logLevel }, pino.destination(2));
   try {
-    const mirror = new Mirror({ root: join(config.dataDir, "assets"), config: config.flatcar, events: store.events, log });
+    const mirror = new Mirror({
+      root: join(config.dataDir, "assets"),
+      config: config.flatcar,
+      events: store.events,
+      log,
+    });
     return await fn(mirror, store, config);
   } catch (err) {
-    if (err instanceof Error && !(err instanceof CliError) && !(err instanceof ConfigError)) throw new CliError(err.message);
+    if (err instanceof Error && !(err instanceof CliError) && !(err instanceof ConfigError))
+      throw new CliError(err.message);
     throw err;
   } finally {
     store.close();
@@ -52,11 +58,17 @@ const arch = (v: string) => {
 function pinnedByProfiles(store: Store): PinnedRelease[] {
   return store.profiles
     .list()
-    .flatMap((p) => (p.flatcar && p.flatcar.version !== "current" ? [{ channel: p.flatcar.channel, version: p.flatcar.version, arch: p.flatcar.arch }] : []));
+    .flatMap((p) =>
+      p.flatcar && p.flatcar.version !== "current"
+        ? [{ channel: p.flatcar.channel, version: p.flatcar.version, arch: p.flatcar.arch }]
+        : [],
+    );
 }
 
 export function registerAssetsCommands(program: Command): void {
-  const assets = program.command("assets").description("the verified Flatcar mirror in <data-dir>/assets (works without a running server)");
+  const assets = program
+    .command("assets")
+    .description("the verified Flatcar mirror in <data-dir>/assets (works without a running server)");
   const json = (cmd: Command) => cmd.optsWithGlobals<Globals>().json === true;
 
   assets
@@ -70,14 +82,20 @@ export function registerAssetsCommands(program: Command): void {
     .option("--signing-fingerprint <fpr>", "pinned primary key fingerprint")
     .action(async (o: { channel: string; version: string; arch: "amd64" | "arm64" }, cmd: Command) => {
       const parsed = ReleaseRequestSchema.safeParse({ channel: o.channel, version: o.version, arch: o.arch });
-      if (!parsed.success) throw new CliError(parsed.error.issues.map((i) => `--${String(i.path[0])}: ${i.message}`).join("; "));
+      if (!parsed.success)
+        throw new CliError(parsed.error.issues.map((i) => `--${String(i.path[0])}: ${i.message}`).join("; "));
       const r = parsed.data;
       await withMirror(cmd, async (mirror, _store, config) => {
         const progress = new ProgressReporter(process.stderr);
         const { version } = await mirror.sync(r, { onProgress: json(cmd) ? undefined : (p) => progress.update(p) });
         progress.finishFile();
         const dir = join(config.dataDir, "assets", "flatcar", r.channel, boardOf(r.arch), version);
-        print(json(cmd), { channel: r.channel, board: boardOf(r.arch), version, dir }, () => `verified Flatcar ${r.channel} ${boardOf(r.arch)} ${version}${r.version === "current" ? " (current)" : ""} in ${dir}`);
+        print(
+          json(cmd),
+          { channel: r.channel, board: boardOf(r.arch), version, dir },
+          () =>
+            `verified Flatcar ${r.channel} ${boardOf(r.arch)} ${version}${r.version === "current" ? " (current)" : ""} in ${dir}`,
+        );
       });
     });
 
@@ -90,7 +108,14 @@ export function registerAssetsCommands(program: Command): void {
         print(json(cmd), status, () =>
           table(
             ["CHANNEL", "BOARD", "VERSION", "CURRENT", "SIZE", "VERIFIED"],
-            status.releases.map((r) => [r.channel, r.board, r.version, r.current ? "yes" : "", formatBytes(r.bytes), r.verifiedAt]),
+            status.releases.map((r) => [
+              r.channel,
+              r.board,
+              r.version,
+              r.current ? "yes" : "",
+              formatBytes(r.bytes),
+              r.verifiedAt,
+            ]),
           ),
         );
       });
@@ -103,7 +128,9 @@ export function registerAssetsCommands(program: Command): void {
       await withMirror(cmd, async (mirror, store) => {
         const result = await mirror.prune(pinnedByProfiles(store));
         print(json(cmd), result, () =>
-          result.removed.length === 0 ? "nothing to prune" : result.removed.map((r) => `removed ${r.channel} ${r.board} ${r.version}`).join("\n"),
+          result.removed.length === 0
+            ? "nothing to prune"
+            : result.removed.map((r) => `removed ${r.channel} ${r.board} ${r.version}`).join("\n"),
         );
       });
     });
@@ -118,8 +145,17 @@ export function registerAssetsCommands(program: Command): void {
     .option("--signing-fingerprint <fpr>", "pinned primary key fingerprint")
     .action(async (dir: string, o: { channel: string; arch: "amd64" | "arm64"; version?: string }, cmd: Command) => {
       await withMirror(cmd, async (mirror) => {
-        const result = await mirror.import(dir, { channel: o.channel, arch: o.arch, ...(o.version && { version: o.version }) });
-        print(json(cmd), result, () => `verified and imported Flatcar ${o.channel} ${boardOf(o.arch)} ${result.version}: ${result.files.join(", ")}`);
+        const result = await mirror.import(dir, {
+          channel: o.channel,
+          arch: o.arch,
+          ...(o.version && { version: o.version }),
+        });
+        print(
+          json(cmd),
+          result,
+          () =>
+            `verified and imported Flatcar ${o.channel} ${boardOf(o.arch)} ${result.version}: ${result.files.join(", ")}`,
+        );
       });
     });
 }

@@ -1,7 +1,16 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { parse as parseYaml } from "yaml";
-import { formatDiagnostic, IgnitionError, renderIgnition, translateButane, validateSource, type Diagnostic, type Rendered, type TemplateValues } from "../ignition/index.ts";
+import {
+  type Diagnostic,
+  formatDiagnostic,
+  IgnitionError,
+  type Rendered,
+  renderIgnition,
+  type TemplateValues,
+  translateButane,
+  validateSource,
+} from "../ignition/index.ts";
 
 /** `kindling butane` and `kindling validate`: the Ignition tools, usable without a running server. */
 export function registerIgnitionCommands(program: Command): void {
@@ -14,42 +23,47 @@ export function registerIgnitionCommands(program: Command): void {
     .option("-d, --files-dir <dir>", "directory that local:, contents_local, trees etc. are relative to")
     .option("--values <file>", "render as a profile template with these per-machine values (JSON or YAML map)")
     .option("--flatcar-version <version>", "with --values: serve at the highest spec this Flatcar release accepts")
-    .action((file: string | undefined, opts: { strict?: boolean; pretty?: boolean; filesDir?: string; values?: string; flatcarVersion?: string }) => {
-      const name = file ?? "<stdin>";
-      const text = readInput(file ?? 0, name);
-      if (text === undefined) return;
-      let values: TemplateValues | undefined;
-      if (opts.values !== undefined) {
-        const raw = readInput(opts.values, opts.values);
-        if (raw === undefined) return;
+    .action(
+      (
+        file: string | undefined,
+        opts: { strict?: boolean; pretty?: boolean; filesDir?: string; values?: string; flatcarVersion?: string },
+      ) => {
+        const name = file ?? "<stdin>";
+        const text = readInput(file ?? 0, name);
+        if (text === undefined) return;
+        let values: TemplateValues | undefined;
+        if (opts.values !== undefined) {
+          const raw = readInput(opts.values, opts.values);
+          if (raw === undefined) return;
+          try {
+            values = (parseYaml(raw) ?? {}) as TemplateValues;
+          } catch (e) {
+            process.stderr.write(`${opts.values}: not a YAML/JSON map: ${(e as Error).message.split("\n")[0]}\n`);
+            process.exitCode = 1;
+            return;
+          }
+        }
+        const common = { strict: opts.strict ?? false, ...(opts.filesDir ? { filesDir: opts.filesDir } : {}) };
+        let out: Rendered;
         try {
-          values = (parseYaml(raw) ?? {}) as TemplateValues;
+          out = values
+            ? renderIgnition({
+                source: { butane: text },
+                values,
+                ...(opts.flatcarVersion ? { flatcarVersion: opts.flatcarVersion } : {}),
+                ...common,
+              })
+            : translateButane(text, common);
         } catch (e) {
-          process.stderr.write(`${opts.values}: not a YAML/JSON map: ${(e as Error).message.split("\n")[0]}\n`);
+          if (!(e instanceof IgnitionError)) throw e;
+          printDiagnostics(name, e.diagnostics);
           process.exitCode = 1;
           return;
         }
-      }
-      const common = { strict: opts.strict ?? false, ...(opts.filesDir ? { filesDir: opts.filesDir } : {}) };
-      let out: Rendered;
-      try {
-        out = values
-          ? renderIgnition({
-              source: { butane: text },
-              values,
-              ...(opts.flatcarVersion ? { flatcarVersion: opts.flatcarVersion } : {}),
-              ...common,
-            })
-          : translateButane(text, common);
-      } catch (e) {
-        if (!(e instanceof IgnitionError)) throw e;
-        printDiagnostics(name, e.diagnostics);
-        process.exitCode = 1;
-        return;
-      }
-      printDiagnostics(name, out.warnings);
-      process.stdout.write(JSON.stringify(out.config, null, opts.pretty ? 2 : undefined) + "\n");
-    });
+        printDiagnostics(name, out.warnings);
+        process.stdout.write(`${JSON.stringify(out.config, null, opts.pretty ? 2 : undefined)}\n`);
+      },
+    );
 
   program
     .command("validate")
@@ -61,7 +75,10 @@ export function registerIgnitionCommands(program: Command): void {
       const text = readInput(file, file);
       if (text === undefined) return;
       const source = text.trimStart().startsWith("{") ? { json: text } : { butane: text };
-      const { spec, diagnostics } = validateSource(source, { strict: opts.strict ?? false, ...(opts.filesDir ? { filesDir: opts.filesDir } : {}) });
+      const { spec, diagnostics } = validateSource(source, {
+        strict: opts.strict ?? false,
+        ...(opts.filesDir ? { filesDir: opts.filesDir } : {}),
+      });
       printDiagnostics(file, diagnostics);
       if (diagnostics.some((d) => d.severity === "error")) process.exitCode = 1;
       else process.stdout.write(`${file}: valid Ignition ${spec}\n`);

@@ -20,8 +20,14 @@ export class ApiClient {
   constructor(opts: ClientOptions) {
     this.base = (opts.server ?? process.env.KINDLING_SERVER ?? "http://127.0.0.1:8080").replace(/\/+$/, "");
     const file = tokenFile(resolve(opts.dataDir ?? process.env.KINDLING_DATA_DIR ?? "./data"));
-    const token = opts.token ?? process.env.KINDLING_API_TOKEN ?? (existsSync(file) ? readFileSync(file, "utf8").trim() : undefined);
-    if (!token) throw new CliError(`no API token: pass --token, set KINDLING_API_TOKEN, or run where ${file} exists (--data-dir)`);
+    const token =
+      opts.token ??
+      process.env.KINDLING_API_TOKEN ??
+      (existsSync(file) ? readFileSync(file, "utf8").trim() : undefined);
+    if (!token)
+      throw new CliError(
+        `no API token: pass --token, set KINDLING_API_TOKEN, or run where ${file} exists (--data-dir)`,
+      );
     this.token = token;
   }
 
@@ -30,11 +36,16 @@ export class ApiClient {
     try {
       res = await fetch(`${this.base}/api/v1${path}`, {
         method,
-        headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(body !== undefined ? { "content-type": "application/json" } : {}),
+        },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       });
     } catch (err) {
-      throw new CliError(`cannot reach Kindling at ${this.base}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`);
+      throw new CliError(
+        `cannot reach Kindling at ${this.base}: ${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message}`,
+      );
     }
     const text = await res.text();
     if (!res.ok) {

@@ -15,7 +15,9 @@ export function registerEventCommands(program: Command): void {
     .option("--limit <n>", "how many", "50")
     .action(async (o, cmd: Command) => {
       const g = cmd.optsWithGlobals<Globals>();
-      const q = new URLSearchParams(Object.entries({ mac: o.mac, kind: o.kind, limit: o.limit }).filter(([, v]) => v) as [string, string][]);
+      const q = new URLSearchParams(
+        Object.entries({ mac: o.mac, kind: o.kind, limit: o.limit }).filter(([, v]) => v) as [string, string][],
+      );
       const es = await new ApiClient(g).request<Event[]>("GET", `/events?${q}`);
       print(g.json === true, es, () => eventRows(es));
     });

@@ -24,7 +24,11 @@ const machineRows = (ms: Machine[]) =>
     ms.map((m) => [m.mac, m.hostname, m.arch, m.profile, m.state, m.ip, m.lastSeen]),
   );
 
-export const eventRows = (es: Event[]) => table(["AT", "MAC", "KIND", "DETAIL"], es.map((e) => [e.at, e.mac, e.kind, JSON.stringify(e.detail)]));
+export const eventRows = (es: Event[]) =>
+  table(
+    ["AT", "MAC", "KIND", "DETAIL"],
+    es.map((e) => [e.at, e.mac, e.kind, JSON.stringify(e.detail)]),
+  );
 
 export function registerMachineCommands(program: Command): void {
   const machines = program.command("machines").description("register and inspect machines (talks to a running server)");
@@ -65,7 +69,12 @@ export function registerMachineCommands(program: Command): void {
     .option("--profile <name>")
     .option("--search <text>", "MAC or hostname contains")
     .action(async (o, cmd: Command) => {
-      const q = new URLSearchParams(Object.entries({ state: o.state, profile: o.profile, search: o.search }).filter(([, v]) => v) as [string, string][]);
+      const q = new URLSearchParams(
+        Object.entries({ state: o.state, profile: o.profile, search: o.search }).filter(([, v]) => v) as [
+          string,
+          string,
+        ][],
+      );
       const ms = await client(cmd).request<Machine[]>("GET", `/machines${q.size ? `?${q}` : ""}`);
       print(json(cmd), ms, () => machineRows(ms));
     });
@@ -74,10 +83,16 @@ export function registerMachineCommands(program: Command): void {
     .command("show <mac>")
     .description("one machine and its recent events")
     .action(async (mac: string, _o, cmd: Command) => {
-      const m = await client(cmd).request<Machine & { history: Event[] }>("GET", `/machines/${encodeURIComponent(mac)}`);
+      const m = await client(cmd).request<Machine & { history: Event[] }>(
+        "GET",
+        `/machines/${encodeURIComponent(mac)}`,
+      );
       print(json(cmd), m, () => {
         const { history, ...rest } = m;
-        const fields = Object.entries(rest).map(([k, v]) => [k, typeof v === "object" && v !== null ? JSON.stringify(v) : (v as string | null)]);
+        const fields = Object.entries(rest).map(([k, v]) => [
+          k,
+          typeof v === "object" && v !== null ? JSON.stringify(v) : (v as string | null),
+        ]);
         return `${table(["FIELD", "VALUE"], fields)}\n\n${eventRows(history.slice(0, 20))}`;
       });
     });
@@ -111,7 +126,10 @@ export function registerMachineCommands(program: Command): void {
     .description("the machine's boot story, oldest first")
     .option("--limit <n>", "how many events", "200")
     .action(async (mac: string, o, cmd: Command) => {
-      const es = await client(cmd).request<Event[]>("GET", `/events?mac=${encodeURIComponent(mac)}&limit=${encodeURIComponent(o.limit)}`);
+      const es = await client(cmd).request<Event[]>(
+        "GET",
+        `/events?mac=${encodeURIComponent(mac)}&limit=${encodeURIComponent(o.limit)}`,
+      );
       const story = [...es].reverse();
       print(json(cmd), story, () => eventRows(story));
     });

@@ -7,7 +7,11 @@ import { print, table } from "./table.ts";
 type Globals = { server?: string; token?: string; dataDir?: string; json?: boolean };
 
 const target = (p: Profile) =>
-  p.flatcar ? `flatcar ${p.flatcar.channel} ${p.flatcar.version} ${p.flatcar.arch}` : p.boot ? `kernel ${p.boot.kernel}` : "local disk";
+  p.flatcar
+    ? `flatcar ${p.flatcar.channel} ${p.flatcar.version} ${p.flatcar.arch}`
+    : p.boot
+      ? `kernel ${p.boot.kernel}`
+      : "local disk";
 
 export function registerProfileCommands(program: Command): void {
   const profiles = program.command("profiles").description("inspect profiles (talks to a running server)");
@@ -20,7 +24,10 @@ export function registerProfileCommands(program: Command): void {
     .action(async (_o, cmd: Command) => {
       const ps = await client(cmd).request<Profile[]>("GET", "/profiles");
       print(json(cmd), ps, () =>
-        table(["NAME", "BOOTS", "INSTALL", "BUILTIN", "DESCRIPTION"], ps.map((p) => [p.name, target(p), p.install ? "yes" : "no", p.builtin ? "yes" : "no", p.description])),
+        table(
+          ["NAME", "BOOTS", "INSTALL", "BUILTIN", "DESCRIPTION"],
+          ps.map((p) => [p.name, target(p), p.install ? "yes" : "no", p.builtin ? "yes" : "no", p.description]),
+        ),
       );
     });
 

@@ -3,32 +3,53 @@ import { inCidr, ipToInt, parseCidr } from "./ip.ts";
 
 const ipv4 = z.ipv4();
 const isCidr = (c: string): boolean =>
-  /^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(c) && z.ipv4().safeParse(c.split("/")[0]).success && Number(c.split("/")[1]) <= 30;
+  /^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(c) &&
+  z.ipv4().safeParse(c.split("/")[0]).success &&
+  Number(c.split("/")[1]) <= 30;
 const cidr = z.string().refine(isCidr, "must be a CIDR like 10.0.0.0/24 (prefix at most /30)");
-const seconds = (fallback: number) => z.coerce.number().int().min(1).max(365 * 86400).default(fallback);
+const seconds = (fallback: number) =>
+  z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(365 * 86400)
+    .default(fallback);
 
 /** One address range of a subnet, both ends inclusive. */
 export const RangeSchema = z.strictObject({ start: ipv4, end: ipv4 });
 
 /** A subnet Kindling leases addresses in (full mode). */
-export const SubnetSchema = z.strictObject({
-  /** Network in CIDR form; served directly on the interface whose address lies in it, or via relays (giaddr). */
-  cidr,
-  ranges: z.array(RangeSchema).min(1),
-  router: ipv4.optional(),
-  dns: z.array(ipv4).default([]),
-  domain: z.string().optional(),
-  leaseSeconds: seconds(3600),
-}).superRefine((s, ctx) => {
-  // Field errors are already reported; these cross-field checks need a valid network.
-  if (!isCidr(s.cidr)) return;
-  const net = parseCidr(s.cidr);
-  s.ranges.forEach((r, i) => {
-    if (!inCidr(net, r.start) || !inCidr(net, r.end)) ctx.addIssue({ code: "custom", path: ["ranges", i], message: `range ${r.start}-${r.end} is not inside ${s.cidr}` });
-    else if (ipToInt(r.start) > ipToInt(r.end)) ctx.addIssue({ code: "custom", path: ["ranges", i], message: `range start ${r.start} is after its end ${r.end}` });
+export const SubnetSchema = z
+  .strictObject({
+    /** Network in CIDR form; served directly on the interface whose address lies in it, or via relays (giaddr). */
+    cidr,
+    ranges: z.array(RangeSchema).min(1),
+    router: ipv4.optional(),
+    dns: z.array(ipv4).default([]),
+    domain: z.string().optional(),
+    leaseSeconds: seconds(3600),
+  })
+  .superRefine((s, ctx) => {
+    // Field errors are already reported; these cross-field checks need a valid network.
+    if (!isCidr(s.cidr)) return;
+    const net = parseCidr(s.cidr);
+    s.ranges.forEach((r, i) => {
+      if (!inCidr(net, r.start) || !inCidr(net, r.end))
+        ctx.addIssue({
+          code: "custom",
+          path: ["ranges", i],
+          message: `range ${r.start}-${r.end} is not inside ${s.cidr}`,
+        });
+      else if (ipToInt(r.start) > ipToInt(r.end))
+        ctx.addIssue({
+          code: "custom",
+          path: ["ranges", i],
+          message: `range start ${r.start} is after its end ${r.end}`,
+        });
+    });
+    if (s.router && !inCidr(net, s.router))
+      ctx.addIssue({ code: "custom", path: ["router"], message: `router ${s.router} is not inside ${s.cidr}` });
   });
-  if (s.router && !inCidr(net, s.router)) ctx.addIssue({ code: "custom", path: ["router"], message: `router ${s.router} is not inside ${s.cidr}` });
-});
 export type SubnetConfig = z.infer<typeof SubnetSchema>;
 
 /** `dhcp:` section of the Kindling config. */

@@ -3,7 +3,14 @@
  * feeds it decoded packets tagged with the link they are known to come from (if any) and sends what it
  * returns through the socket of the reply's link.
  */
-import { classifyClient, machineArch, planBoot, proxyOfferCarriesFile, type BootAnswer, type Client } from "../boot/dhcp-plan.ts";
+import {
+  type BootAnswer,
+  type Client,
+  classifyClient,
+  machineArch,
+  planBoot,
+  proxyOfferCarriesFile,
+} from "../boot/dhcp-plan.ts";
 import { macFromBytes, normalizeUuid } from "../boot/identity.ts";
 import type { Logger } from "../log.ts";
 import type { EventSink } from "../model/event.ts";
@@ -13,8 +20,8 @@ import type { MachineStore } from "../store/machines.ts";
 import type { DhcpConfig } from "./config.ts";
 import { inCidr, intToIp } from "./ip.ts";
 import type { Link } from "./links.ts";
-import { IpxeSub, MessageType, Opt, PxeSub, ipToBuf, messageTypeName } from "./options.ts";
-import { BROADCAST_FLAG, DhcpOptions, replyTo, type DhcpPacket } from "./packet.ts";
+import { IpxeSub, ipToBuf, MessageType, messageTypeName, Opt, PxeSub } from "./options.ts";
+import { BROADCAST_FLAG, DhcpOptions, type DhcpPacket, replyTo } from "./packet.ts";
 import { SubnetPool } from "./pool.ts";
 
 export type Port = "dhcp" | "proxy";
@@ -80,8 +87,10 @@ export class DhcpHandler {
 
   constructor(private readonly d: HandlerDeps) {
     this.now = d.now ?? Date.now;
-    this.pools = d.config.mode === "full" && d.leases ? d.config.subnets.map((s) => new SubnetPool(s, d.leases!, this.now)) : [];
-    for (const l of d.leases && this.pools.length ? d.leases.all() : []) this.pools.find((p) => p.contains(l.ip))?.restore(l);
+    this.pools =
+      d.config.mode === "full" && d.leases ? d.config.subnets.map((s) => new SubnetPool(s, d.leases!, this.now)) : [];
+    for (const l of d.leases && this.pools.length ? d.leases.all() : [])
+      this.pools.find((p) => p.contains(l.ip))?.restore(l);
   }
 
   addLink(link: Link): void {
@@ -95,7 +104,8 @@ export class DhcpHandler {
     if (req.op !== 1) throw new DropError("not a BOOTREQUEST");
     const type = req.options.get(Opt.MessageType);
     if (type === undefined) throw new DropError("no message type (BOOTP is not served)");
-    if (req.hlen !== 6 || req.htype !== 1) throw new DropError(`hardware type ${req.htype}/${req.hlen} is not Ethernet`);
+    if (req.hlen !== 6 || req.htype !== 1)
+      throw new DropError(`hardware type ${req.htype}/${req.hlen} is not Ethernet`);
     const mac = macFromBytes(req.chaddr);
     const client = classifyClient(
       {
@@ -107,17 +117,33 @@ export class DhcpHandler {
       this.d.config.ipxeUserClasses,
     );
     let state: MachineState | undefined;
-    if (client.kind !== "plain" && (type === MessageType.DISCOVER || type === MessageType.REQUEST || type === MessageType.INFORM)) {
+    if (
+      client.kind !== "plain" &&
+      (type === MessageType.DISCOVER || type === MessageType.REQUEST || type === MessageType.INFORM)
+    ) {
       // Every boot exchange feeds the machine record before iPXE ever runs.
       // An all-zero GUID means the firmware has no SMBIOS UUID.
       const uuid = normalizeUuid(req.options.get(Opt.ClientGuid));
-      const seen = this.d.machines.recordSighting({ mac, uuid: uuid && /[1-9a-f]/.test(uuid) ? uuid : undefined, arch: machineArch(client) });
-      if (seen.created) this.d.events.append({ mac, kind: "machine.discovered", detail: { via: "dhcp", arch: seen.machine.arch, uuid: seen.machine.uuid } });
+      const seen = this.d.machines.recordSighting({
+        mac,
+        uuid: uuid && /[1-9a-f]/.test(uuid) ? uuid : undefined,
+        arch: machineArch(client),
+      });
+      if (seen.created)
+        this.d.events.append({
+          mac,
+          kind: "machine.discovered",
+          detail: { via: "dhcp", arch: seen.machine.arch, uuid: seen.machine.uuid },
+        });
       state = seen.machine.state;
     }
     const ctx: Ctx = { req, inc, type, mac, client, answer: this.plan(client, state, inc.link) };
     if (ctx.answer.kind === "unknown-arch" && type === MessageType.DISCOVER)
-      this.d.events.append({ mac, kind: "dhcp.unknown-arch", detail: { arch: ctx.answer.arch ?? null, vendorClass: req.options.get(Opt.VendorClass) ?? null } });
+      this.d.events.append({
+        mac,
+        kind: "dhcp.unknown-arch",
+        detail: { arch: ctx.answer.arch ?? null, vendorClass: req.options.get(Opt.VendorClass) ?? null },
+      });
     if (this.d.config.mode === "proxy" || inc.port === "proxy") return this.proxy(ctx);
     return this.full(ctx);
   }
@@ -131,7 +157,12 @@ export class DhcpHandler {
   }
 
   private plan(client: Client, state: MachineState | undefined, link: Link | undefined): BootAnswer {
-    const answer = planBoot({ client, state, bootFiles: this.d.config.bootFiles, httpBase: this.httpBase(this.serverIp(link)) });
+    const answer = planBoot({
+      client,
+      state,
+      bootFiles: this.d.config.bootFiles,
+      httpBase: this.httpBase(this.serverIp(link)),
+    });
     if (answer.kind === "boot" && !answer.file.startsWith("http://") && !this.d.tftpEnabled) {
       if (!this.warnedNoTftp) this.d.log.warn("dhcp: PXE clients need TFTP, which is disabled; they get no boot file");
       this.warnedNoTftp = true;
@@ -141,8 +172,14 @@ export class DhcpHandler {
   }
 
   /** Boot information for a reply on `link`; the answer's URLs are re-based on that link's address. */
-  private withBoot(reply: DhcpPacket, ctx: Ctx, link: Link | undefined, form: "proxy-file" | "proxy-discover" | "full"): void {
-    const answer = ctx.answer.kind === "boot" && link !== ctx.inc.link ? this.plan(ctx.client, undefined, link) : ctx.answer;
+  private withBoot(
+    reply: DhcpPacket,
+    ctx: Ctx,
+    link: Link | undefined,
+    form: "proxy-file" | "proxy-discover" | "full",
+  ): void {
+    const answer =
+      ctx.answer.kind === "boot" && link !== ctx.inc.link ? this.plan(ctx.client, undefined, link) : ctx.answer;
     if (answer.kind !== "boot") return;
     reply.siaddr = this.serverIp(link);
     const echo = ctx.req.options.raw.get(Opt.ClientGuid);
@@ -166,7 +203,8 @@ export class DhcpHandler {
   }
 
   private event(ctx: Ctx, kind: string, detail: Record<string, unknown>): void {
-    if (ctx.client.kind === "plain" && kind !== "dhcp.nak" && kind !== "dhcp.pool-exhausted" && kind !== "dhcp.decline") return;
+    if (ctx.client.kind === "plain" && kind !== "dhcp.nak" && kind !== "dhcp.pool-exhausted" && kind !== "dhcp.decline")
+      return;
     const a = ctx.answer;
     this.d.events.append({
       mac: ctx.mac,
@@ -192,7 +230,13 @@ export class DhcpHandler {
         reply.flags |= BROADCAST_FLAG;
         this.withBoot(reply, ctx, link, full ? "proxy-file" : "proxy-discover");
         this.event(ctx, "dhcp.offer", { port: "dhcp", proxy: true, withFile: full, link: link?.name ?? null });
-        return this.out(reply, link, "dhcp", req.giaddr !== ZERO ? req.giaddr : BROADCAST, req.giaddr !== ZERO ? this.d.config.port : this.d.config.clientPort);
+        return this.out(
+          reply,
+          link,
+          "dhcp",
+          req.giaddr !== ZERO ? req.giaddr : BROADCAST,
+          req.giaddr !== ZERO ? this.d.config.port : this.d.config.clientPort,
+        );
       });
     }
     const boots = type === MessageType.REQUEST || (type === MessageType.INFORM && inc.port === "proxy");
@@ -200,7 +244,11 @@ export class DhcpHandler {
     const serverId = req.options.get(Opt.ServerId);
     // On 67 a REQUEST is the real DHCP server's business, except boot-server discovery broadcast by a client
     // that already has its address (ciaddr set, naming us). An address request is never ours to answer.
-    if (inc.port === "dhcp" && (req.ciaddr === ZERO || req.options.has(Opt.RequestedIp) || serverId === undefined || !this.isOurs(serverId))) return [];
+    if (
+      inc.port === "dhcp" &&
+      (req.ciaddr === ZERO || req.options.has(Opt.RequestedIp) || serverId === undefined || !this.isOurs(serverId))
+    )
+      return [];
     const link = inc.link ?? this.linkFor(serverId) ?? this.linkFor(req.ciaddr);
     const reply = this.base(req, MessageType.ACK, link);
     reply.ciaddr = req.ciaddr;
@@ -208,7 +256,16 @@ export class DhcpHandler {
     this.event(ctx, "dhcp.ack", { port: inc.port, proxy: true, link: link?.name ?? null });
     // A 4011 request comes from a configured client: answer where it asked from.
     if (inc.port === "proxy") return [this.out(reply, link, "proxy", inc.from.address, inc.from.port)];
-    return [this.out(reply, link, "dhcp", ...(req.giaddr !== ZERO ? ([req.giaddr, this.d.config.port] as const) : ([req.ciaddr, this.d.config.clientPort] as const)))];
+    return [
+      this.out(
+        reply,
+        link,
+        "dhcp",
+        ...(req.giaddr !== ZERO
+          ? ([req.giaddr, this.d.config.port] as const)
+          : ([req.ciaddr, this.d.config.clientPort] as const)),
+      ),
+    ];
   }
 
   private isOurs(ip: string): boolean {
@@ -243,7 +300,8 @@ export class DhcpHandler {
   /** Where a reply goes (RFC 2131 4.1). Unicast to yiaddr would need an ARP entry node cannot add: broadcast. */
   private dest(req: DhcpPacket, type: number): { address: string; destPort: number } {
     if (req.giaddr !== ZERO) return { address: req.giaddr, destPort: this.d.config.port };
-    if (type !== MessageType.NAK && req.ciaddr !== ZERO) return { address: req.ciaddr, destPort: this.d.config.clientPort };
+    if (type !== MessageType.NAK && req.ciaddr !== ZERO)
+      return { address: req.ciaddr, destPort: this.d.config.clientPort };
     return { address: BROADCAST, destPort: this.d.config.clientPort };
   }
 
@@ -395,7 +453,12 @@ export class DhcpHandler {
       const ip = requested ?? (req.ciaddr !== ZERO ? req.ciaddr : undefined);
       if (!ip) throw new DropError("REQUEST names a server but no address");
       const link = inc.link ?? this.links.find((l) => l.address === serverId);
-      const pool = req.giaddr !== ZERO ? this.pools.find((p) => p.contains(req.giaddr)) : link ? this.linkPool.get(link) : this.pools.find((p) => p.contains(ip));
+      const pool =
+        req.giaddr !== ZERO
+          ? this.pools.find((p) => p.contains(req.giaddr))
+          : link
+            ? this.linkPool.get(link)
+            : this.pools.find((p) => p.contains(ip));
       for (const p of this.pools) if (p !== pool) p.cancelOffer(mac);
       if (!pool) throw new DropError(`no subnet for REQUEST of ${ip}`);
       return [this.ack(ctx, pool, link, ip)];
@@ -411,7 +474,10 @@ export class DhcpHandler {
     }
     if (req.ciaddr !== ZERO) {
       // RENEWING (unicast) or REBINDING (broadcast): the lease is named by ciaddr.
-      const hit = req.giaddr !== ZERO ? this.candidates(ctx).find((c) => c.pool.contains(req.ciaddr)) : this.byAddress(req.ciaddr, inc.link);
+      const hit =
+        req.giaddr !== ZERO
+          ? this.candidates(ctx).find((c) => c.pool.contains(req.ciaddr))
+          : this.byAddress(req.ciaddr, inc.link);
       if (!hit) return [this.nak(ctx, inc.link ?? this.linkFor(req.ciaddr), `${req.ciaddr} is not ours`)];
       return [this.ack(ctx, hit.pool, hit.link, req.ciaddr)];
     }

@@ -26,7 +26,7 @@ export function parseCidr(cidr: string): Cidr {
 }
 
 export const inCidr = (c: Cidr, ip: string | number): boolean =>
-  (((typeof ip === "number" ? ip : ipToInt(ip)) & c.mask) >>> 0) === c.network;
+  ((typeof ip === "number" ? ip : ipToInt(ip)) & c.mask) >>> 0 === c.network;
 
 /** `255.255.255.0` → 24; used to turn an interface's netmask into a prefix. */
 export const maskToPrefix = (mask: string): number => ipToInt(mask).toString(2).replace(/0+$/, "").length;

@@ -5,7 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import { networkInterfaces } from "node:os";
-import { maskToPrefix, parseCidr, type Cidr } from "./ip.ts";
+import { type Cidr, maskToPrefix, parseCidr } from "./ip.ts";
 
 export interface Link {
   name: string;
@@ -52,7 +52,8 @@ export function resolveLinks(
 ): ResolvedLinks {
   if (names.length === 0) {
     for (const name of Object.keys(ifaces)) {
-      if (ifaces[name]?.some((a) => a.family === "IPv4" && a.address === advertise)) return { links: [ipv4Of(name, ifaces, advertise)!], waiting: [] };
+      if (ifaces[name]?.some((a) => a.family === "IPv4" && a.address === advertise))
+        return { links: [ipv4Of(name, ifaces, advertise)!], waiting: [] };
     }
     return { links: [], waiting: [] };
   }

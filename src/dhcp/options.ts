@@ -234,7 +234,13 @@ export const guidCodec: Codec<string> = {
     if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new OptionError(`not a UUID: ${v}`);
     const u = Buffer.from(hex, "hex");
     const rev = (s: Buffer) => Buffer.from(s).reverse();
-    return Buffer.concat([Buffer.from([0]), rev(u.subarray(0, 4)), rev(u.subarray(4, 6)), rev(u.subarray(6, 8)), u.subarray(8)]);
+    return Buffer.concat([
+      Buffer.from([0]),
+      rev(u.subarray(0, 4)),
+      rev(u.subarray(4, 6)),
+      rev(u.subarray(6, 8)),
+      u.subarray(8),
+    ]);
   },
 };
 

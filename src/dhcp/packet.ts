@@ -2,7 +2,7 @@
  * RFC 2131 message codec. Decoding never throws: malformed input comes back as a reason the server counts
  * and logs. Encoding pads to the 300 bytes old PXE ROMs insist on and NUL-terminates `sname`/`file`.
  */
-import { OPTION_CODECS, Opt, OptionError, bufToIp, writeIp, type KnownOption, type OptionValue } from "./options.ts";
+import { bufToIp, type KnownOption, OPTION_CODECS, Opt, OptionError, type OptionValue, writeIp } from "./options.ts";
 
 export const MAGIC_COOKIE = 0x63825363;
 const FIXED = 236;
@@ -112,7 +112,8 @@ export function decodePacket(b: Buffer): DecodeResult {
   let overload = 0;
   const ov = raw.get(Opt.Overload);
   if (ov) {
-    if (ov.length !== 1 || ov[0]! < 1 || ov[0]! > 3) return { ok: false, reason: `option 52: bad overload ${ov.toString("hex")}` };
+    if (ov.length !== 1 || ov[0]! < 1 || ov[0]! > 3)
+      return { ok: false, reason: `option 52: bad overload ${ov.toString("hex")}` };
     overload = ov[0]!;
     raw.delete(Opt.Overload);
     // RFC 2131 4.1: the file field is read before sname.
@@ -185,8 +186,9 @@ export function encodePacket(p: DhcpPacket, maxSize = DEFAULT_MAX_MESSAGE): Buff
   let sname = p.sname;
   if (Buffer.byteLength(file, "latin1") >= FILE_LEN || Buffer.byteLength(sname, "latin1") >= SNAME_LEN) {
     raw = new Map(raw);
-    if (Buffer.byteLength(file, "latin1") >= FILE_LEN) (raw.set(Opt.BootFile, Buffer.from(file, "latin1")), (file = ""));
-    if (Buffer.byteLength(sname, "latin1") >= SNAME_LEN) (raw.set(Opt.TftpServer, Buffer.from(sname, "latin1")), (sname = ""));
+    if (Buffer.byteLength(file, "latin1") >= FILE_LEN) raw.set(Opt.BootFile, Buffer.from(file, "latin1")), (file = "");
+    if (Buffer.byteLength(sname, "latin1") >= SNAME_LEN)
+      raw.set(Opt.TftpServer, Buffer.from(sname, "latin1")), (sname = "");
   }
   let total = 0;
   for (const [code, value] of raw) if (!skipOnEncode(code)) total += wireLength(value);
@@ -200,7 +202,8 @@ export function encodePacket(p: DhcpPacket, maxSize = DEFAULT_MAX_MESSAGE): Buff
     // Message type first: some clients look only at the first option.
     const mt = raw.get(Opt.MessageType);
     if (mt) at = writeOption(out, at, Opt.MessageType, mt);
-    for (const [code, value] of raw) if (code !== Opt.MessageType && !skipOnEncode(code)) at = writeOption(out, at, code, value);
+    for (const [code, value] of raw)
+      if (code !== Opt.MessageType && !skipOnEncode(code)) at = writeOption(out, at, code, value);
     out[at] = Opt.End;
   } else {
     const entries: [number, Buffer][] = [];

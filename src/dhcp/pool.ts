@@ -4,7 +4,7 @@
  */
 import type { Lease, LeaseStore } from "../store/leases.ts";
 import type { SubnetConfig } from "./config.ts";
-import { inCidr, intToIp, ipToInt, parseCidr, type Cidr } from "./ip.ts";
+import { type Cidr, inCidr, intToIp, ipToInt, parseCidr } from "./ip.ts";
 
 /** How long a full pool is taken at its word before it is scanned again (reservations may have changed). */
 const EXHAUSTED_RECHECK_MS = 1000;
@@ -57,7 +57,9 @@ export class SubnetPool {
   current(mac: string): Lease | undefined {
     const n = this.byMac.get(mac);
     const l = n === undefined ? undefined : this.leases.get(n);
-    return l && l.mac === mac && (l.state === "bound" || l.state === "offered") && l.expiresAt > this.now() ? l : undefined;
+    return l && l.mac === mac && (l.state === "bound" || l.state === "offered") && l.expiresAt > this.now()
+      ? l
+      : undefined;
   }
 
   /** Whether `ip` can go to `mac` now; `reservations` maps reserved ip → mac. */
@@ -85,9 +87,19 @@ export class SubnetPool {
    */
   choose(mac: string, opts: { requested?: string | undefined; reservations: Map<string, string> }): string | undefined {
     const mine = this.byMac.get(mac);
-    if (mine !== undefined && this.leases.get(mine)?.state !== "declined" && this.availableTo(mine, mac, opts.reservations)) return intToIp(mine);
+    if (
+      mine !== undefined &&
+      this.leases.get(mine)?.state !== "declined" &&
+      this.availableTo(mine, mac, opts.reservations)
+    )
+      return intToIp(mine);
     for (const [ip, holder] of opts.reservations) if (holder === mac && this.contains(ip)) return ip;
-    if (opts.requested && this.inRange(opts.requested) && this.availableTo(ipToInt(opts.requested), mac, opts.reservations)) return opts.requested;
+    if (
+      opts.requested &&
+      this.inRange(opts.requested) &&
+      this.availableTo(ipToInt(opts.requested), mac, opts.reservations)
+    )
+      return opts.requested;
     const now = this.now();
     if (now < this.exhaustedUntil) return undefined;
     let nextExpiry = now + EXHAUSTED_RECHECK_MS;
@@ -115,21 +127,38 @@ export class SubnetPool {
     const n = ipToInt(ip);
     const existing = this.leases.get(n);
     // Re-offering a bound lease to its owner must not shorten or downgrade it.
-    if (existing && existing.mac === mac && existing.state === "bound" && existing.expiresAt > this.now()) return existing;
-    const lease: Lease = { ip, mac, state: "offered", expiresAt: this.now() + holdMs, hostname: null, updatedAt: this.now() };
+    if (existing && existing.mac === mac && existing.state === "bound" && existing.expiresAt > this.now())
+      return existing;
+    const lease: Lease = {
+      ip,
+      mac,
+      state: "offered",
+      expiresAt: this.now() + holdMs,
+      hostname: null,
+      updatedAt: this.now(),
+    };
     this.leases.set(n, lease);
     this.byMac.set(mac, n);
     return lease;
   }
 
   /** Binds `ip` to `mac` (REQUEST in any state) and persists it. */
-  bind(mac: string, ip: string, leaseMs: number, hostname: string | null, reservations: Map<string, string>): BindResult {
+  bind(
+    mac: string,
+    ip: string,
+    leaseMs: number,
+    hostname: string | null,
+    reservations: Map<string, string>,
+  ): BindResult {
     if (!this.contains(ip)) return { ok: false, reason: `${ip} is not in ${this.config.cidr}` };
     const reservedFor = reservations.get(ip);
-    if (reservedFor !== undefined && reservedFor !== mac) return { ok: false, reason: `${ip} is reserved for ${reservedFor}` };
-    if (reservedFor === undefined && !this.inRange(ip)) return { ok: false, reason: `${ip} is outside the ranges of ${this.config.cidr}` };
+    if (reservedFor !== undefined && reservedFor !== mac)
+      return { ok: false, reason: `${ip} is reserved for ${reservedFor}` };
+    if (reservedFor === undefined && !this.inRange(ip))
+      return { ok: false, reason: `${ip} is outside the ranges of ${this.config.cidr}` };
     const n = ipToInt(ip);
-    if (!this.availableTo(n, mac, reservations)) return { ok: false, reason: `${ip} is held by ${this.leases.get(n)?.mac || "a decline"}` };
+    if (!this.availableTo(n, mac, reservations))
+      return { ok: false, reason: `${ip} is held by ${this.leases.get(n)?.mac || "a decline"}` };
     const lease: Lease = { ip, mac, state: "bound", expiresAt: this.now() + leaseMs, hostname, updatedAt: this.now() };
     this.leases.set(n, lease);
     this.byMac.set(mac, n);
@@ -165,7 +194,14 @@ export class SubnetPool {
     const n = ipToInt(ip);
     const l = this.leases.get(n);
     if (l && l.mac !== mac) return false;
-    const lease: Lease = { ip, mac, state: "declined", expiresAt: this.now() + ms, hostname: null, updatedAt: this.now() };
+    const lease: Lease = {
+      ip,
+      mac,
+      state: "declined",
+      expiresAt: this.now() + ms,
+      hostname: null,
+      updatedAt: this.now(),
+    };
     this.leases.set(n, lease);
     if (this.byMac.get(mac) === n) this.byMac.delete(mac);
     this.store.put(lease);

@@ -12,9 +12,9 @@ import { LeaseStore } from "../store/leases.ts";
 import type { MachineStore } from "../store/machines.ts";
 import type { DhcpConfig } from "./config.ts";
 import { DhcpHandler, DropError, type Outgoing, type Port } from "./handler.ts";
-import { resolveLinks, type Link } from "./links.ts";
-import { OptionError, messageTypeName, Opt } from "./options.ts";
-import { decodePacket, encodePacket, DEFAULT_MAX_MESSAGE } from "./packet.ts";
+import { type Link, resolveLinks } from "./links.ts";
+import { messageTypeName, Opt, OptionError } from "./options.ts";
+import { DEFAULT_MAX_MESSAGE, decodePacket, encodePacket } from "./packet.ts";
 
 export interface DhcpServerOptions {
   config: DhcpConfig;
@@ -91,7 +91,8 @@ export class DhcpServer {
   static async start(opts: DhcpServerOptions): Promise<DhcpServer> {
     const { config, log } = opts;
     const { links, waiting } = resolveLinks(config.interfaces, opts.advertise);
-    if (config.mode === "full" && config.subnets.length === 0) log.warn("dhcp: full mode without subnets leases nothing");
+    if (config.mode === "full" && config.subnets.length === 0)
+      log.warn("dhcp: full mode without subnets leases nothing");
     const leases = config.mode === "full" ? new LeaseStore(opts.db) : undefined;
     const server = new DhcpServer(opts, new DhcpHandler({ ...opts, leases }), leases);
     try {
@@ -103,7 +104,15 @@ export class DhcpServer {
       await server.close();
       throw err;
     }
-    log.info({ mode: config.mode, port: config.port, proxyPort: config.proxyPort, links: links.map((l) => `${l.name}=${l.address}`) }, "dhcp: listening");
+    log.info(
+      {
+        mode: config.mode,
+        port: config.port,
+        proxyPort: config.proxyPort,
+        links: links.map((l) => `${l.name}=${l.address}`),
+      },
+      "dhcp: listening",
+    );
     if (waiting.length) server.watchLinks(waiting);
     return server;
   }
@@ -127,7 +136,10 @@ export class DhcpServer {
    */
   private watchLinks(names: string[]): void {
     const { config, advertise, log } = this.opts;
-    log.warn({ interfaces: names }, "dhcp: interface down, without carrier or without an IPv4 address; serving it as soon as it is up");
+    log.warn(
+      { interfaces: names },
+      "dhcp: interface down, without carrier or without an IPv4 address; serving it as soon as it is up",
+    );
     let busy = false;
     this.linkWatch = setInterval(() => {
       if (busy) return;
@@ -145,7 +157,10 @@ export class DhcpServer {
           names.splice(names.indexOf(link.name), 1);
           try {
             await this.serveLink(link);
-            log.info({ interface: link.name, address: link.address, mode: config.mode }, "dhcp: interface up, serving it");
+            log.info(
+              { interface: link.name, address: link.address, mode: config.mode },
+              "dhcp: interface up, serving it",
+            );
           } catch (err) {
             log.error({ err, interface: link.name }, "dhcp: interface up but cannot be served");
           }
@@ -252,7 +267,9 @@ export class DhcpServer {
   }
 
   private send(r: Outgoing, maxSize: number): void {
-    const entry = this.sockets.find((s) => s.port === r.port && s.link === r.link) ?? this.sockets.find((s) => s.port === r.port && !s.link);
+    const entry =
+      this.sockets.find((s) => s.port === r.port && s.link === r.link) ??
+      this.sockets.find((s) => s.port === r.port && !s.link);
     if (!entry) return;
     let bytes: Buffer;
     try {

@@ -1,6 +1,7 @@
 import { z } from "zod";
 
-export const FLATCAR_SIGNING_KEY_URL = "https://www.flatcar.org/security/image-signing-key/Flatcar_Image_Signing_Key.asc";
+export const FLATCAR_SIGNING_KEY_URL =
+  "https://www.flatcar.org/security/image-signing-key/Flatcar_Image_Signing_Key.asc";
 export const FLATCAR_SIGNING_FINGERPRINT = "F88CFEDEFF29A5B4D9523864E25D9AED0593B34A";
 
 /** `flatcar:` section: where releases come from and how they are verified and kept. */

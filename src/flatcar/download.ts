@@ -12,7 +12,10 @@ export class MissingFileError extends Error {
 export class DownloadError extends Error {
   override name = "DownloadError";
   /** Worth another attempt (server error, short read) as opposed to a refusal such as 403. */
-  constructor(message: string, readonly retryable = false) {
+  constructor(
+    message: string,
+    readonly retryable = false,
+  ) {
     super(message);
   }
 }
@@ -25,7 +28,11 @@ export interface DownloadOptions {
   sink?: ((chunk: Uint8Array, at: number) => Promise<void>) | undefined;
 }
 
-const sizeOf = (path: string) => stat(path).then((s) => s.size, () => 0);
+const sizeOf = (path: string) =>
+  stat(path).then(
+    (s) => s.size,
+    () => 0,
+  );
 
 /** Total length from `Content-Range: bytes a-b/total`, when the origin states it. */
 function rangeTotal(header: string | null): number | undefined {
@@ -43,7 +50,11 @@ function rangeStart(header: string | null): number | undefined {
  * are kept and the rest is asked for with Range; an origin that answers 200 instead starts over.
  * A dropped connection is retried up to `attempts` times, each resuming where the last stopped.
  */
-export async function downloadTo(url: string, path: string, opts: DownloadOptions): Promise<{ bytes: number; resumed: number }> {
+export async function downloadTo(
+  url: string,
+  path: string,
+  opts: DownloadOptions,
+): Promise<{ bytes: number; resumed: number }> {
   let lastError: unknown;
   let resumed = 0;
   let sinkError: { error: unknown } | undefined;
@@ -110,7 +121,8 @@ export async function downloadTo(url: string, path: string, opts: DownloadOption
       } finally {
         await flush().finally(() => file.close());
       }
-      if (total !== undefined && bytes !== total) throw new DownloadError(`${url}: got ${bytes} of ${total} bytes`, true);
+      if (total !== undefined && bytes !== total)
+        throw new DownloadError(`${url}: got ${bytes} of ${total} bytes`, true);
       return { bytes, resumed };
     } catch (err) {
       // Anything else (connection reset, body cut mid-stream) is a network fault worth resuming.
@@ -124,7 +136,12 @@ export async function downloadTo(url: string, path: string, opts: DownloadOption
 }
 
 /** Small files (signatures, version.txt) read whole; null when the origin does not have them. */
-export async function fetchSmall(fetchFn: typeof fetch, url: string, attempts = 3, limit = 1 << 20): Promise<Uint8Array | null> {
+export async function fetchSmall(
+  fetchFn: typeof fetch,
+  url: string,
+  attempts = 3,
+  limit = 1 << 20,
+): Promise<Uint8Array | null> {
   for (let attempt = 1; ; attempt++) {
     try {
       const res = await fetchFn(url, { redirect: "follow" });
@@ -134,14 +151,18 @@ export async function fetchSmall(fetchFn: typeof fetch, url: string, attempts = 
       }
       if (!res.ok) {
         await res.body?.cancel();
-        throw new DownloadError(`${url}: HTTP ${res.status}`, res.status >= 500 || res.status === 408 || res.status === 429);
+        throw new DownloadError(
+          `${url}: HTTP ${res.status}`,
+          res.status >= 500 || res.status === 408 || res.status === 429,
+        );
       }
       const buf = new Uint8Array(await res.arrayBuffer());
       if (buf.length > limit) throw new DownloadError(`${url}: ${buf.length} bytes is too large`);
       return buf;
     } catch (err) {
       const retryable = !(err instanceof DownloadError) || err.retryable;
-      if (!retryable || attempt >= attempts) throw err instanceof DownloadError ? err : new DownloadError(`${url}: ${(err as Error).message}`);
+      if (!retryable || attempt >= attempts)
+        throw err instanceof DownloadError ? err : new DownloadError(`${url}: ${(err as Error).message}`);
       await sleep(100 * attempt);
     }
   }

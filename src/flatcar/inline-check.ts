@@ -14,7 +14,10 @@ export class InlineCheck {
   private failure: unknown;
 
   constructor(key: SigningKey, signature: Uint8Array, name: string) {
-    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>(undefined, new ByteLengthQueuingStrategy({ highWaterMark: 8 << 20 }));
+    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>(
+      undefined,
+      new ByteLengthQueuingStrategy({ highWaterMark: 8 << 20 }),
+    );
     this.writer = writable.getWriter();
     this.result = key.verifyStream(readable, signature, name);
     this.result.catch((err: unknown) => {

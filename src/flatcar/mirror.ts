@@ -7,22 +7,22 @@ import type { FlatcarConfig } from "./config.ts";
 import { downloadTo, fetchSmall, MissingFileError } from "./download.ts";
 import { InlineCheck } from "./inline-check.ts";
 import {
+  type Arch,
   boardOf,
-  compareVersions,
   ConcreteVersionSchema,
+  compareVersions,
   IMAGE,
   originBase,
-  parseVersionTxt,
   PXE_INITRD,
   PXE_KERNEL,
+  parseVersionTxt,
+  type Release,
+  type ReleaseRequest,
   ReleaseRequestSchema,
   releaseFiles,
   signatureNames,
   upstreamChannel,
   VERSION_TXT,
-  type Arch,
-  type Release,
-  type ReleaseRequest,
 } from "./release.ts";
 import { SigningKey, VerificationError } from "./signing-key.ts";
 
@@ -209,9 +209,20 @@ export class Mirror {
       const complete = await readManifest(join(dir, MANIFEST));
       if (complete) {
         // Verified when it was mirrored: only the current pointer may need to move.
-        if (r.version === "current") await writeAtomic(this.currentFile(r.channel, board), await readFile(join(dir, VERSION_TXT)));
+        if (r.version === "current")
+          await writeAtomic(this.currentFile(r.channel, board), await readFile(join(dir, VERSION_TXT)));
         this.failures.delete(key);
-        this.opts.events.append({ kind: "flatcar.sync.done", detail: { channel: r.channel, board, version, bytes: 0, seconds: (Date.now() - started) / 1000, alreadyMirrored: true } });
+        this.opts.events.append({
+          kind: "flatcar.sync.done",
+          detail: {
+            channel: r.channel,
+            board,
+            version,
+            bytes: 0,
+            seconds: (Date.now() - started) / 1000,
+            alreadyMirrored: true,
+          },
+        });
         return { version };
       }
       await mkdir(dir, { recursive: true });
@@ -221,7 +232,11 @@ export class Mirror {
         files.push({ name, ...got });
       }
       versionTxt ??= await fetchSmall(this.fetch, `${base}/${version}/${VERSION_TXT}`);
-      const txt = await this.finishRelease(dir, { channel: r.channel, board, version, files, source: base }, versionTxt);
+      const txt = await this.finishRelease(
+        dir,
+        { channel: r.channel, board, version, files, source: base },
+        versionTxt,
+      );
       if (r.version === "current") await writeAtomic(this.currentFile(r.channel, board), txt);
       this.failures.delete(key);
       const bytes = files.reduce((n, f) => n + f.bytes, 0);
@@ -239,7 +254,11 @@ export class Mirror {
   }
 
   /** Writes version.txt and the manifest; the manifest goes last because it marks the release complete. */
-  private async finishRelease(dir: string, m: Omit<Manifest, "verifiedAt">, versionTxt: Uint8Array | null): Promise<string> {
+  private async finishRelease(
+    dir: string,
+    m: Omit<Manifest, "verifiedAt">,
+    versionTxt: Uint8Array | null,
+  ): Promise<string> {
     // version.txt is unsigned metadata: a missing or odd one is replaced rather than failing verified files.
     let txt = versionTxt ? Buffer.from(versionTxt).toString("utf8") : "";
     const named = (() => {
@@ -250,7 +269,11 @@ export class Mirror {
       }
     })();
     if (named !== m.version) {
-      if (versionTxt) this.opts.log.warn({ version: m.version, named }, "release version.txt does not name this release; writing our own");
+      if (versionTxt)
+        this.opts.log.warn(
+          { version: m.version, named },
+          "release version.txt does not name this release; writing our own",
+        );
       txt = `FLATCAR_VERSION=${m.version}\n`;
     }
     await writeAtomic(join(dir, VERSION_TXT), txt);
@@ -322,8 +345,15 @@ export class Mirror {
    * Takes release files copied by hand (USB stick, air gap) from `dir` and verifies them exactly like a
    * download. The version comes from `dir/version.txt` unless given; `current` moves to it when newer.
    */
-  async import(dir: string, target: { channel: string; arch?: Arch; version?: string }): Promise<{ version: string; files: string[] }> {
-    const r = ReleaseRequestSchema.parse({ channel: target.channel, arch: target.arch ?? "amd64", version: target.version ?? "current" });
+  async import(
+    dir: string,
+    target: { channel: string; arch?: Arch; version?: string },
+  ): Promise<{ version: string; files: string[] }> {
+    const r = ReleaseRequestSchema.parse({
+      channel: target.channel,
+      arch: target.arch ?? "amd64",
+      version: target.version ?? "current",
+    });
     const board = boardOf(r.arch);
     const localTxt = await readFile(join(dir, VERSION_TXT)).catch(() => null);
     const version = r.version !== "current" ? r.version : localTxt ? parseVersionTxt(localTxt.toString("utf8")) : null;
@@ -358,10 +388,17 @@ export class Mirror {
           throw err;
         }
       }
-      const txt = await this.finishRelease(into, { channel: r.channel, board, version, files, source: `import ${dir}` }, localTxt);
+      const txt = await this.finishRelease(
+        into,
+        { channel: r.channel, board, version, files, source: `import ${dir}` },
+        localTxt,
+      );
       const current = this.currentVersion(r.channel, r.arch);
       if (!current || compareVersions(version, current) > 0) await writeAtomic(this.currentFile(r.channel, board), txt);
-      this.opts.events.append({ kind: "flatcar.sync.done", detail: { ...detail, bytes: files.reduce((n, f) => n + f.bytes, 0) } });
+      this.opts.events.append({
+        kind: "flatcar.sync.done",
+        detail: { ...detail, bytes: files.reduce((n, f) => n + f.bytes, 0) },
+      });
       return { version, files: names };
     } catch (err) {
       this.opts.events.append({ kind: "flatcar.sync.failed", detail: { ...detail, reason: (err as Error).message } });
@@ -386,7 +423,11 @@ export class Mirror {
       }
     }
     const syncing = [...this.syncs.keys()].map(splitKey);
-    const failed = [...this.failures].map(([k, f]) => ({ ...splitKey(k), reason: f.reason, at: new Date(f.at).toISOString() }));
+    const failed = [...this.failures].map(([k, f]) => ({
+      ...splitKey(k),
+      reason: f.reason,
+      at: new Date(f.at).toISOString(),
+    }));
     return { releases, syncing, failed };
   }
 
@@ -394,15 +435,20 @@ export class Mirror {
    * Keeps the newest `keep` verified versions per channel and board, the `current` one and every pinned one;
    * removes the rest, and incomplete leftovers of syncs that are not running.
    */
-  async prune(pinned: readonly PinnedRelease[] = []): Promise<{ removed: { channel: string; board: string; version: string }[] }> {
+  async prune(
+    pinned: readonly PinnedRelease[] = [],
+  ): Promise<{ removed: { channel: string; board: string; version: string }[] }> {
     const removed: { channel: string; board: string; version: string }[] = [];
     const busy = new Set([...this.syncs.keys()]);
     for (const channel of await subdirs(this.dir)) {
       for (const arch of ARCHES) {
         const board = boardOf(arch);
         const current = this.currentVersion(channel, arch);
-        const isPinned = (v: string) => pinned.some((p) => p.channel === channel && (p.arch ?? "amd64") === arch && p.version === v);
-        const versions = (await subdirs(this.boardDir(channel, board))).filter((v) => ConcreteVersionSchema.safeParse(v).success);
+        const isPinned = (v: string) =>
+          pinned.some((p) => p.channel === channel && (p.arch ?? "amd64") === arch && p.version === v);
+        const versions = (await subdirs(this.boardDir(channel, board))).filter(
+          (v) => ConcreteVersionSchema.safeParse(v).success,
+        );
         const complete = versions.filter((v) => existsSync(join(this.releaseDir(channel, board, v), MANIFEST)));
         const newest = new Set([...complete].sort((a, b) => compareVersions(b, a)).slice(0, this.opts.config.keep));
         for (const v of versions) {

@@ -71,7 +71,12 @@ export class ProgressReporter {
       this.lastDraw = 0;
     }
     const elapsed = (t - this.startedAt) / 1000;
-    const line: ProgressLine = { file: p.file, bytes: p.bytes, total: p.total, rate: elapsed > 0 ? (p.bytes - this.startBytes) / elapsed : 0 };
+    const line: ProgressLine = {
+      file: p.file,
+      bytes: p.bytes,
+      total: p.total,
+      rate: elapsed > 0 ? (p.bytes - this.startBytes) / elapsed : 0,
+    };
     this.last = line;
     const complete = p.total !== undefined && p.bytes >= p.total;
     if (this.out.isTTY) {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ArchSchema, type Arch } from "../model/machine.ts";
+import { type Arch, ArchSchema } from "../model/machine.ts";
 import { ChannelSchema, VersionSchema } from "../model/profile.ts";
 
 export type { Arch };

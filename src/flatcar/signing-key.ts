@@ -108,7 +108,9 @@ export class SigningKey {
   /** Checks a detached signature over a file, streaming it from disk. Throws VerificationError. */
   verifyFile(path: string, signatureBytes: Uint8Array, name: string): Promise<{ keyId: string }> {
     // Large reads: openpgp.js pays per chunk, and 1 MiB chunks verify at close to raw hashing speed.
-    const stream = Readable.toWeb(createReadStream(path, { highWaterMark: 1 << 20 })) as unknown as ReadableStream<Uint8Array>;
+    const stream = Readable.toWeb(
+      createReadStream(path, { highWaterMark: 1 << 20 }),
+    ) as unknown as ReadableStream<Uint8Array>;
     return this.verifyStream(stream, signatureBytes, name);
   }
 
@@ -116,7 +118,11 @@ export class SigningKey {
    * Checks a detached signature over a byte stream. The stream is cancelled on any failure, so a producer
    * writing into it is released instead of waiting on backpressure. Throws VerificationError.
    */
-  async verifyStream(stream: ReadableStream<Uint8Array>, signatureBytes: Uint8Array, name: string): Promise<{ keyId: string }> {
+  async verifyStream(
+    stream: ReadableStream<Uint8Array>,
+    signatureBytes: Uint8Array,
+    name: string,
+  ): Promise<{ keyId: string }> {
     try {
       return await this.check(stream, signatureBytes, name);
     } catch (err) {
@@ -125,7 +131,11 @@ export class SigningKey {
     }
   }
 
-  private async check(stream: ReadableStream<Uint8Array>, signatureBytes: Uint8Array, name: string): Promise<{ keyId: string }> {
+  private async check(
+    stream: ReadableStream<Uint8Array>,
+    signatureBytes: Uint8Array,
+    name: string,
+  ): Promise<{ keyId: string }> {
     let signature: openpgp.Signature;
     try {
       const text = Buffer.from(signatureBytes).toString("latin1");
@@ -133,7 +143,10 @@ export class SigningKey {
         ? await openpgp.readSignature({ armoredSignature: text })
         : await openpgp.readSignature({ binarySignature: signatureBytes });
     } catch (err) {
-      throw new VerificationError(`${name}: signature is not an OpenPGP signature (${(err as Error).message})`, "signature");
+      throw new VerificationError(
+        `${name}: signature is not an OpenPGP signature (${(err as Error).message})`,
+        "signature",
+      );
     }
     const issuers = [...signature.getSigningKeyIDs()];
     const ids = issuers.map((id) => id.toHex().toUpperCase());
@@ -142,7 +155,10 @@ export class SigningKey {
       const unseen = ids.filter((id) => !this.refreshedFor.has(id));
       if (unseen.length > 0) {
         for (const id of unseen) this.refreshedFor.add(id);
-        this.opts.log.info({ file: name, keyIds: ids, source: this.source }, "signature by an unknown subkey, refreshing the signing key");
+        this.opts.log.info(
+          { file: name, keyIds: ids, source: this.source },
+          "signature by an unknown subkey, refreshing the signing key",
+        );
         key = await this.refresh();
       }
       if (!issuers.some((id) => key.getKeys(id).length > 0)) {
@@ -154,7 +170,13 @@ export class SigningKey {
     }
     try {
       const message = await openpgp.createMessage({ binary: stream });
-      const result = await openpgp.verify({ message, signature, verificationKeys: key, format: "binary", expectSigned: true });
+      const result = await openpgp.verify({
+        message,
+        signature,
+        verificationKeys: key,
+        format: "binary",
+        expectSigned: true,
+      });
       // The signature settles only once the data stream has been read to the end.
       const reader = (result.data as ReadableStream<Uint8Array>).getReader();
       while (!(await reader.read()).done);

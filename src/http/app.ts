@@ -1,8 +1,8 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import type { RecentClients } from "../boot/attribution.ts";
 import type { IgnitionConfigs } from "../boot/configs.ts";
 import type { Lifecycle } from "../boot/lifecycle-service.ts";
-import type { RecentClients } from "../boot/attribution.ts";
 import type { BootService } from "../boot/service.ts";
 import type { Signer } from "../boot/sign.ts";
 import type { Mirror } from "../flatcar/mirror.ts";
@@ -19,8 +19,8 @@ import { checkProfile } from "./api/profile-check.ts";
 import { registerProfiles } from "./api/profiles.ts";
 import { bearerAuth } from "./auth.ts";
 import { errorResponse } from "./errors.ts";
-import { bootRoutes } from "./routes/boot.ts";
 import { registerAssets } from "./routes/assets-api.ts";
+import { bootRoutes } from "./routes/boot.ts";
 import { fileRoutes, type Served } from "./routes/files.ts";
 import { ignitionRoutes } from "./routes/ignition.ts";
 import { uiApp } from "./ui/app.tsx";
@@ -61,7 +61,8 @@ export function createApp(deps: AppDeps): Hono {
   // A whole-file GET by a known boot client (kernel, initrd, iPXE binary, install image) joins its boot story.
   const served = (s: Served) => {
     const mac = deps.recent.macOf(s.ip);
-    if (mac && s.method === "GET" && !s.partial) deps.store.events.append({ mac, kind: "http.asset", detail: { path: s.path, bytes: s.bytes, ip: s.ip } });
+    if (mac && s.method === "GET" && !s.partial)
+      deps.store.events.append({ mac, kind: "http.asset", detail: { path: s.path, bytes: s.bytes, ip: s.ip } });
   };
   app.route("/", fileRoutes("/assets", deps.assetsRoots, log, served));
   app.route("/", fileRoutes("/ipxe-bin", deps.ipxeBinRoots, log, served));
@@ -72,7 +73,8 @@ export function createApp(deps: AppDeps): Hono {
     bodyLimit({
       maxSize: deps.bodyLimit,
       // The rest of the body is never read, so this connection cannot carry another request: say so.
-      onError: (c) => c.json({ error: `request body larger than ${deps.bodyLimit} bytes` }, 413, { Connection: "close" }),
+      onError: (c) =>
+        c.json({ error: `request body larger than ${deps.bodyLimit} bytes` }, 413, { Connection: "close" }),
     }),
   );
   const auth = bearerAuth(deps.apiToken);

@@ -7,7 +7,9 @@ export function bearerAuth(token: string): MiddlewareHandler {
   return async (c, next) => {
     const header = c.req.header("authorization") ?? "";
     const match = /^Bearer\s+(.+)$/i.exec(header);
-    const got = createHash("sha256").update(match?.[1]?.trim() ?? "").digest();
+    const got = createHash("sha256")
+      .update(match?.[1]?.trim() ?? "")
+      .digest();
     if (!match || !timingSafeEqual(want, got)) {
       c.header("WWW-Authenticate", 'Bearer realm="kindling"');
       return c.json({ error: "missing or invalid bearer token" }, 401);

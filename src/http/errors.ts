@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { z } from "zod";
+import type { z } from "zod";
 import type { Logger } from "../log.ts";
 import { ConflictError, NotFoundError } from "../store/errors.ts";
 
@@ -17,7 +17,10 @@ export class ValidationError extends Error {
 }
 
 export function fromZod(error: z.ZodError, prefix = ""): ValidationError {
-  const issues = error.issues.map((i) => ({ field: [prefix, ...i.path.map(String)].filter(Boolean).join(".") || "(body)", message: i.message }));
+  const issues = error.issues.map((i) => ({
+    field: [prefix, ...i.path.map(String)].filter(Boolean).join(".") || "(body)",
+    message: i.message,
+  }));
   const first = issues[0]!;
   return new ValidationError(first.field, `${first.field}: ${first.message}`, issues);
 }

@@ -35,7 +35,8 @@ export async function resolveInRoots(roots: readonly string[], encodedPath: stri
     } catch {
       return { ok: false, status: 400, reason: "bad percent-encoding" };
     }
-    if (d === "." || d === ".." || d.includes("/") || d.includes("\\") || d.includes("\0")) return { ok: false, status: 400, reason: "illegal path segment" };
+    if (d === "." || d === ".." || d.includes("/") || d.includes("\\") || d.includes("\0"))
+      return { ok: false, status: 400, reason: "illegal path segment" };
     segments.push(d);
   }
   const found = await findInRoots(roots, segments);
@@ -77,7 +78,8 @@ export function sendFile(c: Context, file: string, stat: Stats): Response {
     "Accept-Ranges": "bytes",
   };
   const inm = c.req.header("if-none-match");
-  if (inm && inm.split(",").some((t) => t.trim() === etag || t.trim() === "*")) return new Response(null, { status: 304, headers });
+  if (inm?.split(",").some((t) => t.trim() === etag || t.trim() === "*"))
+    return new Response(null, { status: 304, headers });
 
   const ifRange = c.req.header("if-range");
   const range = ifRange && ifRange !== etag ? undefined : parseRange(c.req.header("range"), stat.size);

@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
 import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { isAbsolute, posix, relative, resolve, sep } from "node:path";
 import { isMap, isScalar } from "yaml";
-import { resolve, relative, isAbsolute, posix, sep } from "node:path";
 import { encodeContents } from "./dataurl.ts";
-import { decodeDocument, parseYaml, posOf, type Pos } from "./decode.ts";
+import { decodeDocument, type Pos, parseYaml, posOf } from "./decode.ts";
 import type { Diagnostic } from "./diagnostic.ts";
-import { fieldsAt, IGNITION, specAtMost, type Field, type Node, type Spec, type Tag } from "./spec.ts";
+import { type Field, fieldsAt, IGNITION, type Node, type Spec, specAtMost, type Tag } from "./spec.ts";
 import { systemdEscapePath } from "./systemd-escape.ts";
 import { literalTemplater, type Templater } from "./template.ts";
 
@@ -39,7 +39,16 @@ const EXTRAS: Record<Tag, { field: Field; since?: Spec }[]> = {
     {
       field: {
         name: "trees",
-        node: { kind: "array", of: { kind: "object", fields: [{ name: "local", node: s(false), required: true }, { name: "path", node: s() }] } },
+        node: {
+          kind: "array",
+          of: {
+            kind: "object",
+            fields: [
+              { name: "local", node: s(false), required: true },
+              { name: "path", node: s() },
+            ],
+          },
+        },
       },
     },
   ],
@@ -60,7 +69,12 @@ const butaneKey = (f: Field): string => f.butane ?? snake(f.name);
 function butaneFields(node: Node & { kind: "object" }, spec: Spec): Field[] {
   let fields = fieldsAt(node, spec);
   // Butane has variant/version at the top and no ignition.version (the translator sets it), so `ignition` is optional.
-  if (node === IGNITION) fields = [{ name: "variant", node: s(false) }, { name: "version", node: s(false) }, ...fields.map((f) => ({ ...f, required: false }))];
+  if (node === IGNITION)
+    fields = [
+      { name: "variant", node: s(false) },
+      { name: "version", node: s(false) },
+      ...fields.map((f) => ({ ...f, required: false })),
+    ];
   if (node === IGNITION_SECTION) fields = fields.filter((f) => f.name !== "version");
   if (node.tag) {
     const drops = FLATCAR_DROPS[node.tag] ?? [];
@@ -75,15 +89,26 @@ export function parseButane(text: string, opts: ButaneOptions = {}): Parsed | { 
   const { doc, lc, diagnostics } = parseYaml(text);
   if (diagnostics.some((d) => d.severity === "error")) return { diagnostics };
   const root = doc.contents;
-  if (!isMap(root)) return { diagnostics: [{ severity: "error", message: "a Butane config is a YAML map with variant and version", line: 1, column: 1 }] };
+  if (!isMap(root))
+    return {
+      diagnostics: [
+        { severity: "error", message: "a Butane config is a YAML map with variant and version", line: 1, column: 1 },
+      ],
+    };
   const header = (key: string) => {
     const pair = root.items.find((p) => isScalar(p.key) && p.key.value === key);
-    return { value: pair && isScalar(pair.value) ? pair.value.value : undefined, pos: posOf(lc, pair?.value ?? pair?.key ?? root) };
+    return {
+      value: pair && isScalar(pair.value) ? pair.value.value : undefined,
+      pos: posOf(lc, pair?.value ?? pair?.key ?? root),
+    };
   };
   const variant = header("variant");
   const version = header("version");
   if (variant.value !== "flatcar") {
-    const message = variant.value === undefined ? 'missing "variant: flatcar"' : `variant "${String(variant.value)}" is not supported; Kindling translates variant flatcar`;
+    const message =
+      variant.value === undefined
+        ? 'missing "variant: flatcar"'
+        : `variant "${String(variant.value)}" is not supported; Kindling translates variant flatcar`;
     return { diagnostics: [{ severity: "error", path: "$.variant", message, ...variant.pos }] };
   }
   const spec = typeof version.value === "string" ? FLATCAR_VERSIONS[version.value] : undefined;
@@ -97,14 +122,19 @@ export function parseButane(text: string, opts: ButaneOptions = {}): Parsed | { 
   const decoded = decodeDocument(doc, lc, root, IGNITION, {
     fieldsOf: (n) => butaneFields(n, spec),
     refusedKey: (n, key) => {
-      if ((n === IGNITION && ["boot_device", "grub"].includes(key)) || (n.tag && FLATCAR_DROPS[n.tag]?.some((d) => snake(d) === key))) {
+      if (
+        (n === IGNITION && ["boot_device", "grub"].includes(key)) ||
+        (n.tag && FLATCAR_DROPS[n.tag]?.some((d) => snake(d) === key))
+      ) {
         return `"${key}" is not supported by the flatcar variant`;
       }
       const later = [...n.fields, ...(n.tag ? EXTRAS[n.tag].map((x) => ({ ...x.field, since: x.since })) : [])].find(
         (f) => butaneKey(f) === key && f.since && !specAtMost(f.since, spec),
       );
       const butaneVersion = Object.entries(FLATCAR_VERSIONS).find(([, sp]) => sp === later?.since)?.[0];
-      return later ? `"${key}" needs ${butaneVersion ? `flatcar ${butaneVersion}` : `Ignition ${later.since}`}; this document is flatcar ${String(version.value)}` : undefined;
+      return later
+        ? `"${key}" needs ${butaneVersion ? `flatcar ${butaneVersion}` : `Ignition ${later.since}`}; this document is flatcar ${String(version.value)}`
+        : undefined;
     },
     keyOf: butaneKey,
     strict: opts.strict ?? false,
@@ -113,13 +143,14 @@ export function parseButane(text: string, opts: ButaneOptions = {}): Parsed | { 
   const all = [...diagnostics, ...decoded.diagnostics];
   if (all.some((d) => d.severity === "error")) return { diagnostics: all };
   const config = (decoded.value ?? {}) as Record<string, unknown>;
-  delete config["variant"];
-  delete config["version"];
+  delete config.variant;
+  delete config.version;
   const errors: Diagnostic[] = [];
-  const fail = (path: string, message: string) => errors.push({ severity: "error", path, message, ...decoded.positions.get(path) });
+  const fail = (path: string, message: string) =>
+    errors.push({ severity: "error", path, message, ...decoded.positions.get(path) });
   desugar(config, { filesDir: opts.filesDir, fail });
-  const ignition = (config["ignition"] ?? {}) as Record<string, unknown>;
-  config["ignition"] = { ...ignition, version: spec };
+  const ignition = (config.ignition ?? {}) as Record<string, unknown>;
+  config.ignition = { ...ignition, version: spec };
   return { config, spec, diagnostics: [...all, ...errors], positions: decoded.positions, templated: decoded.templated };
 }
 
@@ -132,7 +163,8 @@ type Obj = Record<string, unknown>;
 
 /** Calls `fn` for every object in `value` whose spec node carries a tag, depth first. */
 function visitTagged(value: unknown, node: Node, path: string, fn: (tag: Tag, obj: Obj, path: string) => void): void {
-  if (node.kind === "array" && Array.isArray(value)) value.forEach((v, i) => visitTagged(v, node.of, `${path}[${i}]`, fn));
+  if (node.kind === "array" && Array.isArray(value))
+    value.forEach((v, i) => visitTagged(v, node.of, `${path}[${i}]`, fn));
   if (node.kind === "object" && value && typeof value === "object" && !Array.isArray(value)) {
     const o = value as Obj;
     for (const f of node.fields) if (o[f.name] !== undefined) visitTagged(o[f.name], f.node, `${path}.${f.name}`, fn);
@@ -157,23 +189,24 @@ function desugar(config: Obj, sg: Sugar): void {
         return desugarResource(o, path, readLocal, sg);
       case "unit":
       case "dropin":
-        if (o["contentsLocal"] !== undefined && o["contentsLocal"] !== null) {
-          if (o["contents"] !== undefined && o["contents"] !== null) sg.fail(`${path}.contentsLocal`, "contents and contents_local are mutually exclusive");
-          else o["contents"] = readLocal(String(o["contentsLocal"]), `${path}.contentsLocal`)?.toString("utf8");
+        if (o.contentsLocal !== undefined && o.contentsLocal !== null) {
+          if (o.contents !== undefined && o.contents !== null)
+            sg.fail(`${path}.contentsLocal`, "contents and contents_local are mutually exclusive");
+          else o.contents = readLocal(String(o.contentsLocal), `${path}.contentsLocal`)?.toString("utf8");
         }
-        delete o["contentsLocal"];
+        delete o.contentsLocal;
         return;
       case "user": {
-        const locals = o["sshAuthorizedKeysLocal"] as string[] | undefined;
+        const locals = o.sshAuthorizedKeysLocal as string[] | undefined;
         if (locals?.length) {
-          const keys = [...((o["sshAuthorizedKeys"] as string[] | undefined) ?? [])];
+          const keys = [...((o.sshAuthorizedKeys as string[] | undefined) ?? [])];
           locals.forEach((rel, i) => {
             const text = readLocal(rel, `${path}.sshAuthorizedKeysLocal[${i}]`)?.toString("utf8") ?? "";
             keys.push(...text.split(/\r?\n/).filter((l) => l.trim() !== ""));
           });
-          o["sshAuthorizedKeys"] = keys;
+          o.sshAuthorizedKeys = keys;
         }
-        delete o["sshAuthorizedKeysLocal"];
+        delete o.sshAuthorizedKeysLocal;
         return;
       }
       case "storage":
@@ -201,39 +234,50 @@ function localPath(rel: string, path: string, sg: Sugar): string | undefined {
   return file;
 }
 
-function desugarResource(o: Obj, path: string, readLocal: (rel: string, path: string) => Buffer | undefined, sg: Sugar): void {
+function desugarResource(
+  o: Obj,
+  path: string,
+  readLocal: (rel: string, path: string) => Buffer | undefined,
+  sg: Sugar,
+): void {
   const given = ["source", "inline", "local"].filter((k) => o[k] !== undefined && o[k] !== null);
   if (given.length > 1) {
     sg.fail(`${path}.${given[1]}`, `${given.join(", ")} are mutually exclusive`);
     return;
   }
-  const inline = o["inline"];
-  const local = o["local"];
-  delete o["inline"];
-  delete o["local"];
+  const inline = o.inline;
+  const local = o.local;
+  delete o.inline;
+  delete o.local;
   if (typeof inline !== "string" && typeof local !== "string") return;
-  if (o["compression"] !== undefined && o["compression"] !== null) {
-    sg.fail(`${path}.compression`, "compression must be left out with inline/local contents: the translator compresses when that is shorter");
+  if (o.compression !== undefined && o.compression !== null) {
+    sg.fail(
+      `${path}.compression`,
+      "compression must be left out with inline/local contents: the translator compresses when that is shorter",
+    );
     return;
   }
   const data = typeof inline === "string" ? Buffer.from(inline, "utf8") : readLocal(local as string, `${path}.local`);
   if (!data) return;
-  const hash = (o["verification"] as Obj | undefined)?.["hash"];
+  const hash = (o.verification as Obj | undefined)?.hash;
   if (typeof hash === "string") {
     const [algo, digest] = hash.split("-", 2);
     if ((algo === "sha512" || algo === "sha256") && digest !== createHash(algo).update(data).digest("hex")) {
-      sg.fail(`${path}.verification.hash`, `hash does not match the ${typeof inline === "string" ? "inline" : "local"} contents`);
+      sg.fail(
+        `${path}.verification.hash`,
+        `hash does not match the ${typeof inline === "string" ? "inline" : "local"} contents`,
+      );
     }
   }
   Object.assign(o, encodeContents(data));
 }
 
 function desugarTrees(storage: Obj, path: string, sg: Sugar): void {
-  const trees = storage["trees"] as { local: string; path?: string | null }[] | undefined;
-  delete storage["trees"];
+  const trees = storage.trees as { local: string; path?: string | null }[] | undefined;
+  delete storage.trees;
   if (!trees?.length) return;
-  const files = ((storage["files"] as Obj[] | undefined) ?? []).slice();
-  const links = ((storage["links"] as Obj[] | undefined) ?? []).slice();
+  const files = ((storage.files as Obj[] | undefined) ?? []).slice();
+  const links = ((storage.links as Obj[] | undefined) ?? []).slice();
   trees.forEach((tree, i) => {
     const tp = `${path}.trees[${i}]`;
     const dir = localPath(tree.local, `${tp}.local`, sg);
@@ -241,7 +285,10 @@ function desugarTrees(storage: Obj, path: string, sg: Sugar): void {
     try {
       if (!statSync(dir).isDirectory()) return sg.fail(`${tp}.local`, `"${tree.local}" is not a directory`);
     } catch (e) {
-      return sg.fail(`${tp}.local`, `cannot read tree "${tree.local}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      return sg.fail(
+        `${tp}.local`,
+        `cannot read tree "${tree.local}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      );
     }
     const walk = (abs: string, rel: string) => {
       for (const name of readdirSync(abs).sort()) {
@@ -253,38 +300,40 @@ function desugarTrees(storage: Obj, path: string, sg: Sugar): void {
         else if (st.isFile()) {
           const contents = encodeContents(readFileSync(a));
           const mode = st.mode & 0o111 ? 0o755 : 0o644;
-          const existing = files.find((f) => f["path"] === target);
+          const existing = files.find((f) => f.path === target);
           if (!existing) files.push({ path: target, contents, mode });
-          else if ((existing["contents"] as Obj | undefined)?.["source"]) sg.fail(`${tp}.local`, `tree file "${r}" conflicts with the files entry for ${target}, which has contents`);
+          else if ((existing.contents as Obj | undefined)?.source)
+            sg.fail(`${tp}.local`, `tree file "${r}" conflicts with the files entry for ${target}, which has contents`);
           else {
-            existing["contents"] = contents;
-            existing["mode"] ??= mode;
+            existing.contents = contents;
+            existing.mode ??= mode;
           }
         } else if (st.isSymbolicLink()) {
-          const existing = links.find((l) => l["path"] === target);
+          const existing = links.find((l) => l.path === target);
           if (!existing) links.push({ path: target, target: readlinkSync(a) });
-          else if (existing["target"]) sg.fail(`${tp}.local`, `tree link "${r}" conflicts with the links entry for ${target}, which has a target`);
-          else existing["target"] = readlinkSync(a);
+          else if (existing.target)
+            sg.fail(`${tp}.local`, `tree link "${r}" conflicts with the links entry for ${target}, which has a target`);
+          else existing.target = readlinkSync(a);
         } else sg.fail(`${tp}.local`, `tree entry "${r}" is neither a file, a directory nor a symlink`);
       }
     };
     walk(dir, "");
   });
-  if (files.length) storage["files"] = files;
-  if (links.length) storage["links"] = links;
+  if (files.length) storage.files = files;
+  if (links.length) storage.links = links;
 }
 
 function desugarMountUnits(config: Obj, sg: Sugar): void {
-  const storage = config["storage"] as Obj | undefined;
-  const filesystems = (storage?.["filesystems"] as Obj[] | undefined) ?? [];
+  const storage = config.storage as Obj | undefined;
+  const filesystems = (storage?.filesystems as Obj[] | undefined) ?? [];
   const generated: Obj[] = [];
   filesystems.forEach((fs, i) => {
-    const want = fs["withMountUnit"];
-    delete fs["withMountUnit"];
+    const want = fs.withMountUnit;
+    delete fs.withMountUnit;
     if (want !== true) return;
     const path = `$.storage.filesystems[${i}].withMountUnit`;
-    const device = String(fs["device"]);
-    const format = fs["format"] as string | null | undefined;
+    const device = String(fs.device);
+    const format = fs.format as string | null | undefined;
     if (format === "swap") {
       generated.push({
         name: `${systemdEscapePath(device)}.swap`,
@@ -293,11 +342,11 @@ function desugarMountUnits(config: Obj, sg: Sugar): void {
       });
       return;
     }
-    const where = fs["path"] as string | null | undefined;
+    const where = fs.path as string | null | undefined;
     if (!where) return sg.fail(path, "with_mount_unit needs path (or format: swap)");
     if (!format || format === "none") return sg.fail(path, "with_mount_unit needs a filesystem format");
     const dev = systemdEscapePath(device);
-    const options = (fs["mountOptions"] as string[] | undefined) ?? [];
+    const options = (fs.mountOptions as string[] | undefined) ?? [];
     generated.push({
       name: `${systemdEscapePath(where)}.mount`,
       enabled: true,
@@ -310,11 +359,12 @@ function desugarMountUnits(config: Obj, sg: Sugar): void {
     });
   });
   if (!generated.length) return;
-  const systemd = (config["systemd"] ??= {}) as Obj;
-  const units = ((systemd["units"] as Obj[] | undefined) ?? []).slice();
+  const systemd = (config.systemd ??= {}) as Obj;
+  const units = ((systemd.units as Obj[] | undefined) ?? []).slice();
   for (const u of generated) {
-    if (units.some((x) => x["name"] === u["name"])) sg.fail("$.systemd.units", `unit ${String(u["name"])} is both written out and generated by with_mount_unit`);
+    if (units.some((x) => x.name === u.name))
+      sg.fail("$.systemd.units", `unit ${String(u.name)} is both written out and generated by with_mount_unit`);
     else units.push(u);
   }
-  systemd["units"] = units;
+  systemd.units = units;
 }

@@ -1,4 +1,4 @@
-import { gunzipSync, gzipSync, constants } from "node:zlib";
+import { constants, gunzipSync, gzipSync } from "node:zlib";
 
 /**
  * RFC 2397 data URLs, as Ignition reads them. The percent-encoded form keeps only RFC 2396 "unreserved"
@@ -59,13 +59,16 @@ export function parseDataUrl(url: string): DataUrl {
   if (mediaType !== "" && !/^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+$/.test(mediaType)) {
     throw new Error(`data URL has an invalid media type "${mediaType}"`);
   }
-  for (const p of params.slice(1)) if (!/^[^=;]+=[^;]*$/.test(p)) throw new Error(`data URL has an invalid parameter "${p}"`);
+  for (const p of params.slice(1))
+    if (!/^[^=;]+=[^;]*$/.test(p)) throw new Error(`data URL has an invalid parameter "${p}"`);
   if (/%(?![0-9A-Fa-f]{2})/.test(payload)) throw new Error("data URL has a malformed %-escape");
   // Ignition's decoder refuses raw non-ASCII in the data part: such bytes must be %-escaped or base64.
-  if (/[^\x00-\x7f]/.test(payload)) throw new Error("data URL contains non-ASCII characters (escape them or use base64)");
+  if (/[^\x00-\x7f]/.test(payload))
+    throw new Error("data URL contains non-ASCII characters (escape them or use base64)");
   if (base64) {
     const text = decodeURIComponentBytes(payload).toString("latin1").replace(/\s+/g, "");
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) throw new Error("data URL has invalid base64 data");
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0)
+      throw new Error("data URL has invalid base64 data");
     return { mediaType, base64, data: Buffer.from(text, "base64") };
   }
   return { mediaType, base64, data: decodeURIComponentBytes(payload) };

@@ -1,4 +1,4 @@
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from "yaml";
+import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import type { Diagnostic } from "./diagnostic.ts";
 import { IgnitionError } from "./diagnostic.ts";
 import type { Field, Node } from "./spec.ts";
@@ -52,16 +52,34 @@ interface Ctx extends DecodeOptions {
 export function parseYaml(text: string): { doc: Document; lc: LineCounter; diagnostics: Diagnostic[] } {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, strict: true });
-  const toDiag = (severity: "error" | "warning") => (e: { message: string; pos: [number, number] }): Diagnostic => {
-    const { line, col } = lc.linePos(e.pos[0]);
-    return { severity, message: e.message.split("\n")[0] ?? e.message, line, column: col };
-  };
+  const toDiag =
+    (severity: "error" | "warning") =>
+    (e: { message: string; pos: [number, number] }): Diagnostic => {
+      const { line, col } = lc.linePos(e.pos[0]);
+      return { severity, message: e.message.split("\n")[0] ?? e.message, line, column: col };
+    };
   const diagnostics = [...doc.errors.map(toDiag("error")), ...doc.warnings.map(toDiag("warning"))];
   return { doc, lc, diagnostics };
 }
 
-export function decodeDocument(doc: Document, lc: LineCounter, root: unknown, node: Node, opts: DecodeOptions, path = "$"): Decoded {
-  const ctx: Ctx = { ...opts, doc, lc, diags: [], positions: new Map(), templated: new Set(), visited: 0, keys: new Map() };
+export function decodeDocument(
+  doc: Document,
+  lc: LineCounter,
+  root: unknown,
+  node: Node,
+  opts: DecodeOptions,
+  path = "$",
+): Decoded {
+  const ctx: Ctx = {
+    ...opts,
+    doc,
+    lc,
+    diags: [],
+    positions: new Map(),
+    templated: new Set(),
+    visited: 0,
+    keys: new Map(),
+  };
   const value = decode(ctx, root, node, path);
   return { value, diagnostics: ctx.diags, positions: ctx.positions, templated: ctx.templated };
 }
@@ -88,7 +106,10 @@ const YAML11_OCTAL = /^[-+]?0[0-7]+$/;
 const DECIMAL = /^[-+]?(0|[1-9][0-9]*)$/;
 
 function decode(ctx: Ctx, y: unknown, node: Node, path: string): unknown {
-  if (++ctx.visited > MAX_NODES) throw new IgnitionError([{ severity: "error", message: `document expands to more than ${MAX_NODES} nodes (alias loop?)` }]);
+  if (++ctx.visited > MAX_NODES)
+    throw new IgnitionError([
+      { severity: "error", message: `document expands to more than ${MAX_NODES} nodes (alias loop?)` },
+    ]);
   if (isAlias(y)) y = y.resolve(ctx.doc);
   if (y === null || y === undefined || (isScalar(y) && y.value === null)) {
     if (node.kind !== "object" && node.kind !== "array" && node.nullable) return null;
@@ -129,7 +150,14 @@ function decode(ctx: Ctx, y: unknown, node: Node, path: string): unknown {
         if (ex.refs.length > 0 && ctx.templater.mode === "check") return 0;
         if (ex.refs.length > 0 && typeof ex.single === "number" && Number.isSafeInteger(ex.single)) return ex.single;
         if (ex.refs.length > 0 && DECIMAL.test(ex.text)) return Number.parseInt(ex.text, 10);
-        return report(ctx, y, path, ex.refs.length > 0 ? `template gave "${ex.text}", expected an integer` : `expected an integer, got string "${y.value}"`);
+        return report(
+          ctx,
+          y,
+          path,
+          ex.refs.length > 0
+            ? `template gave "${ex.text}", expected an integer`
+            : `expected an integer, got string "${y.value}"`,
+        );
       }
       return report(ctx, y, path, `expected an integer, got ${typeName(y)}`);
     }
@@ -191,6 +219,7 @@ function decodeObject(ctx: Ctx, y: unknown, node: Node & { kind: "object" }, pat
     const v = decode(ctx, pair.value, field.node, p);
     if (v !== undefined) out[field.name] = v;
   }
-  for (const [k, fl] of keys) if (fl.required && !seen.has(fl.name)) report(ctx, y, path, `missing required key "${k}"`);
+  for (const [k, fl] of keys)
+    if (fl.required && !seen.has(fl.name)) report(ctx, y, path, `missing required key "${k}"`);
   return out;
 }

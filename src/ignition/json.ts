@@ -9,15 +9,23 @@ import { unsupportedVersion } from "./validate.ts";
  * A raw Ignition JSON profile. JSON.parse decides what is valid JSON; the YAML parser (JSON is YAML) then
  * gives every value its line:column for the diagnostics, and the typed decoder expands templates in strings.
  */
-export function parseIgnitionJson(text: string, opts: { strict?: boolean; templater?: Templater } = {}): Parsed | { diagnostics: Diagnostic[] } {
+export function parseIgnitionJson(
+  text: string,
+  opts: { strict?: boolean; templater?: Templater } = {},
+): Parsed | { diagnostics: Diagnostic[] } {
   let plain: unknown;
   try {
     plain = JSON.parse(text);
   } catch (e) {
-    return { diagnostics: [{ severity: "error", message: `not valid JSON: ${(e as Error).message}`, ...jsonErrorPos(text, e as Error) }] };
+    return {
+      diagnostics: [
+        { severity: "error", message: `not valid JSON: ${(e as Error).message}`, ...jsonErrorPos(text, e as Error) },
+      ],
+    };
   }
   const version = (plain as { ignition?: { version?: unknown } } | null)?.ignition?.version;
-  if (!isSpec(version)) return { diagnostics: [{ severity: "error", path: "$.ignition.version", message: unsupportedVersion(version) }] };
+  if (!isSpec(version))
+    return { diagnostics: [{ severity: "error", path: "$.ignition.version", message: unsupportedVersion(version) }] };
   const { doc, lc, diagnostics } = parseYaml(text);
   if (diagnostics.some((d) => d.severity === "error")) return { diagnostics };
   const decoded = decodeDocument(doc, lc, doc.contents, IGNITION, {

@@ -1,9 +1,9 @@
 import { maxIgnitionSpec } from "../flatcar/ignition-spec.ts";
-import { parseButane, type Parsed } from "./butane.ts";
+import { type Parsed, parseButane } from "./butane.ts";
 import type { Pos } from "./decode.ts";
-import { hasErrors, IgnitionError, type Diagnostic } from "./diagnostic.ts";
+import { type Diagnostic, hasErrors, IgnitionError } from "./diagnostic.ts";
 import { parseIgnitionJson } from "./json.ts";
-import { canonicalize, fieldsNewerThan, pruneNewer, specAtMost, type NewerField, type Spec } from "./spec.ts";
+import { canonicalize, fieldsNewerThan, type NewerField, pruneNewer, type Spec, specAtMost } from "./spec.ts";
 import { checkTemplater, literalTemplater, renderTemplater, type Templater, type TemplateValues } from "./template.ts";
 import { validateIgnition } from "./validate.ts";
 
@@ -37,7 +37,11 @@ export interface RenderInput {
 
 /** Renders a profile for one machine; throws IgnitionError (every error, with JSON path and line:column). */
 export function renderIgnition(input: RenderInput): Rendered {
-  const parsed = parseSource(input.source, { strict: input.strict, filesDir: input.filesDir, templater: renderTemplater(input.values) });
+  const parsed = parseSource(input.source, {
+    strict: input.strict,
+    filesDir: input.filesDir,
+    templater: renderTemplater(input.values),
+  });
   const target = input.flatcarVersion === undefined ? undefined : targetSpec(input.flatcarVersion);
   const out = finish(parsed, target, input.strict ?? false, input.flatcarVersion);
   if (hasErrors(out.diagnostics)) throw new IgnitionError(out.diagnostics);
@@ -52,7 +56,10 @@ export function translateButane(yaml: string, opts: { strict?: boolean; filesDir
 }
 
 /** Validates a finished config or plain Butane file as-is (no templating): `kindling validate`. */
-export function validateSource(source: IgnitionSource, opts: { strict?: boolean; filesDir?: string } = {}): { spec: Spec; diagnostics: Diagnostic[] } {
+export function validateSource(
+  source: IgnitionSource,
+  opts: { strict?: boolean; filesDir?: string } = {},
+): { spec: Spec; diagnostics: Diagnostic[] } {
   const out = finish(parseSource(source, { ...opts, templater: literalTemplater }), undefined, opts.strict ?? false);
   return { spec: out.spec, diagnostics: out.diagnostics };
 }
@@ -62,7 +69,10 @@ export function validateSource(source: IgnitionSource, opts: { strict?: boolean;
  * syntax, local files, then validation; semantic rules are relaxed on objects holding template references,
  * whose final value only the machine knows. With `flatcarVersion`, also checks it can be served to that release.
  */
-export function checkProfileIgnition(source: IgnitionSource, opts: { strict?: boolean; filesDir?: string; flatcarVersion?: string } = {}): Diagnostic[] {
+export function checkProfileIgnition(
+  source: IgnitionSource,
+  opts: { strict?: boolean; filesDir?: string; flatcarVersion?: string } = {},
+): Diagnostic[] {
   let target: Spec | undefined;
   try {
     target = opts.flatcarVersion === undefined ? undefined : targetSpec(opts.flatcarVersion);
@@ -79,11 +89,20 @@ export function checkProfileIgnition(source: IgnitionSource, opts: { strict?: bo
   });
 }
 
-function parseSource(source: IgnitionSource, opts: { strict?: boolean | undefined; filesDir?: string | undefined; templater: Templater }) {
-  const o = { strict: opts.strict ?? false, templater: opts.templater, ...(opts.filesDir ? { filesDir: opts.filesDir } : {}) };
+function parseSource(
+  source: IgnitionSource,
+  opts: { strict?: boolean | undefined; filesDir?: string | undefined; templater: Templater },
+) {
+  const o = {
+    strict: opts.strict ?? false,
+    templater: opts.templater,
+    ...(opts.filesDir ? { filesDir: opts.filesDir } : {}),
+  };
   if (typeof source.butane === "string") return parseButane(source.butane, o);
   if (typeof source.json === "string") return parseIgnitionJson(source.json, o);
-  return { diagnostics: [{ severity: "error" as const, message: "the profile's ignition has neither butane nor json" }] };
+  return {
+    diagnostics: [{ severity: "error" as const, message: "the profile's ignition has neither butane nor json" }],
+  };
 }
 
 function targetSpec(flatcarVersion: string): Spec {
@@ -93,7 +112,13 @@ function targetSpec(flatcarVersion: string): Spec {
   } catch (e) {
     throw new IgnitionError([{ severity: "error", message: (e as Error).message }]);
   }
-  if (!spec) throw new IgnitionError([{ severity: "error", message: `Flatcar ${flatcarVersion} only accepts Ignition spec 2.x, which Kindling does not serve` }]);
+  if (!spec)
+    throw new IgnitionError([
+      {
+        severity: "error",
+        message: `Flatcar ${flatcarVersion} only accepts Ignition spec 2.x, which Kindling does not serve`,
+      },
+    ]);
   return spec;
 }
 
@@ -104,7 +129,8 @@ function finish(
   strict: boolean,
   flatcarVersion?: string,
 ): { config?: unknown; spec: Spec; diagnostics: Diagnostic[] } {
-  if (!("config" in parsed) || hasErrors(parsed.diagnostics)) return { spec: target ?? "3.5.0", diagnostics: harden(parsed.diagnostics, strict) };
+  if (!("config" in parsed) || hasErrors(parsed.diagnostics))
+    return { spec: target ?? "3.5.0", diagnostics: harden(parsed.diagnostics, strict) };
   const spec = target ?? parsed.spec;
   let config: unknown = parsed.config;
   if (!specAtMost(parsed.spec, spec)) {
@@ -134,7 +160,11 @@ function specialModeBits(config: unknown, target: Spec): NewerField[] {
   if (target !== "3.3.0") return [];
   const storage = (config as { storage?: Record<string, { mode?: number | null }[] | undefined> }).storage ?? {};
   return (["files", "directories"] as const).flatMap((kind) =>
-    (storage[kind] ?? []).flatMap((n, i) => (typeof n.mode === "number" && n.mode & 0o7000 ? [{ path: `$.storage.${kind}[${i}].mode`, since: "3.4.0" as const }] : [])),
+    (storage[kind] ?? []).flatMap((n, i) =>
+      typeof n.mode === "number" && n.mode & 0o7000
+        ? [{ path: `$.storage.${kind}[${i}].mode`, since: "3.4.0" as const }]
+        : [],
+    ),
   );
 }
 

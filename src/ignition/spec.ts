@@ -56,7 +56,12 @@ const resource = obj(
 );
 
 const owner = obj([f("id", nint), f("name", nstr)]);
-const nodeFields = (): Field[] => [f("path", str, { required: true }), f("overwrite", nbool), f("user", owner), f("group", owner)];
+const nodeFields = (): Field[] => [
+  f("path", str, { required: true }),
+  f("overwrite", nbool),
+  f("user", owner),
+  f("group", owner),
+];
 
 export const IGNITION: Node = obj([
   f(
@@ -255,7 +260,8 @@ function zodFor(node: Node, spec: Spec): z.ZodType {
       return z.array(zodFor(node.of, spec));
     case "object": {
       const shape: Record<string, z.ZodType> = {};
-      for (const fl of fieldsAt(node, spec)) shape[fl.name] = fl.required ? zodFor(fl.node, spec) : zodFor(fl.node, spec).optional();
+      for (const fl of fieldsAt(node, spec))
+        shape[fl.name] = fl.required ? zodFor(fl.node, spec) : zodFor(fl.node, spec).optional();
       return z.strictObject(shape);
     }
   }

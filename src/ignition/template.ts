@@ -51,7 +51,8 @@ export function parseTemplate(s: string): Part[] {
       j += lit.length;
     } else {
       const head = readAt(IDENT, s, j);
-      if (head === undefined) throw new TemplateError(`template at offset ${open}: expected {{ name }} or {{ "literal" }}`);
+      if (head === undefined)
+        throw new TemplateError(`template at offset ${open}: expected {{ name }} or {{ "literal" }}`);
       ref = [head];
       j += head.length;
       for (;;) {
@@ -62,7 +63,8 @@ export function parseTemplate(s: string): Part[] {
           j += 1 + seg.length;
         } else if (s[j] === "[") {
           const key = readAt(STRING, s, j + 1);
-          if (key === undefined || s[j + 1 + key.length] !== "]") throw new TemplateError(`template at offset ${open}: expected ["key"]`);
+          if (key === undefined || s[j + 1 + key.length] !== "]")
+            throw new TemplateError(`template at offset ${open}: expected ["key"]`);
           ref.push(JSON.parse(key) as string);
           j += key.length + 2;
         } else break;
@@ -82,7 +84,9 @@ export function parseTemplate(s: string): Part[] {
 }
 
 export function refName(ref: readonly string[]): string {
-  return ref.map((seg, i) => (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(seg) ? (i === 0 ? seg : `.${seg}`) : `[${JSON.stringify(seg)}]`)).join("");
+  return ref
+    .map((seg, i) => (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(seg) ? (i === 0 ? seg : `.${seg}`) : `[${JSON.stringify(seg)}]`))
+    .join("");
 }
 
 /**
@@ -102,10 +106,14 @@ export function resolveRef(values: TemplateValues, ref: readonly string[]): Temp
     }
     cur = (cur as TemplateValues)[seg];
   }
-  if (cur === null || cur === undefined) throw new TemplateError(`template value "${refName(ref)}" is not set for this machine`);
-  if (typeof cur === "object") throw new TemplateError(`template value "${refName(ref)}" is a list or map, not a single value`);
+  if (cur === null || cur === undefined)
+    throw new TemplateError(`template value "${refName(ref)}" is not set for this machine`);
+  if (typeof cur === "object")
+    throw new TemplateError(`template value "${refName(ref)}" is a list or map, not a single value`);
   if (ref.length === 1 && MACHINE_REPORTED.has(ref[0] ?? "") && typeof cur === "string" && CONTROL.test(cur)) {
-    throw new TemplateError(`template value "${refName(ref)}" contains control characters; a machine-reported value is never substituted with them`);
+    throw new TemplateError(
+      `template value "${refName(ref)}" contains control characters; a machine-reported value is never substituted with them`,
+    );
   }
   return cur;
 }

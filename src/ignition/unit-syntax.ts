@@ -22,7 +22,8 @@ export function unitSyntaxError(text: string): string | undefined {
       continue;
     }
     if (!inSection) continue;
-    if (!t.includes("=")) return `line ${i + 1}: expected Key=Value, got "${t.length > 40 ? `${t.slice(0, 37)}...` : t}"`;
+    if (!t.includes("="))
+      return `line ${i + 1}: expected Key=Value, got "${t.length > 40 ? `${t.slice(0, 37)}...` : t}"`;
     while (lines[i]?.trimEnd().endsWith("\\") && i + 1 < lines.length) {
       i++;
       if (Buffer.byteLength(lines[i] ?? "") > 2048) return `line ${i + 1} is too long (max 2048 bytes)`;

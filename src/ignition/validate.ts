@@ -1,8 +1,8 @@
 import { posix } from "node:path";
-import type { Diagnostic } from "./diagnostic.ts";
 import { parseDataUrl } from "./dataurl.ts";
+import type { Diagnostic } from "./diagnostic.ts";
+import { IGNITION, IGNITION_SCHEMAS, isSpec, isUnset, type Node, SPECS, type Spec } from "./spec.ts";
 import { unitSyntaxError } from "./unit-syntax.ts";
-import { IGNITION, IGNITION_SCHEMAS, isSpec, isUnset, SPECS, type Node, type Spec } from "./spec.ts";
 
 /**
  * Validates an Ignition config at the spec named by its `ignition.version`: shape first (zod schema of that
@@ -11,13 +11,18 @@ import { IGNITION, IGNITION_SCHEMAS, isSpec, isUnset, SPECS, type Node, type Spe
  */
 export function validateIgnition(config: unknown): Diagnostic[] {
   const version = (config as { ignition?: { version?: unknown } } | null)?.ignition?.version;
-  if (!isSpec(version)) return [{ severity: "error", path: "$.ignition.version", message: unsupportedVersion(version) }];
+  if (!isSpec(version))
+    return [{ severity: "error", path: "$.ignition.version", message: unsupportedVersion(version) }];
   const parsed = IGNITION_SCHEMAS[version].safeParse(config);
   if (!parsed.success) {
     return parsed.error.issues.flatMap((issue): Diagnostic[] => {
       const path = jsonPath(issue.path as (string | number)[]);
       if (issue.code === "unrecognized_keys") {
-        return issue.keys.map((k) => ({ severity: "error", path: `${path}.${k}`, message: unknownKeyMessage(issue.path as (string | number)[], k, version) }));
+        return issue.keys.map((k) => ({
+          severity: "error",
+          path: `${path}.${k}`,
+          message: unknownKeyMessage(issue.path as (string | number)[], k, version),
+        }));
       }
       return [{ severity: "error", path, message: issue.message }];
     });
@@ -26,9 +31,11 @@ export function validateIgnition(config: unknown): Diagnostic[] {
 }
 
 export function unsupportedVersion(version: unknown): string {
-  if (typeof version !== "string") return "ignition.version is required (one of " + SPECS.join(", ") + ")";
-  if (version.endsWith("-experimental")) return `Ignition spec ${version} is experimental; no released Flatcar accepts it`;
-  if (/^[12]\./.test(version)) return `Ignition spec ${version} is the 2.x/1.x line; Kindling serves 3.x (${SPECS.join(", ")})`;
+  if (typeof version !== "string") return `ignition.version is required (one of ${SPECS.join(", ")})`;
+  if (version.endsWith("-experimental"))
+    return `Ignition spec ${version} is experimental; no released Flatcar accepts it`;
+  if (/^[12]\./.test(version))
+    return `Ignition spec ${version} is the 2.x/1.x line; Kindling serves 3.x (${SPECS.join(", ")})`;
   return `Ignition spec ${version} is not supported; use one of ${SPECS.join(", ")}`;
 }
 
@@ -49,7 +56,7 @@ function unknownKeyMessage(at: (string | number)[], key: string, spec: Spec): st
 }
 
 export function jsonPath(segs: readonly (string | number | symbol)[]): string {
-  return "$" + segs.map((s) => (typeof s === "number" ? `[${s}]` : `.${String(s)}`)).join("");
+  return `$${segs.map((s) => (typeof s === "number" ? `[${s}]` : `.${String(s)}`)).join("")}`;
 }
 
 type Obj = Record<string, unknown>;
@@ -85,7 +92,13 @@ interface Cfg {
   storage?: {
     disks?: { device: string; partitions?: Obj[] }[];
     raid?: { name: string; level?: string | null; devices?: string[]; spares?: number | null }[];
-    filesystems?: { device: string; format?: string | null; path?: string | null; label?: string | null; uuid?: string | null }[];
+    filesystems?: {
+      device: string;
+      format?: string | null;
+      path?: string | null;
+      label?: string | null;
+      uuid?: string | null;
+    }[];
     files?: FsNode[];
     directories?: FsNode[];
     links?: FsNode[];
@@ -93,19 +106,55 @@ interface Cfg {
       name: string;
       device?: string | null;
       keyFile?: Resource;
-      clevis?: { tang?: { url: string; thumbprint?: string | null }[]; threshold?: number | null; tpm2?: boolean | null; custom?: Obj };
+      clevis?: {
+        tang?: { url: string; thumbprint?: string | null }[];
+        threshold?: number | null;
+        tpm2?: boolean | null;
+        custom?: Obj;
+      };
       cex?: { enabled?: boolean | null };
     }[];
   };
-  systemd?: { units?: { name: string; contents?: string | null; dropins?: { name: string; contents?: string | null }[] }[] };
+  systemd?: {
+    units?: { name: string; contents?: string | null; dropins?: { name: string; contents?: string | null }[] }[];
+  };
   passwd?: { users?: { name: string; sshAuthorizedKeys?: string[] }[]; groups?: { name: string }[] };
   kernelArguments?: { shouldExist?: string[]; shouldNotExist?: string[] };
 }
 
-const UNIT_SUFFIXES = [".service", ".socket", ".device", ".mount", ".automount", ".swap", ".target", ".path", ".timer", ".snapshot", ".slice", ".scope"];
+const UNIT_SUFFIXES = [
+  ".service",
+  ".socket",
+  ".device",
+  ".mount",
+  ".automount",
+  ".swap",
+  ".target",
+  ".path",
+  ".timer",
+  ".snapshot",
+  ".slice",
+  ".scope",
+];
 const FORMATS = ["ext4", "btrfs", "xfs", "vfat", "swap", "none"];
 const LABEL_MAX: Record<string, number> = { ext4: 16, btrfs: 256, xfs: 12, vfat: 11, swap: 15 };
-const RAID_LEVELS = ["linear", "raid0", "0", "stripe", "raid1", "1", "mirror", "raid4", "4", "raid5", "5", "raid6", "6", "raid10", "10"];
+const RAID_LEVELS = [
+  "linear",
+  "raid0",
+  "0",
+  "stripe",
+  "raid1",
+  "1",
+  "mirror",
+  "raid4",
+  "4",
+  "raid5",
+  "5",
+  "raid6",
+  "6",
+  "raid10",
+  "10",
+];
 const HASH = /^(sha512-[0-9a-f]{128}|sha256-[0-9a-f]{64})$/;
 const GUID = /^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$/;
 const SCHEMES = ["http", "https", "tftp", "s3", "gs", "data"];
@@ -118,7 +167,8 @@ function semanticChecks(cfg: Cfg, spec: Spec): Diagnostic[] {
   const checkAbsClean = (path: string, p: string | null | undefined, what: string) => {
     if (p === null || p === undefined) return;
     if (!p.startsWith("/")) err(path, `${what} must be an absolute path, got "${p}"`);
-    else if (posix.normalize(p) !== p || (p.length > 1 && p.endsWith("/"))) err(path, `${what} must be a clean path (no "//", ".", ".." or trailing "/"): "${p}"`);
+    else if (posix.normalize(p) !== p || (p.length > 1 && p.endsWith("/")))
+      err(path, `${what} must be a clean path (no "//", ".", ".." or trailing "/"): "${p}"`);
   };
 
   const checkUrl = (path: string, url: string, allowData = true) => {
@@ -130,7 +180,8 @@ function semanticChecks(cfg: Cfg, spec: Spec): Diagnostic[] {
     }
     const scheme = u.protocol.replace(/:$/, "");
     const schemes = spec === "3.3.0" ? SCHEMES : [...SCHEMES, "arn"];
-    if (!schemes.includes(scheme) || (scheme === "data" && !allowData)) return err(path, `URL scheme "${scheme}" is not supported (use ${schemes.join(", ")})`);
+    if (!schemes.includes(scheme) || (scheme === "data" && !allowData))
+      return err(path, `URL scheme "${scheme}" is not supported (use ${schemes.join(", ")})`);
     if (scheme === "data") {
       try {
         parseDataUrl(url);
@@ -148,11 +199,13 @@ function semanticChecks(cfg: Cfg, spec: Spec): Diagnostic[] {
       err(`${path}.compression`, `compression must be "" or "gzip", got "${r.compression}"`);
     }
     const hash = r.verification?.hash;
-    if (hash !== null && hash !== undefined && !HASH.test(hash)) err(`${path}.verification.hash`, `hash must be sha512-<128 hex> or sha256-<64 hex>, got "${truncate(hash)}"`);
+    if (hash !== null && hash !== undefined && !HASH.test(hash))
+      err(`${path}.verification.hash`, `hash must be sha512-<128 hex> or sha256-<64 hex>, got "${truncate(hash)}"`);
     const headers = r.httpHeaders ?? [];
     if (headers.length > 0) {
       const scheme = r.source ? r.source.split(":")[0] : undefined;
-      if (scheme !== "http" && scheme !== "https") err(`${path}.httpHeaders`, "httpHeaders need an http or https source");
+      if (scheme !== "http" && scheme !== "https")
+        err(`${path}.httpHeaders`, "httpHeaders need an http or https source");
       const names = new Set<string>();
       headers.forEach((h, i) => {
         if (h.name === "") err(`${path}.httpHeaders[${i}].name`, "header name must not be empty");
@@ -167,7 +220,9 @@ function semanticChecks(cfg: Cfg, spec: Spec): Diagnostic[] {
   if (ign.config?.replace && Object.values(ign.config.replace).some((v) => v !== null && v !== undefined)) {
     checkResource("$.ignition.config.replace", ign.config.replace, true);
   }
-  ign.security?.tls?.certificateAuthorities?.forEach((r, i) => checkResource(`$.ignition.security.tls.certificateAuthorities[${i}]`, r, true));
+  ign.security?.tls?.certificateAuthorities?.forEach((r, i) =>
+    checkResource(`$.ignition.security.tls.certificateAuthorities[${i}]`, r, true),
+  );
   for (const k of ["httpProxy", "httpsProxy"] as const) {
     const v = ign.proxy?.[k];
     if (v) {
@@ -189,12 +244,17 @@ function semanticChecks(cfg: Cfg, spec: Spec): Diagnostic[] {
     else paths.set(p, path);
   };
   const checkOwner = (path: string, o: Owner | undefined) => {
-    if (o && o.id !== null && o.id !== undefined && o.name !== null && o.name !== undefined) err(path, "set id or name, not both");
+    if (o && o.id !== null && o.id !== undefined && o.name !== null && o.name !== undefined)
+      err(path, "set id or name, not both");
   };
   const checkMode = (path: string, mode: number | null | undefined) => {
     if (mode === null || mode === undefined) return;
     if (mode < 0 || mode > 0o7777) err(path, `mode ${mode} is out of range (0 to 07777)`);
-    else if (mode & 0o7000 && spec === "3.3.0") warn(path, `mode 0${mode.toString(8)} sets setuid/setgid/sticky bits, which spec 3.3.0 ignores (honoured from 3.4.0)`);
+    else if (mode & 0o7000 && spec === "3.3.0")
+      warn(
+        path,
+        `mode 0${mode.toString(8)} sets setuid/setgid/sticky bits, which spec 3.3.0 ignores (honoured from 3.4.0)`,
+      );
   };
   const nodes: [string, FsNode[] | undefined][] = [
     ["files", st.files],
@@ -212,11 +272,14 @@ function semanticChecks(cfg: Cfg, spec: Spec): Diagnostic[] {
       if (kind === "files") {
         checkResource(`${base}.contents`, n.contents);
         n.append?.forEach((r, j) => checkResource(`${base}.append[${j}]`, r));
-        if (n.overwrite === true && !n.contents?.source) err(`${base}.overwrite`, "overwrite needs contents.source (else the file would be deleted and not recreated)");
+        if (n.overwrite === true && !n.contents?.source)
+          err(
+            `${base}.overwrite`,
+            "overwrite needs contents.source (else the file would be deleted and not recreated)",
+          );
       }
       if (kind === "links") {
         if (!n.target) err(`${base}.target`, "link target is required");
-
       }
     });
   }
@@ -231,13 +294,13 @@ function semanticChecks(cfg: Cfg, spec: Spec): Diagnostic[] {
     const labels = new Set<string>();
     d.partitions?.forEach((p, j) => {
       const pb = `${base}.partitions[${j}]`;
-      const num = typeof p["number"] === "number" ? p["number"] : 0;
+      const num = typeof p.number === "number" ? p.number : 0;
       if (num < 0) err(`${pb}.number`, "partition number must not be negative");
       if (num > 0) {
         if (numbers.has(num)) err(`${pb}.number`, `duplicate partition number ${num}`);
         numbers.add(num);
       }
-      const label = p["label"];
+      const label = p.label;
       if (typeof label === "string") {
         if (label.length > 36) err(`${pb}.label`, "partition label must be at most 36 characters");
         if (label.includes(":")) err(`${pb}.label`, 'partition label must not contain ":"');
@@ -248,10 +311,12 @@ function semanticChecks(cfg: Cfg, spec: Spec): Diagnostic[] {
         const v = p[k];
         if (typeof v === "string" && v !== "" && !GUID.test(v)) err(`${pb}.${k}`, `"${v}" is not a GUID`);
       }
-      for (const k of ["sizeMiB", "startMiB"]) if (typeof p[k] === "number" && (p[k] as number) < 0) err(`${pb}.${k}`, "must not be negative");
-      if (p["shouldExist"] === false) {
+      for (const k of ["sizeMiB", "startMiB"])
+        if (typeof p[k] === "number" && (p[k] as number) < 0) err(`${pb}.${k}`, "must not be negative");
+      if (p.shouldExist === false) {
         if (num === 0) err(`${pb}.number`, "shouldExist: false needs a partition number");
-        for (const k of ["label", "typeGuid", "guid", "sizeMiB", "startMiB"]) if (p[k] !== null && p[k] !== undefined) err(`${pb}.${k}`, `${k} must be unset when shouldExist is false`);
+        for (const k of ["label", "typeGuid", "guid", "sizeMiB", "startMiB"])
+          if (p[k] !== null && p[k] !== undefined) err(`${pb}.${k}`, `${k} must be unset when shouldExist is false`);
       }
     });
   });
@@ -265,7 +330,8 @@ function semanticChecks(cfg: Cfg, spec: Spec): Diagnostic[] {
     else if (!RAID_LEVELS.includes(r.level)) err(`${base}.level`, `unknown raid level "${r.level}"`);
     if (!r.devices?.length) err(`${base}.devices`, "raid needs at least one device");
     r.devices?.forEach((d, j) => checkAbsClean(`${base}.devices[${j}]`, d, "device"));
-    if (r.spares && r.level && ["linear", "raid0", "0", "stripe"].includes(r.level)) err(`${base}.spares`, `raid level ${r.level} has no spares`);
+    if (r.spares && r.level && ["linear", "raid0", "0", "stripe"].includes(r.level))
+      err(`${base}.spares`, `raid level ${r.level} has no spares`);
   });
 
   const fsDevices = new Set<string>();
@@ -274,12 +340,17 @@ function semanticChecks(cfg: Cfg, spec: Spec): Diagnostic[] {
     checkAbsClean(`${base}.device`, fs.device, "device");
     if (fsDevices.has(fs.device)) err(`${base}.device`, `duplicate filesystem device "${fs.device}"`);
     fsDevices.add(fs.device);
-    if (fs.format && !FORMATS.includes(fs.format)) err(`${base}.format`, `format must be one of ${FORMATS.join(", ")}, got "${fs.format}"`);
+    if (fs.format && !FORMATS.includes(fs.format))
+      err(`${base}.format`, `format must be one of ${FORMATS.join(", ")}, got "${fs.format}"`);
     checkAbsClean(`${base}.path`, fs.path, "path");
-    const needsFormat = ["path", "label", "uuid", "wipeFilesystem", "options", "mountOptions"].filter((k) => !isUnset((fs as Obj)[k]));
-    if (!fs.format && needsFormat.length > 0) err(`${base}.format`, `format is required when ${needsFormat.join(", ")} is set`);
+    const needsFormat = ["path", "label", "uuid", "wipeFilesystem", "options", "mountOptions"].filter(
+      (k) => !isUnset((fs as Obj)[k]),
+    );
+    if (!fs.format && needsFormat.length > 0)
+      err(`${base}.format`, `format is required when ${needsFormat.join(", ")} is set`);
     const max = fs.format ? LABEL_MAX[fs.format] : undefined;
-    if (fs.label && max !== undefined && fs.label.length > max) err(`${base}.label`, `${fs.format} labels are at most ${max} characters`);
+    if (fs.label && max !== undefined && fs.label.length > max)
+      err(`${base}.label`, `${fs.format} labels are at most ${max} characters`);
   });
 
   const luksNames = new Set<string>();
@@ -296,14 +367,17 @@ function semanticChecks(cfg: Cfg, spec: Spec): Diagnostic[] {
       if (!t.thumbprint) err(`${base}.clevis.tang[${j}].thumbprint`, "tang thumbprint is required");
     });
     const c = l.clevis;
-    if (c && (c.custom?.["pin"] || c.custom?.["config"]) && (c.tpm2 || c.tang?.length)) err(`${base}.clevis.custom`, "custom clevis excludes tpm2 and tang");
-    if (l.cex?.enabled && (l.keyFile?.source || c?.tpm2 || c?.tang?.length)) err(`${base}.cex`, "cex excludes keyFile and clevis");
+    if (c && (c.custom?.pin || c.custom?.config) && (c.tpm2 || c.tang?.length))
+      err(`${base}.clevis.custom`, "custom clevis excludes tpm2 and tang");
+    if (l.cex?.enabled && (l.keyFile?.source || c?.tpm2 || c?.tang?.length))
+      err(`${base}.cex`, "cex excludes keyFile and clevis");
   });
 
   const units = new Set<string>();
   cfg.systemd?.units?.forEach((u, i) => {
     const base = `$.systemd.units[${i}]`;
-    if (!UNIT_SUFFIXES.some((s) => u.name.endsWith(s) && u.name.length > s.length)) err(`${base}.name`, `unit name "${u.name}" needs a unit type suffix (${UNIT_SUFFIXES.join(", ")})`);
+    if (!UNIT_SUFFIXES.some((s) => u.name.endsWith(s) && u.name.length > s.length))
+      err(`${base}.name`, `unit name "${u.name}" needs a unit type suffix (${UNIT_SUFFIXES.join(", ")})`);
     if (u.name.includes("/")) err(`${base}.name`, 'unit name must not contain "/"');
     if (units.has(u.name)) err(`${base}.name`, `duplicate unit "${u.name}"`);
     units.add(u.name);
@@ -313,7 +387,8 @@ function semanticChecks(cfg: Cfg, spec: Spec): Diagnostic[] {
     u.dropins?.forEach((d, j) => {
       const dropinError = d.contents ? unitSyntaxError(d.contents) : undefined;
       if (dropinError) err(`${base}.dropins[${j}].contents`, `invalid drop-in contents: ${dropinError}`);
-      if (!d.name.endsWith(".conf") || d.name.length <= 5) err(`${base}.dropins[${j}].name`, `drop-in name "${d.name}" must end in .conf`);
+      if (!d.name.endsWith(".conf") || d.name.length <= 5)
+        err(`${base}.dropins[${j}].name`, `drop-in name "${d.name}" must end in .conf`);
       if (dropins.has(d.name)) err(`${base}.dropins[${j}].name`, `duplicate drop-in "${d.name}"`);
       dropins.add(d.name);
     });
@@ -324,7 +399,8 @@ function semanticChecks(cfg: Cfg, spec: Spec): Diagnostic[] {
     if (users.has(u.name)) err(`$.passwd.users[${i}].name`, `duplicate user "${u.name}"`);
     users.add(u.name);
     u.sshAuthorizedKeys?.forEach((k, j) => {
-      if (u.sshAuthorizedKeys?.indexOf(k) !== j) err(`$.passwd.users[${i}].sshAuthorizedKeys[${j}]`, "duplicate SSH key");
+      if (u.sshAuthorizedKeys?.indexOf(k) !== j)
+        err(`$.passwd.users[${i}].sshAuthorizedKeys[${j}]`, "duplicate SSH key");
     });
   });
   const groups = new Set<string>();
@@ -335,7 +411,8 @@ function semanticChecks(cfg: Cfg, spec: Spec): Diagnostic[] {
 
   const ka = cfg.kernelArguments;
   ka?.shouldExist?.forEach((a, i) => {
-    if (ka.shouldNotExist?.includes(a)) err(`$.kernelArguments.shouldExist[${i}]`, `kernel argument "${a}" is in both shouldExist and shouldNotExist`);
+    if (ka.shouldNotExist?.includes(a))
+      err(`$.kernelArguments.shouldExist[${i}]`, `kernel argument "${a}" is in both shouldExist and shouldNotExist`);
   });
   return out;
 }

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { DhcpStats } from "../dhcp/server.ts";
 import type { Event } from "../model/event.ts";
 import type { MachineState } from "../model/machine.ts";
@@ -71,7 +71,8 @@ export class Metrics {
         this.reset();
         const s = sources.dhcp();
         if (!s) return;
-        for (const outcome of ["replied", "ignored", "dropped", "malformed"] as const) this.inc({ outcome }, s[outcome]);
+        for (const outcome of ["replied", "ignored", "dropped", "malformed"] as const)
+          this.inc({ outcome }, s[outcome]);
       },
     });
     new Gauge({

@@ -3,7 +3,7 @@ import { LabelsSchema, MetadataSchema, NameSchema } from "./mac.ts";
 
 /** label → one value or a list of accepted values. */
 export const SelectorSchema = z.record(
-  z.string().regex(/^[A-Za-z0-9_.\/-]{1,63}$/, "bad selector key"),
+  z.string().regex(/^[A-Za-z0-9_./-]{1,63}$/, "bad selector key"),
   z.union([z.string(), z.array(z.string()).min(1)]),
 );
 

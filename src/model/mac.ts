@@ -14,8 +14,14 @@ export const MacSchema = z.string().transform((value, ctx) => {
 /** Names of profiles and groups: used in URLs and file names, so kept to a safe alphabet. */
 export const NameSchema = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, "must be 1-63 characters of a-z, 0-9, '.', '_', '-', starting with a letter or digit");
+  .regex(
+    /^[a-z0-9][a-z0-9._-]{0,62}$/,
+    "must be 1-63 characters of a-z, 0-9, '.', '_', '-', starting with a letter or digit",
+  );
 
 /** Labels and metadata are flat string maps: they select groups and fill templates. */
-export const LabelsSchema = z.record(z.string().regex(/^[A-Za-z0-9_.\/-]{1,63}$/, "bad label key"), z.string().max(1024));
+export const LabelsSchema = z.record(
+  z.string().regex(/^[A-Za-z0-9_./-]{1,63}$/, "bad label key"),
+  z.string().max(1024),
+);
 export const MetadataSchema = z.record(z.string().min(1).max(128), z.unknown());

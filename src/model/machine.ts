@@ -30,7 +30,10 @@ export type Machine = z.infer<typeof MachineSchema>;
 
 export const HostnameSchema = z
   .string()
-  .regex(/^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/, "not a valid hostname");
+  .regex(
+    /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/,
+    "not a valid hostname",
+  );
 
 /** Body of POST /api/v1/machines. */
 export const MachineCreateSchema = z.strictObject({

@@ -3,11 +3,15 @@ import { NameSchema } from "./mac.ts";
 import { ArchSchema } from "./machine.ts";
 
 /** `alpha|beta|stable|lts` or a yearly LTS stream such as `lts-2024`. */
-export const ChannelSchema = z.string().regex(/^(alpha|beta|stable|lts|lts-\d{4})$/, "must be alpha, beta, stable, lts or lts-YYYY");
+export const ChannelSchema = z
+  .string()
+  .regex(/^(alpha|beta|stable|lts|lts-\d{4})$/, "must be alpha, beta, stable, lts or lts-YYYY");
 export type Channel = z.infer<typeof ChannelSchema>;
 
 /** `current` or a pinned release such as `4593.2.5`. */
-export const VersionSchema = z.string().regex(/^(current|\d+\.\d+\.\d+)$/, "must be 'current' or a release such as 4593.2.5");
+export const VersionSchema = z
+  .string()
+  .regex(/^(current|\d+\.\d+\.\d+)$/, "must be 'current' or a release such as 4593.2.5");
 
 export const FlatcarReleaseSchema = z.strictObject({
   channel: ChannelSchema,
@@ -34,8 +38,14 @@ export const IgnitionSourceSchema = z
 
 export const InstallSchema = z.strictObject({
   /** Target disk, e.g. /dev/sda; unset → flatcar-install -s (smallest disk). */
-  disk: z.string().regex(/^\/dev\/[A-Za-z0-9/_.-]+$/, "must be a /dev path").optional(),
-  oem: z.string().regex(/^[a-z0-9_-]+$/).optional(),
+  disk: z
+    .string()
+    .regex(/^\/dev\/[A-Za-z0-9/_.-]+$/, "must be a /dev path")
+    .optional(),
+  oem: z
+    .string()
+    .regex(/^[a-z0-9_-]+$/)
+    .optional(),
   extraArgs: z.array(z.string()).default([]),
 });
 
@@ -55,9 +65,13 @@ const ProfileFields = {
   vars: z.record(z.string(), z.unknown()).default({}),
 };
 
-function exactlyOneTarget(p: { flatcar?: unknown; boot?: unknown; localDisk?: boolean | undefined }, ctx: z.RefinementCtx): void {
+function exactlyOneTarget(
+  p: { flatcar?: unknown; boot?: unknown; localDisk?: boolean | undefined },
+  ctx: z.RefinementCtx,
+): void {
   const n = Number(p.flatcar !== undefined) + Number(p.boot !== undefined) + Number(p.localDisk === true);
-  if (n !== 1) ctx.addIssue({ code: "custom", path: ["flatcar"], message: "set exactly one of flatcar, boot or localDisk: true" });
+  if (n !== 1)
+    ctx.addIssue({ code: "custom", path: ["flatcar"], message: "set exactly one of flatcar, boot or localDisk: true" });
 }
 
 /** Body of PUT /api/v1/profiles/:name (and a file in profiles/ minus its name). */

@@ -3,8 +3,9 @@
  * (dns.lookup) answers even a literal on the next tick: a closure, a tick and their allocations for every
  * datagram sent. DHCP and TFTP only ever send to literals, so on their hot paths that is pure overhead.
  */
-import { lookup as dnsLookup } from "node:dns";
+
 import type { SocketOptions } from "node:dgram";
+import { lookup as dnsLookup } from "node:dns";
 import { isIP } from "node:net";
 
 export const literalLookup: NonNullable<SocketOptions["lookup"]> = (hostname, options, callback) => {

@@ -1,5 +1,5 @@
 import type { Event, EventInput, EventSink } from "../model/event.ts";
-import { nowIso, type Db } from "./db.ts";
+import { type Db, nowIso } from "./db.ts";
 
 interface Row {
   id: number;
@@ -41,10 +41,10 @@ export class EventStore implements EventSink {
   list(q: EventQuery = {}): Event[] {
     const where: string[] = [];
     const args: unknown[] = [];
-    if (q.mac) (where.push("mac = ?"), args.push(q.mac));
-    if (q.kind) (where.push("kind = ?"), args.push(q.kind));
-    if (q.after !== undefined) (where.push("id > ?"), args.push(q.after));
-    const sql = `SELECT * FROM events ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY id DESC LIMIT ?`;
+    if (q.mac) where.push("mac = ?"), args.push(q.mac);
+    if (q.kind) where.push("kind = ?"), args.push(q.kind);
+    if (q.after !== undefined) where.push("id > ?"), args.push(q.after);
+    const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT ?`;
     return (this.db.prepare(sql).all(...args, Math.min(q.limit ?? 100, 10_000)) as Row[]).map(toEvent);
   }
 

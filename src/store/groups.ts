@@ -1,5 +1,5 @@
-import { GroupBodySchema, type Group, type GroupCreate } from "../model/group.ts";
-import { nowIso, type Db } from "./db.ts";
+import { type Group, GroupBodySchema, type GroupCreate } from "../model/group.ts";
+import { type Db, nowIso } from "./db.ts";
 import { ConflictError, NotFoundError } from "./errors.ts";
 
 interface Row {

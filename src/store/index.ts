@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { openDb, type Db } from "./db.ts";
+import { type Db, openDb } from "./db.ts";
 import { EventStore } from "./events.ts";
 import { GroupStore } from "./groups.ts";
 import { MachineStore } from "./machines.ts";

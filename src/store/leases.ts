@@ -96,16 +96,21 @@ export class LeaseStore {
   reservations(): Map<string, string> {
     const now = Date.now();
     if (!this.reservationCache || now - this.reservationCache.at >= RESERVATION_TTL_MS) {
-      this.reservationCache = { at: now, map: new Map((this.reserved.all() as { ip: string; mac: string }[]).map((r) => [r.ip, r.mac])) };
+      this.reservationCache = {
+        at: now,
+        map: new Map((this.reserved.all() as { ip: string; mac: string }[]).map((r) => [r.ip, r.mac])),
+      };
     }
     return this.reservationCache.map;
   }
 
   /** The address a MAC holds a live, committed lease on (for checking who fetches its config). */
   boundIp(mac: string, now = Date.now()): string | undefined {
-    const row = this.db.prepare("SELECT ip FROM leases WHERE mac = ? AND state = 'bound' AND expires_at > ? ORDER BY updated_at DESC LIMIT 1").get(mac, now) as
-      | { ip: string }
-      | undefined;
+    const row = this.db
+      .prepare(
+        "SELECT ip FROM leases WHERE mac = ? AND state = 'bound' AND expires_at > ? ORDER BY updated_at DESC LIMIT 1",
+      )
+      .get(mac, now) as { ip: string } | undefined;
     return row?.ip;
   }
 }

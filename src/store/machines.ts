@@ -1,5 +1,5 @@
 import type { Arch, Machine, MachineCreate, MachineState, MachineUpdate } from "../model/machine.ts";
-import { nowIso, type Db } from "./db.ts";
+import { type Db, nowIso } from "./db.ts";
 import { ConflictError, NotFoundError } from "./errors.ts";
 
 interface Row {
@@ -73,16 +73,19 @@ export class MachineStore {
   list(q: MachineQuery = {}): Machine[] {
     const where: string[] = [];
     const args: unknown[] = [];
-    if (q.state) (where.push("state = ?"), args.push(q.state));
-    if (q.profile) (where.push("profile = ?"), args.push(q.profile));
-    if (q.search) (where.push("(mac LIKE ? OR hostname LIKE ?)"), args.push(`%${q.search}%`, `%${q.search}%`));
-    const sql = `SELECT * FROM machines ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY mac`;
+    if (q.state) where.push("state = ?"), args.push(q.state);
+    if (q.profile) where.push("profile = ?"), args.push(q.profile);
+    if (q.search) where.push("(mac LIKE ? OR hostname LIKE ?)"), args.push(`%${q.search}%`, `%${q.search}%`);
+    const sql = `SELECT * FROM machines ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY mac`;
     return (this.db.prepare(sql).all(...args) as Row[]).map(toMachine);
   }
 
   countByState(): Record<MachineState, number> {
     const out = { discovered: 0, ready: 0, installing: 0, installed: 0, running: 0, failed: 0 };
-    for (const r of this.db.prepare("SELECT state, count(*) n FROM machines GROUP BY state").all() as { state: MachineState; n: number }[])
+    for (const r of this.db.prepare("SELECT state, count(*) n FROM machines GROUP BY state").all() as {
+      state: MachineState;
+      n: number;
+    }[])
       out[r.state] = r.n;
     return out;
   }
@@ -171,13 +174,17 @@ export class MachineStore {
     if ("state" in cols) cols.state_changed_at = now;
     const keys = Object.keys(cols);
     const sets = [...keys.map((k) => `${k} = ?`), "updated_at = ?"].join(", ");
-    const info = this.db.prepare(`UPDATE machines SET ${sets} WHERE mac = ?`).run(...keys.map((k) => cols[k]), now, mac);
+    const info = this.db
+      .prepare(`UPDATE machines SET ${sets} WHERE mac = ?`)
+      .run(...keys.map((k) => cols[k]), now, mac);
     if (info.changes === 0) throw new NotFoundError(`machine ${mac} not found`);
   }
 
   private assertIpFree(ip: string | undefined, mac: string): void {
     if (!ip) return;
-    const holder = this.db.prepare("SELECT mac FROM machines WHERE ip = ? AND mac != ?").get(ip, mac) as { mac: string } | undefined;
+    const holder = this.db.prepare("SELECT mac FROM machines WHERE ip = ? AND mac != ?").get(ip, mac) as
+      | { mac: string }
+      | undefined;
     if (holder) throw new ConflictError(`ip ${ip} is already reserved for ${holder.mac}`, { ip, mac: holder.mac });
   }
 }

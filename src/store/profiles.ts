@@ -1,5 +1,5 @@
-import { ProfileBodySchema, type Profile, type ProfileCreate } from "../model/profile.ts";
-import { nowIso, type Db } from "./db.ts";
+import { type Profile, ProfileBodySchema, type ProfileCreate } from "../model/profile.ts";
+import { type Db, nowIso } from "./db.ts";
 import { ConflictError, NotFoundError } from "./errors.ts";
 
 interface Row {
@@ -56,7 +56,9 @@ export class ProfileStore {
 
   /** Loads a built-in unless the operator has replaced it; an unchanged one is left alone (keeps updated_at). */
   putBuiltin(p: ProfileCreate): void {
-    const row = this.db.prepare("SELECT body, builtin FROM profiles WHERE name = ?").get(p.name) as Pick<Row, "body" | "builtin"> | undefined;
+    const row = this.db.prepare("SELECT body, builtin FROM profiles WHERE name = ?").get(p.name) as
+      | Pick<Row, "body" | "builtin">
+      | undefined;
     const { name: _name, ...body } = p;
     if (!row || (row.builtin === 1 && row.body !== JSON.stringify(body))) this.put(p, true);
   }

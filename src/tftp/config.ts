@@ -15,9 +15,17 @@ export const TftpConfigSchema = z.strictObject({
   /** Retransmissions of one window (or OACK) before the transfer is given up. */
   retries: z.coerce.number().int().min(1).max(50).default(5),
   /** Files up to this size are read once and shared by every transfer; larger ones stream from disk. */
-  cacheMaxFileBytes: z.coerce.number().int().min(0).default(16 * 1024 * 1024),
+  cacheMaxFileBytes: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(16 * 1024 * 1024),
   /** Total size of the shared file cache; least recently used files are dropped first. */
-  cacheMaxBytes: z.coerce.number().int().min(0).default(128 * 1024 * 1024),
+  cacheMaxBytes: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(128 * 1024 * 1024),
   /** Requests beyond this many running transfers are dropped (the client retries), bounding sockets and fds. */
   maxTransfers: z.coerce.number().int().min(1).default(2000),
 });

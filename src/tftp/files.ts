@@ -1,5 +1,5 @@
 import { constants, lstatSync, type Stats } from "node:fs";
-import { access, open, type FileHandle } from "node:fs/promises";
+import { access, type FileHandle, open } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { findInRoots } from "../files/roots.ts";
 import { ErrorCode } from "./packet.ts";
@@ -24,7 +24,12 @@ const DEBIAN_IPXE = "/usr/lib/ipxe";
  * (`ipxe/bin`) if there is one; else Debian's `ipxe` package (undionly.kpxe, ipxe.efi, snponly.efi) staged into
  * `stageDir` — Debian ships ipxe.efi as a link to /boot, and a link out of a served root is always refused.
  */
-export async function tftpRoots(configured: readonly string[], stageDir: string, projectDir = PROJECT_DIR, packageDir = DEBIAN_IPXE): Promise<string[]> {
+export async function tftpRoots(
+  configured: readonly string[],
+  stageDir: string,
+  projectDir = PROJECT_DIR,
+  packageDir = DEBIAN_IPXE,
+): Promise<string[]> {
   if (configured.length > 0) return configured.map((r) => resolve(r));
   const own = join(projectDir, "ipxe", "bin");
   try {
@@ -43,7 +48,10 @@ export async function tftpRoots(configured: readonly string[], stageDir: string,
  */
 export function normaliseName(name: string): string {
   if (name.includes("\0")) throw new FileAccessError(ErrorCode.ACCESS_VIOLATION, "NUL in file name");
-  const segments = name.replaceAll("\\", "/").split("/").filter((s) => s !== "" && s !== ".");
+  const segments = name
+    .replaceAll("\\", "/")
+    .split("/")
+    .filter((s) => s !== "" && s !== ".");
   if (segments.includes("..")) throw new FileAccessError(ErrorCode.ACCESS_VIOLATION, "'..' in file name");
   if (segments.length === 0) throw new FileAccessError(ErrorCode.ACCESS_VIOLATION, "no file name");
   return segments.join("/");
@@ -57,7 +65,10 @@ export function normaliseName(name: string): string {
 export async function resolveInRoots(roots: readonly string[], name: string): Promise<string> {
   const found = await findInRoots(roots, normaliseName(name).split("/"));
   if (found.ok) return found.path;
-  throw new FileAccessError(found.reason === "not-found" ? ErrorCode.FILE_NOT_FOUND : ErrorCode.ACCESS_VIOLATION, found.detail);
+  throw new FileAccessError(
+    found.reason === "not-found" ? ErrorCode.FILE_NOT_FOUND : ErrorCode.ACCESS_VIOLATION,
+    found.detail,
+  );
 }
 
 /** An opened file: either shared cached bytes or a handle to stream from (the caller closes it). */

@@ -28,7 +28,11 @@ function integer(value: string | undefined): number | undefined {
  * `size` is the byte count the client will receive, or undefined when it is not known in advance
  * (netascii), in which case tsize is not acknowledged.
  */
-export function negotiate(requested: ReadonlyMap<string, string>, limits: Limits, size: number | undefined): Negotiated {
+export function negotiate(
+  requested: ReadonlyMap<string, string>,
+  limits: Limits,
+  size: number | undefined,
+): Negotiated {
   const oack = new Map<string, string>();
   let blksize = 512;
   let windowsize = 1;

@@ -91,7 +91,7 @@ export function decode(buf: Buffer): Packet {
 }
 
 function strings(op: number, parts: string[]): Buffer {
-  const body = Buffer.from(parts.map((p) => p + "\0").join(""), "latin1");
+  const body = Buffer.from(parts.map((p) => `${p}\0`).join(""), "latin1");
   const out = Buffer.allocUnsafe(2 + body.length);
   out.writeUInt16BE(op, 0);
   body.copy(out, 2);

@@ -3,12 +3,12 @@ import { isIPv6 } from "node:net";
 import type { Logger } from "../log.ts";
 import type { EventSink } from "../model/event.ts";
 import { literalLookup } from "../net/literal-lookup.ts";
-import { bufferBlocks, handleBlocks, toNetascii, type BlockSource } from "./blocks.ts";
+import { type BlockSource, bufferBlocks, handleBlocks, toNetascii } from "./blocks.ts";
 import type { TftpConfig } from "./config.ts";
 import { FileAccessError, FileCatalog, type Opened } from "./files.ts";
 import { negotiate } from "./options.ts";
-import { decode, encodeError, ErrorCode, MalformedPacket, Opcode, type Packet, type Request } from "./packet.ts";
-import { Session, type Datagram, type Outcome } from "./session.ts";
+import { decode, ErrorCode, encodeError, MalformedPacket, Opcode, type Packet, type Request } from "./packet.ts";
+import { type Datagram, type Outcome, Session } from "./session.ts";
 
 export interface TftpServerOptions {
   /** `port: 0` binds an ephemeral port (tests, bench); the lead's start-up treats 0 as "disabled" before calling this. */
@@ -161,15 +161,28 @@ export class TftpServer {
       // Once a second at most: a flood must not turn into a log flood.
       if (Date.now() - this.busyWarnedAt > 1000) {
         this.busyWarnedAt = Date.now();
-        this.opts.log.warn({ client: rinfo.address, active: this.transfers.size }, "tftp busy (maxTransfers), requests dropped");
+        this.opts.log.warn(
+          { client: rinfo.address, active: this.transfers.size },
+          "tftp busy (maxTransfers), requests dropped",
+        );
       }
       return;
     }
     if (!MODES.has(req.mode)) {
-      this.refuse(rinfo, req, new FileAccessError(ErrorCode.ACCESS_VIOLATION, `unsupported mode ${req.mode}`), ErrorCode.ILLEGAL_OPERATION);
+      this.refuse(
+        rinfo,
+        req,
+        new FileAccessError(ErrorCode.ACCESS_VIOLATION, `unsupported mode ${req.mode}`),
+        ErrorCode.ILLEGAL_OPERATION,
+      );
       return;
     }
-    const transfer: Transfer = { request: raw, file: req.filename, options: Object.fromEntries(req.options), startedAt: performance.now() };
+    const transfer: Transfer = {
+      request: raw,
+      file: req.filename,
+      options: Object.fromEntries(req.options),
+      startedAt: performance.now(),
+    };
     this.transfers.set(key, transfer);
     this.catalog.open(req.filename).then(
       (opened) => {
@@ -180,7 +193,12 @@ export class TftpServer {
           this.release(key, transfer);
           if ("handle" in opened) void opened.handle.close().catch(() => {});
           this.opts.log.error({ err, file: req.filename }, "tftp transfer could not start");
-          this.refuse(rinfo, req, new FileAccessError(ErrorCode.ACCESS_VIOLATION, "server cannot start the transfer"), ErrorCode.NOT_DEFINED);
+          this.refuse(
+            rinfo,
+            req,
+            new FileAccessError(ErrorCode.ACCESS_VIOLATION, "server cannot start the transfer"),
+            ErrorCode.NOT_DEFINED,
+          );
         }
       },
       (err: unknown) => {
@@ -217,7 +235,14 @@ export class TftpServer {
     let client: Socket | undefined;
     const send = (packet: Datagram) => client?.send(packet);
     const session = new Session(
-      { blksize: n.blksize, windowsize: n.windowsize, timeoutMs: n.timeoutMs, retries: config.retries, oack: n.oack, source },
+      {
+        blksize: n.blksize,
+        windowsize: n.windowsize,
+        timeoutMs: n.timeoutMs,
+        retries: config.retries,
+        oack: n.oack,
+        source,
+      },
       send,
       (outcome) => {
         if (outcome.kind === "failed" && outcome.notify) {
@@ -265,7 +290,14 @@ export class TftpServer {
     });
   }
 
-  private finish(key: string, t: Transfer, rinfo: RemoteInfo, session: Session, outcome: Outcome, granted: ReadonlyMap<string, string>): void {
+  private finish(
+    key: string,
+    t: Transfer,
+    rinfo: RemoteInfo,
+    session: Session,
+    outcome: Outcome,
+    granted: ReadonlyMap<string, string>,
+  ): void {
     this.release(key, t);
     this.counters.bytes += session.bytes;
     const detail = {
@@ -295,9 +327,18 @@ export class TftpServer {
   private refuse(rinfo: RemoteInfo, req: Request, err: FileAccessError, code: number = err.code): void {
     this.counters.failed++;
     if (!this.closing) this.socket.send(encodeError(code, err.message), rinfo.port, rinfo.address);
-    const detail = { ip: rinfo.address, port: rinfo.port, file: req.filename, op: req.op === Opcode.WRQ ? "write" : "read", error: err.message };
+    const detail = {
+      ip: rinfo.address,
+      port: rinfo.port,
+      file: req.filename,
+      op: req.op === Opcode.WRQ ? "write" : "read",
+      error: err.message,
+    };
     this.opts.log.info(detail, "tftp request refused");
-    this.opts.events.append({ kind: "tftp.failed", detail: { ...detail, bytes: 0, durationMs: 0, options: Object.fromEntries(req.options) } });
+    this.opts.events.append({
+      kind: "tftp.failed",
+      detail: { ...detail, bytes: 0, durationMs: 0, options: Object.fromEntries(req.options) },
+    });
   }
 
   private release(key: string, t: Transfer): void {

@@ -11,12 +11,19 @@ describe("normalizeMac", () => {
     ["  52:54:00:aa:bb:cc\n", "52:54:00:aa:bb:cc"],
   ])("%j → %s", (input, want) => expect(normalizeMac(input)).toBe(want));
 
-  it.each(["", "zz:54:00:aa:bb:cc", "52:54:00:aa:bb", "52:54:00:aa:bb:cc:dd", "52:54-00:aa:bb:cc", "5254.00aa.bbc", "52:54:00:aa:bb:c", "g25400aabbcc"])(
-    "rejects %j",
-    (input) => expect(normalizeMac(input)).toBeNull(),
-  );
+  it.each([
+    "",
+    "zz:54:00:aa:bb:cc",
+    "52:54:00:aa:bb",
+    "52:54:00:aa:bb:cc:dd",
+    "52:54-00:aa:bb:cc",
+    "5254.00aa.bbc",
+    "52:54:00:aa:bb:c",
+    "g25400aabbcc",
+  ])("rejects %j", (input) => expect(normalizeMac(input)).toBeNull());
 
-  it("reads chaddr bytes", () => expect(macFromBytes(Uint8Array.from([0x52, 0x54, 0, 0xa, 0xbb, 0xcc, 9, 9]))).toBe("52:54:00:0a:bb:cc"));
+  it("reads chaddr bytes", () =>
+    expect(macFromBytes(Uint8Array.from([0x52, 0x54, 0, 0xa, 0xbb, 0xcc, 9, 9]))).toBe("52:54:00:0a:bb:cc"));
 });
 
 describe("normalizeUuid / normalizeArch", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { nextState, overdueInstalls, type LifecycleEvent } from "../../src/boot/lifecycle.ts";
+import { type LifecycleEvent, nextState, overdueInstalls } from "../../src/boot/lifecycle.ts";
 import type { MachineState } from "../../src/model/machine.ts";
 
 describe("nextState", () => {
@@ -36,7 +36,10 @@ describe("nextState", () => {
   });
 
   it("reinstall and assign need a profile", () => {
-    expect(nextState("installed", "reinstall", false)).toMatchObject({ ok: false, reason: expect.stringContaining("profile") });
+    expect(nextState("installed", "reinstall", false)).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining("profile"),
+    });
     expect(nextState("discovered", "assign", false).ok).toBe(false);
   });
 });

@@ -41,9 +41,17 @@ describe("selectGroup", () => {
 describe("chooseProfile", () => {
   const groups = [g("rack-a", { rack: "a1" }, "flatcar-install")];
   it("prefers the machine's own profile, then a group, then the default", () => {
-    expect(chooseProfile({ machineProfile: "p1", groups, labels: { rack: "a1" }, defaultProfile: "d" })).toEqual({ profile: "p1", source: "machine" });
-    expect(chooseProfile({ machineProfile: null, groups, labels: { rack: "a1" }, defaultProfile: "d" })?.source).toBe("group");
-    expect(chooseProfile({ machineProfile: null, groups, labels: {}, defaultProfile: "d" })).toEqual({ profile: "d", source: "default" });
+    expect(chooseProfile({ machineProfile: "p1", groups, labels: { rack: "a1" }, defaultProfile: "d" })).toEqual({
+      profile: "p1",
+      source: "machine",
+    });
+    expect(chooseProfile({ machineProfile: null, groups, labels: { rack: "a1" }, defaultProfile: "d" })?.source).toBe(
+      "group",
+    );
+    expect(chooseProfile({ machineProfile: null, groups, labels: {}, defaultProfile: "d" })).toEqual({
+      profile: "d",
+      source: "default",
+    });
     expect(chooseProfile({ machineProfile: null, groups, labels: {}, defaultProfile: undefined })).toBeUndefined();
   });
 });

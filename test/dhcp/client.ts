@@ -4,8 +4,8 @@
  * `ip netns exec NS npx tsx test/dhcp/client.ts '<json scenario>'`; prints one JSON result line.
  */
 import { createSocket, type RemoteInfo } from "node:dgram";
-import { MessageType, Opt, PxeSub, messageTypeName } from "../../src/dhcp/options.ts";
-import { BROADCAST_FLAG, DhcpOptions, decodePacket, encodePacket, type DhcpPacket } from "../../src/dhcp/packet.ts";
+import { MessageType, messageTypeName, Opt, PxeSub } from "../../src/dhcp/options.ts";
+import { BROADCAST_FLAG, DhcpOptions, type DhcpPacket, decodePacket, encodePacket } from "../../src/dhcp/packet.ts";
 import { prng } from "../helpers/prng.ts";
 
 export interface PxeScenario {
@@ -50,7 +50,8 @@ export interface ReplySummary {
   size: number;
 }
 
-const hexMap = (m: Map<number, Buffer> | undefined) => (m ? Object.fromEntries([...m].map(([k, v]) => [String(k), v.toString("hex")])) : undefined);
+const hexMap = (m: Map<number, Buffer> | undefined) =>
+  m ? Object.fromEntries([...m].map(([k, v]) => [String(k), v.toString("hex")])) : undefined;
 
 function summarize(msg: Buffer, rinfo: RemoteInfo): ReplySummary | undefined {
   const d = decodePacket(msg);
@@ -82,10 +83,24 @@ function request(s: PxeScenario, type: number, ciaddr = "0.0.0.0"): DhcpPacket {
   if (s.uuid) o.set(Opt.ClientGuid, s.uuid);
   if (s.userClassHex) o.setRaw(Opt.UserClass, Buffer.from(s.userClassHex, "hex"));
   if (s.ipxeOptions) o.setRaw(Opt.Ipxe, Buffer.from([19, 1, 1, 16, 1, 2]));
-  if (type === MessageType.REQUEST) o.set(Opt.VendorSpecific, new Map([[PxeSub.BootItem, Buffer.from([0x80, 0x00, 0x00, 0x00])]]));
+  if (type === MessageType.REQUEST)
+    o.set(Opt.VendorSpecific, new Map([[PxeSub.BootItem, Buffer.from([0x80, 0x00, 0x00, 0x00])]]));
   return {
-    op: 1, htype: 1, hlen: 6, hops: 0, xid: (Math.random() * 2 ** 32) >>> 0, secs: 0, flags: BROADCAST_FLAG,
-    ciaddr, yiaddr: "0.0.0.0", siaddr: "0.0.0.0", giaddr: "0.0.0.0", chaddr, sname: "", file: "", options: o,
+    op: 1,
+    htype: 1,
+    hlen: 6,
+    hops: 0,
+    xid: (Math.random() * 2 ** 32) >>> 0,
+    secs: 0,
+    flags: BROADCAST_FLAG,
+    ciaddr,
+    yiaddr: "0.0.0.0",
+    siaddr: "0.0.0.0",
+    giaddr: "0.0.0.0",
+    chaddr,
+    sname: "",
+    file: "",
+    options: o,
   };
 }
 
@@ -104,7 +119,9 @@ async function pxe(s: PxeScenario): Promise<{ offers: ReplySummary[]; ack?: Repl
   };
   const discover = request(s, MessageType.DISCOVER);
   sock.send(encodePacket(discover), s.serverPort ?? 67, "255.255.255.255");
-  await waitFor(() => s.expectOffers !== undefined && replies.filter((r) => r.type === "OFFER").length >= s.expectOffers);
+  await waitFor(
+    () => s.expectOffers !== undefined && replies.filter((r) => r.type === "OFFER").length >= s.expectOffers,
+  );
   const offers = replies.filter((r) => r.type === "OFFER");
   let ack: ReplySummary | undefined;
   const proxyOffer = offers.find((o) => o.vendorClass === "PXEClient" && o.yiaddr === "0.0.0.0");
@@ -125,7 +142,17 @@ async function fuzz(s: FuzzScenario): Promise<{ sent: number }> {
   await new Promise<void>((r) => sock.bind(0, "0.0.0.0", r));
   sock.setBroadcast(true);
   const base = encodePacket(
-    request({ op: "pxe", mac: "02:00:00:00:00:01", arch: 7, vendorClass: "PXEClient:Arch:00007:UNDI:003016", uuid: "11111111-2222-3333-4444-555555555555", listenMs: 0 }, MessageType.DISCOVER),
+    request(
+      {
+        op: "pxe",
+        mac: "02:00:00:00:00:01",
+        arch: 7,
+        vendorClass: "PXEClient:Arch:00007:UNDI:003016",
+        uuid: "11111111-2222-3333-4444-555555555555",
+        listenMs: 0,
+      },
+      MessageType.DISCOVER,
+    ),
   );
   let sent = 0;
   for (let i = 0; i < s.count; i++) {
@@ -161,4 +188,4 @@ async function fuzz(s: FuzzScenario): Promise<{ sent: number }> {
 
 const scenario = JSON.parse(process.argv[2]!) as PxeScenario | FuzzScenario;
 const result = scenario.op === "pxe" ? await pxe(scenario) : await fuzz(scenario);
-process.stdout.write(JSON.stringify(result) + "\n");
+process.stdout.write(`${JSON.stringify(result)}\n`);

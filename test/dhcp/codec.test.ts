@@ -1,14 +1,45 @@
 /** Packet and option codec: round trips for every option Kindling knows, overload, padding, malformed input. */
 import { describe, expect, it } from "vitest";
-import { MessageType, OPTION_CODECS, Opt, OptionError, PxeSub, ipToBuf, userClassCodec, type KnownOption } from "../../src/dhcp/options.ts";
-import { BROADCAST_FLAG, DhcpOptions, MAGIC_COOKIE, MIN_REPLY, decodePacket, encodePacket, type DhcpPacket } from "../../src/dhcp/packet.ts";
+import {
+  ipToBuf,
+  type KnownOption,
+  MessageType,
+  OPTION_CODECS,
+  Opt,
+  OptionError,
+  PxeSub,
+  userClassCodec,
+} from "../../src/dhcp/options.ts";
+import {
+  BROADCAST_FLAG,
+  DhcpOptions,
+  type DhcpPacket,
+  decodePacket,
+  encodePacket,
+  MAGIC_COOKIE,
+  MIN_REPLY,
+} from "../../src/dhcp/packet.ts";
 
 function packet(options: DhcpOptions, extra: Partial<DhcpPacket> = {}): DhcpPacket {
   const chaddr = Buffer.alloc(16);
   Buffer.from("525400aabbcc", "hex").copy(chaddr);
   return {
-    op: 1, htype: 1, hlen: 6, hops: 0, xid: 0xdeadbeef, secs: 4, flags: BROADCAST_FLAG,
-    ciaddr: "0.0.0.0", yiaddr: "10.0.0.5", siaddr: "10.0.0.1", giaddr: "10.9.0.1", chaddr, sname: "", file: "", options, ...extra,
+    op: 1,
+    htype: 1,
+    hlen: 6,
+    hops: 0,
+    xid: 0xdeadbeef,
+    secs: 4,
+    flags: BROADCAST_FLAG,
+    ciaddr: "0.0.0.0",
+    yiaddr: "10.0.0.5",
+    siaddr: "10.0.0.1",
+    giaddr: "10.9.0.1",
+    chaddr,
+    sname: "",
+    file: "",
+    options,
+    ...extra,
   };
 }
 
@@ -26,7 +57,13 @@ const SAMPLES: { [C in KnownOption]: unknown } = {
   [Opt.Hostname]: "node-1",
   [Opt.DomainName]: "lab.example",
   [Opt.BroadcastAddress]: "10.0.0.255",
-  [Opt.VendorSpecific]: new Map([[PxeSub.DiscoveryControl, Buffer.from([8])], [PxeSub.BootServers, Buffer.from("80000100000001", "hex")], [PxeSub.BootMenu, Buffer.from("8000044b696e64", "hex")], [PxeSub.MenuPrompt, Buffer.from("0a426f6f74", "hex")], [PxeSub.BootItem, Buffer.from("80000000", "hex")]]),
+  [Opt.VendorSpecific]: new Map([
+    [PxeSub.DiscoveryControl, Buffer.from([8])],
+    [PxeSub.BootServers, Buffer.from("80000100000001", "hex")],
+    [PxeSub.BootMenu, Buffer.from("8000044b696e64", "hex")],
+    [PxeSub.MenuPrompt, Buffer.from("0a426f6f74", "hex")],
+    [PxeSub.BootItem, Buffer.from("80000000", "hex")],
+  ]),
   [Opt.RequestedIp]: "10.0.0.7",
   [Opt.LeaseTime]: 86400,
   [Opt.Overload]: 3,
@@ -42,20 +79,29 @@ const SAMPLES: { [C in KnownOption]: unknown } = {
   [Opt.TftpServer]: "10.0.0.1",
   [Opt.BootFile]: "undionly.kpxe",
   [Opt.UserClass]: { classes: ["iPXE"], rfc3004: false },
-  [Opt.RelayAgent]: new Map([[1, Buffer.from("eth0/1")], [2, Buffer.from([1, 2, 3, 4, 5, 6])]]),
+  [Opt.RelayAgent]: new Map([
+    [1, Buffer.from("eth0/1")],
+    [2, Buffer.from([1, 2, 3, 4, 5, 6])],
+  ]),
   [Opt.ClientArch]: [7],
   [Opt.ClientNdi]: { type: 1, major: 3, minor: 16 },
   [Opt.ClientGuid]: "4c4c4544-0051-3510-8052-b4c04f4b4e31",
-  [Opt.Ipxe]: new Map([[176, Buffer.from([1])], [19, Buffer.from([1])]]),
+  [Opt.Ipxe]: new Map([
+    [176, Buffer.from([1])],
+    [19, Buffer.from([1])],
+  ]),
 };
 
 describe("options", () => {
-  it.each(Object.keys(OPTION_CODECS).map(Number) as KnownOption[])("option %i round-trips through a whole packet", (code) => {
-    if (code === Opt.Overload) return void expect(OPTION_CODECS[code].decode(OPTION_CODECS[code].encode(3))).toBe(3);
-    const opts = new DhcpOptions().set(Opt.MessageType, MessageType.DISCOVER);
-    (opts.set as (c: KnownOption, v: unknown) => void)(code, SAMPLES[code]);
-    expect(roundTrip(packet(opts)).options.get(code)).toEqual(SAMPLES[code]);
-  });
+  it.each(Object.keys(OPTION_CODECS).map(Number) as KnownOption[])(
+    "option %i round-trips through a whole packet",
+    (code) => {
+      if (code === Opt.Overload) return void expect(OPTION_CODECS[code].decode(OPTION_CODECS[code].encode(3))).toBe(3);
+      const opts = new DhcpOptions().set(Opt.MessageType, MessageType.DISCOVER);
+      (opts.set as (c: KnownOption, v: unknown) => void)(code, SAMPLES[code]);
+      expect(roundTrip(packet(opts)).options.get(code)).toEqual(SAMPLES[code]);
+    },
+  );
 
   it("has a sample for every option in the table", () => {
     expect(Object.keys(SAMPLES).sort()).toEqual(Object.keys(OPTION_CODECS).sort());
@@ -63,8 +109,13 @@ describe("options", () => {
 
   it("reads option 77 as iPXE's raw bytes or as RFC 3004 framing", () => {
     expect(userClassCodec.decode(Buffer.from("iPXE"))).toEqual({ classes: ["iPXE"], rfc3004: false });
-    expect(userClassCodec.decode(Buffer.from("\x04iPXE\x03foo", "latin1"))).toEqual({ classes: ["iPXE", "foo"], rfc3004: true });
-    expect(userClassCodec.encode({ classes: ["iPXE", "foo"], rfc3004: true })).toEqual(Buffer.from("\x04iPXE\x03foo", "latin1"));
+    expect(userClassCodec.decode(Buffer.from("\x04iPXE\x03foo", "latin1"))).toEqual({
+      classes: ["iPXE", "foo"],
+      rfc3004: true,
+    });
+    expect(userClassCodec.encode({ classes: ["iPXE", "foo"], rfc3004: true })).toEqual(
+      Buffer.from("\x04iPXE\x03foo", "latin1"),
+    );
     // A length byte that overruns means the bytes were never RFC 3004.
     expect(userClassCodec.decode(Buffer.from("\x09ab", "latin1"))).toEqual({ classes: ["\x09ab"], rfc3004: false });
   });
@@ -76,12 +127,16 @@ describe("options", () => {
 
   it("parses dotted quads strictly", () => {
     expect(ipToBuf("10.0.255.1")).toEqual(Buffer.from([10, 0, 255, 1]));
-    for (const bad of ["1.2.3", "1.2.3.4.5", "1.2.3.256", "1..2.3", "a.b.c.d", "1.2.3.4 ", "", "1234.1.1.1"]) expect(() => ipToBuf(bad), bad).toThrow(OptionError);
+    for (const bad of ["1.2.3", "1.2.3.4.5", "1.2.3.256", "1..2.3", "a.b.c.d", "1.2.3.4 ", "", "1234.1.1.1"])
+      expect(() => ipToBuf(bad), bad).toThrow(OptionError);
   });
 
   it("keeps unknown options and option 82 byte for byte", () => {
     const relay = Buffer.from("0106657468302f31020401020304", "hex");
-    const opts = new DhcpOptions().set(Opt.MessageType, 1).setRaw(Opt.RelayAgent, relay).setRaw(224, Buffer.from("cafe", "hex"));
+    const opts = new DhcpOptions()
+      .set(Opt.MessageType, 1)
+      .setRaw(Opt.RelayAgent, relay)
+      .setRaw(224, Buffer.from("cafe", "hex"));
     const back = roundTrip(packet(opts));
     expect(back.options.raw.get(Opt.RelayAgent)).toEqual(relay);
     expect(back.options.raw.get(224)).toEqual(Buffer.from("cafe", "hex"));
@@ -91,13 +146,19 @@ describe("options", () => {
     const opts = new DhcpOptions().setRaw(Opt.ServerId, Buffer.from([10, 0, 0]));
     expect(() => opts.get(Opt.ServerId)).toThrow(OptionError);
     expect(() => new DhcpOptions().setRaw(Opt.ClientGuid, Buffer.alloc(16)).get(Opt.ClientGuid)).toThrow(/client GUID/);
-    expect(() => new DhcpOptions().setRaw(Opt.VendorSpecific, Buffer.from([6, 5, 1])).get(Opt.VendorSpecific)).toThrow(/past the end/);
+    expect(() => new DhcpOptions().setRaw(Opt.VendorSpecific, Buffer.from([6, 5, 1])).get(Opt.VendorSpecific)).toThrow(
+      /past the end/,
+    );
   });
 });
 
 describe("packets", () => {
   it("round-trips the fixed fields, pads replies to 300 bytes and NUL-terminates sname/file", () => {
-    const p = packet(new DhcpOptions().set(Opt.MessageType, MessageType.OFFER), { op: 2, sname: "kindling", file: "undionly.kpxe" });
+    const p = packet(new DhcpOptions().set(Opt.MessageType, MessageType.OFFER), {
+      op: 2,
+      sname: "kindling",
+      file: "undionly.kpxe",
+    });
     const bytes = encodePacket(p);
     expect(bytes.length).toBeGreaterThanOrEqual(MIN_REPLY);
     expect(bytes[44 + "kindling".length]).toBe(0);
@@ -142,7 +203,7 @@ describe("packets", () => {
   });
 
   const valid = encodePacket(packet(new DhcpOptions().set(Opt.MessageType, 1).set(Opt.VendorClass, "PXEClient")));
-  const mutate = (fn: (b: Buffer) => Buffer | void) => {
+  const mutate = (fn: (b: Buffer) => Buffer | undefined) => {
     const b = Buffer.from(valid);
     return fn(b) ?? b;
   };
@@ -153,13 +214,21 @@ describe("packets", () => {
     ["bad op", mutate((b) => void (b[0] = 9)), /bad op/],
     ["absurd hlen", mutate((b) => void (b[2] = 200)), /hlen/],
     ["absurd hops", mutate((b) => void (b[3] = 200)), /hops/],
-    ["option length past the end", Buffer.concat([valid.subarray(0, 240), Buffer.from([60, 200, 65, 66])]), /runs past the end/],
+    [
+      "option length past the end",
+      Buffer.concat([valid.subarray(0, 240), Buffer.from([60, 200, 65, 66])]),
+      /runs past the end/,
+    ],
     ["option without length byte", Buffer.concat([valid.subarray(0, 240), Buffer.from([53])]), /no length/],
     ["bad overload value", Buffer.concat([valid.subarray(0, 240), Buffer.from([52, 1, 9, 255])]), /overload/],
-    ["overload into a garbage file field", mutate((b) => {
-      b.fill(0x33, 108, 236);
-      return Buffer.concat([b.subarray(0, 240), Buffer.from([52, 1, 1, 53, 1, 1, 255])]);
-    }), /file field/],
+    [
+      "overload into a garbage file field",
+      mutate((b) => {
+        b.fill(0x33, 108, 236);
+        return Buffer.concat([b.subarray(0, 240), Buffer.from([52, 1, 1, 53, 1, 1, 255])]);
+      }),
+      /file field/,
+    ],
   ])("rejects %s with a reason", (_name, bytes, reason) => {
     const d = decodePacket(bytes);
     expect(d.ok).toBe(false);
@@ -168,20 +237,24 @@ describe("packets", () => {
 
   it("never throws on random or mutated input", () => {
     let seed = 12345;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
     let rejected = 0;
     for (let i = 0; i < 5000; i++) {
-      const b = i % 2 ? Buffer.from(Array.from({ length: Math.floor(rnd() * 600) }, () => Math.floor(rnd() * 256))) : Buffer.from(valid);
+      const b =
+        i % 2
+          ? Buffer.from(Array.from({ length: Math.floor(rnd() * 600) }, () => Math.floor(rnd() * 256)))
+          : Buffer.from(valid);
       if (i % 2 === 0) for (let k = 0; k < 8; k++) b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256);
       const d = decodePacket(b);
       if (!d.ok) rejected++;
-      else for (const code of Object.keys(OPTION_CODECS).map(Number) as KnownOption[]) {
-        try {
-          d.packet.options.get(code);
-        } catch (err) {
-          expect(err).toBeInstanceOf(OptionError);
+      else
+        for (const code of Object.keys(OPTION_CODECS).map(Number) as KnownOption[]) {
+          try {
+            d.packet.options.get(code);
+          } catch (err) {
+            expect(err).toBeInstanceOf(OptionError);
+          }
         }
-      }
     }
     expect(rejected).toBeGreaterThan(2000);
   });

@@ -3,12 +3,21 @@ import { describe, expect, it } from "vitest";
 import { DhcpConfigSchema } from "../../src/dhcp/config.ts";
 import { resolveLinks } from "../../src/dhcp/links.ts";
 
-const sub = (s: Record<string, unknown>) => DhcpConfigSchema.safeParse({ mode: "full", subnets: [{ cidr: "10.0.0.0/24", ranges: [{ start: "10.0.0.10", end: "10.0.0.20" }], ...s }] });
+const sub = (s: Record<string, unknown>) =>
+  DhcpConfigSchema.safeParse({
+    mode: "full",
+    subnets: [{ cidr: "10.0.0.0/24", ranges: [{ start: "10.0.0.10", end: "10.0.0.20" }], ...s }],
+  });
 
 describe("DhcpConfigSchema", () => {
   it("defaults to proxy mode with Debian's iPXE file names", () => {
     expect(DhcpConfigSchema.parse({})).toMatchObject({
-      mode: "proxy", port: 67, proxyPort: 4011, clientPort: 68, interfaces: [], proxyFullOffer: false,
+      mode: "proxy",
+      port: 67,
+      proxyPort: 4011,
+      clientPort: 68,
+      interfaces: [],
+      proxyFullOffer: false,
       bootFiles: { bios: "undionly.kpxe", efiX64: "ipxe.efi", efiIa32: "ipxe.efi", efiArm64: "ipxe-arm64.efi" },
     });
     expect(sub({}).data?.subnets[0]).toMatchObject({ leaseSeconds: 3600, dns: [] });
@@ -32,11 +41,27 @@ describe("DhcpConfigSchema", () => {
 });
 
 describe("serving interfaces", () => {
-  const ifaces = { lo: [{ address: "127.0.0.1", netmask: "255.0.0.0", family: "IPv4" as const, mac: "00:00:00:00:00:00", internal: true, cidr: "127.0.0.1/8" }] };
+  const ifaces = {
+    lo: [
+      {
+        address: "127.0.0.1",
+        netmask: "255.0.0.0",
+        family: "IPv4" as const,
+        mac: "00:00:00:00:00:00",
+        internal: true,
+        cidr: "127.0.0.1/8",
+      },
+    ],
+  };
 
   it("a configured interface that does not exist stops DHCP naming the key and the interface", () => {
-    expect(() => resolveLinks(["eno9"], "10.0.0.1", ifaces, () => false)).toThrow(/^dhcp\.interfaces: eno9 does not exist$/);
-    expect(resolveLinks(["lo"], "10.0.0.1", ifaces)).toEqual({ links: [{ name: "lo", address: "127.0.0.1", cidr: expect.anything() }], waiting: [] });
+    expect(() => resolveLinks(["eno9"], "10.0.0.1", ifaces, () => false)).toThrow(
+      /^dhcp\.interfaces: eno9 does not exist$/,
+    );
+    expect(resolveLinks(["lo"], "10.0.0.1", ifaces)).toEqual({
+      links: [{ name: "lo", address: "127.0.0.1", cidr: expect.anything() }],
+      waiting: [],
+    });
   });
 
   it("one that exists but is down, without carrier or without IPv4 is waited for", () => {

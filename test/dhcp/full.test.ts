@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDb } from "../../src/store/db.ts";
 import { LeaseStore } from "../../src/store/leases.ts";
-import { clientScripts, removeTempDirs, type Running, startKindling, tempDir, until } from "./harness.ts";
+import { clientScripts, type Running, removeTempDirs, startKindling, tempDir, until } from "./harness.ts";
 import { Lab, type Netns } from "./netns.ts";
 
 // Registered first so it runs last (after hooks run in reverse): servers are stopped before their data goes.
@@ -16,7 +16,16 @@ afterAll(removeTempDirs);
 const SERVER = "10.77.0.1";
 const config = {
   mode: "full",
-  subnets: [{ cidr: "10.77.0.0/24", ranges: [{ start: "10.77.0.100", end: "10.77.0.199" }], router: SERVER, dns: [SERVER], domain: "lab.test", leaseSeconds: 600 }],
+  subnets: [
+    {
+      cidr: "10.77.0.0/24",
+      ranges: [{ start: "10.77.0.100", end: "10.77.0.199" }],
+      router: SERVER,
+      dns: [SERVER],
+      domain: "lab.test",
+      leaseSeconds: 600,
+    },
+  ],
 };
 
 let lab: Lab;
@@ -54,8 +63,32 @@ describe("full mode with real clients", () => {
   it("busybox udhcpc obtains a lease, renews it by unicast and releases it", async () => {
     cli.ip("link", "set", "eth0", "address", "02:77:00:00:00:01");
     const before = scripts.lines().length;
-    const udhcpc = lab.adopt(spawn("ip", ["netns", "exec", cli.name, "busybox", "udhcpc", "-f", "-i", "eth0", "-s", scripts.udhcpc, "-t", "5", "-T", "1", "-A", "1"]));
-    const bound = await until("udhcpc bound", () => scripts.lines().slice(before).find((l) => l.startsWith("udhcpc bound")));
+    const udhcpc = lab.adopt(
+      spawn("ip", [
+        "netns",
+        "exec",
+        cli.name,
+        "busybox",
+        "udhcpc",
+        "-f",
+        "-i",
+        "eth0",
+        "-s",
+        scripts.udhcpc,
+        "-t",
+        "5",
+        "-T",
+        "1",
+        "-A",
+        "1",
+      ]),
+    );
+    const bound = await until("udhcpc bound", () =>
+      scripts
+        .lines()
+        .slice(before)
+        .find((l) => l.startsWith("udhcpc bound")),
+    );
     expect(bound).toMatch(/ip=10\.77\.0\.1\d\d /);
     expect(bound).toContain(`serverid=${SERVER}`);
     expect(bound).toContain(`router=${SERVER}`);
@@ -65,7 +98,12 @@ describe("full mode with real clients", () => {
 
     const statsBefore = await kindling.stats();
     udhcpc.kill("SIGUSR1");
-    const renewed = await until("udhcpc renew", () => scripts.lines().slice(before).find((l) => l.startsWith("udhcpc renew")));
+    const renewed = await until("udhcpc renew", () =>
+      scripts
+        .lines()
+        .slice(before)
+        .find((l) => l.startsWith("udhcpc renew")),
+    );
     expect(renewed).toContain(`ip=${ip}`);
     const statsAfter = await kindling.stats();
     // udhcpc may retransmit its renewal while the server resolves the client's new address by ARP.
@@ -85,7 +123,10 @@ describe("full mode with real clients", () => {
     const dh = ["dhclient", "-1", "-v", "-lf", lf, "-pf", pf, "-sf", scripts.dhclient];
     const before = scripts.lines().length;
     cli.run([...dh, "eth0"], { timeoutMs: 30_000 });
-    const bound = scripts.lines().slice(before).find((l) => l.startsWith("dhclient BOUND"));
+    const bound = scripts
+      .lines()
+      .slice(before)
+      .find((l) => l.startsWith("dhclient BOUND"));
     expect(bound, scripts.lines().join("\n")).toBeDefined();
     const ip = bound!.match(/ip=(\S+)/)![1]!;
     expect(bound).toContain(`server=${SERVER}`);
@@ -94,7 +135,10 @@ describe("full mode with real clients", () => {
     // With the lease file, dhclient starts in INIT-REBOOT: REQUEST with option 50, no server identifier.
     const mid = scripts.lines().length;
     cli.run([...dh, "eth0"], { timeoutMs: 30_000 });
-    const reboot = scripts.lines().slice(mid).find((l) => l.startsWith("dhclient REBOOT"));
+    const reboot = scripts
+      .lines()
+      .slice(mid)
+      .find((l) => l.startsWith("dhclient REBOOT"));
     expect(reboot, scripts.lines().join("\n")).toContain(`ip=${ip}`);
 
     cli.run(["dhclient", "-r", "-v", "-pf", pf, "-lf", lf, "-sf", scripts.dhclient, "eth0"], { timeoutMs: 30_000 });
@@ -105,8 +149,14 @@ describe("full mode with real clients", () => {
     cli.ip("link", "set", "eth0", "address", "02:77:00:00:00:03");
     cli.ip("addr", "flush", "dev", "eth0");
     const before = scripts.lines().length;
-    cli.run(["busybox", "udhcpc", "-f", "-q", "-n", "-i", "eth0", "-s", scripts.udhcpc, "-t", "5", "-T", "1"], { timeoutMs: 30_000 });
-    const ip = scripts.lines().slice(before).find((l) => l.startsWith("udhcpc bound"))!.match(/ip=(\S+)/)![1]!;
+    cli.run(["busybox", "udhcpc", "-f", "-q", "-n", "-i", "eth0", "-s", scripts.udhcpc, "-t", "5", "-T", "1"], {
+      timeoutMs: 30_000,
+    });
+    const ip = scripts
+      .lines()
+      .slice(before)
+      .find((l) => l.startsWith("udhcpc bound"))!
+      .match(/ip=(\S+)/)![1]!;
 
     await kindling.stop();
     kindling = await start();
@@ -117,15 +167,28 @@ describe("full mode with real clients", () => {
     // A fresh DISCOVER (no requested address) from the same MAC gets its restored lease back.
     cli.ip("addr", "flush", "dev", "eth0");
     const mid = scripts.lines().length;
-    cli.run(["busybox", "udhcpc", "-f", "-q", "-n", "-i", "eth0", "-s", scripts.udhcpc, "-t", "5", "-T", "1"], { timeoutMs: 30_000 });
-    expect(scripts.lines().slice(mid).find((l) => l.startsWith("udhcpc bound"))).toContain(`ip=${ip} `);
+    cli.run(["busybox", "udhcpc", "-f", "-q", "-n", "-i", "eth0", "-s", scripts.udhcpc, "-t", "5", "-T", "1"], {
+      timeoutMs: 30_000,
+    });
+    expect(
+      scripts
+        .lines()
+        .slice(mid)
+        .find((l) => l.startsWith("udhcpc bound")),
+    ).toContain(`ip=${ip} `);
 
     // Another client must not get it.
     cli.ip("link", "set", "eth0", "address", "02:77:00:00:00:04");
     cli.ip("addr", "flush", "dev", "eth0");
     const end = scripts.lines().length;
-    cli.run(["busybox", "udhcpc", "-f", "-q", "-n", "-i", "eth0", "-s", scripts.udhcpc, "-t", "5", "-T", "1", "-r", ip], { timeoutMs: 30_000 });
-    const other = scripts.lines().slice(end).find((l) => l.startsWith("udhcpc bound"));
+    cli.run(
+      ["busybox", "udhcpc", "-f", "-q", "-n", "-i", "eth0", "-s", scripts.udhcpc, "-t", "5", "-T", "1", "-r", ip],
+      { timeoutMs: 30_000 },
+    );
+    const other = scripts
+      .lines()
+      .slice(end)
+      .find((l) => l.startsWith("udhcpc bound"));
     expect(other).toMatch(/ip=10\.77\.0\.1\d\d /);
     expect(other).not.toContain(`ip=${ip} `);
   });
@@ -140,18 +203,39 @@ describe("full mode lease timers", () => {
       lab2.link(s, "k0", "10.76.0.1/24", c, "eth0", undefined);
       const short = await startKindling(lab2, s, {
         // A 4 s lease: T1 (renewal) after 2 s.
-        config: { mode: "full", subnets: [{ cidr: "10.76.0.0/24", ranges: [{ start: "10.76.0.100", end: "10.76.0.110" }], leaseSeconds: 4 }] },
+        config: {
+          mode: "full",
+          subnets: [{ cidr: "10.76.0.0/24", ranges: [{ start: "10.76.0.100", end: "10.76.0.110" }], leaseSeconds: 4 }],
+        },
         advertise: "10.76.0.1",
         dataDir: tempDir("kindling-dhcp-renew-"),
       });
       const mine = clientScripts();
       const dh = lab2.adopt(
-        spawn("ip", ["netns", "exec", c.name, "dhclient", "-d", "-v", "-lf", join(mine.dir, "l"), "-pf", join(mine.dir, "p"), "-sf", mine.dhclient, "eth0"]),
+        spawn("ip", [
+          "netns",
+          "exec",
+          c.name,
+          "dhclient",
+          "-d",
+          "-v",
+          "-lf",
+          join(mine.dir, "l"),
+          "-pf",
+          join(mine.dir, "p"),
+          "-sf",
+          mine.dhclient,
+          "eth0",
+        ]),
       );
       const bound = await until("dhclient bound", () => mine.lines().find((l) => l.startsWith("dhclient BOUND")));
       const ip = bound.match(/ip=(\S+)/)![1]!;
       const before = await short.stats();
-      const renew = await until("dhclient renew", () => mine.lines().find((l) => l.startsWith("dhclient RENEW")), 15_000);
+      const renew = await until(
+        "dhclient renew",
+        () => mine.lines().find((l) => l.startsWith("dhclient RENEW")),
+        15_000,
+      );
       expect(renew).toContain(`ip=${ip} `);
       const after = await short.stats();
       expect(after.byType.ACK).toBeGreaterThan(before.byType.ACK ?? 0);

@@ -35,7 +35,10 @@ export async function startKindling(lab: Lab, ns: Netns, args: ServerArgs): Prom
   child.stderr!.on("data", (d) => output.push(String(d)));
   const waitFor = (prefix: string, ms: number) =>
     new Promise<string>((res, rej) => {
-      const t = setTimeout(() => rej(new Error(`no ${prefix} from run-server within ${ms} ms:\n${output.join("\n")}`)), ms);
+      const t = setTimeout(
+        () => rej(new Error(`no ${prefix} from run-server within ${ms} ms:\n${output.join("\n")}`)),
+        ms,
+      );
       child.once("exit", (code) => rej(new Error(`run-server exited (${code}):\n${output.join("\n")}`)));
       waiters.push((line) => {
         if (!line.startsWith(prefix)) return false;
@@ -110,7 +113,13 @@ exit 0
   );
   chmodSync(udhcpc, 0o755);
   chmodSync(dhclient, 0o755);
-  return { dir, udhcpc, dhclient, log, lines: () => (existsSync(log) ? readFileSync(log, "utf8").trim().split("\n") : []) };
+  return {
+    dir,
+    udhcpc,
+    dhclient,
+    log,
+    lines: () => (existsSync(log) ? readFileSync(log, "utf8").trim().split("\n") : []),
+  };
 }
 
 export async function until<T>(what: string, fn: () => T | undefined, ms = 20_000): Promise<T> {

@@ -4,7 +4,7 @@
  * another interface.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clientScripts, removeTempDirs, type Running, startKindling, tempDir } from "./harness.ts";
+import { clientScripts, type Running, removeTempDirs, startKindling, tempDir } from "./harness.ts";
 import { Lab, type Netns } from "./netns.ts";
 
 afterAll(removeTempDirs);
@@ -25,7 +25,11 @@ beforeAll(async () => {
   // The far end down: k0 keeps its address but has no carrier, as with an unplugged cable.
   client.ip("link", "set", "eth0", "down");
   kindling = await startKindling(lab, srv, {
-    config: { mode: "full", interfaces: ["k0"], subnets: [{ cidr: "10.82.1.0/24", ranges: [{ start: "10.82.1.100", end: "10.82.1.150" }], router: "10.82.1.1" }] },
+    config: {
+      mode: "full",
+      interfaces: ["k0"],
+      subnets: [{ cidr: "10.82.1.0/24", ranges: [{ start: "10.82.1.100", end: "10.82.1.150" }], router: "10.82.1.1" }],
+    },
     advertise: "10.82.1.1",
     dataDir: tempDir("kindling-dhcp-linkup-"),
   });
@@ -44,7 +48,9 @@ describe("a serving interface without carrier at start", () => {
   it("is served once its link comes up", () => {
     client.ip("link", "set", "eth0", "up");
     // udhcpc retries every second for up to 15 s; Kindling looks for the interface every second.
-    client.run(["busybox", "udhcpc", "-f", "-q", "-n", "-i", "eth0", "-s", scripts.udhcpc, "-t", "15", "-T", "1"], { timeoutMs: 30_000 });
+    client.run(["busybox", "udhcpc", "-f", "-q", "-n", "-i", "eth0", "-s", scripts.udhcpc, "-t", "15", "-T", "1"], {
+      timeoutMs: 30_000,
+    });
     const bound = scripts.lines().find((l) => l.startsWith("udhcpc bound"));
     expect(bound).toMatch(/ip=10\.82\.1\.1\d\d .*serverid=10\.82\.1\.1 /);
     expect(listening67()).toContain("10.82.1.1:67");

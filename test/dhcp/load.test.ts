@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ReplySummary } from "./client.ts";
-import { clientScripts, removeTempDirs, runClient, type Running, startKindling, tempDir } from "./harness.ts";
+import { clientScripts, type Running, removeTempDirs, runClient, startKindling, tempDir } from "./harness.ts";
 import { Lab, type Netns } from "./netns.ts";
 
 // Registered first so it runs last (after hooks run in reverse): servers are stopped before their data goes.
@@ -24,7 +24,17 @@ beforeAll(async () => {
   lab.link(srv, "k0", `${SERVER}/16`, cli, "eth0", "10.80.0.2/16");
   cli.ip("route", "add", "default", "dev", "eth0");
   kindling = await startKindling(lab, srv, {
-    config: { mode: "full", subnets: [{ cidr: "10.80.0.0/16", ranges: [{ start: "10.80.1.0", end: "10.80.255.250" }], router: SERVER, leaseSeconds: 3600 }] },
+    config: {
+      mode: "full",
+      subnets: [
+        {
+          cidr: "10.80.0.0/16",
+          ranges: [{ start: "10.80.1.0", end: "10.80.255.250" }],
+          router: SERVER,
+          leaseSeconds: 3600,
+        },
+      ],
+    },
     advertise: SERVER,
     dataDir: tempDir("kindling-dhcp-load-"),
   });
@@ -37,10 +47,30 @@ afterAll(async () => {
 describe("load and abuse", () => {
   it("perfdhcp: 600 relayed DORA exchanges at 150/s, none lost", async () => {
     // Bounded in count (-n) and time (-p); -u makes perfdhcp check that no address is handed out twice.
-    const r = cli.run(["perfdhcp", "-4", "-l", "10.80.0.2", "-r", "150", "-R", "600", "-n", "600", "-p", "10", "-u", "-W", "1000000", SERVER], {
-      allowFail: true,
-      timeoutMs: 40_000,
-    });
+    const r = cli.run(
+      [
+        "perfdhcp",
+        "-4",
+        "-l",
+        "10.80.0.2",
+        "-r",
+        "150",
+        "-R",
+        "600",
+        "-n",
+        "600",
+        "-p",
+        "10",
+        "-u",
+        "-W",
+        "1000000",
+        SERVER,
+      ],
+      {
+        allowFail: true,
+        timeoutMs: 40_000,
+      },
+    );
     expect(r.status, r.stdout + r.stderr).toBe(0);
     const drops = [...r.stdout.matchAll(/drops: (\d+)/g)].map((m) => Number(m[1]));
     expect(drops).toEqual([0, 0]);
@@ -62,7 +92,11 @@ describe("load and abuse", () => {
     expect(after.malformed - before.malformed).toBeGreaterThan(1500);
 
     const r = runClient<{ offers: ReplySummary[] }>(cli, {
-      op: "pxe", mac: "02:80:00:00:00:01", arch: 7, vendorClass: "PXEClient:Arch:00007:UNDI:003016", listenMs: 1000,
+      op: "pxe",
+      mac: "02:80:00:00:00:01",
+      arch: 7,
+      vendorClass: "PXEClient:Arch:00007:UNDI:003016",
+      listenMs: 1000,
     });
     expect(r.offers).toHaveLength(1);
     expect(r.offers[0]).toMatchObject({ serverId: SERVER, siaddr: SERVER, file: "ipxe.efi" });
@@ -70,7 +104,11 @@ describe("load and abuse", () => {
 
     const scripts = clientScripts();
     cli.ip("addr", "flush", "dev", "eth0");
-    cli.run(["busybox", "udhcpc", "-f", "-q", "-n", "-i", "eth0", "-s", scripts.udhcpc, "-t", "5", "-T", "1"], { timeoutMs: 30_000 });
-    expect(scripts.lines().find((l) => l.startsWith("udhcpc bound"))).toMatch(/ip=10\.80\.\d+\.\d+ .*serverid=10\.80\.0\.1 /);
+    cli.run(["busybox", "udhcpc", "-f", "-q", "-n", "-i", "eth0", "-s", scripts.udhcpc, "-t", "5", "-T", "1"], {
+      timeoutMs: 30_000,
+    });
+    expect(scripts.lines().find((l) => l.startsWith("udhcpc bound"))).toMatch(
+      /ip=10\.80\.\d+\.\d+ .*serverid=10\.80\.0\.1 /,
+    );
   });
 });

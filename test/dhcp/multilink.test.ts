@@ -5,7 +5,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clientScripts, removeTempDirs, type Running, startKindling, tempDir, until } from "./harness.ts";
+import { clientScripts, type Running, removeTempDirs, startKindling, tempDir, until } from "./harness.ts";
 import { Lab, type Netns } from "./netns.ts";
 
 // Registered first so it runs last (after hooks run in reverse): servers are stopped before their data goes.
@@ -47,8 +47,13 @@ function lease(ns: Netns, mac: string): string {
   ns.ip("link", "set", "eth0", "address", mac);
   ns.ip("addr", "flush", "dev", "eth0");
   const before = scripts.lines().length;
-  ns.run(["busybox", "udhcpc", "-f", "-q", "-n", "-i", "eth0", "-s", scripts.udhcpc, "-t", "5", "-T", "1"], { timeoutMs: 30_000 });
-  const bound = scripts.lines().slice(before).find((l) => l.startsWith("udhcpc bound"));
+  ns.run(["busybox", "udhcpc", "-f", "-q", "-n", "-i", "eth0", "-s", scripts.udhcpc, "-t", "5", "-T", "1"], {
+    timeoutMs: 30_000,
+  });
+  const bound = scripts
+    .lines()
+    .slice(before)
+    .find((l) => l.startsWith("udhcpc bound"));
   if (!bound) throw new Error(scripts.lines().slice(before).join("\n"));
   return bound;
 }

@@ -3,7 +3,7 @@
  * running in parallel never collide, and `Lab.destroy()` removes everything (deleting a namespace deletes
  * the veth ends inside it).
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 
 let counter = 0;
 
@@ -20,9 +20,16 @@ export class Netns {
     return sh(["ip", "-n", this.name, ...args]);
   }
 
-  run(cmd: string[], opts: { allowFail?: boolean; timeoutMs?: number } = {}): { status: number | null; stdout: string; stderr: string } {
-    const r = spawnSync("ip", ["netns", "exec", this.name, ...cmd], { encoding: "utf8", timeout: opts.timeoutMs ?? 60_000 });
-    if (!opts.allowFail && r.status !== 0) throw new Error(`[${this.name}] ${cmd.join(" ")} failed (${r.status}): ${r.stderr}${r.stdout}`);
+  run(
+    cmd: string[],
+    opts: { allowFail?: boolean; timeoutMs?: number } = {},
+  ): { status: number | null; stdout: string; stderr: string } {
+    const r = spawnSync("ip", ["netns", "exec", this.name, ...cmd], {
+      encoding: "utf8",
+      timeout: opts.timeoutMs ?? 60_000,
+    });
+    if (!opts.allowFail && r.status !== 0)
+      throw new Error(`[${this.name}] ${cmd.join(" ")} failed (${r.status}): ${r.stderr}${r.stdout}`);
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
@@ -79,7 +86,9 @@ export class Lab {
     }
     for (const ns of this.namespaces) {
       // Kill anything still running in the namespace (dhclient daemons) before deleting it.
-      const pids = spawnSync("ip", ["netns", "pids", ns.name], { encoding: "utf8" }).stdout.split(/\s+/).filter(Boolean);
+      const pids = spawnSync("ip", ["netns", "pids", ns.name], { encoding: "utf8" })
+        .stdout.split(/\s+/)
+        .filter(Boolean);
       for (const pid of pids) spawnSync("kill", ["-9", pid]);
       spawnSync("ip", ["netns", "del", ns.name]);
     }

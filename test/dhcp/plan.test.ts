@@ -1,11 +1,23 @@
 /** Boot decisions (src/boot/dhcp-plan.ts), table-tested. */
 import { describe, expect, it } from "vitest";
-import { classifyClient, isIpxe, machineArch, planBoot, proxyOfferCarriesFile, type BootAnswer, type ClientFacts } from "../../src/boot/dhcp-plan.ts";
+import {
+  type BootAnswer,
+  type ClientFacts,
+  classifyClient,
+  isIpxe,
+  machineArch,
+  planBoot,
+  proxyOfferCarriesFile,
+} from "../../src/boot/dhcp-plan.ts";
 import type { MachineState } from "../../src/model/machine.ts";
 
 const files = { bios: "undionly.kpxe", efiIa32: "ipxe32.efi", efiX64: "snponly.efi", efiArm64: "arm64/ipxe.efi" };
 const base = "http://10.0.0.1:8080";
-const pxe = (arch: number, vendor = `PXEClient:Arch:${String(arch).padStart(5, "0")}:UNDI:003016`): ClientFacts => ({ vendorClass: vendor, archs: [arch], hasIpxeOptions: false });
+const pxe = (arch: number, vendor = `PXEClient:Arch:${String(arch).padStart(5, "0")}:UNDI:003016`): ClientFacts => ({
+  vendorClass: vendor,
+  archs: [arch],
+  hasIpxeOptions: false,
+});
 const plan = (facts: ClientFacts, state?: MachineState, ipxeClasses: string[] = []): BootAnswer =>
   planBoot({ client: classifyClient(facts, ipxeClasses), state, bootFiles: files, httpBase: base });
 
@@ -26,7 +38,13 @@ describe("boot file by architecture (option 93)", () => {
     [16, `${base}/ipxe-bin/snponly.efi`],
     [19, `${base}/ipxe-bin/arm64/ipxe.efi`],
   ])("UEFI HTTP boot arch %i → absolute URL %s with HTTPClient", (arch, file) => {
-    expect(plan(pxe(arch, `HTTPClient:Arch:${String(arch).padStart(5, "0")}:UNDI:003001`))).toEqual({ kind: "boot", file, vendorClass: "HTTPClient", ipxe: false, firmware: expect.any(String) });
+    expect(plan(pxe(arch, `HTTPClient:Arch:${String(arch).padStart(5, "0")}:UNDI:003001`))).toEqual({
+      kind: "boot",
+      file,
+      vendorClass: "HTTPClient",
+      ipxe: false,
+      firmware: expect.any(String),
+    });
   });
 
   it.each([10, 18, 20, 1, 255])("arch %i is unknown: no boot file", (arch) => {
@@ -34,8 +52,13 @@ describe("boot file by architecture (option 93)", () => {
   });
 
   it("takes the arch from option 60 when option 93 is missing", () => {
-    expect(plan({ vendorClass: "PXEClient:Arch:00007:UNDI:003016", hasIpxeOptions: false })).toMatchObject({ file: "snponly.efi" });
-    expect(plan({ vendorClass: "PXEClient", hasIpxeOptions: false })).toEqual({ kind: "unknown-arch", arch: undefined });
+    expect(plan({ vendorClass: "PXEClient:Arch:00007:UNDI:003016", hasIpxeOptions: false })).toMatchObject({
+      file: "snponly.efi",
+    });
+    expect(plan({ vendorClass: "PXEClient", hasIpxeOptions: false })).toEqual({
+      kind: "unknown-arch",
+      arch: undefined,
+    });
   });
 
   it("ordinary clients get nothing to boot", () => {
@@ -57,8 +80,17 @@ describe("iPXE detection", () => {
   });
 
   it("an iPXE client gets the boot script URL, keeping its vendor class", () => {
-    expect(plan({ ...pxe(0), userClasses: ["iPXE"], hasIpxeOptions: true })).toEqual({ kind: "boot", file: `${base}/boot.ipxe`, vendorClass: "PXEClient", ipxe: true, firmware: undefined });
-    expect(plan({ userClasses: ["iPXE"], hasIpxeOptions: true })).toMatchObject({ file: `${base}/boot.ipxe`, ipxe: true });
+    expect(plan({ ...pxe(0), userClasses: ["iPXE"], hasIpxeOptions: true })).toEqual({
+      kind: "boot",
+      file: `${base}/boot.ipxe`,
+      vendorClass: "PXEClient",
+      ipxe: true,
+      firmware: undefined,
+    });
+    expect(plan({ userClasses: ["iPXE"], hasIpxeOptions: true })).toMatchObject({
+      file: `${base}/boot.ipxe`,
+      ipxe: true,
+    });
   });
 });
 

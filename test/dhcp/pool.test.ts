@@ -2,11 +2,18 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { SubnetSchema } from "../../src/dhcp/config.ts";
 import { SubnetPool } from "../../src/dhcp/pool.ts";
-import { openDb, type Db } from "../../src/store/db.ts";
+import { type Db, openDb } from "../../src/store/db.ts";
 import { LeaseStore } from "../../src/store/leases.ts";
 import { MachineStore } from "../../src/store/machines.ts";
 
-const subnet = SubnetSchema.parse({ cidr: "10.0.0.0/24", ranges: [{ start: "10.0.0.10", end: "10.0.0.11" }, { start: "10.0.0.20", end: "10.0.0.20" }], leaseSeconds: 60 });
+const subnet = SubnetSchema.parse({
+  cidr: "10.0.0.0/24",
+  ranges: [
+    { start: "10.0.0.10", end: "10.0.0.11" },
+    { start: "10.0.0.20", end: "10.0.0.20" },
+  ],
+  leaseSeconds: 60,
+});
 const A = "02:00:00:00:00:0a";
 const B = "02:00:00:00:00:0b";
 const C = "02:00:00:00:00:0c";
@@ -45,19 +52,34 @@ describe("SubnetPool", () => {
     expect(pool.choose(A, { reservations: none })).toBe("10.0.0.11");
     expect(pool.choose(B, { requested: "10.0.0.20", reservations: none })).toBe("10.0.0.20");
     expect(pool.choose(B, { requested: "10.0.0.11", reservations: none })).toBe("10.0.0.10");
-    const reservations = new Map([["10.0.0.10", C], ["10.0.0.50", D]]);
+    const reservations = new Map([
+      ["10.0.0.10", C],
+      ["10.0.0.50", D],
+    ]);
     expect(pool.choose(B, { reservations })).toBe("10.0.0.20");
     // A reservation may sit outside the ranges, as long as it is in the subnet.
     expect(pool.choose(D, { reservations })).toBe("10.0.0.50");
     expect(pool.bind(D, "10.0.0.50", 60_000, null, reservations)).toMatchObject({ ok: true });
-    expect(pool.bind(B, "10.0.0.10", 60_000, null, reservations)).toMatchObject({ ok: false, reason: expect.stringMatching(/reserved/) });
+    expect(pool.bind(B, "10.0.0.10", 60_000, null, reservations)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/reserved/),
+    });
   });
 
   it("refuses to bind an address held by someone else, outside the ranges or outside the subnet", () => {
     expect(pool.bind(A, "10.0.0.10", 60_000, null, none).ok).toBe(true);
-    expect(pool.bind(B, "10.0.0.10", 60_000, null, none)).toMatchObject({ ok: false, reason: expect.stringMatching(/held by/) });
-    expect(pool.bind(B, "10.0.0.99", 60_000, null, none)).toMatchObject({ ok: false, reason: expect.stringMatching(/outside the ranges/) });
-    expect(pool.bind(B, "192.168.1.1", 60_000, null, none)).toMatchObject({ ok: false, reason: expect.stringMatching(/not in/) });
+    expect(pool.bind(B, "10.0.0.10", 60_000, null, none)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/held by/),
+    });
+    expect(pool.bind(B, "10.0.0.99", 60_000, null, none)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/outside the ranges/),
+    });
+    expect(pool.bind(B, "192.168.1.1", 60_000, null, none)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/not in/),
+    });
     clock += 61_000;
     expect(pool.bind(B, "10.0.0.10", 60_000, null, none).ok).toBe(true);
   });
@@ -111,13 +133,22 @@ describe("SubnetPool", () => {
   });
 
   it("fills a /16 completely, refuses new clients, and gives the first address back once offers expire", () => {
-    const big = new SubnetPool(SubnetSchema.parse({ cidr: "10.8.0.0/16", ranges: [{ start: "10.8.0.1", end: "10.8.255.254" }], leaseSeconds: 60 }), store, () => clock);
+    const big = new SubnetPool(
+      SubnetSchema.parse({
+        cidr: "10.8.0.0/16",
+        ranges: [{ start: "10.8.0.1", end: "10.8.255.254" }],
+        leaseSeconds: 60,
+      }),
+      store,
+      () => clock,
+    );
     for (let i = 0; i < 65534; i++) {
       const mac = `02:00:00:00:${((i >> 8) & 255).toString(16).padStart(2, "0")}:${(i & 255).toString(16).padStart(2, "0")}`;
       big.offer(mac, big.choose(mac, { reservations: none })!, 30_000);
     }
     let answered = 0;
-    for (let i = 0; i < 1_000; i++) if (big.choose(`02:ff:00:00:${(i >> 8) & 255}:${i & 255}`, { reservations: none })) answered++;
+    for (let i = 0; i < 1_000; i++)
+      if (big.choose(`02:ff:00:00:${(i >> 8) & 255}:${i & 255}`, { reservations: none })) answered++;
     expect(answered).toBe(0);
     clock += 30_001;
     expect(big.choose("02:ff:ff:ff:ff:ff", { reservations: none })).toBe("10.8.0.1");

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Store } from "../../src/store/index.ts";
 import type { ReplySummary } from "./client.ts";
-import { clientScripts, removeTempDirs, runClient, type Running, startKindling, tempDir, until } from "./harness.ts";
+import { clientScripts, type Running, removeTempDirs, runClient, startKindling, tempDir, until } from "./harness.ts";
 import { Lab, type Netns } from "./netns.ts";
 
 // Registered first so it runs last (after hooks run in reverse): servers are stopped before their data goes.
@@ -16,7 +16,7 @@ afterAll(removeTempDirs);
 
 const UUID = "4c4c4544-0051-3510-8052-b4c04f4b4e31";
 /** Option 97 as udhcpc -x hex: type 0, then the UUID with its first three fields little-endian. */
-const GUID_HEX = "00" + "4445 4c4c 5100 1035 8052b4c04f4b4e31".replace(/ /g, "");
+const GUID_HEX = `00${"4445 4c4c 5100 1035 8052b4c04f4b4e31".replace(/ /g, "")}`;
 
 function withStore<T>(dataDir: string, fn: (s: Store) => T): T {
   const s = Store.open(dataDir);
@@ -42,7 +42,10 @@ describe("full mode: udhcpc as a PXE client", () => {
     cli = lab.ns("c");
     lab.link(srv, "k0", `${SERVER}/24`, cli, "eth0", undefined);
     kindling = await startKindling(lab, srv, {
-      config: { mode: "full", subnets: [{ cidr: "10.78.0.0/24", ranges: [{ start: "10.78.0.10", end: "10.78.0.60" }], router: SERVER }] },
+      config: {
+        mode: "full",
+        subnets: [{ cidr: "10.78.0.0/24", ranges: [{ start: "10.78.0.10", end: "10.78.0.60" }], router: SERVER }],
+      },
       advertise: SERVER,
       dataDir,
       httpPort: 8080,
@@ -58,8 +61,31 @@ describe("full mode: udhcpc as a PXE client", () => {
     cli.ip("link", "set", "eth0", "address", mac);
     cli.ip("addr", "flush", "dev", "eth0");
     const before = scripts.lines().length;
-    cli.run(["busybox", "udhcpc", "-f", "-q", "-n", "-i", "eth0", "-s", scripts.udhcpc, "-t", "5", "-T", "1", "-V", vendor, ...extra], { timeoutMs: 30_000 });
-    const bound = scripts.lines().slice(before).find((l) => l.startsWith("udhcpc bound"));
+    cli.run(
+      [
+        "busybox",
+        "udhcpc",
+        "-f",
+        "-q",
+        "-n",
+        "-i",
+        "eth0",
+        "-s",
+        scripts.udhcpc,
+        "-t",
+        "5",
+        "-T",
+        "1",
+        "-V",
+        vendor,
+        ...extra,
+      ],
+      { timeoutMs: 30_000 },
+    );
+    const bound = scripts
+      .lines()
+      .slice(before)
+      .find((l) => l.startsWith("udhcpc bound"));
     if (!bound) throw new Error(`no lease for ${mac}:\n${scripts.lines().slice(before).join("\n")}`);
     return bound;
   }
@@ -74,7 +100,15 @@ describe("full mode: udhcpc as a PXE client", () => {
   ];
   it.each(cases)("%s gets its boot file", (_name, arch, vendor, extra, file) => {
     const mac = `02:78:00:00:00:${(10 + cases.findIndex((c) => c[0] === _name)).toString(16).padStart(2, "0")}`;
-    const bound = udhcpc(mac, vendor, ["-x", `0x5d:${arch.toString(16).padStart(4, "0")}`, "-x", "0x5e:010201", "-x", `0x61:${GUID_HEX}`, ...extra]);
+    const bound = udhcpc(mac, vendor, [
+      "-x",
+      `0x5d:${arch.toString(16).padStart(4, "0")}`,
+      "-x",
+      "0x5e:010201",
+      "-x",
+      `0x61:${GUID_HEX}`,
+      ...extra,
+    ]);
     expect(bound).toMatch(/ip=10\.78\.0\.\d+ /);
     expect(bound).toContain(`boot_file=${file} `);
     expect(bound).toContain(`siaddr=${SERVER} `);
@@ -134,14 +168,37 @@ describe("proxy mode beside dnsmasq", () => {
     writeFileSync(leasefile, "");
     const dnsmasq = lab.adopt(
       dns.spawn([
-        "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--port=0", "--interface=d0", "--bind-interfaces",
-        "--dhcp-range=10.79.0.100,10.79.0.150,255.255.255.0,1h", `--dhcp-leasefile=${leasefile}`, "--no-ping", "--pid-file=", "--user=root",
+        "dnsmasq",
+        "--keep-in-foreground",
+        "--conf-file=/dev/null",
+        "--port=0",
+        "--interface=d0",
+        "--bind-interfaces",
+        "--dhcp-range=10.79.0.100,10.79.0.150,255.255.255.0,1h",
+        `--dhcp-leasefile=${leasefile}`,
+        "--no-ping",
+        "--pid-file=",
+        "--user=root",
       ]),
     );
     let dnsmasqErr = "";
     dnsmasq.stderr!.on("data", (d) => (dnsmasqErr += d));
-    await until("dnsmasq listening", () => dns.run(["ss", "-ulnp"], { allowFail: true }).stdout.includes("dnsmasq") || (dnsmasq.exitCode !== null ? (() => { throw new Error(`dnsmasq exited: ${dnsmasqErr}`); })() : undefined));
-    kindling = await startKindling(lab, kns, { config: { mode: "proxy" }, advertise: KINDLING, dataDir, httpPort: 8080 });
+    await until(
+      "dnsmasq listening",
+      () =>
+        dns.run(["ss", "-ulnp"], { allowFail: true }).stdout.includes("dnsmasq") ||
+        (dnsmasq.exitCode !== null
+          ? (() => {
+              throw new Error(`dnsmasq exited: ${dnsmasqErr}`);
+            })()
+          : undefined),
+    );
+    kindling = await startKindling(lab, kns, {
+      config: { mode: "proxy" },
+      advertise: KINDLING,
+      dataDir,
+      httpPort: 8080,
+    });
   });
   afterAll(async () => {
     await kindling?.stop();
@@ -151,7 +208,16 @@ describe("proxy mode beside dnsmasq", () => {
   type Result = { offers: ReplySummary[]; ack?: ReplySummary };
   // Boot clients expect two offers (dnsmasq's and Kindling's); the tests of silence wait the full time.
   const pxe = (mac: string, s: Record<string, unknown>) =>
-    runClient<Result>(cli, { op: "pxe", mac, uuid: UUID, listenMs: 1500, expectOffers: 2, ciaddr: "10.79.0.50", request4011: true, ...s });
+    runClient<Result>(cli, {
+      op: "pxe",
+      mac,
+      uuid: UUID,
+      listenMs: 1500,
+      expectOffers: 2,
+      ciaddr: "10.79.0.50",
+      request4011: true,
+      ...s,
+    });
   const fromKindling = (r: Result) => r.offers.filter((o) => o.serverId === KINDLING);
   const fromDnsmasq = (r: Result) => r.offers.filter((o) => o.serverId === DNSMASQ);
 
@@ -160,7 +226,13 @@ describe("proxy mode beside dnsmasq", () => {
     expect(fromDnsmasq(r)[0]?.yiaddr).toMatch(/^10\.79\.0\.1\d\d$/);
     const [offer, ...more] = fromKindling(r);
     expect(more).toHaveLength(0);
-    expect(offer).toMatchObject({ yiaddr: "0.0.0.0", siaddr: KINDLING, file: "undionly.kpxe", vendorClass: "PXEClient", guid: UUID });
+    expect(offer).toMatchObject({
+      yiaddr: "0.0.0.0",
+      siaddr: KINDLING,
+      file: "undionly.kpxe",
+      vendorClass: "PXEClient",
+      guid: UUID,
+    });
     expect(offer!.sub43).toMatchObject({ "6": "08" });
     expect(offer!.size).toBeGreaterThanOrEqual(300);
   });
@@ -174,21 +246,39 @@ describe("proxy mode beside dnsmasq", () => {
     const r = pxe(mac, { arch, vendorClass: `PXEClient:Arch:${String(arch).padStart(5, "0")}:UNDI:003016` });
     expect(fromDnsmasq(r)).toHaveLength(1);
     const offer = fromKindling(r)[0]!;
-    expect(offer).toMatchObject({ yiaddr: "0.0.0.0", siaddr: KINDLING, file: "", vendorClass: "PXEClient", guid: UUID });
+    expect(offer).toMatchObject({
+      yiaddr: "0.0.0.0",
+      siaddr: KINDLING,
+      file: "",
+      vendorClass: "PXEClient",
+      guid: UUID,
+    });
     expect(offer.sub43).toBeUndefined();
     expect(r.ack).toMatchObject({ from: KINDLING, yiaddr: "0.0.0.0", file, vendorClass: "PXEClient", guid: UUID });
     // The boot item the client asked for (43.71) comes back.
     expect(r.ack!.sub43).toMatchObject({ "71": "80000000" });
-    expect(withStore(dataDir, (s) => s.machines.get(mac))).toMatchObject({ state: "discovered", arch: arch === 11 ? "arm64" : "amd64", uuid: UUID });
+    expect(withStore(dataDir, (s) => s.machines.get(mac))).toMatchObject({
+      state: "discovered",
+      arch: arch === 11 ? "arm64" : "amd64",
+      uuid: UUID,
+    });
   });
 
   it("UEFI HTTP boot gets the binary's URL with HTTPClient", () => {
     const r = pxe("02:79:00:00:00:16", { arch: 16, vendorClass: "HTTPClient:Arch:00016:UNDI:003001" });
-    expect(fromKindling(r)[0]).toMatchObject({ file: `http://${KINDLING}:8080/ipxe-bin/ipxe.efi`, vendorClass: "HTTPClient" });
+    expect(fromKindling(r)[0]).toMatchObject({
+      file: `http://${KINDLING}:8080/ipxe-bin/ipxe.efi`,
+      vendorClass: "HTTPClient",
+    });
   });
 
   it("iPXE (user class iPXE) gets the boot script URL", () => {
-    const r = pxe("02:79:00:00:00:20", { arch: 0, vendorClass: "PXEClient:Arch:00000:UNDI:002001", userClassHex: "69505845", ipxeOptions: true });
+    const r = pxe("02:79:00:00:00:20", {
+      arch: 0,
+      vendorClass: "PXEClient:Arch:00000:UNDI:002001",
+      userClassHex: "69505845",
+      ipxeOptions: true,
+    });
     expect(fromKindling(r)[0]).toMatchObject({ file: `http://${KINDLING}:8080/boot.ipxe`, siaddr: KINDLING });
   });
 

@@ -1,7 +1,7 @@
 import { createSocket, type Socket } from "node:dgram";
 import { DhcpConfigSchema } from "../../src/dhcp/config.ts";
 import { Opt } from "../../src/dhcp/options.ts";
-import { DhcpOptions, decodePacket, encodePacket, type DhcpPacket } from "../../src/dhcp/packet.ts";
+import { DhcpOptions, type DhcpPacket, decodePacket, encodePacket } from "../../src/dhcp/packet.ts";
 import { DhcpServer } from "../../src/dhcp/server.ts";
 import { silentLogger } from "../../src/log.ts";
 import type { EventInput } from "../../src/model/event.ts";
@@ -23,19 +23,46 @@ export interface RelayLab {
 
 let xid = 1;
 /** A request as a relay agent at `giaddr` forwards it; `set` adds options, `fields` overrides header fields. */
-export function relayedRequest(giaddr: string, mac: string, type: number, set: (o: DhcpOptions) => void = () => {}, fields: Partial<DhcpPacket> = {}): DhcpPacket {
+export function relayedRequest(
+  giaddr: string,
+  mac: string,
+  type: number,
+  set: (o: DhcpOptions) => void = () => {},
+  fields: Partial<DhcpPacket> = {},
+): DhcpPacket {
   const chaddr = Buffer.alloc(16);
   Buffer.from(mac.replace(/:/g, ""), "hex").copy(chaddr);
   const options = new DhcpOptions().set(Opt.MessageType, type);
   set(options);
-  return { op: 1, htype: 1, hlen: 6, hops: 1, xid: xid++, secs: 0, flags: 0, ciaddr: "0.0.0.0", yiaddr: "0.0.0.0", siaddr: "0.0.0.0", giaddr, chaddr, sname: "", file: "", options, ...fields };
+  return {
+    op: 1,
+    htype: 1,
+    hlen: 6,
+    hops: 1,
+    xid: xid++,
+    secs: 0,
+    flags: 0,
+    ciaddr: "0.0.0.0",
+    yiaddr: "0.0.0.0",
+    siaddr: "0.0.0.0",
+    giaddr,
+    chaddr,
+    sname: "",
+    file: "",
+    options,
+    ...fields,
+  };
 }
 
 /**
  * The DHCP server in-process on loopback (high ports, no root needed) with an in-memory store, driven by a
  * socket playing a relay agent at `relayAddr`: relayed replies come back to it at the server port.
  */
-export async function startRelayLab(config: Record<string, unknown>, port: number, relayAddr: string): Promise<RelayLab> {
+export async function startRelayLab(
+  config: Record<string, unknown>,
+  port: number,
+  relayAddr: string,
+): Promise<RelayLab> {
   const store = new Store(openDb(":memory:"));
   const events: EventInput[] = [];
   const inbox: DhcpPacket[] = [];

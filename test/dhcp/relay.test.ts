@@ -7,12 +7,12 @@ import { createSocket, type Socket } from "node:dgram";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DhcpConfigSchema } from "../../src/dhcp/config.ts";
 import { MessageType, Opt } from "../../src/dhcp/options.ts";
-import { DhcpOptions, encodePacket, type DhcpPacket } from "../../src/dhcp/packet.ts";
+import { type DhcpOptions, type DhcpPacket, encodePacket } from "../../src/dhcp/packet.ts";
 import { DhcpServer } from "../../src/dhcp/server.ts";
 import { silentLogger } from "../../src/log.ts";
 import type { EventInput } from "../../src/model/event.ts";
-import { Store } from "../../src/store/index.ts";
-import { relayedRequest, startRelayLab, type RelayLab } from "./relay-agent.ts";
+import type { Store } from "../../src/store/index.ts";
+import { type RelayLab, relayedRequest, startRelayLab } from "./relay-agent.ts";
 
 const PORT = 20000 + (process.pid % 20000);
 const RELAY = "127.0.0.2";
@@ -27,7 +27,9 @@ beforeAll(async () => {
     {
       mode: "full",
       clientPort: PORT + 1,
-      subnets: [{ cidr: "127.0.0.0/8", ranges: [{ start: "127.0.5.1", end: "127.0.5.3" }], router: RELAY, leaseSeconds: 120 }],
+      subnets: [
+        { cidr: "127.0.0.0/8", ranges: [{ start: "127.0.5.1", end: "127.0.5.3" }], router: RELAY, leaseSeconds: 120 },
+      ],
     },
     PORT,
     RELAY,
@@ -36,7 +38,8 @@ beforeAll(async () => {
 });
 afterAll(() => lab?.close());
 
-const req = (mac: string, type: number, set?: (o: DhcpOptions) => void, fields?: Partial<DhcpPacket>) => relayedRequest(RELAY, mac, type, set, fields);
+const req = (mac: string, type: number, set?: (o: DhcpOptions) => void, fields?: Partial<DhcpPacket>) =>
+  relayedRequest(RELAY, mac, type, set, fields);
 const exchange = (p: DhcpPacket, expectReply = true) => lab.exchange(p, expectReply);
 const type = (p: DhcpPacket | undefined) => p?.options.get(Opt.MessageType);
 
@@ -53,7 +56,11 @@ describe("relayed full mode on loopback", () => {
     expect(offer!.options.get(Opt.LeaseTime)).toBe(120);
     expect(offer!.options.get(Opt.RenewalTime)).toBe(60);
     expect(offer!.options.get(Opt.SubnetMask)).toBe("255.0.0.0");
-    const ack = await exchange(req(mac, MessageType.REQUEST, (o) => o.set(Opt.ServerId, "127.0.0.1").set(Opt.RequestedIp, "127.0.5.1").setRaw(Opt.RelayAgent, agent)));
+    const ack = await exchange(
+      req(mac, MessageType.REQUEST, (o) =>
+        o.set(Opt.ServerId, "127.0.0.1").set(Opt.RequestedIp, "127.0.5.1").setRaw(Opt.RelayAgent, agent),
+      ),
+    );
     expect(type(ack)).toBe(MessageType.ACK);
     expect(ack!.yiaddr).toBe("127.0.5.1");
     expect(ack!.options.raw.get(Opt.RelayAgent)).toEqual(agent);
@@ -74,14 +81,28 @@ describe("relayed full mode on loopback", () => {
     const mac = "02:00:00:00:01:03";
     const offer = await exchange(req(mac, MessageType.DISCOVER));
     expect(offer!.yiaddr).toBe("127.0.5.2");
-    expect(await exchange(req(mac, MessageType.REQUEST, (o) => o.set(Opt.ServerId, "127.9.9.9").set(Opt.RequestedIp, "127.0.9.9")), false)).toBeUndefined();
+    expect(
+      await exchange(
+        req(mac, MessageType.REQUEST, (o) => o.set(Opt.ServerId, "127.9.9.9").set(Opt.RequestedIp, "127.0.9.9")),
+        false,
+      ),
+    ).toBeUndefined();
     expect(server.stats().leases).toEqual([{ subnet: "127.0.0.0/8", used: 1, free: 2 }]);
 
     const other = "02:00:00:00:01:04";
     const o2 = await exchange(req(other, MessageType.DISCOVER));
     const ip = o2!.yiaddr;
-    expect(type(await exchange(req(other, MessageType.REQUEST, (o) => o.set(Opt.ServerId, "127.0.0.1").set(Opt.RequestedIp, ip))))).toBe(MessageType.ACK);
-    await exchange(req(other, MessageType.DECLINE, (o) => o.set(Opt.ServerId, "127.0.0.1").set(Opt.RequestedIp, ip)), false);
+    expect(
+      type(
+        await exchange(
+          req(other, MessageType.REQUEST, (o) => o.set(Opt.ServerId, "127.0.0.1").set(Opt.RequestedIp, ip)),
+        ),
+      ),
+    ).toBe(MessageType.ACK);
+    await exchange(
+      req(other, MessageType.DECLINE, (o) => o.set(Opt.ServerId, "127.0.0.1").set(Opt.RequestedIp, ip)),
+      false,
+    );
     expect(store.db.prepare("SELECT state FROM leases WHERE ip = ?").get(ip)).toEqual({ state: "declined" });
     expect(events.some((e) => e.kind === "dhcp.decline" && e.detail?.ip === ip)).toBe(true);
     const o3 = await exchange(req(other, MessageType.DISCOVER));
@@ -93,9 +114,12 @@ describe("relayed full mode on loopback", () => {
   it("reports an exhausted pool as an event and a metric, and keeps serving", async () => {
     // One address bound, one declined, one offered: nothing left for a newcomer.
     expect(await exchange(req("02:00:00:00:01:06", MessageType.DISCOVER), false)).toBeUndefined();
-    expect(events.filter((e) => e.kind === "dhcp.pool-exhausted").map((e) => e.detail)).toEqual([expect.objectContaining({ subnet: "127.0.0.0/8", unanswered: 1 })]);
+    expect(events.filter((e) => e.kind === "dhcp.pool-exhausted").map((e) => e.detail)).toEqual([
+      expect.objectContaining({ subnet: "127.0.0.0/8", unanswered: 1 }),
+    ]);
     // More newcomers within the report interval: still unanswered, but no event row per packet.
-    for (const n of [7, 8, 9]) expect(await exchange(req(`02:00:00:00:02:0${n}`, MessageType.DISCOVER), false)).toBeUndefined();
+    for (const n of [7, 8, 9])
+      expect(await exchange(req(`02:00:00:00:02:0${n}`, MessageType.DISCOVER), false)).toBeUndefined();
     expect(events.filter((e) => e.kind === "dhcp.pool-exhausted")).toHaveLength(1);
     expect(server.stats().leases?.[0]?.free).toBe(0);
     // A known client is still answered.
@@ -114,7 +138,11 @@ describe("relayed full mode on loopback", () => {
     const before = server.stats();
     relay.send(Buffer.from("not dhcp at all"), PORT, "127.0.0.1");
     relay.send(encodePacket(req("02:00:00:00:01:08", MessageType.DISCOVER)).subarray(0, 200), PORT, "127.0.0.1");
-    relay.send(encodePacket(req("02:00:00:00:01:08", MessageType.DISCOVER, (o) => o.setRaw(Opt.ClientArch, Buffer.from([1])))), PORT, "127.0.0.1");
+    relay.send(
+      encodePacket(req("02:00:00:00:01:08", MessageType.DISCOVER, (o) => o.setRaw(Opt.ClientArch, Buffer.from([1])))),
+      PORT,
+      "127.0.0.1",
+    );
     await new Promise((r) => setTimeout(r, 200));
     const after = server.stats();
     expect(after.malformed - before.malformed).toBe(3);
@@ -127,7 +155,13 @@ describe("mode off", () => {
     const port = PORT + 2;
     const off = await DhcpServer.start({
       config: DhcpConfigSchema.parse({ mode: "off", port }),
-      advertise: "127.0.0.1", httpPort: 8080, tftpEnabled: true, db: store.db, machines: store.machines, events: { append: () => {} }, log: silentLogger,
+      advertise: "127.0.0.1",
+      httpPort: 8080,
+      tftpEnabled: true,
+      db: store.db,
+      machines: store.machines,
+      events: { append: () => {} },
+      log: silentLogger,
     });
     // Without SO_REUSEADDR this bind fails if anything holds the port.
     const probe = createSocket("udp4");

@@ -13,13 +13,17 @@ test("BIOS + iPXE ROM, full DHCP: DHCP → /boot.ipxe → /ipxe → kernel + ini
     const booted = await expectBooted(vm, k);
     reportTime("full-bios-ipxe", booted.markerMs);
     // The lease came from Kindling's pool on this segment.
-    expect(vm.serial).toMatch(new RegExp(`kindling-e2e: lease ${ns.prefix.replace(/\./g, "\\.")}\\.1\\d\\d from ${ns.serverIp}`));
+    expect(vm.serial).toMatch(
+      new RegExp(`kindling-e2e: lease ${ns.prefix.replace(/\./g, "\\.")}\\.1\\d\\d from ${ns.serverIp}`),
+    );
 
     const events = k.events(mac);
     const boot = `http://${ns.serverIp}:8080/boot.ipxe`;
     const offer = events.findIndex((e) => e.kind === "dhcp.offer" && e.detail.file === boot);
     const ack = events.findIndex((e) => e.kind === "dhcp.ack" && e.detail.file === boot);
-    const script = events.findIndex((e) => e.kind === "ipxe.request" && e.detail.outcome === "boot" && e.detail.profile === "e2e");
+    const script = events.findIndex(
+      (e) => e.kind === "ipxe.request" && e.detail.outcome === "boot" && e.detail.profile === "e2e",
+    );
     expect(offer, JSON.stringify(events)).toBeGreaterThanOrEqual(0);
     expect(ack).toBeGreaterThan(offer);
     expect(script).toBeGreaterThan(ack);

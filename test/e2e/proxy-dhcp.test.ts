@@ -16,13 +16,18 @@ test("proxy mode beside a plain DHCP server: UEFI PXE boots through Kindling's 6
     reportTime("proxy-dhcp", booted.markerMs);
 
     const events = k.events(mac);
-    expect(events.some((e) => e.kind === "dhcp.offer" && e.detail.proxy === true), JSON.stringify(events)).toBe(true);
+    expect(
+      events.some((e) => e.kind === "dhcp.offer" && e.detail.proxy === true),
+      JSON.stringify(events),
+    ).toBe(true);
     const ack4011 = events.find((e) => e.kind === "dhcp.ack" && e.detail.port === "proxy");
     expect(ack4011?.detail.file).toBe("ipxe.efi");
     expect(events.some((e) => e.kind === "ipxe.request" && e.detail.outcome === "boot")).toBe(true);
     // Kindling leased nothing: the addresses came from dnsmasq's log.
     expect(events.filter((e) => e.kind === "dhcp.ack" && e.detail.proxy !== true)).toEqual([]);
-    expect(readFileSync(`${dir}/dnsmasq.log`, "utf8")).toMatch(new RegExp(`DHCPACK\\(eth0\\) ${ns.prefix.replace(/\./g, "\\.")}\\.\\d+ ${mac}`));
+    expect(readFileSync(`${dir}/dnsmasq.log`, "utf8")).toMatch(
+      new RegExp(`DHCPACK\\(eth0\\) ${ns.prefix.replace(/\./g, "\\.")}\\.\\d+ ${mac}`),
+    );
     vm.stop();
   });
 });

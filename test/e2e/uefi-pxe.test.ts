@@ -15,13 +15,18 @@ test("UEFI: OVMF PXE → ipxe.efi over TFTP → /boot.ipxe → kernel (EFI stub)
     expect(vm.serial).toMatch(/NBP file downloaded successfully/);
 
     const boot = `http://${ns.serverIp}:8080/boot.ipxe`;
-    const acks = k.events(mac).filter((e) => e.kind === "dhcp.ack").map((e) => e.detail.file);
+    const acks = k
+      .events(mac)
+      .filter((e) => e.kind === "dhcp.ack")
+      .map((e) => e.detail.file);
     expect(acks[0]).toBe("ipxe.efi");
     expect(acks.at(-1)).toBe(boot);
     // OVMF asks with tsize first and aborts after the OACK (normal); exactly one full transfer follows.
     const transfers = k.events().filter((e) => e.kind === "tftp.transfer");
     expect(transfers.map((e) => e.detail.file)).toEqual(["ipxe.efi"]);
-    expect(k.events(mac).some((e) => e.kind === "ipxe.request" && e.detail.outcome === "boot" && e.detail.profile === "e2e")).toBe(true);
+    expect(
+      k.events(mac).some((e) => e.kind === "ipxe.request" && e.detail.outcome === "boot" && e.detail.profile === "e2e"),
+    ).toBe(true);
     vm.stop();
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
@@ -24,7 +24,10 @@ beforeAll(async () => {
   origin.addRelease("stable", "amd64-usr", V, await buildRelease(key, V));
   origin.setCurrent("stable", "amd64-usr", V);
   configFile = join(work, "kindling.yaml");
-  await writeFile(configFile, `flatcar:\n  signingKey: ${join(work, "key.asc")}\n  signingFingerprint: "${key.fingerprint}"\n  keep: 1\n`);
+  await writeFile(
+    configFile,
+    `flatcar:\n  signingKey: ${join(work, "key.asc")}\n  signingFingerprint: "${key.fingerprint}"\n  keep: 1\n`,
+  );
 });
 afterAll(async () => {
   await origin.close();
@@ -33,7 +36,11 @@ afterAll(async () => {
 
 /** The root program as src/cli.ts builds it (global --config/--data-dir/--json), with only the assets commands. */
 async function kindling(...args: string[]): Promise<{ out: string; err: string }> {
-  const program = new Command("kindling").option("--config <file>").option("--data-dir <dir>").option("--json").exitOverride();
+  const program = new Command("kindling")
+    .option("--config <file>")
+    .option("--data-dir <dir>")
+    .option("--json")
+    .exitOverride();
   registerAssetsCommands(program);
   let out = "";
   let err = "";
@@ -50,13 +57,22 @@ async function kindling(...args: string[]): Promise<{ out: string; err: string }
 
 describe("kindling assets", () => {
   it("sync resolves current, verifies, and prints plain progress lines when not on a terminal", async () => {
-    const { out, err } = await kindling("assets", "sync", "--channel", "stable", "--origin", `${origin.url}/{channel}/{board}`);
+    const { out, err } = await kindling(
+      "assets",
+      "sync",
+      "--channel",
+      "stable",
+      "--origin",
+      `${origin.url}/{channel}/{board}`,
+    );
     expect(out).toContain(`verified Flatcar stable amd64-usr ${V} (current)`);
     expect(err).toMatch(/flatcar_production_image\.bin\.bz2 +100% 117\.2 KiB\/117\.2 KiB .*\/s ETA/);
     expect(err).not.toContain("\r");
     const store = Store.open(dataDir);
     try {
-      expect(store.events.list({}).map((e) => e.kind)).toEqual(expect.arrayContaining(["flatcar.sync.started", "flatcar.sync.done"]));
+      expect(store.events.list({}).map((e) => e.kind)).toEqual(
+        expect.arrayContaining(["flatcar.sync.started", "flatcar.sync.done"]),
+      );
     } finally {
       store.close();
     }
@@ -71,13 +87,22 @@ describe("kindling assets", () => {
     for (const v of ["4500.0.0", "4505.0.0"]) {
       const usb = join(work, `usb-${v}`);
       await mkdir(usb);
-      for (const [name, data] of Object.entries(await buildRelease(key, v, { kernel: 1000, initrd: 1000, image: 1000 }))) await writeFile(join(usb, name), data);
+      for (const [name, data] of Object.entries(
+        await buildRelease(key, v, { kernel: 1000, initrd: 1000, image: 1000 }),
+      ))
+        await writeFile(join(usb, name), data);
       const { out } = await kindling("assets", "import", usb, "--channel", "stable");
       expect(out).toContain(`verified and imported Flatcar stable amd64-usr ${v}`);
     }
     const store = Store.open(dataDir);
     try {
-      store.profiles.create({ name: "pinned", description: "", flatcar: { channel: "stable", version: "4500.0.0", arch: "amd64" }, kernelArgs: [], vars: {} });
+      store.profiles.create({
+        name: "pinned",
+        description: "",
+        flatcar: { channel: "stable", version: "4500.0.0", arch: "amd64" },
+        kernelArgs: [],
+        vars: {},
+      });
     } finally {
       store.close();
     }
@@ -88,10 +113,25 @@ describe("kindling assets", () => {
   });
 
   it("fails with one clear line when verification fails", async () => {
-    const forged = await buildRelease(await makeKey("Mallory"), "4620.0.0", { kernel: 1000, initrd: 1000, image: 1000 });
+    const forged = await buildRelease(await makeKey("Mallory"), "4620.0.0", {
+      kernel: 1000,
+      initrd: 1000,
+      image: 1000,
+    });
     origin.addRelease("stable", "amd64-usr", "4620.0.0", forged);
-    const run = kindling("assets", "sync", "--channel", "stable", "--version", "4620.0.0", "--origin", `${origin.url}/{channel}/{board}`);
+    const run = kindling(
+      "assets",
+      "sync",
+      "--channel",
+      "stable",
+      "--version",
+      "4620.0.0",
+      "--origin",
+      `${origin.url}/{channel}/{board}`,
+    );
     await expect(run).rejects.toThrow(CliError);
-    await expect(run).rejects.toThrow(/flatcar_production_pxe\.vmlinuz: signed by key ID [0-9A-F]{16}, which is not a subkey of the pinned signing key/);
+    await expect(run).rejects.toThrow(
+      /flatcar_production_pxe\.vmlinuz: signed by key ID [0-9A-F]{16}, which is not a subkey of the pinned signing key/,
+    );
   });
 });

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import * as openpgp from "openpgp";
-import { KERNEL_SIG_FALLBACK, PXE_INITRD, PXE_KERNEL, IMAGE } from "../../src/flatcar/release.ts";
+import { IMAGE, KERNEL_SIG_FALLBACK, PXE_INITRD, PXE_KERNEL } from "../../src/flatcar/release.ts";
 import type { EventInput, EventSink } from "../../src/model/event.ts";
 
 export interface TestKey {
@@ -21,7 +21,11 @@ export async function makeKey(name = "Test Buildbot"): Promise<TestKey> {
     date: new Date(Date.now() - 3600_000),
     format: "object",
   });
-  return { privateKey, armoredPublic: privateKey.toPublic().armor(), fingerprint: privateKey.getFingerprint().toUpperCase() };
+  return {
+    privateKey,
+    armoredPublic: privateKey.toPublic().armor(),
+    fingerprint: privateKey.getFingerprint().toUpperCase(),
+  };
 }
 
 /** Adds a new signing subkey, as the yearly rotation does; the primary fingerprint stays. */
@@ -47,7 +51,11 @@ export async function detachedSign(key: TestKey, data: Uint8Array): Promise<Uint
  * A small fake release: kernel, initrd and image with detached binary signatures. The kernel's signature
  * is published only under the fallback name, as the real tree does for the PXE kernel link.
  */
-export async function buildRelease(key: TestKey, version: string, sizes = { kernel: 40_000, initrd: 30_000, image: 120_000 }) {
+export async function buildRelease(
+  key: TestKey,
+  version: string,
+  sizes = { kernel: 40_000, initrd: 30_000, image: 120_000 },
+) {
   const files: Record<string, Uint8Array> = {
     [PXE_KERNEL]: randomBytes(sizes.kernel),
     [PXE_INITRD]: randomBytes(sizes.initrd),
@@ -57,7 +65,9 @@ export async function buildRelease(key: TestKey, version: string, sizes = { kern
   out[KERNEL_SIG_FALLBACK] = await detachedSign(key, files[PXE_KERNEL]!);
   out[`${PXE_INITRD}.sig`] = await detachedSign(key, files[PXE_INITRD]!);
   out[`${IMAGE}.sig`] = await detachedSign(key, files[IMAGE]!);
-  out["version.txt"] = Buffer.from(`FLATCAR_BUILD=${version.split(".")[0]}\nFLATCAR_VERSION=${version}\nFLATCAR_VERSION_ID=${version}\n`);
+  out["version.txt"] = Buffer.from(
+    `FLATCAR_BUILD=${version.split(".")[0]}\nFLATCAR_VERSION=${version}\nFLATCAR_VERSION_ID=${version}\n`,
+  );
   return out;
 }
 
@@ -86,7 +96,9 @@ export class Origin {
   }
 
   setCurrent(channel: string, board: string, version: string, dir = "current"): void {
-    this.tree.set(`/${channel}/${board}/${dir}/version.txt`, { redirect: `/${channel}/${board}/${version}/version.txt` });
+    this.tree.set(`/${channel}/${board}/${dir}/version.txt`, {
+      redirect: `/${channel}/${board}/${version}/version.txt`,
+    });
   }
 
   count(path: string): number {
@@ -114,7 +126,10 @@ export class Origin {
           return void res.writeHead(416, { "content-range": `bytes */${entry.length}` }).end();
         }
         start = Number(m[1]);
-        res.writeHead(206, { "content-length": entry.length - start, "content-range": `bytes ${start}-${entry.length - 1}/${entry.length}` });
+        res.writeHead(206, {
+          "content-length": entry.length - start,
+          "content-range": `bytes ${start}-${entry.length - 1}/${entry.length}`,
+        });
       } else {
         res.writeHead(200, { "content-length": entry.length, "accept-ranges": "bytes" });
       }

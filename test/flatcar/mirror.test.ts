@@ -9,7 +9,7 @@ import { FlatcarConfigSchema } from "../../src/flatcar/config.ts";
 import { MANIFEST, Mirror } from "../../src/flatcar/mirror.ts";
 import { IMAGE, KERNEL_SIG_FALLBACK, PXE_INITRD, PXE_KERNEL } from "../../src/flatcar/release.ts";
 import { silentLogger } from "../../src/log.ts";
-import { buildRelease, CollectingSink, detachedSign, makeKey, Origin, rotate, type TestKey } from "./fixture.ts";
+import { buildRelease, CollectingSink, makeKey, Origin, rotate, type TestKey } from "./fixture.ts";
 
 const V = "4593.1.0";
 let key: TestKey;
@@ -57,7 +57,9 @@ describe("Mirror.sync", () => {
     const o = await origin();
     const { m, root, events } = mirror(o);
     const progress: string[] = [];
-    await expect(m.sync({ channel: "stable", version: "current" }, { onProgress: (p) => progress.push(p.file) })).resolves.toEqual({ version: V });
+    await expect(
+      m.sync({ channel: "stable", version: "current" }, { onProgress: (p) => progress.push(p.file) }),
+    ).resolves.toEqual({ version: V });
 
     expect(o.count("/stable/amd64-usr/current/version.txt")).toBe(1);
     for (const f of [PXE_KERNEL, PXE_INITRD, IMAGE]) {
@@ -78,8 +80,12 @@ describe("Mirror.sync", () => {
       basePath: "/assets/flatcar/stable/amd64-usr",
     });
     const status = await m.list();
-    expect(status.releases).toMatchObject([{ channel: "stable", board: "amd64-usr", version: V, current: true, bytes: 190_000 }]);
-    expect(status.releases[0]!.files.map((f) => f.signedBy)).toEqual(Array(3).fill(expect.stringMatching(/^[0-9A-F]{16}$/)));
+    expect(status.releases).toMatchObject([
+      { channel: "stable", board: "amd64-usr", version: V, current: true, bytes: 190_000 },
+    ]);
+    expect(status.releases[0]!.files.map((f) => f.signedBy)).toEqual(
+      Array(3).fill(expect.stringMatching(/^[0-9A-F]{16}$/)),
+    );
   });
 
   it("follows an LTS stream's own current pointer on the lts channel", async () => {
@@ -89,7 +95,10 @@ describe("Mirror.sync", () => {
     const { m, root } = mirror(o);
     await expect(m.sync({ channel: "lts-2024", version: "current" })).resolves.toEqual({ version: V });
     expect(existsSync(join(root, "flatcar", "lts-2024", "amd64-usr", "current", "version.txt"))).toBe(true);
-    expect(m.ensure({ channel: "lts-2024", version: V, arch: "amd64" })).toMatchObject({ state: "ready", basePath: "/assets/flatcar/lts-2024/amd64-usr" });
+    expect(m.ensure({ channel: "lts-2024", version: V, arch: "amd64" })).toMatchObject({
+      state: "ready",
+      basePath: "/assets/flatcar/lts-2024/amd64-usr",
+    });
   });
 
   it("rejects a tampered kernel, leaves no file behind, records the failure", async () => {
@@ -97,11 +106,16 @@ describe("Mirror.sync", () => {
     bad[1000] = bad[1000]! ^ 0xff;
     const o = await origin({ ...release, [PXE_KERNEL]: bad });
     const { m, root, events } = mirror(o);
-    await expect(m.sync({ channel: "stable", version: V })).rejects.toThrow(/flatcar_production_pxe\.vmlinuz: bad signature/);
+    await expect(m.sync({ channel: "stable", version: V })).rejects.toThrow(
+      /flatcar_production_pxe\.vmlinuz: bad signature/,
+    );
     expect(readdirSync(rel(root, V))).toEqual([]);
     expect(existsSync(rel(root, "current"))).toBe(false);
     expect(events.kinds()).toEqual(["flatcar.sync.started", "flatcar.sync.failed"]);
-    expect(m.ensure({ channel: "stable", version: V, arch: "amd64" })).toMatchObject({ state: "failed", reason: expect.stringMatching(/bad signature/) });
+    expect(m.ensure({ channel: "stable", version: V, arch: "amd64" })).toMatchObject({
+      state: "failed",
+      reason: expect.stringMatching(/bad signature/),
+    });
   });
 
   it("rejects a file whose signature is missing, naming it", async () => {
@@ -118,7 +132,9 @@ describe("Mirror.sync", () => {
     const { [PXE_INITRD]: _dropped, ...rest } = release;
     const o = await origin(rest);
     const { m } = mirror(o);
-    await expect(m.sync({ channel: "stable", version: V })).rejects.toThrow(new RegExp(`not found at origin: .*/${V}/flatcar_production_pxe_image\\.cpio\\.gz$`));
+    await expect(m.sync({ channel: "stable", version: V })).rejects.toThrow(
+      new RegExp(`not found at origin: .*/${V}/flatcar_production_pxe_image\\.cpio\\.gz$`),
+    );
   });
 
   it("rejects a signature by another key after exactly one key refresh", async () => {
@@ -135,7 +151,9 @@ describe("Mirror.sync", () => {
   it("refuses a key whose primary fingerprint is not the pinned one", async () => {
     const o = await origin();
     const { m } = mirror(o, { signingFingerprint: "F88CFEDEFF29A5B4D9523864E25D9AED0593B34A" });
-    await expect(m.sync({ channel: "stable", version: V })).rejects.toThrow(/expected the pinned F88CFEDEFF29A5B4D9523864E25D9AED0593B34A/);
+    await expect(m.sync({ channel: "stable", version: V })).rejects.toThrow(
+      /expected the pinned F88CFEDEFF29A5B4D9523864E25D9AED0593B34A/,
+    );
   });
 
   it("picks up a rotated signing subkey with one refresh of the key", async () => {
@@ -172,13 +190,22 @@ describe("Mirror.sync", () => {
     const { m, root } = mirror(o);
     const child = promisify(execFile)(
       "npx",
-      ["tsx", join(import.meta.dirname, "sync-child.ts"), root, `${o.url}/{channel}/{board}`, join(work, "key.asc"), key.fingerprint, "4700.0.0"],
+      [
+        "tsx",
+        join(import.meta.dirname, "sync-child.ts"),
+        root,
+        `${o.url}/{channel}/{board}`,
+        join(work, "key.asc"),
+        key.fingerprint,
+        "4700.0.0",
+      ],
       { cwd: join(import.meta.dirname, "..", "..") },
     );
     const [mine, theirs] = await Promise.all([m.sync({ channel: "stable", version: "4700.0.0" }), child]);
     expect(mine).toEqual({ version: "4700.0.0" });
     expect(JSON.parse(theirs.stdout)).toEqual({ version: "4700.0.0" });
-    for (const f of [PXE_KERNEL, PXE_INITRD, IMAGE]) expect(Buffer.compare(readFileSync(rel(root, "4700.0.0", f)), big[f]!)).toBe(0);
+    for (const f of [PXE_KERNEL, PXE_INITRD, IMAGE])
+      expect(Buffer.compare(readFileSync(rel(root, "4700.0.0", f)), big[f]!)).toBe(0);
     expect(readdirSync(rel(root, "4700.0.0")).filter((f) => f.endsWith(".part") || f.endsWith(".tmp"))).toEqual([]);
   }, 30_000);
 
@@ -234,7 +261,11 @@ describe("Mirror.sync", () => {
     await rm(rel(root, V, MANIFEST));
     const wrongKey = new Mirror({
       root,
-      config: FlatcarConfigSchema.parse({ origin: `${o.url}/{channel}/{board}`, signingKey: join(work, "key.asc"), signingFingerprint: "F88CFEDEFF29A5B4D9523864E25D9AED0593B34A" }),
+      config: FlatcarConfigSchema.parse({
+        origin: `${o.url}/{channel}/{board}`,
+        signingKey: join(work, "key.asc"),
+        signingFingerprint: "F88CFEDEFF29A5B4D9523864E25D9AED0593B34A",
+      }),
       events: new CollectingSink(),
       log: silentLogger,
     });
@@ -246,10 +277,17 @@ describe("Mirror.sync", () => {
     const o = await origin({ ...release, [`${PXE_INITRD}.sig`]: Buffer.from("<html>not a signature</html>") });
     o.tree.set("/stable/amd64-usr/current/version.txt", Buffer.from("<html>moved</html>"));
     const { m, events } = mirror(o);
-    await expect(m.sync({ channel: "stable", version: "current" })).rejects.toThrow(/version\.txt has no FLATCAR_VERSION/);
-    await expect(m.sync({ channel: "stable", version: V })).rejects.toThrow(/flatcar_production_pxe_image\.cpio\.gz: signature is not an OpenPGP signature/);
+    await expect(m.sync({ channel: "stable", version: "current" })).rejects.toThrow(
+      /version\.txt has no FLATCAR_VERSION/,
+    );
+    await expect(m.sync({ channel: "stable", version: V })).rejects.toThrow(
+      /flatcar_production_pxe_image\.cpio\.gz: signature is not an OpenPGP signature/,
+    );
     expect(events.kinds().filter((k) => k === "flatcar.sync.failed")).toHaveLength(2);
-    expect(m.ensure({ channel: "edge", version: "current", arch: "amd64" })).toMatchObject({ state: "failed", reason: expect.stringMatching(/invalid release/) });
+    expect(m.ensure({ channel: "edge", version: "current", arch: "amd64" })).toMatchObject({
+      state: "failed",
+      reason: expect.stringMatching(/invalid release/),
+    });
     expect(m.ensure({ channel: "stable", version: "../../etc", arch: "amd64" })).toMatchObject({ state: "failed" });
   });
 
@@ -304,7 +342,9 @@ describe("Mirror.sync", () => {
 describe("Mirror.import and prune", () => {
   async function releaseDir(version: string, files?: Record<string, Uint8Array>): Promise<string> {
     const dir = await mkdtemp(join(work, `usb-${version}-`));
-    for (const [name, data] of Object.entries(files ?? (await buildRelease(key, version, { kernel: 2000, initrd: 2000, image: 4000 })))) {
+    for (const [name, data] of Object.entries(
+      files ?? (await buildRelease(key, version, { kernel: 2000, initrd: 2000, image: 4000 })),
+    )) {
       await writeFile(join(dir, name), data);
     }
     return dir;
@@ -317,12 +357,17 @@ describe("Mirror.import and prune", () => {
     await expect(m.import(dir, { channel: "stable" })).resolves.toMatchObject({ version: "4600.0.0" });
     expect(o.hits.size).toBe(0);
     expect(readFileSync(rel(root, "current", "version.txt"), "utf8")).toContain("FLATCAR_VERSION=4600.0.0");
-    expect(m.ensure({ channel: "stable", version: "current", arch: "amd64" })).toMatchObject({ state: "ready", version: "4600.0.0" });
+    expect(m.ensure({ channel: "stable", version: "current", arch: "amd64" })).toMatchObject({
+      state: "ready",
+      version: "4600.0.0",
+    });
     expect(events.kinds()).toEqual(["flatcar.sync.started", "flatcar.sync.done"]);
 
     const tampered = await buildRelease(key, "4601.0.0", { kernel: 2000, initrd: 2000, image: 4000 });
     tampered[IMAGE] = Buffer.concat([tampered[IMAGE]!, Buffer.from("x")]);
-    await expect(m.import(await releaseDir("4601.0.0", tampered), { channel: "stable" })).rejects.toThrow(/flatcar_production_image\.bin\.bz2: bad signature/);
+    await expect(m.import(await releaseDir("4601.0.0", tampered), { channel: "stable" })).rejects.toThrow(
+      /flatcar_production_image\.bin\.bz2: bad signature/,
+    );
     expect(existsSync(rel(root, "4601.0.0", IMAGE))).toBe(false);
     expect(m.ensure({ channel: "stable", version: "current", arch: "amd64" })).toMatchObject({ version: "4600.0.0" });
   });
@@ -330,7 +375,8 @@ describe("Mirror.import and prune", () => {
   it("prunes to the newest N, keeping current and pinned versions", async () => {
     const o = await origin();
     const { m, root } = mirror(o, { keep: 1 });
-    for (const v of ["4000.0.0", "4100.0.0", "4200.0.0", "4300.0.0"]) await m.import(await releaseDir(v), { channel: "stable" });
+    for (const v of ["4000.0.0", "4100.0.0", "4200.0.0", "4300.0.0"])
+      await m.import(await releaseDir(v), { channel: "stable" });
     // An incomplete leftover (a sync that died) is cleaned as well.
     await mkdir(rel(root, "4400.0.0"), { recursive: true });
     await writeFile(rel(root, "4400.0.0", `${IMAGE}.part`), "half");

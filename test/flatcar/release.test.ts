@@ -1,7 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { maxIgnitionSpec } from "../../src/flatcar/ignition-spec.ts";
 import { formatBytes, formatDuration, ProgressReporter, renderLine } from "../../src/flatcar/progress.ts";
-import { compareVersions, originBase, parseVersionTxt, releaseFiles, signatureNames, upstreamChannel } from "../../src/flatcar/release.ts";
+import {
+  compareVersions,
+  originBase,
+  parseVersionTxt,
+  releaseFiles,
+  signatureNames,
+  upstreamChannel,
+} from "../../src/flatcar/release.ts";
 
 describe("maxIgnitionSpec", () => {
   it.each([
@@ -28,19 +35,28 @@ describe("maxIgnitionSpec", () => {
 
 describe("release helpers", () => {
   it("parses version.txt as published (quotes, CRLF, other keys)", () => {
-    expect(parseVersionTxt('FLATCAR_BUILD=4593\r\nFLATCAR_VERSION="4593.2.5"\r\nFLATCAR_SDK_VERSION=4593.0.0\r\n')).toBe("4593.2.5");
+    expect(
+      parseVersionTxt('FLATCAR_BUILD=4593\r\nFLATCAR_VERSION="4593.2.5"\r\nFLATCAR_SDK_VERSION=4593.0.0\r\n'),
+    ).toBe("4593.2.5");
     expect(() => parseVersionTxt("<html>moved</html>")).toThrow(/no FLATCAR_VERSION/);
     expect(() => parseVersionTxt("FLATCAR_VERSION=../../etc\n")).toThrow(/not a release number/);
   });
 
   it("orders versions numerically", () => {
-    expect(["4593.2.10", "4593.2.5", "4081.3.9", "4600.0.0"].sort(compareVersions)).toEqual(["4081.3.9", "4593.2.5", "4593.2.10", "4600.0.0"]);
+    expect(["4593.2.10", "4593.2.5", "4081.3.9", "4600.0.0"].sort(compareVersions)).toEqual([
+      "4081.3.9",
+      "4593.2.5",
+      "4593.2.10",
+      "4600.0.0",
+    ]);
   });
 
   it("maps LTS streams onto the lts channel and their own current pointer", () => {
     expect(upstreamChannel("lts-2024")).toEqual({ channel: "lts", currentDir: "current-2024" });
     expect(upstreamChannel("stable")).toEqual({ channel: "stable", currentDir: "current" });
-    expect(originBase("https://{channel}.release.flatcar-linux.net/{board}/", "lts-2023", "arm64")).toBe("https://lts.release.flatcar-linux.net/arm64-usr");
+    expect(originBase("https://{channel}.release.flatcar-linux.net/{board}/", "lts-2023", "arm64")).toBe(
+      "https://lts.release.flatcar-linux.net/arm64-usr",
+    );
   });
 
   it("lists the signed files, OEM images last, and the kernel's fallback signature", () => {
@@ -50,7 +66,10 @@ describe("release helpers", () => {
       "flatcar_production_image.bin.bz2",
       "flatcar_production_vmware_raw_image.bin.bz2",
     ]);
-    expect(signatureNames("flatcar_production_pxe.vmlinuz")).toEqual(["flatcar_production_pxe.vmlinuz.sig", "flatcar_production_image.vmlinuz.sig"]);
+    expect(signatureNames("flatcar_production_pxe.vmlinuz")).toEqual([
+      "flatcar_production_pxe.vmlinuz.sig",
+      "flatcar_production_image.vmlinuz.sig",
+    ]);
   });
 });
 
@@ -60,7 +79,9 @@ describe("progress", () => {
     expect(formatBytes(5 * 1024 * 1024)).toBe("5.0 MiB");
     expect(formatDuration(75)).toBe("1:15");
     expect(formatDuration(3725)).toBe("1:02:05");
-    expect(renderLine({ file: "f", bytes: 25, total: 100, rate: 25 }, 8)).toBe("f [##......]  25% 25 B/100 B 25 B/s ETA 0:03");
+    expect(renderLine({ file: "f", bytes: 25, total: 100, rate: 25 }, 8)).toBe(
+      "f [##......]  25% 25 B/100 B 25 B/s ETA 0:03",
+    );
     expect(renderLine({ file: "f", bytes: 25, rate: 0 })).toBe("f 25 B 0 B/s");
   });
 

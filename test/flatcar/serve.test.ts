@@ -1,14 +1,14 @@
 import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ReleaseSource } from "../../src/boot/releases.ts";
 import { Mirror } from "../../src/flatcar/mirror.ts";
 import { IMAGE, PXE_INITRD, PXE_KERNEL } from "../../src/flatcar/release.ts";
 import { silentLogger } from "../../src/log.ts";
-import { startTestKindling, type Running } from "../helpers/kindling.ts";
+import { type Running, startTestKindling } from "../helpers/kindling.ts";
 import { buildRelease, makeKey, Origin, type TestKey } from "./fixture.ts";
 
 const V = "4593.2.0";
@@ -30,9 +30,18 @@ beforeAll(async () => {
   origin.addRelease("stable", "amd64-usr", V, release);
   origin.setCurrent("stable", "amd64-usr", V);
   k = await startTestKindling({
-    flatcar: { origin: `${origin.url}/{channel}/{board}`, signingKey: join(work, "key.asc"), signingFingerprint: key.fingerprint },
+    flatcar: {
+      origin: `${origin.url}/{channel}/{board}`,
+      signingKey: join(work, "key.asc"),
+      signingFingerprint: key.fingerprint,
+    },
   });
-  mirror = new Mirror({ root: join(k.dataDir, "assets"), config: k.config.flatcar, events: k.store.events, log: silentLogger });
+  mirror = new Mirror({
+    root: join(k.dataDir, "assets"),
+    config: k.config.flatcar,
+    events: k.store.events,
+    log: silentLogger,
+  });
   await mirror.sync({ channel: "stable", version: "current" });
 });
 
@@ -44,10 +53,14 @@ afterAll(async () => {
 
 // Async: the server answering these runs in this very process.
 const run = promisify(execFile);
-const curl = async (...args: string[]) => (await run("curl", ["-fsS", "--max-time", "10", ...args], { cwd: work, encoding: "buffer" })).stdout;
+const curl = async (...args: string[]) =>
+  (await run("curl", ["-fsS", "--max-time", "10", ...args], { cwd: work, encoding: "buffer" })).stdout;
 // Own GNUPGHOME: no dependence on (or change to) the CI user's ~/.gnupg.
 const gpgv = (sig: string, file: string) =>
-  run("gpgv", ["--keyring", join(work, "keyring.gpg"), sig, file], { cwd: work, env: { ...process.env, GNUPGHOME: work } });
+  run("gpgv", ["--keyring", join(work, "keyring.gpg"), sig, file], {
+    cwd: work,
+    env: { ...process.env, GNUPGHOME: work },
+  });
 
 describe("flatcar-install -b http://<kindling>/assets/flatcar/stable/amd64-usr", () => {
   const base = () => `${k.url}/assets/flatcar/stable/amd64-usr`;
@@ -77,8 +90,16 @@ describe("flatcar-install -b http://<kindling>/assets/flatcar/stable/amd64-usr",
 
   it("is the ReleaseSource /ipxe asks, pointing at this tree", () => {
     const source: ReleaseSource = mirror;
-    expect(source.ensure({ channel: "stable", version: "current", arch: "amd64" })).toEqual({ state: "ready", version: V, basePath: "/assets/flatcar/stable/amd64-usr" });
-    expect(source.ensure({ channel: "stable", version: V, arch: "amd64" })).toEqual({ state: "ready", version: V, basePath: "/assets/flatcar/stable/amd64-usr" });
+    expect(source.ensure({ channel: "stable", version: "current", arch: "amd64" })).toEqual({
+      state: "ready",
+      version: V,
+      basePath: "/assets/flatcar/stable/amd64-usr",
+    });
+    expect(source.ensure({ channel: "stable", version: V, arch: "amd64" })).toEqual({
+      state: "ready",
+      version: V,
+      basePath: "/assets/flatcar/stable/amd64-usr",
+    });
   });
 
   it("recorded the sync in the event log", () => {

@@ -4,7 +4,16 @@ import { Mirror } from "../../src/flatcar/mirror.ts";
 import { silentLogger } from "../../src/log.ts";
 import { CollectingSink } from "./fixture.ts";
 
-const [root, origin, signingKey, signingFingerprint, version] = process.argv.slice(2) as [string, string, string, string, string];
+const [root, origin, signingKey, signingFingerprint, version] = process.argv.slice(2) as [
+  string,
+  string,
+  string,
+  string,
+  string,
+];
 const config = FlatcarConfigSchema.parse({ origin, signingKey, signingFingerprint });
-const result = await new Mirror({ root, config, events: new CollectingSink(), log: silentLogger }).sync({ channel: "stable", version });
+const result = await new Mirror({ root, config, events: new CollectingSink(), log: silentLogger }).sync({
+  channel: "stable",
+  version,
+});
 process.stdout.write(JSON.stringify(result));

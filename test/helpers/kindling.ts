@@ -1,11 +1,11 @@
-import { mkdtempSync, rmSync } from "node:fs";
 import { createSocket } from "node:dgram";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadConfig, type Config } from "../../src/config.ts";
+import { type Config, loadConfig } from "../../src/config.ts";
 import { silentLogger } from "../../src/log.ts";
-import { startKindling, type Kindling } from "../../src/server.ts";
+import { type Kindling, startKindling } from "../../src/server.ts";
 
 export const TEST_TOKEN = "test-token-0123456789abcdef";
 
@@ -37,7 +37,7 @@ export function tempDir(prefix = "kindling-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: JSON bodies in tests are read loosely
 export type JsonResponse = Omit<Response, "json"> & { json(): Promise<any> };
 
 export interface Running extends Kindling {
@@ -50,7 +50,10 @@ export interface Running extends Kindling {
 }
 
 /** The real server on loopback with a temp data dir; only HTTP unless overrides enable more. */
-export async function startTestKindling(overrides: Record<string, unknown> = {}, dataDir = tempDir()): Promise<Running> {
+export async function startTestKindling(
+  overrides: Record<string, unknown> = {},
+  dataDir = tempDir(),
+): Promise<Running> {
   const port = await freePort();
   const config: Config = loadConfig({
     env: {},
@@ -77,7 +80,11 @@ export async function startTestKindling(overrides: Record<string, unknown> = {},
       const { json, ...rest } = init;
       return fetch(`${url}/api/v1${path}`, {
         ...rest,
-        headers: { authorization: `Bearer ${TEST_TOKEN}`, ...(json !== undefined ? { "content-type": "application/json" } : {}), ...rest.headers },
+        headers: {
+          authorization: `Bearer ${TEST_TOKEN}`,
+          ...(json !== undefined ? { "content-type": "application/json" } : {}),
+          ...rest.headers,
+        },
         ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
       });
     },

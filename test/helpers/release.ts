@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildRelease, makeKey, Origin } from "../flatcar/fixture.ts";
-import { startTestKindling, tempDir, type Running } from "./kindling.ts";
+import { type Running, startTestKindling, tempDir } from "./kindling.ts";
 
 export const VERSION = "4593.2.5";
 
@@ -9,15 +9,29 @@ export const VERSION = "4593.2.5";
  * Kindling whose Flatcar origin is a signed release tree on loopback (stable, amd64, `current` = VERSION),
  * standing in for the Flatcar CDN; the test key is pinned like the real one is.
  */
-export async function startWithRelease(overrides: Record<string, unknown> = {}): Promise<{ k: Running; origin: Origin; stop(): Promise<void> }> {
+export async function startWithRelease(
+  overrides: Record<string, unknown> = {},
+): Promise<{ k: Running; origin: Origin; stop(): Promise<void> }> {
   const key = await makeKey();
   const origin = await new Origin().start();
-  origin.addRelease("stable", "amd64-usr", VERSION, await buildRelease(key, VERSION, { kernel: 2000, initrd: 2000, image: 4000 }));
+  origin.addRelease(
+    "stable",
+    "amd64-usr",
+    VERSION,
+    await buildRelease(key, VERSION, { kernel: 2000, initrd: 2000, image: 4000 }),
+  );
   origin.setCurrent("stable", "amd64-usr", VERSION);
   const dataDir = tempDir();
   writeFileSync(join(dataDir, "test-key.asc"), key.armoredPublic);
   const k = await startTestKindling(
-    { ...overrides, flatcar: { origin: `${origin.url}/{channel}/{board}`, signingKey: join(dataDir, "test-key.asc"), signingFingerprint: key.fingerprint } },
+    {
+      ...overrides,
+      flatcar: {
+        origin: `${origin.url}/{channel}/{board}`,
+        signingKey: join(dataDir, "test-key.asc"),
+        signingFingerprint: key.fingerprint,
+      },
+    },
     dataDir,
   );
   return {

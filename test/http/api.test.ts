@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestKindling, TEST_TOKEN, type Running } from "../helpers/kindling.ts";
+import { type Running, startTestKindling, TEST_TOKEN } from "../helpers/kindling.ts";
 
 let k: Running;
 beforeAll(async () => {
@@ -22,16 +22,19 @@ describe("API auth", () => {
 });
 
 describe("machines", () => {
-  it.each(["52-54-00-AA-00-01", "5254.00aa.0001", "525400AA0001"])("normalises %s on create, get, update and delete", async (mac) => {
-    const created = await k.api("/machines", { method: "POST", json: { mac, profile: "flatcar-install" } });
-    expect(created.status).toBe(201);
-    expect((await created.json()).mac).toBe("52:54:00:aa:00:01");
-    expect((await k.api(`/machines/${mac}`)).status).toBe(200);
-    const patched = await k.api(`/machines/${mac}`, { method: "PATCH", json: { hostname: "n1" } });
-    expect((await patched.json()).hostname).toBe("n1");
-    expect((await k.api(`/machines/${mac}`, { method: "DELETE" })).status).toBe(204);
-    expect((await k.api(`/machines/52:54:00:aa:00:01`)).status).toBe(404);
-  });
+  it.each(["52-54-00-AA-00-01", "5254.00aa.0001", "525400AA0001"])(
+    "normalises %s on create, get, update and delete",
+    async (mac) => {
+      const created = await k.api("/machines", { method: "POST", json: { mac, profile: "flatcar-install" } });
+      expect(created.status).toBe(201);
+      expect((await created.json()).mac).toBe("52:54:00:aa:00:01");
+      expect((await k.api(`/machines/${mac}`)).status).toBe(200);
+      const patched = await k.api(`/machines/${mac}`, { method: "PATCH", json: { hostname: "n1" } });
+      expect((await patched.json()).hostname).toBe("n1");
+      expect((await k.api(`/machines/${mac}`, { method: "DELETE" })).status).toBe(204);
+      expect((await k.api(`/machines/52:54:00:aa:00:01`)).status).toBe(404);
+    },
+  );
 
   it("round-trips every field and filters the list", async () => {
     const body = {
@@ -51,15 +54,24 @@ describe("machines", () => {
     expect(got).toMatchObject(body);
     expect(got.history[0].kind).toBe("machine.registered");
     await k.api("/machines", { method: "POST", json: { mac: "52:54:00:aa:00:03" } });
-    expect((await (await k.api("/machines?state=ready")).json()).map((x: { mac: string }) => x.mac)).toContain("52:54:00:aa:00:02");
-    expect((await (await k.api("/machines?state=discovered")).json()).map((x: { mac: string }) => x.mac)).toEqual(["52:54:00:aa:00:03"]);
-    expect((await (await k.api("/machines?search=rack-a")).json())).toHaveLength(1);
+    expect((await (await k.api("/machines?state=ready")).json()).map((x: { mac: string }) => x.mac)).toContain(
+      "52:54:00:aa:00:02",
+    );
+    expect((await (await k.api("/machines?state=discovered")).json()).map((x: { mac: string }) => x.mac)).toEqual([
+      "52:54:00:aa:00:03",
+    ]);
+    expect(await (await k.api("/machines?search=rack-a")).json()).toHaveLength(1);
   });
 
   it("assigning a profile makes a discovered machine ready; clearing it makes it discovered again", async () => {
     await k.api("/machines", { method: "POST", json: { mac: "52:54:00:aa:00:04" } });
-    expect((await (await k.api("/machines/52:54:00:aa:00:04", { method: "PATCH", json: { profile: "local-disk" } })).json()).state).toBe("ready");
-    expect((await (await k.api("/machines/52:54:00:aa:00:04", { method: "PATCH", json: { profile: null } })).json()).state).toBe("discovered");
+    expect(
+      (await (await k.api("/machines/52:54:00:aa:00:04", { method: "PATCH", json: { profile: "local-disk" } })).json())
+        .state,
+    ).toBe("ready");
+    expect(
+      (await (await k.api("/machines/52:54:00:aa:00:04", { method: "PATCH", json: { profile: null } })).json()).state,
+    ).toBe("discovered");
   });
 
   it("assignment goes through the lifecycle: an event names it, and clearing the profile mid-install is refused without a change", async () => {
@@ -68,10 +80,17 @@ describe("machines", () => {
     const ev = (await (await k.api("/events?mac=52:54:00:aa:00:08&kind=lifecycle.assign")).json())[0];
     expect(ev.detail).toMatchObject({ from: "discovered", to: "ready", by: "api" });
     k.store.machines.setState("52:54:00:aa:00:08", "installing");
-    const r = await k.api("/machines/52:54:00:aa:00:08", { method: "PATCH", json: { profile: null, hostname: "changed" } });
+    const r = await k.api("/machines/52:54:00:aa:00:08", {
+      method: "PATCH",
+      json: { profile: null, hostname: "changed" },
+    });
     expect(r.status).toBe(409);
     expect(await r.json()).toMatchObject({ state: "installing", event: "unassign" });
-    expect(await (await k.api("/machines/52:54:00:aa:00:08")).json()).toMatchObject({ profile: "flatcar-install", hostname: null, state: "installing" });
+    expect(await (await k.api("/machines/52:54:00:aa:00:08")).json()).toMatchObject({
+      profile: "flatcar-install",
+      hostname: null,
+      state: "installing",
+    });
   });
 
   it("duplicates are 409, unknown ids 404", async () => {
@@ -117,9 +136,16 @@ describe("machines", () => {
   });
 
   it("malformed JSON is a 400, an oversized body a 413", async () => {
-    const bad = await k.api("/machines", { method: "POST", body: "{not json", headers: { "content-type": "application/json" } });
+    const bad = await k.api("/machines", {
+      method: "POST",
+      body: "{not json",
+      headers: { "content-type": "application/json" },
+    });
     expect(bad.status).toBe(400);
-    const big = await k.api("/machines", { method: "POST", json: { mac: "52:54:00:aa:01:02", metadata: { blob: "x".repeat(2 * 1024 * 1024) } } });
+    const big = await k.api("/machines", {
+      method: "POST",
+      json: { mac: "52:54:00:aa:01:02", metadata: { blob: "x".repeat(2 * 1024 * 1024) } },
+    });
     expect(big.status).toBe(413);
   });
 });
@@ -131,13 +157,23 @@ describe("profiles", () => {
   });
 
   it("CRUD round trip with defaults applied", async () => {
-    const body = { name: "lts-pinned", flatcar: { channel: "lts-2024", version: "4081.3.6", arch: "amd64" }, install: { disk: "/dev/sda" } };
+    const body = {
+      name: "lts-pinned",
+      flatcar: { channel: "lts-2024", version: "4081.3.6", arch: "amd64" },
+      install: { disk: "/dev/sda" },
+    };
     const created = await (await k.api("/profiles", { method: "POST", json: body })).json();
     expect(created).toMatchObject({ ...body, kernelArgs: [], builtin: false });
     expect((await k.api("/profiles", { method: "POST", json: body })).status).toBe(409);
-    const put = await k.api("/profiles/lts-pinned", { method: "PUT", json: { flatcar: { channel: "stable" }, description: "changed" } });
+    const put = await k.api("/profiles/lts-pinned", {
+      method: "PUT",
+      json: { flatcar: { channel: "stable" }, description: "changed" },
+    });
     expect(put.status).toBe(200);
-    expect(await put.json()).toMatchObject({ description: "changed", flatcar: { channel: "stable", version: "current", arch: "amd64" } });
+    expect(await put.json()).toMatchObject({
+      description: "changed",
+      flatcar: { channel: "stable", version: "current", arch: "amd64" },
+    });
     expect((await k.api("/profiles/lts-pinned", { method: "DELETE" })).status).toBe(204);
     expect((await k.api("/profiles/lts-pinned")).status).toBe(404);
   });
@@ -167,10 +203,24 @@ describe("profiles", () => {
 
 describe("groups and events", () => {
   it("group CRUD, unknown profile refused", async () => {
-    expect((await k.api("/groups", { method: "POST", json: { name: "g1", selector: { rack: ["a", "b"] }, profile: "nope" } })).status).toBe(400);
-    const g = await (await k.api("/groups", { method: "POST", json: { name: "g1", selector: { rack: ["a", "b"] }, profile: "local-disk" } })).json();
+    expect(
+      (
+        await k.api("/groups", {
+          method: "POST",
+          json: { name: "g1", selector: { rack: ["a", "b"] }, profile: "nope" },
+        })
+      ).status,
+    ).toBe(400);
+    const g = await (
+      await k.api("/groups", {
+        method: "POST",
+        json: { name: "g1", selector: { rack: ["a", "b"] }, profile: "local-disk" },
+      })
+    ).json();
     expect(g).toMatchObject({ name: "g1", selector: { rack: ["a", "b"] }, profile: "local-disk" });
-    expect((await k.api("/groups/g1", { method: "PUT", json: { selector: {}, profile: "flatcar-live" } })).status).toBe(200);
+    expect((await k.api("/groups/g1", { method: "PUT", json: { selector: {}, profile: "flatcar-live" } })).status).toBe(
+      200,
+    );
     expect((await (await k.api("/groups")).json()).map((x: { name: string }) => x.name)).toContain("g1");
     expect((await k.api("/groups/g1", { method: "DELETE" })).status).toBe(204);
   });
@@ -185,10 +235,15 @@ describe("groups and events", () => {
   });
 
   it("serves an OpenAPI 3.1 document built from the same schemas", async () => {
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    // biome-ignore lint/suspicious/noExplicitAny: JSON bodies in tests are read loosely
     const doc = (await (await fetch(`${k.url}/api/v1/openapi.json`)).json()) as any;
     expect(doc.openapi).toBe("3.1.0");
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/machines", "/machines/{mac}", "/profiles", "/profiles/{name}", "/groups", "/events"]));
-    expect(doc.paths["/machines"].post.requestBody.content["application/json"].schema.properties.arch.enum).toEqual(["amd64", "arm64"]);
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(["/machines", "/machines/{mac}", "/profiles", "/profiles/{name}", "/groups", "/events"]),
+    );
+    expect(doc.paths["/machines"].post.requestBody.content["application/json"].schema.properties.arch.enum).toEqual([
+      "amd64",
+      "arm64",
+    ]);
   });
 });

@@ -1,11 +1,11 @@
 import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { createHash } from "node:crypto";
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestKindling, type Running } from "../helpers/kindling.ts";
+import { type Running, startTestKindling } from "../helpers/kindling.ts";
 
 // Async on purpose: a synchronous child would block the event loop the server under test runs on.
 const run = promisify(execFile);
@@ -31,10 +31,14 @@ afterAll(() => k.stop());
 function rawGet(path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const port = Number(new URL(k.url).port);
-    const sock = connect(port, "127.0.0.1", () => sock.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
+    const sock = connect(port, "127.0.0.1", () =>
+      sock.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`),
+    );
     let data = "";
     sock.on("data", (d) => (data += d.toString("latin1")));
-    sock.on("end", () => resolve({ status: Number(data.split(" ")[1]), body: data.slice(data.indexOf("\r\n\r\n") + 4) }));
+    sock.on("end", () =>
+      resolve({ status: Number(data.split(" ")[1]), body: data.slice(data.indexOf("\r\n\r\n") + 4) }),
+    );
     sock.on("error", reject);
   });
 }
@@ -83,7 +87,9 @@ describe("/assets", () => {
   it("If-None-Match with the ETag → 304; If-Range with a stale ETag → whole file", async () => {
     const etag = (await fetch(`${k.url}/assets/sub/blob.bin`, { method: "HEAD" })).headers.get("etag")!;
     expect((await fetch(`${k.url}/assets/sub/blob.bin`, { headers: { "if-none-match": etag } })).status).toBe(304);
-    const stale = await fetch(`${k.url}/assets/sub/blob.bin`, { headers: { range: "bytes=0-9", "if-range": '"stale"' } });
+    const stale = await fetch(`${k.url}/assets/sub/blob.bin`, {
+      headers: { range: "bytes=0-9", "if-range": '"stale"' },
+    });
     expect(stale.status).toBe(200);
     expect((await stale.arrayBuffer()).byteLength).toBe(4096);
     const fresh = await fetch(`${k.url}/assets/sub/blob.bin`, { headers: { range: "bytes=0-9", "if-range": etag } });
@@ -127,7 +133,17 @@ describe("/assets", () => {
   });
 
   it("curl --path-as-is with .. is refused too", async () => {
-    const code = (await run("curl", ["-s", "--path-as-is", "-o", "/dev/null", "-w", "%{http_code}", `${k.url}/assets/../secret.txt`])).stdout;
+    const code = (
+      await run("curl", [
+        "-s",
+        "--path-as-is",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        `${k.url}/assets/../secret.txt`,
+      ])
+    ).stdout;
     expect(Number(code)).toBeGreaterThanOrEqual(400);
   });
 });

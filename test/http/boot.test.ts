@@ -23,28 +23,53 @@ describe("boot routes", () => {
   });
 
   it("an unknown MAC is recorded as discovered with what it told, and waits", async () => {
-    const r = await ipxe("mac=52-54-00-00-01-01&uuid=4C4C4544-0042-3010-8052-B4C04F4E4D32&serial=SN%201&hostname=&arch=x86_64&platform=efi");
+    const r = await ipxe(
+      "mac=52-54-00-00-01-01&uuid=4C4C4544-0042-3010-8052-B4C04F4E4D32&serial=SN%201&hostname=&arch=x86_64&platform=efi",
+    );
     expect(r.status).toBe(200);
     const body = await r.text();
     expect(body).toMatch(/^#!ipxe\n/);
     expect(body).toContain("sleep 30");
     const m = await (await k.api("/machines/52:54:00:00:01:01")).json();
-    expect(m).toMatchObject({ state: "discovered", uuid: "4c4c4544-0042-3010-8052-b4c04f4e4d32", serial: "SN 1", arch: "amd64", profile: null });
+    expect(m).toMatchObject({
+      state: "discovered",
+      uuid: "4c4c4544-0042-3010-8052-b4c04f4e4d32",
+      serial: "SN 1",
+      arch: "amd64",
+      profile: null,
+    });
     expect(m.history.map((e: { kind: string }) => e.kind)).toEqual(["ipxe.request", "machine.discovered"]);
   });
 
   it("a registered Flatcar machine gets the channel's kernel and initrd with matching initrd= and a signed Ignition URL", async () => {
-    expect((await k.api("/machines", { method: "POST", json: { mac: "52:54:00:00:01:02", profile: "flatcar-install", hostname: "node2" } })).status).toBe(201);
+    expect(
+      (
+        await k.api("/machines", {
+          method: "POST",
+          json: { mac: "52:54:00:00:01:02", profile: "flatcar-install", hostname: "node2" },
+        })
+      ).status,
+    ).toBe(201);
     // Registration started the sync; the machine's script names the kernel once it is verified.
     const body = await ipxeUntil("mac=52-54-00-00-01-02&arch=x86_64&platform=pcbios", "kernel ");
     const base = `${k.url}/assets/flatcar/stable/amd64-usr/4593.2.5`;
     const kernel = body.split("\n").find((l) => l.startsWith("kernel "))!;
-    expect(kernel.startsWith(`kernel ${base}/flatcar_production_pxe.vmlinuz initrd=flatcar_production_pxe_image.cpio.gz flatcar.first_boot=1 ignition.config.url=${k.url}/ignition?mac=52%3A54%3A00%3A00%3A01%3A02&exp=`)).toBe(true);
+    expect(
+      kernel.startsWith(
+        `kernel ${base}/flatcar_production_pxe.vmlinuz initrd=flatcar_production_pxe_image.cpio.gz flatcar.first_boot=1 ignition.config.url=${k.url}/ignition?mac=52%3A54%3A00%3A00%3A01%3A02&exp=`,
+      ),
+    ).toBe(true);
     expect(kernel).toContain("console=ttyS0,115200n8");
-    expect(body).toContain(`initrd --name flatcar_production_pxe_image.cpio.gz ${base}/flatcar_production_pxe_image.cpio.gz\nboot\n`);
+    expect(body).toContain(
+      `initrd --name flatcar_production_pxe_image.cpio.gz ${base}/flatcar_production_pxe_image.cpio.gz\nboot\n`,
+    );
     // The kernel and initrd named in the script are really served, byte for byte what the origin signed.
     const kernelBytes = Buffer.from(await (await fetch(`${base}/flatcar_production_pxe.vmlinuz`)).arrayBuffer());
-    expect(kernelBytes.equals(Buffer.from(origin.tree.get("/stable/amd64-usr/4593.2.5/flatcar_production_pxe.vmlinuz") as Uint8Array))).toBe(true);
+    expect(
+      kernelBytes.equals(
+        Buffer.from(origin.tree.get("/stable/amd64-usr/4593.2.5/flatcar_production_pxe.vmlinuz") as Uint8Array),
+      ),
+    ).toBe(true);
   });
 
   it("a release that cannot be mirrored answers a wait script with the reason, never a kernel", async () => {
@@ -59,17 +84,33 @@ describe("boot routes", () => {
   it("a raw-boot profile renders per-machine values into kernel args and resolves relative URLs", async () => {
     const put = await k.api("/profiles/debian", {
       method: "PUT",
-      json: { boot: { kernel: "/assets/debian/vmlinuz", initrd: ["/assets/debian/initrd.gz", "http://other/extra.img"], args: ["hostname={{ hostname }}", "rack={{ metadata.rack }}"] } },
+      json: {
+        boot: {
+          kernel: "/assets/debian/vmlinuz",
+          initrd: ["/assets/debian/initrd.gz", "http://other/extra.img"],
+          args: ["hostname={{ hostname }}", "rack={{ metadata.rack }}"],
+        },
+      },
     });
     expect(put.status).toBe(201);
-    await k.api("/machines", { method: "POST", json: { mac: "52:54:00:00:01:04", profile: "debian", hostname: "db1", metadata: { rack: "r7" } } });
+    await k.api("/machines", {
+      method: "POST",
+      json: { mac: "52:54:00:00:01:04", profile: "debian", hostname: "db1", metadata: { rack: "r7" } },
+    });
     const body = await (await ipxe("mac=52:54:00:00:01:04")).text();
-    expect(body).toContain(`kernel ${k.url}/assets/debian/vmlinuz initrd=initrd.gz initrd=extra.img hostname=db1 rack=r7\n`);
-    expect(body).toContain(`initrd --name initrd.gz ${k.url}/assets/debian/initrd.gz\ninitrd --name extra.img http://other/extra.img\n`);
+    expect(body).toContain(
+      `kernel ${k.url}/assets/debian/vmlinuz initrd=initrd.gz initrd=extra.img hostname=db1 rack=r7\n`,
+    );
+    expect(body).toContain(
+      `initrd --name initrd.gz ${k.url}/assets/debian/initrd.gz\ninitrd --name extra.img http://other/extra.img\n`,
+    );
   });
 
   it("a missing template value is a 500 with the reason and an event, not a script with a hole", async () => {
-    await k.api("/machines", { method: "POST", json: { mac: "52:54:00:00:01:05", profile: "debian", hostname: "db2" } });
+    await k.api("/machines", {
+      method: "POST",
+      json: { mac: "52:54:00:00:01:05", profile: "debian", hostname: "db2" },
+    });
     const r = await ipxe("mac=52:54:00:00:01:05");
     expect(r.status).toBe(500);
     expect(await r.text()).toContain("metadata.rack");
@@ -78,8 +119,19 @@ describe("boot routes", () => {
   });
 
   it("groups decide for machines without a profile: list selectors, most specific wins, ties by name", async () => {
-    await k.api("/groups", { method: "POST", json: { name: "rack-b", selector: { rack: ["b1", "b2"] }, profile: "local-disk" } });
-    await k.api("/groups", { method: "POST", json: { name: "rack-b-arm", selector: { rack: ["b1", "b2"], arch: "arm64" }, profile: "debian", metadata: { rack: "from-group" } } });
+    await k.api("/groups", {
+      method: "POST",
+      json: { name: "rack-b", selector: { rack: ["b1", "b2"] }, profile: "local-disk" },
+    });
+    await k.api("/groups", {
+      method: "POST",
+      json: {
+        name: "rack-b-arm",
+        selector: { rack: ["b1", "b2"], arch: "arm64" },
+        profile: "debian",
+        metadata: { rack: "from-group" },
+      },
+    });
     await k.api("/groups", { method: "POST", json: { name: "b-tie", selector: { tie: "x" }, profile: "local-disk" } });
     await k.api("/groups", { method: "POST", json: { name: "a-tie", selector: { tie: "x" }, profile: "debian" } });
     expect(await (await ipxe("mac=52:54:00:00:02:01&rack=b2&arch=x86_64")).text()).toContain("booting from local disk");
@@ -118,7 +170,9 @@ describe("boot routes", () => {
     const pub = (await (await fetch(`${k.url}/metadata?mac=52:54:00:00:01:04`)).json()) as Record<string, unknown>;
     expect(pub).toMatchObject({ mac: "52:54:00:00:01:04", hostname: "db1" });
     expect(pub.metadata).toBeUndefined();
-    const forged = (await (await fetch(`${k.url}/metadata?mac=52:54:00:00:01:04&exp=9999999999&sig=abc`)).json()) as Record<string, unknown>;
+    const forged = (await (
+      await fetch(`${k.url}/metadata?mac=52:54:00:00:01:04&exp=9999999999&sig=abc`)
+    ).json()) as Record<string, unknown>;
     expect(forged.metadata).toBeUndefined();
   });
 

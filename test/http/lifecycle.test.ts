@@ -5,9 +5,9 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Signer } from "../../src/boot/sign.ts";
 import { validateIgnition } from "../../src/ignition/index.ts";
-import type { Origin } from "../flatcar/fixture.ts";
 import { LeaseStore } from "../../src/store/leases.ts";
-import { startTestKindling, tempDir, type Running } from "../helpers/kindling.ts";
+import type { Origin } from "../flatcar/fixture.ts";
+import { type Running, startTestKindling, tempDir } from "../helpers/kindling.ts";
 import { ipxeUntil, startWithRelease, VERSION } from "../helpers/release.ts";
 
 const run = promisify(execFile);
@@ -23,7 +23,10 @@ beforeAll(async () => {
     json: {
       flatcar: { channel: "stable" },
       install: { disk: "/dev/sda" },
-      ignition: { butane: "variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n    - path: /etc/hostname\n      contents:\n        inline: '{{ hostname }}'\n" },
+      ignition: {
+        butane:
+          "variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n    - path: /etc/hostname\n      contents:\n        inline: '{{ hostname }}'\n",
+      },
     },
   });
 });
@@ -36,6 +39,7 @@ const ignitionUrlOf = (script: string) => /ignition\.config\.url=(\S+)/.exec(scr
 const dataUrlText = (u: string) => decodeURIComponent(u.slice(u.indexOf(",") + 1));
 
 describe("install to disk, over real HTTP with a scripted installer", () => {
+  // biome-ignore lint/suspicious/noExplicitAny: the installer JSON is read loosely
   let installer: Record<string, any>;
   let script: string;
 
@@ -47,7 +51,9 @@ describe("install to disk, over real HTTP with a scripted installer", () => {
     expect(installer.ignition.version).toBe("3.3.0");
     expect(installer.systemd.units[0]).toMatchObject({ name: "kindling-install.service", enabled: true });
     script = dataUrlText(installer.storage.files[0].contents.source);
-    expect(script).toContain(`flatcar-install '-d' '/dev/sda' '-C' 'stable' '-V' '${VERSION}' '-B' 'amd64-usr' '-b' '${k.url}/assets/flatcar/stable/amd64-usr' '-i' '/tmp/kindling-final.ign'`);
+    expect(script).toContain(
+      `flatcar-install '-d' '/dev/sda' '-C' 'stable' '-V' '${VERSION}' '-B' 'amd64-usr' '-b' '${k.url}/assets/flatcar/stable/amd64-usr' '-i' '/tmp/kindling-final.ign'`,
+    );
   });
 
   it("flatcar-install's exact URLs are answered by the mirror (HEAD and GET)", async () => {
@@ -66,12 +72,18 @@ describe("install to disk, over real HTTP with a scripted installer", () => {
     const dir = tempDir();
     const bin = join(dir, "bin");
     mkdirSync(bin);
-    writeFileSync(join(bin, "flatcar-install"), `#!/bin/bash\necho "$@" > ${dir}/install-args\ncp /tmp/kindling-final.ign ${dir}/final.ign\necho "wrote image to /dev/sda"\n`);
+    writeFileSync(
+      join(bin, "flatcar-install"),
+      `#!/bin/bash\necho "$@" > ${dir}/install-args\ncp /tmp/kindling-final.ign ${dir}/final.ign\necho "wrote image to /dev/sda"\n`,
+    );
     writeFileSync(join(bin, "systemctl"), `#!/bin/bash\necho "$@" > ${dir}/systemctl-args\n`);
     chmodSync(join(bin, "flatcar-install"), 0o755);
     chmodSync(join(bin, "systemctl"), 0o755);
     writeFileSync(join(dir, "install.sh"), script, { mode: 0o755 });
-    await run("bash", [join(dir, "install.sh")], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, timeout: 60_000 });
+    await run("bash", [join(dir, "install.sh")], {
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+      timeout: 60_000,
+    });
 
     expect(readFileSync(join(dir, "install-args"), "utf8")).toContain(`-V ${VERSION}`);
     expect(readFileSync(join(dir, "systemctl-args"), "utf8").trim()).toBe("reboot");
@@ -83,12 +95,23 @@ describe("install to disk, over real HTTP with a scripted installer", () => {
 
     const kinds = (await (await k.api(`/events?mac=${MAC}`)).json()).map((e: { kind: string }) => e.kind).reverse();
     const story = kinds.filter((x: string) => x.startsWith("lifecycle.") || x.startsWith("ignition."));
-    expect(story).toEqual(["ignition.served", "lifecycle.install-started", "ignition.served", "lifecycle.install-done"]);
+    expect(story).toEqual([
+      "ignition.served",
+      "lifecycle.install-started",
+      "ignition.served",
+      "lifecycle.install-done",
+    ]);
     const done = (await (await k.api(`/events?mac=${MAC}&kind=lifecycle.install-done`)).json())[0];
-    expect(done.detail).toMatchObject({ from: "installing", to: "installed", by: "report", log: expect.stringContaining("wrote image to /dev/sda") });
+    expect(done.detail).toMatchObject({
+      from: "installing",
+      to: "installed",
+      by: "report",
+      log: expect.stringContaining("wrote image to /dev/sda"),
+    });
 
     // The installed system's report unit, as systemd would run it (%% unescaped).
-    const unit = final.systemd.units.find((u: { name: string }) => u.name === "kindling-report.service").contents as string;
+    const unit = final.systemd.units.find((u: { name: string }) => u.name === "kindling-report.service")
+      .contents as string;
     const url = /ExecStart=.* "(.+)"/.exec(unit)![1]!.replace(/%%/g, "%");
     await curl(["-f", "-X", "POST", "--data-binary", "first-boot", url]);
     expect(await state()).toBe("running");
@@ -111,11 +134,15 @@ describe("install to disk, over real HTTP with a scripted installer", () => {
 
   it("a reported failure keeps the log tail; an install that never reports is failed by the deadline", async () => {
     const boot = await (await fetch(`${k.url}/ipxe?mac=${MAC}`)).text();
-    const report = dataUrlText(JSON.parse(await curl([ignitionUrlOf(boot)])).storage.files[0].contents.source).match(/REPORT='([^']+)'/)![1]!;
+    const report = dataUrlText(JSON.parse(await curl([ignitionUrlOf(boot)])).storage.files[0].contents.source).match(
+      /REPORT='([^']+)'/,
+    )![1]!;
     await curl(["-f", "-X", "POST", "--data-binary", "x", `${report}&kind=install-started`]);
     await curl(["-f", "-X", "POST", "--data-binary", "disk /dev/sda not found", `${report}&kind=install-failed`]);
     expect(await state()).toBe("failed");
-    expect((await (await k.api(`/events?mac=${MAC}&kind=lifecycle.install-failed`)).json())[0].detail.log).toBe("disk /dev/sda not found");
+    expect((await (await k.api(`/events?mac=${MAC}&kind=lifecycle.install-failed`)).json())[0].detail.log).toBe(
+      "disk /dev/sda not found",
+    );
 
     await curl(["-f", "-X", "POST", "--data-binary", "x", `${report}&kind=install-started`]);
     expect(await state()).toBe("installing");
@@ -128,7 +155,9 @@ describe("install to disk, over real HTTP with a scripted installer", () => {
 
   it("illegal transitions are 409 with the current state", async () => {
     const boot = await (await fetch(`${k.url}/ipxe?mac=${MAC}`)).text();
-    const report = dataUrlText(JSON.parse(await curl([ignitionUrlOf(boot)])).storage.files[0].contents.source).match(/REPORT='([^']+)'/)![1]!;
+    const report = dataUrlText(JSON.parse(await curl([ignitionUrlOf(boot)])).storage.files[0].contents.source).match(
+      /REPORT='([^']+)'/,
+    )![1]!;
     const r = await fetch(`${report}&kind=first-boot`, { method: "POST" });
     expect(r.status).toBe(409);
     expect(await r.json()).toMatchObject({ state: "failed", event: "first-boot" });
@@ -165,8 +194,14 @@ describe("signed URLs", () => {
   it.each([
     ["unsigned", () => `mac=${M2}`],
     ["expired", () => signer.query("ignition", M2, -10)],
-    ["another machine's", () => signer.query("ignition", MAC, 60).replace(encodeURIComponent(MAC), encodeURIComponent(M2))],
-    ["tampered expiry", () => signer.query("ignition", M2, 60).replace(/exp=(\d+)/, (_, e) => `exp=${Number(e) + 3600}`)],
+    [
+      "another machine's",
+      () => signer.query("ignition", MAC, 60).replace(encodeURIComponent(MAC), encodeURIComponent(M2)),
+    ],
+    [
+      "tampered expiry",
+      () => signer.query("ignition", M2, 60).replace(/exp=(\d+)/, (_, e) => `exp=${Number(e) + 3600}`),
+    ],
     ["signed for reports", () => signer.query("report", M2, 60)],
     ["another key's", () => new Signer(Buffer.alloc(32, 1)).query("ignition", M2, 60)],
   ])("%s URL → 403 and an event", async (_, q) => {
@@ -185,20 +220,35 @@ describe("signed URLs", () => {
 
 describe("render preview", () => {
   it("shows an operator the machine's installed config, and names a missing template value", async () => {
-    await k.api("/machines", { method: "POST", json: { mac: "52:54:00:7e:00:03", hostname: "prev", profile: "install-sda" } });
+    await k.api("/machines", {
+      method: "POST",
+      json: { mac: "52:54:00:7e:00:03", hostname: "prev", profile: "install-sda" },
+    });
     const r = await k.api("/profiles/install-sda/render?mac=52-54-00-7e-00-03", { method: "POST" });
     expect(r.status).toBe(200);
     const body = await r.json();
     expect(body).toMatchObject({ kind: "installed", spec: "3.5.0" });
     expect(body.config.storage.files[0].contents.source).toBe("data:,prev");
-    await k.api("/profiles/needs-meta", { method: "PUT", json: { flatcar: { channel: "stable" }, ignition: { butane: "variant: flatcar\nversion: 1.0.0\npasswd:\n  users:\n    - name: core\n      ssh_authorized_keys: ['{{ metadata.ssh_key }}']\n" } } });
+    await k.api("/profiles/needs-meta", {
+      method: "PUT",
+      json: {
+        flatcar: { channel: "stable" },
+        ignition: {
+          butane:
+            "variant: flatcar\nversion: 1.0.0\npasswd:\n  users:\n    - name: core\n      ssh_authorized_keys: ['{{ metadata.ssh_key }}']\n",
+        },
+      },
+    });
     const bad = await k.api("/profiles/needs-meta/render?mac=52:54:00:7e:00:03", { method: "POST" });
     expect(bad.status).toBe(500);
     expect((await bad.json()).error).toContain("metadata.ssh_key");
   });
 
   it("a profile whose Ignition cannot compile is refused at the API with the field and line", async () => {
-    const r = await k.api("/profiles/broken", { method: "PUT", json: { localDisk: true, ignition: { butane: "variant: flatcar\nversion: 1.0.0\nstorage:\n  filez: []\n" } } });
+    const r = await k.api("/profiles/broken", {
+      method: "PUT",
+      json: { localDisk: true, ignition: { butane: "variant: flatcar\nversion: 1.0.0\nstorage:\n  filez: []\n" } },
+    });
     expect(r.status).toBe(400);
     const body = await r.json();
     expect(body.field).toBe("ignition.butane");
@@ -210,14 +260,19 @@ describe("boot.requireLeasedIp (full DHCP mode)", () => {
   it("serves a machine's config only to the address leased to it", async () => {
     const strict = await startTestKindling({ dhcp: { mode: "full", port: 0 }, boot: { requireLeasedIp: true } });
     try {
-      await strict.api("/profiles/raw", { method: "PUT", json: { boot: { kernel: "/k" }, ignition: { json: '{"ignition":{"version":"3.3.0"}}' } } });
+      await strict.api("/profiles/raw", {
+        method: "PUT",
+        json: { boot: { kernel: "/k" }, ignition: { json: '{"ignition":{"version":"3.3.0"}}' } },
+      });
       const signer = Signer.fromFile(join(strict.dataDir, "signing-key"));
       const leases = new LeaseStore(strict.store.db);
-      const lease = (mac: string, ip: string) => leases.put({ ip, mac, state: "bound", expiresAt: Date.now() + 60_000, hostname: null, updatedAt: Date.now() });
+      const lease = (mac: string, ip: string) =>
+        leases.put({ ip, mac, state: "bound", expiresAt: Date.now() + 60_000, hostname: null, updatedAt: Date.now() });
       lease("52:54:00:7e:01:01", "127.0.0.1");
       lease("52:54:00:7e:01:02", "10.0.0.5");
       leases.flush();
-      for (const mac of ["52:54:00:7e:01:01", "52:54:00:7e:01:02", "52:54:00:7e:01:03"]) await strict.api("/machines", { method: "POST", json: { mac, profile: "raw" } });
+      for (const mac of ["52:54:00:7e:01:01", "52:54:00:7e:01:02", "52:54:00:7e:01:03"])
+        await strict.api("/machines", { method: "POST", json: { mac, profile: "raw" } });
       const get = (mac: string) => fetch(`${strict.url}/ignition?${signer.query("ignition", mac, 60)}`);
       expect((await get("52:54:00:7e:01:01")).status).toBe(200);
       const other = await get("52:54:00:7e:01:02");

@@ -1,5 +1,15 @@
 import { spawnSync } from "node:child_process";
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
@@ -108,7 +118,21 @@ function applyWithIgnition(name: string, config: unknown): { root: string; log: 
   for (const stage of ["fetch-offline", "files"]) {
     const r = spawnSync(
       IGNITION,
-      ["-platform", "file", "-stage", stage, "-root", root, "-config-cache", `${dir}/run/ignition.json`, "-state-file", `${dir}/run/state`, "-neednet", `${dir}/run/neednet`, "-log-to-stdout"],
+      [
+        "-platform",
+        "file",
+        "-stage",
+        stage,
+        "-root",
+        root,
+        "-config-cache",
+        `${dir}/run/ignition.json`,
+        "-state-file",
+        `${dir}/run/state`,
+        "-neednet",
+        `${dir}/run/neednet`,
+        "-log-to-stdout",
+      ],
       { env: { ...process.env, IGNITION_CONFIG_FILE: `${dir}/config.ign` }, encoding: "utf8", timeout: 60_000 },
     );
     if (r.error) throw r.error;
@@ -131,7 +155,13 @@ describe("Ignition 2.14 applies rendered configs", () => {
     const note = "line one\n  indented: {{ x }}\n*alias &anchor !!tag\n";
     const { config, spec } = renderIgnition({
       source: { butane: PROFILE },
-      values: { hostname: hostile, mac: "52:54:00:12:34:56", labels: { rack: "r1" }, server: "http://10.0.0.1:8080", metadata: { key: "ssh-ed25519 AAAAtest test@kindling", note } },
+      values: {
+        hostname: hostile,
+        mac: "52:54:00:12:34:56",
+        labels: { rack: "r1" },
+        server: "http://10.0.0.1:8080",
+        metadata: { key: "ssh-ed25519 AAAAtest test@kindling", note },
+      },
       flatcarVersion: "3510.3.2",
       filesDir,
     });
@@ -143,7 +173,9 @@ describe("Ignition 2.14 applies rendered configs", () => {
     expect(readFileSync(`${root}/etc/hostname`, "utf8")).toBe(hostile);
     expect(mode(`${root}/etc/hostname`)).toBe(0o644);
     expect(readFileSync(`${root}/etc/note`, "utf8")).toBe(note);
-    expect(readFileSync(`${root}/etc/kindling/node.env`, "utf8")).toBe("MAC=52:54:00:12:34:56\nRACK=r1\nSERVER=http://10.0.0.1:8080\n");
+    expect(readFileSync(`${root}/etc/kindling/node.env`, "utf8")).toBe(
+      "MAC=52:54:00:12:34:56\nRACK=r1\nSERVER=http://10.0.0.1:8080\n",
+    );
     expect(mode(`${root}/etc/kindling/node.env`)).toBe(0o640);
     expect(statSync(`${root}/etc/kindling/node.env`)).toMatchObject({ uid: 1500, gid: 1600 });
     expect(readFileSync(`${root}/opt/big.txt`, "utf8")).toBe("kindling ".repeat(400));
@@ -163,17 +195,24 @@ describe("Ignition 2.14 applies rendered configs", () => {
 
     const units = `${root}/etc/systemd/system`;
     expect(readFileSync(`${units}/hello.service`, "utf8")).toBe(readFileSync(`${filesDir}/hello.service`, "utf8"));
-    expect(readFileSync(`${root}/etc/systemd/system-preset/20-ignition.preset`, "utf8")).toContain("enable hello.service");
+    expect(readFileSync(`${root}/etc/systemd/system-preset/20-ignition.preset`, "utf8")).toContain(
+      "enable hello.service",
+    );
     expect(readlinkSync(`${units}/locksmithd.service`)).toBe("/dev/null");
     expect(readFileSync(`${units}/docker.service.d/10-env.conf`, "utf8")).toBe("[Service]\nEnvironment=RACK=r1\n");
 
     expect(readFileSync(`${root}/etc/passwd`, "utf8")).toMatch(/^core:x:1500:/m);
     expect(readFileSync(`${root}/etc/group`, "utf8")).toMatch(/^ops:x:1600:core$/m);
-    expect(readFileSync(`${root}/home/core/.ssh/authorized_keys.d/ignition`, "utf8")).toContain("ssh-ed25519 AAAAtest test@kindling");
+    expect(readFileSync(`${root}/home/core/.ssh/authorized_keys.d/ignition`, "utf8")).toContain(
+      "ssh-ed25519 AAAAtest test@kindling",
+    );
   });
 
   it("Ignition refuses what validateIgnition would have caught (the guard is needed)", () => {
-    const { status, log } = applyWithIgnition("bad", { ignition: { version: "3.3.0" }, storage: { files: [{ path: "relative/x" }] } });
+    const { status, log } = applyWithIgnition("bad", {
+      ignition: { version: "3.3.0" },
+      storage: { files: [{ path: "relative/x" }] },
+    });
     expect(status).not.toBe(0);
     expect(log).toMatch(/path not absolute/);
   });

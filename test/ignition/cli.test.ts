@@ -11,17 +11,27 @@ const tmp = mkdtempSync(`${tmpdir()}/kindling-cli-`);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 function kindling(args: string[], input?: string) {
-  const r = spawnSync(process.execPath, ["bin/kindling.js", ...args], { cwd: root, input, encoding: "utf8", timeout: 30_000 });
+  const r = spawnSync(process.execPath, ["bin/kindling.js", ...args], {
+    cwd: root,
+    input,
+    encoding: "utf8",
+    timeout: 30_000,
+  });
   if (r.error) throw r.error;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 describe("kindling butane", () => {
   it("translates stdin to compact JSON on stdout", () => {
-    const r = kindling(["butane"], "variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n    - path: /etc/motd\n      mode: 0644\n      contents:\n        inline: hi\n");
+    const r = kindling(
+      ["butane"],
+      "variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n    - path: /etc/motd\n      mode: 0644\n      contents:\n        inline: hi\n",
+    );
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
-    expect(r.stdout).toBe('{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/motd","mode":420,"contents":{"source":"data:,hi","compression":""}}]}}\n');
+    expect(r.stdout).toBe(
+      '{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/etc/motd","mode":420,"contents":{"source":"data:,hi","compression":""}}]}}\n',
+    );
   });
 
   it("reads FILE with --files-dir and --pretty; Ignition's own validator accepts the result", () => {
@@ -39,7 +49,9 @@ describe("kindling butane", () => {
     const r = kindling(["butane"], "variant: flatcar\nversion: 1.2.0-experimental\n");
     expect(r.status).toBe(1);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toContain("<stdin>: error at 2:10 $.version: flatcar 1.2.0-experimental targets Ignition 3.7.0-experimental");
+    expect(r.stderr).toContain(
+      "<stdin>: error at 2:10 $.version: flatcar 1.2.0-experimental targets Ignition 3.7.0-experimental",
+    );
   });
 
   it("warns about unknown keys, and fails on them with --strict", () => {
@@ -54,12 +66,15 @@ describe("kindling butane", () => {
 
   it("renders a profile template with --values at a Flatcar release's spec", () => {
     writeFileSync(`${tmp}/values.yaml`, "hostname: node-7\n");
-    const bu = 'variant: flatcar\nversion: 1.0.0\nsystemd:\n  units:\n    - name: a.service\n      contents: "H={{ hostname }}"\n';
+    const bu =
+      'variant: flatcar\nversion: 1.0.0\nsystemd:\n  units:\n    - name: a.service\n      contents: "H={{ hostname }}"\n';
     const r = kindling(["butane", "--values", `${tmp}/values.yaml`, "--flatcar-version", "4081.2.0"], bu);
     expect(r.status).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ ignition: { version: "3.4.0" }, systemd: { units: [{ name: "a.service", contents: "H=node-7" }] } });
+    expect(JSON.parse(r.stdout)).toEqual({
+      ignition: { version: "3.4.0" },
+      systemd: { units: [{ name: "a.service", contents: "H=node-7" }] },
+    });
   });
-
 
   it("a missing input file is a one-line error and exit 1", () => {
     const r = kindling(["butane", `${tmp}/nope.bu`]);
@@ -70,7 +85,13 @@ describe("kindling butane", () => {
 
 describe("kindling validate", () => {
   it("accepts a valid config and names the spec", () => {
-    writeFileSync(`${tmp}/ok.ign`, JSON.stringify({ ignition: { version: "3.5.0" }, storage: { luks: [{ name: "d", device: "/dev/sdb", cex: { enabled: true } }] } }));
+    writeFileSync(
+      `${tmp}/ok.ign`,
+      JSON.stringify({
+        ignition: { version: "3.5.0" },
+        storage: { luks: [{ name: "d", device: "/dev/sdb", cex: { enabled: true } }] },
+      }),
+    );
     const r = kindling(["validate", `${tmp}/ok.ign`]);
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
@@ -78,7 +99,10 @@ describe("kindling validate", () => {
   });
 
   it("rejects a bad config with the field's path and position", () => {
-    writeFileSync(`${tmp}/bad.ign`, '{\n  "ignition": {"version": "3.4.0"},\n  "storage": {"files": [{"path": "etc/x"}]}\n}\n');
+    writeFileSync(
+      `${tmp}/bad.ign`,
+      '{\n  "ignition": {"version": "3.4.0"},\n  "storage": {"files": [{"path": "etc/x"}]}\n}\n',
+    );
     const r = kindling(["validate", `${tmp}/bad.ign`]);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(`${tmp}/bad.ign: error at 3:34 $.storage.files[0].path: path must be an absolute path`);

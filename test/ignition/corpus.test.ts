@@ -10,7 +10,11 @@ import { IgnitionError, translateButane } from "../../src/ignition/index.ts";
  */
 const corpus = fileURLToPath(new URL("./corpus/", import.meta.url));
 const filesDir = `${corpus}files`;
-const cases = (dir: string) => readdirSync(dir).filter((f) => f.endsWith(".bu")).map((f) => f.slice(0, -3)).sort();
+const cases = (dir: string) =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith(".bu"))
+    .map((f) => f.slice(0, -3))
+    .sort();
 
 describe("Butane corpus: positive cases", () => {
   it("has cases", () => expect(cases(corpus).length).toBeGreaterThanOrEqual(10));

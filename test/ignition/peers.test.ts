@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import AjvModule from "ajv";
 import { afterAll, describe, expect, it } from "vitest";
-import { renderIgnition, translateButane, validateIgnition, type Spec } from "../../src/ignition/index.ts";
+import { renderIgnition, type Spec, translateButane, validateIgnition } from "../../src/ignition/index.ts";
 
 /**
  * Every positive output is checked by the real references: the upstream JSON schema of its spec (Ajv) and, for
@@ -26,7 +26,11 @@ function schemaValidator(spec: Spec) {
   delete schema.$schema;
   return new Ajv({ strict: false, allErrors: true }).compile(schema);
 }
-const schemas = { "3.3.0": schemaValidator("3.3.0"), "3.4.0": schemaValidator("3.4.0"), "3.5.0": schemaValidator("3.5.0") };
+const schemas = {
+  "3.3.0": schemaValidator("3.3.0"),
+  "3.4.0": schemaValidator("3.4.0"),
+  "3.5.0": schemaValidator("3.5.0"),
+};
 
 function ignitionValidate(config: unknown): { status: number | null; output: string } {
   const file = `${tmp}/c-${Math.random().toString(36).slice(2)}.ign`;
@@ -42,7 +46,10 @@ describe("positive corpus against the peers", () => {
   it("ignition-validate is the Debian Ignition 2.14 build", () => {
     expect(execFileSync("ignition-validate", ["--version"], { encoding: "utf8" })).toMatch(/2\.14/);
   });
-  const names = readdirSync(corpus).filter((f) => f.endsWith(".bu")).map((f) => f.slice(0, -3)).sort();
+  const names = readdirSync(corpus)
+    .filter((f) => f.endsWith(".bu"))
+    .map((f) => f.slice(0, -3))
+    .sort();
   for (const name of names) {
     it(name, () => {
       const text = readFileSync(`${corpus}${name}.bu`, "utf8");
@@ -50,7 +57,9 @@ describe("positive corpus against the peers", () => {
       const served: unknown[] = [own.config];
       for (const spec of ["3.3.0", "3.4.0", "3.5.0"] as const) {
         try {
-          served.push(renderIgnition({ source: { butane: text }, values: {}, flatcarVersion: RELEASES[spec], filesDir }).config);
+          served.push(
+            renderIgnition({ source: { butane: text }, values: {}, flatcarVersion: RELEASES[spec], filesDir }).config,
+          );
         } catch (e) {
           // Only a 1.1.0 document using 3.4.0 fields may fail, and only when served to a 3.3.0-only release.
           expect(spec).toBe("3.3.0");
@@ -76,46 +85,175 @@ describe("positive corpus against the peers", () => {
 const REJECTED: [string, object, string][] = [
   ["relative file path", { storage: { files: [{ path: "etc/x" }] } }, "$.storage.files[0].path"],
   ["unclean path", { storage: { files: [{ path: "/etc/../x" }] } }, "$.storage.files[0].path"],
-  ["duplicate path", { storage: { files: [{ path: "/x" }], directories: [{ path: "/x" }] } }, "$.storage.directories[0].path"],
+  [
+    "duplicate path",
+    { storage: { files: [{ path: "/x" }], directories: [{ path: "/x" }] } },
+    "$.storage.directories[0].path",
+  ],
   ["unit without type", { systemd: { units: [{ name: "hello" }] } }, "$.systemd.units[0].name"],
-  ["drop-in without .conf", { systemd: { units: [{ name: "a.service", dropins: [{ name: "x" }] }] } }, "$.systemd.units[0].dropins[0].name"],
-  ["bad hash", { storage: { files: [{ path: "/x", contents: { source: "http://e.com/x", verification: { hash: "md5-00" } } }] } }, "$.storage.files[0].contents.verification.hash"],
-  ["bad data URL", { storage: { files: [{ path: "/x", contents: { source: "data:text/plain;base64,***" } }] } }, "$.storage.files[0].contents.source"],
-  ["raw non-ASCII in a data URL", { storage: { files: [{ path: "/x", contents: { source: "data:,h\u00e9" } }] } }, "$.storage.files[0].contents.source"],
-  ["unsupported scheme", { storage: { files: [{ path: "/x", contents: { source: "ftp://e.com/x" } }] } }, "$.storage.files[0].contents.source"],
-  ["compression value", { storage: { files: [{ path: "/x", contents: { source: "http://e.com/x", compression: "bzip2" } }] } }, "$.storage.files[0].contents.compression"],
-  ["filesystem format", { storage: { filesystems: [{ device: "/dev/sdb", format: "ntfs" }] } }, "$.storage.filesystems[0].format"],
+  [
+    "drop-in without .conf",
+    { systemd: { units: [{ name: "a.service", dropins: [{ name: "x" }] }] } },
+    "$.systemd.units[0].dropins[0].name",
+  ],
+  [
+    "bad hash",
+    { storage: { files: [{ path: "/x", contents: { source: "http://e.com/x", verification: { hash: "md5-00" } } }] } },
+    "$.storage.files[0].contents.verification.hash",
+  ],
+  [
+    "bad data URL",
+    { storage: { files: [{ path: "/x", contents: { source: "data:text/plain;base64,***" } }] } },
+    "$.storage.files[0].contents.source",
+  ],
+  [
+    "raw non-ASCII in a data URL",
+    { storage: { files: [{ path: "/x", contents: { source: "data:,h\u00e9" } }] } },
+    "$.storage.files[0].contents.source",
+  ],
+  [
+    "unsupported scheme",
+    { storage: { files: [{ path: "/x", contents: { source: "ftp://e.com/x" } }] } },
+    "$.storage.files[0].contents.source",
+  ],
+  [
+    "compression value",
+    { storage: { files: [{ path: "/x", contents: { source: "http://e.com/x", compression: "bzip2" } }] } },
+    "$.storage.files[0].contents.compression",
+  ],
+  [
+    "filesystem format",
+    { storage: { filesystems: [{ device: "/dev/sdb", format: "ntfs" }] } },
+    "$.storage.filesystems[0].format",
+  ],
   ["relative device", { storage: { disks: [{ device: "sda" }] } }, "$.storage.disks[0].device"],
-  ["duplicate partition number", { storage: { disks: [{ device: "/dev/sda", partitions: [{ number: 1 }, { number: 1 }] }] } }, "$.storage.disks[0].partitions[1].number"],
+  [
+    "duplicate partition number",
+    { storage: { disks: [{ device: "/dev/sda", partitions: [{ number: 1 }, { number: 1 }] }] } },
+    "$.storage.disks[0].partitions[1].number",
+  ],
   ["id and name", { storage: { files: [{ path: "/x", user: { id: 0, name: "root" } }] } }, "$.storage.files[0].user"],
-  ["overwrite without source", { storage: { files: [{ path: "/x", overwrite: true }] } }, "$.storage.files[0].overwrite"],
+  [
+    "overwrite without source",
+    { storage: { files: [{ path: "/x", overwrite: true }] } },
+    "$.storage.files[0].overwrite",
+  ],
   ["duplicate unit", { systemd: { units: [{ name: "a.service" }, { name: "a.service" }] } }, "$.systemd.units[1].name"],
-  ["kernel arg both ways", { kernelArguments: { shouldExist: ["quiet"], shouldNotExist: ["quiet"] } }, "$.kernelArguments.shouldExist[0]"],
+  [
+    "kernel arg both ways",
+    { kernelArguments: { shouldExist: ["quiet"], shouldNotExist: ["quiet"] } },
+    "$.kernelArguments.shouldExist[0]",
+  ],
   ["link without target", { storage: { links: [{ path: "/x" }] } }, "$.storage.links[0].target"],
-  ["headers on data URL", { storage: { files: [{ path: "/x", contents: { source: "data:,x", httpHeaders: [{ name: "A", value: "b" }] } }] } }, "$.storage.files[0].contents.httpHeaders"],
+  [
+    "headers on data URL",
+    { storage: { files: [{ path: "/x", contents: { source: "data:,x", httpHeaders: [{ name: "A", value: "b" }] } }] } },
+    "$.storage.files[0].contents.httpHeaders",
+  ],
   ["wrong type", { storage: { files: [{ path: "/x", mode: "0644" }] } }, "$.storage.files[0].mode"],
   ["duplicate user", { passwd: { users: [{ name: "a" }, { name: "a" }] } }, "$.passwd.users[1].name"],
-  ["duplicate SSH key", { passwd: { users: [{ name: "a", sshAuthorizedKeys: ["k", "k"] }] } }, "$.passwd.users[0].sshAuthorizedKeys[1]"],
+  [
+    "duplicate SSH key",
+    { passwd: { users: [{ name: "a", sshAuthorizedKeys: ["k", "k"] }] } },
+    "$.passwd.users[0].sshAuthorizedKeys[1]",
+  ],
   ["luks without device", { storage: { luks: [{ name: "d" }] } }, "$.storage.luks[0].device"],
-  ["tang without thumbprint", { storage: { luks: [{ name: "d", device: "/dev/sdb", clevis: { tang: [{ url: "http://t" }] } }] } }, "$.storage.luks[0].clevis.tang[0].thumbprint"],
+  [
+    "tang without thumbprint",
+    { storage: { luks: [{ name: "d", device: "/dev/sdb", clevis: { tang: [{ url: "http://t" }] } }] } },
+    "$.storage.luks[0].clevis.tang[0].thumbprint",
+  ],
   ["illegal mode", { storage: { files: [{ path: "/x", mode: 70000 }] } }, "$.storage.files[0].mode"],
-  ["partition label length", { storage: { disks: [{ device: "/dev/sda", partitions: [{ label: "x".repeat(37) }] }] } }, "$.storage.disks[0].partitions[0].label"],
-  ["duplicate partition label", { storage: { disks: [{ device: "/dev/sda", partitions: [{ label: "a" }, { label: "a" }] }] } }, "$.storage.disks[0].partitions[1].label"],
-  ["partition GUID", { storage: { disks: [{ device: "/dev/sda", partitions: [{ number: 1, guid: "zzz" }] }] } }, "$.storage.disks[0].partitions[0].guid"],
-  ["shouldExist false with options", { storage: { disks: [{ device: "/dev/sda", partitions: [{ number: 2, shouldExist: false, label: "x" }] }] } }, "$.storage.disks[0].partitions[0].label"],
-  ["spares on raid0", { storage: { raid: [{ name: "md0", level: "raid0", devices: ["/dev/sda"], spares: 1 }] } }, "$.storage.raid[0].spares"],
-  ["raid without devices", { storage: { raid: [{ name: "md0", level: "raid1", devices: [] }] } }, "$.storage.raid[0].devices"],
-  ["filesystem path without format", { storage: { filesystems: [{ device: "/dev/sdb", path: "/x" }] } }, "$.storage.filesystems[0].format"],
-  ["merge without source", { ignition: { version: "3.3.0", config: { merge: [{}] } } }, "$.ignition.config.merge[0].source"],
-  ["CA without source", { ignition: { version: "3.3.0", security: { tls: { certificateAuthorities: [{}] } } } }, "$.ignition.security.tls.certificateAuthorities[0].source"],
-  ["unit line without =", { systemd: { units: [{ name: "a.service", contents: "[Unit]\nDescription=x\njunk\n" }] } }, "$.systemd.units[0].contents"],
-  ["unit section not closed", { systemd: { units: [{ name: "a.service", contents: "[Unit\nA=1\n" }] } }, "$.systemd.units[0].contents"],
-  ["unit garbage after section", { systemd: { units: [{ name: "a.service", contents: "[Unit]]\nA=1\n" }] } }, "$.systemd.units[0].contents"],
-  ["unit line too long", { systemd: { units: [{ name: "a.service", contents: `[Unit]\n# ${"x".repeat(2100)}\n` }] } }, "$.systemd.units[0].contents"],
-  ["drop-in injected newline", { systemd: { units: [{ name: "a.service", dropins: [{ name: "a.conf", contents: '[Service]\nEnvironment=HOST=node-1"\n{{ x }}\n' }] }] } }, "$.systemd.units[0].dropins[0].contents"],
+  [
+    "partition label length",
+    { storage: { disks: [{ device: "/dev/sda", partitions: [{ label: "x".repeat(37) }] }] } },
+    "$.storage.disks[0].partitions[0].label",
+  ],
+  [
+    "duplicate partition label",
+    { storage: { disks: [{ device: "/dev/sda", partitions: [{ label: "a" }, { label: "a" }] }] } },
+    "$.storage.disks[0].partitions[1].label",
+  ],
+  [
+    "partition GUID",
+    { storage: { disks: [{ device: "/dev/sda", partitions: [{ number: 1, guid: "zzz" }] }] } },
+    "$.storage.disks[0].partitions[0].guid",
+  ],
+  [
+    "shouldExist false with options",
+    { storage: { disks: [{ device: "/dev/sda", partitions: [{ number: 2, shouldExist: false, label: "x" }] }] } },
+    "$.storage.disks[0].partitions[0].label",
+  ],
+  [
+    "spares on raid0",
+    { storage: { raid: [{ name: "md0", level: "raid0", devices: ["/dev/sda"], spares: 1 }] } },
+    "$.storage.raid[0].spares",
+  ],
+  [
+    "raid without devices",
+    { storage: { raid: [{ name: "md0", level: "raid1", devices: [] }] } },
+    "$.storage.raid[0].devices",
+  ],
+  [
+    "filesystem path without format",
+    { storage: { filesystems: [{ device: "/dev/sdb", path: "/x" }] } },
+    "$.storage.filesystems[0].format",
+  ],
+  [
+    "merge without source",
+    { ignition: { version: "3.3.0", config: { merge: [{}] } } },
+    "$.ignition.config.merge[0].source",
+  ],
+  [
+    "CA without source",
+    { ignition: { version: "3.3.0", security: { tls: { certificateAuthorities: [{}] } } } },
+    "$.ignition.security.tls.certificateAuthorities[0].source",
+  ],
+  [
+    "unit line without =",
+    { systemd: { units: [{ name: "a.service", contents: "[Unit]\nDescription=x\njunk\n" }] } },
+    "$.systemd.units[0].contents",
+  ],
+  [
+    "unit section not closed",
+    { systemd: { units: [{ name: "a.service", contents: "[Unit\nA=1\n" }] } },
+    "$.systemd.units[0].contents",
+  ],
+  [
+    "unit garbage after section",
+    { systemd: { units: [{ name: "a.service", contents: "[Unit]]\nA=1\n" }] } },
+    "$.systemd.units[0].contents",
+  ],
+  [
+    "unit line too long",
+    { systemd: { units: [{ name: "a.service", contents: `[Unit]\n# ${"x".repeat(2100)}\n` }] } },
+    "$.systemd.units[0].contents",
+  ],
+  [
+    "drop-in injected newline",
+    {
+      systemd: {
+        units: [
+          {
+            name: "a.service",
+            dropins: [{ name: "a.conf", contents: '[Service]\nEnvironment=HOST=node-1"\n{{ x }}\n' }],
+          },
+        ],
+      },
+    },
+    "$.systemd.units[0].dropins[0].contents",
+  ],
   ["proxy URL", { ignition: { version: "3.3.0", proxy: { httpProxy: "::bad" } } }, "$.ignition.proxy.httpProxy"],
-  ["raid level", { storage: { raid: [{ name: "md0", level: "raid7", devices: ["/dev/sda"] }] } }, "$.storage.raid[0].level"],
-  ["xfs label length", { storage: { filesystems: [{ device: "/dev/sdb", format: "xfs", label: "thirteenchars" }] } }, "$.storage.filesystems[0].label"],
+  [
+    "raid level",
+    { storage: { raid: [{ name: "md0", level: "raid7", devices: ["/dev/sda"] }] } },
+    "$.storage.raid[0].level",
+  ],
+  [
+    "xfs label length",
+    { storage: { filesystems: [{ device: "/dev/sdb", format: "xfs", label: "thirteenchars" }] } },
+    "$.storage.filesystems[0].label",
+  ],
 ];
 
 describe("configs Ignition rejects: validateIgnition agrees with ignition-validate", () => {
@@ -138,9 +276,22 @@ const ACCEPTED: [string, object][] = [
   ["hard link with a relative target", { storage: { links: [{ path: "/x", target: "rel", hard: true }] } }],
   ["empty append entry", { storage: { files: [{ path: "/x", append: [{}] }] } }],
   ["empty replace", { ignition: { version: "3.3.0", config: { replace: {} } } }],
-  ["partition by label only", { storage: { disks: [{ device: "/dev/sda", partitions: [{ label: "data", number: 0 }] }] } }],
-  ["unit text before the first section, comments, continuations", { systemd: { units: [{ name: "a.service", contents: "junk\n[Unit]\n# c\n; c\n  A = 1 \\\n   more\n[ Service ]\nB=\n" }] } }],
-  ["data URL with media type", { storage: { files: [{ path: "/x", contents: { source: "data:text/plain;charset=utf-8;base64,aGk=" } }] } }],
+  [
+    "partition by label only",
+    { storage: { disks: [{ device: "/dev/sda", partitions: [{ label: "data", number: 0 }] }] } },
+  ],
+  [
+    "unit text before the first section, comments, continuations",
+    {
+      systemd: {
+        units: [{ name: "a.service", contents: "junk\n[Unit]\n# c\n; c\n  A = 1 \\\n   more\n[ Service ]\nB=\n" }],
+      },
+    },
+  ],
+  [
+    "data URL with media type",
+    { storage: { files: [{ path: "/x", contents: { source: "data:text/plain;charset=utf-8;base64,aGk=" } }] } },
+  ],
 ];
 
 describe("configs Ignition accepts: validateIgnition accepts them too", () => {

@@ -2,7 +2,13 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { decodeContents } from "../../src/ignition/dataurl.ts";
-import { checkProfileIgnition, IgnitionError, renderIgnition, translateButane, type TemplateValues } from "../../src/ignition/index.ts";
+import {
+  checkProfileIgnition,
+  IgnitionError,
+  renderIgnition,
+  type TemplateValues,
+  translateButane,
+} from "../../src/ignition/index.ts";
 
 const machine: TemplateValues = {
   mac: "52:54:00:12:34:56",
@@ -29,7 +35,12 @@ function failure(fn: () => unknown): IgnitionError {
   throw new Error("expected an IgnitionError");
 }
 
-type Cfg = { ignition: { version: string }; passwd?: { users?: { name: string; uid?: number; gecos?: string }[] }; storage?: { files?: { path: string; contents?: { source: string; compression?: string } }[] }; systemd?: { units?: { name: string; contents?: string }[] } };
+type Cfg = {
+  ignition: { version: string };
+  passwd?: { users?: { name: string; uid?: number; gecos?: string }[] };
+  storage?: { files?: { path: string; contents?: { source: string; compression?: string } }[] };
+  systemd?: { units?: { name: string; contents?: string }[] };
+};
 const fileText = (cfg: unknown, i = 0) => {
   const f = (cfg as Cfg).storage?.files?.[i];
   return decodeContents(f?.contents?.source ?? "", f?.contents?.compression).toString("utf8");
@@ -78,12 +89,14 @@ describe("templating", () => {
       "SERVER=http://10.0.0.1:8080\nZONE=z1\nCHANNEL=stable VERSION=4230.2.1 VAR=stable\n" +
         "UUID=4c4c4544-0042-3510-8052-b4c04f4e5331 SERIAL=SN123 ARCH=amd64 IP=10.0.0.21 POOL=blue\nFORMAT={{.Names}}\n",
     );
-    expect(c.systemd?.units?.[0]?.contents).toContain("curl -fsS -X POST 'http://10.0.0.1:8080/events?token=abc&mac=52-54-00-12-34-56'");
+    expect(c.systemd?.units?.[0]?.contents).toContain(
+      "curl -fsS -X POST 'http://10.0.0.1:8080/events?token=abc&mac=52-54-00-12-34-56'",
+    );
     expect(c.passwd?.users?.[0]?.uid).toBe(1500);
   });
 
   const INJECTIONS = [
-    'quote " and \' and \\',
+    "quote \" and ' and \\",
     "two\nlines\n  indented: key",
     "{{ hostname }}",
     "}} {{",
@@ -96,16 +109,24 @@ describe("templating", () => {
     "ünïcödé ✓ 🔥",
     "${HOME} `id` $(id)",
   ];
-  const NOTE = 'variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n    - path: /etc/note\n      contents:\n        inline: "{{ metadata.note }}"\n';
+  const NOTE =
+    'variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n    - path: /etc/note\n      contents:\n        inline: "{{ metadata.note }}"\n';
   for (const evil of INJECTIONS) {
     it(`keeps a hostile value literal: ${JSON.stringify(evil)}`, () => {
       const values = { ...machine, metadata: { note: evil } };
       const { config } = renderIgnition({ source: { butane: NOTE }, values });
       const c = config as Cfg;
       expect(fileText(config, 0)).toBe(evil);
-      expect(c).toEqual({ ignition: { version: "3.3.0" }, storage: { files: [{ path: "/etc/note", contents: c.storage?.files?.[0]?.contents }] } });
+      expect(c).toEqual({
+        ignition: { version: "3.3.0" },
+        storage: { files: [{ path: "/etc/note", contents: c.storage?.files?.[0]?.contents }] },
+      });
       // The same through a raw JSON profile.
-      const json = JSON.stringify({ ignition: { version: "3.4.0" }, storage: { files: [{ path: "/etc/note", contents: { source: "data:,x" } }] }, passwd: { users: [{ name: "u", gecos: "{{ metadata.note }}" }] } });
+      const json = JSON.stringify({
+        ignition: { version: "3.4.0" },
+        storage: { files: [{ path: "/etc/note", contents: { source: "data:,x" } }] },
+        passwd: { users: [{ name: "u", gecos: "{{ metadata.note }}" }] },
+      });
       const viaJson = renderIgnition({ source: { json }, values }).config as Cfg;
       expect(viaJson.passwd?.users?.[0]).toEqual({ name: "u", gecos: evil });
     });
@@ -113,23 +134,42 @@ describe("templating", () => {
 
   it("machine-reported values with control characters are refused, others stay literal", () => {
     for (const field of ["hostname", "serial", "uuid", "mac"]) {
-      const json = JSON.stringify({ ignition: { version: "3.3.0" }, passwd: { users: [{ name: "u", gecos: `{{ ${field} }}` }] } });
-      const e = failure(() => renderIgnition({ source: { json }, values: { ...machine, [field]: "x\nExecStartPre=/bin/evil" } }));
+      const json = JSON.stringify({
+        ignition: { version: "3.3.0" },
+        passwd: { users: [{ name: "u", gecos: `{{ ${field} }}` }] },
+      });
+      const e = failure(() =>
+        renderIgnition({ source: { json }, values: { ...machine, [field]: "x\nExecStartPre=/bin/evil" } }),
+      );
       expect(e.message).toContain(`template value "${field}" contains control characters`);
       const odd = 'quote" {{ x }} *a &b !!str';
-      expect((renderIgnition({ source: { json }, values: { ...machine, [field]: odd } }).config as Cfg).passwd?.users?.[0]).toEqual({ name: "u", gecos: odd });
+      expect(
+        (renderIgnition({ source: { json }, values: { ...machine, [field]: odd } }).config as Cfg).passwd?.users?.[0],
+      ).toEqual({ name: "u", gecos: odd });
     }
   });
 
   it("a missing value is an error naming it, with its position", () => {
-    const bu = "variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n    - path: /etc/rack\n      contents:\n        inline: rack={{ metadata.rack }}\n";
+    const bu =
+      "variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n    - path: /etc/rack\n      contents:\n        inline: rack={{ metadata.rack }}\n";
     const e = failure(() => renderIgnition({ source: { butane: bu }, values: machine }));
     expect(e.first).toMatchObject({ line: 7, column: 17, path: "$.storage.files[0].contents.inline" });
     expect(e.message).toContain('template value "metadata.rack" is not set for this machine');
   });
 
   it("null values, maps and prototype names are not values", () => {
-    const one = (ref: string) => failure(() => renderIgnition({ source: { json: JSON.stringify({ ignition: { version: "3.3.0" }, systemd: { units: [{ name: "a.service", contents: `{{ ${ref} }}` }] } }) }, values: machine }));
+    const one = (ref: string) =>
+      failure(() =>
+        renderIgnition({
+          source: {
+            json: JSON.stringify({
+              ignition: { version: "3.3.0" },
+              systemd: { units: [{ name: "a.service", contents: `{{ ${ref} }}` }] },
+            }),
+          },
+          values: machine,
+        }),
+      );
     expect(one("metadata.empty").message).toContain('"metadata.empty" is not set');
     expect(one("metadata.nested").message).toContain('"metadata.nested" is a list or map');
     expect(one("constructor").message).toContain('"constructor" is not set');
@@ -148,65 +188,140 @@ describe("templating", () => {
 
   it("an integer field fed a non-integer value is an error", () => {
     const bu = 'variant: flatcar\nversion: 1.0.0\npasswd:\n  users:\n    - name: a\n      uid: "{{ metadata.pool }}"\n';
-    expect(failure(() => renderIgnition({ source: { butane: bu }, values: machine })).message).toContain('template gave "blue", expected an integer');
+    expect(failure(() => renderIgnition({ source: { butane: bu }, values: machine })).message).toContain(
+      'template gave "blue", expected an integer',
+    );
   });
 
   it("translateButane leaves templates alone", () => {
-    const bu = 'variant: flatcar\nversion: 1.0.0\nsystemd:\n  units:\n    - name: a.service\n      contents: "{{ hostname }}"\n';
+    const bu =
+      'variant: flatcar\nversion: 1.0.0\nsystemd:\n  units:\n    - name: a.service\n      contents: "{{ hostname }}"\n';
     expect((translateButane(bu).config as Cfg).systemd?.units?.[0]?.contents).toBe("{{ hostname }}");
   });
 });
 
 describe("spec targeting", () => {
-  const v11 = (extra: string) => `variant: flatcar\nversion: 1.1.0\nstorage:\n  luks:\n    - name: d\n      device: /dev/sdb\n${extra}`;
+  const v11 = (extra: string) =>
+    `variant: flatcar\nversion: 1.1.0\nstorage:\n  luks:\n    - name: d\n      device: /dev/sdb\n${extra}`;
 
   it("serves the highest spec each Flatcar line accepts", () => {
     const src = { butane: "variant: flatcar\nversion: 1.0.0\n" };
     expect(renderIgnition({ source: src, values: {} }).spec).toBe("3.3.0");
     expect(renderIgnition({ source: src, values: {}, flatcarVersion: "3510.3.2" }).spec).toBe("3.3.0");
-    expect(renderIgnition({ source: src, values: {}, flatcarVersion: "4081.2.0" }).config.ignition.version).toBe("3.4.0");
-    expect(renderIgnition({ source: src, values: {}, flatcarVersion: "4230.2.1" }).config.ignition.version).toBe("3.5.0");
+    expect(renderIgnition({ source: src, values: {}, flatcarVersion: "4081.2.0" }).config.ignition.version).toBe(
+      "3.4.0",
+    );
+    expect(renderIgnition({ source: src, values: {}, flatcarVersion: "4230.2.1" }).config.ignition.version).toBe(
+      "3.5.0",
+    );
     expect(renderIgnition({ source: { butane: v11("") }, values: {}, flatcarVersion: "3510.3.2" }).spec).toBe("3.3.0");
   });
 
   it("refuses releases that only take spec 2.x, and non-versions", () => {
-    expect(failure(() => renderIgnition({ source: { butane: "variant: flatcar\nversion: 1.0.0\n" }, values: {}, flatcarVersion: "3033.3.18" })).message).toContain("only accepts Ignition spec 2.x");
-    expect(failure(() => renderIgnition({ source: { butane: "variant: flatcar\nversion: 1.0.0\n" }, values: {}, flatcarVersion: "current" })).message).toContain("not a Flatcar version");
+    expect(
+      failure(() =>
+        renderIgnition({
+          source: { butane: "variant: flatcar\nversion: 1.0.0\n" },
+          values: {},
+          flatcarVersion: "3033.3.18",
+        }),
+      ).message,
+    ).toContain("only accepts Ignition spec 2.x");
+    expect(
+      failure(() =>
+        renderIgnition({
+          source: { butane: "variant: flatcar\nversion: 1.0.0\n" },
+          values: {},
+          flatcarVersion: "current",
+        }),
+      ).message,
+    ).toContain("not a Flatcar version");
   });
 
   it("a field the target spec lacks is an error naming it", () => {
-    const e = failure(() => renderIgnition({ source: { butane: v11("      discard: true\n") }, values: {}, flatcarVersion: "3510.3.2" }));
+    const e = failure(() =>
+      renderIgnition({ source: { butane: v11("      discard: true\n") }, values: {}, flatcarVersion: "3510.3.2" }),
+    );
     expect(e.first).toMatchObject({ path: "$.storage.luks[0].discard", line: 7 });
     expect(e.message).toContain("needs Ignition spec 3.4.0, but Flatcar 3510.3.2 accepts at most 3.3.0");
-    const bits = failure(() => renderIgnition({ source: { butane: "variant: flatcar\nversion: 1.1.0\nstorage:\n  files:\n    - path: /x\n      mode: 04755\n" }, values: {}, flatcarVersion: "3510.3.2" }));
+    const bits = failure(() =>
+      renderIgnition({
+        source: { butane: "variant: flatcar\nversion: 1.1.0\nstorage:\n  files:\n    - path: /x\n      mode: 04755\n" },
+        values: {},
+        flatcarVersion: "3510.3.2",
+      }),
+    );
     expect(bits.first?.path).toBe("$.storage.files[0].mode");
   });
 
   it("raw JSON: validated, down-converted when lossless, else the field is named", () => {
-    const j34 = (luks: object) => JSON.stringify({ ignition: { version: "3.4.0" }, storage: { luks: [{ name: "d", device: "/dev/sdb", ...luks }] } });
+    const j34 = (luks: object) =>
+      JSON.stringify({
+        ignition: { version: "3.4.0" },
+        storage: { luks: [{ name: "d", device: "/dev/sdb", ...luks }] },
+      });
     const down = renderIgnition({ source: { json: j34({ discard: null }) }, values: {}, flatcarVersion: "3510.3.2" });
-    expect(down.config).toEqual({ ignition: { version: "3.3.0" }, storage: { luks: [{ name: "d", device: "/dev/sdb" }] } });
-    const e = failure(() => renderIgnition({ source: { json: j34({ openOptions: ["--perf-no_read_workqueue"] }) }, values: {}, flatcarVersion: "3510.3.2" }));
+    expect(down.config).toEqual({
+      ignition: { version: "3.3.0" },
+      storage: { luks: [{ name: "d", device: "/dev/sdb" }] },
+    });
+    const e = failure(() =>
+      renderIgnition({
+        source: { json: j34({ openOptions: ["--perf-no_read_workqueue"] }) },
+        values: {},
+        flatcarVersion: "3510.3.2",
+      }),
+    );
     expect(e.first?.path).toBe("$.storage.luks[0].openOptions");
-    const cex = JSON.stringify({ ignition: { version: "3.5.0" }, storage: { luks: [{ name: "d", device: "/dev/sdb", cex: { enabled: true } }] } });
-    expect(failure(() => renderIgnition({ source: { json: cex }, values: {}, flatcarVersion: "4081.2.0" })).message).toContain("$.storage.luks[0].cex: needs Ignition spec 3.5.0");
+    const cex = JSON.stringify({
+      ignition: { version: "3.5.0" },
+      storage: { luks: [{ name: "d", device: "/dev/sdb", cex: { enabled: true } }] },
+    });
+    expect(
+      failure(() => renderIgnition({ source: { json: cex }, values: {}, flatcarVersion: "4081.2.0" })).message,
+    ).toContain("$.storage.luks[0].cex: needs Ignition spec 3.5.0");
     expect(renderIgnition({ source: { json: cex }, values: {}, flatcarVersion: "4230.2.1" }).spec).toBe("3.5.0");
-    const up = renderIgnition({ source: { json: JSON.stringify({ ignition: { version: "3.3.0" } }) }, values: {}, flatcarVersion: "4230.2.1" });
+    const up = renderIgnition({
+      source: { json: JSON.stringify({ ignition: { version: "3.3.0" } }) },
+      values: {},
+      flatcarVersion: "4230.2.1",
+    });
     expect(up.config).toEqual({ ignition: { version: "3.5.0" } });
   });
 
   it("raw JSON: bad versions, newer keys, unknown keys and syntax errors", () => {
-    expect(failure(() => renderIgnition({ source: { json: '{"ignition":{"version":"2.2.0"}}' }, values: {} })).message).toContain("2.x/1.x line");
-    expect(failure(() => renderIgnition({ source: { json: '{"ignition":{"version":"3.7.0-experimental"}}' }, values: {} })).message).toContain("experimental");
-    const newer = failure(() => renderIgnition({ source: { json: '{"ignition":{"version":"3.3.0"},\n"storage":{"luks":[{"name":"d","device":"/dev/sdb","discard":true}]}}' }, values: {} }));
+    expect(
+      failure(() => renderIgnition({ source: { json: '{"ignition":{"version":"2.2.0"}}' }, values: {} })).message,
+    ).toContain("2.x/1.x line");
+    expect(
+      failure(() => renderIgnition({ source: { json: '{"ignition":{"version":"3.7.0-experimental"}}' }, values: {} }))
+        .message,
+    ).toContain("experimental");
+    const newer = failure(() =>
+      renderIgnition({
+        source: {
+          json: '{"ignition":{"version":"3.3.0"},\n"storage":{"luks":[{"name":"d","device":"/dev/sdb","discard":true}]}}',
+        },
+        values: {},
+      }),
+    );
     expect(newer.message).toContain('"discard" needs Ignition spec 3.4.0; this config is 3.3.0');
     expect(newer.first).toMatchObject({ line: 2 });
     const unknown = '{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/x","permissions":1}]}}';
     const lax = renderIgnition({ source: { json: unknown }, values: {} });
-    expect(lax.warnings[0]).toMatchObject({ severity: "warning", message: 'unknown key "permissions"', line: 1, column: 66 });
+    expect(lax.warnings[0]).toMatchObject({
+      severity: "warning",
+      message: 'unknown key "permissions"',
+      line: 1,
+      column: 66,
+    });
     expect(lax.config).toEqual({ ignition: { version: "3.3.0" }, storage: { files: [{ path: "/x" }] } });
-    expect(failure(() => renderIgnition({ source: { json: unknown }, values: {}, strict: true })).message).toContain('unknown key "permissions"');
-    const syntax = failure(() => renderIgnition({ source: { json: '{"ignition":\n  {"version": "3.3.0",}}' }, values: {} }));
+    expect(failure(() => renderIgnition({ source: { json: unknown }, values: {}, strict: true })).message).toContain(
+      'unknown key "permissions"',
+    );
+    const syntax = failure(() =>
+      renderIgnition({ source: { json: '{"ignition":\n  {"version": "3.3.0",}}' }, values: {} }),
+    );
     expect(syntax.first).toMatchObject({ line: 2 });
     expect(syntax.message).toContain("not valid JSON");
   });
@@ -217,11 +332,17 @@ describe("YAML typing and encoding", () => {
 
   it("string fields keep their source text; integer fields read YAML 1.1 octal", () => {
     const raw = ["0644", "yes", "1e3", "true", "0x1F", "1_000", "null-ish", ".inf"];
-    const bu = files(raw.map((r, i) => `    - path: /f${i}\n      mode: 0755\n      contents:\n        inline: ${r}\n`).join(""));
+    const bu = files(
+      raw.map((r, i) => `    - path: /f${i}\n      mode: 0755\n      contents:\n        inline: ${r}\n`).join(""),
+    );
     const { config } = translateButane(bu);
     raw.forEach((r, i) => expect(fileText(config, i)).toBe(r));
-    expect((config as unknown as { storage: { files: { mode: number }[] } }).storage.files.every((f) => f.mode === 0o755)).toBe(true);
-    const modes = translateButane(files("    - path: /a\n      mode: 420\n    - path: /b\n      mode: 0o600\n    - path: /c\n      mode: 0\n")).config as unknown as { storage: { files: { mode: number }[] } };
+    expect(
+      (config as unknown as { storage: { files: { mode: number }[] } }).storage.files.every((f) => f.mode === 0o755),
+    ).toBe(true);
+    const modes = translateButane(
+      files("    - path: /a\n      mode: 420\n    - path: /b\n      mode: 0o600\n    - path: /c\n      mode: 0\n"),
+    ).config as unknown as { storage: { files: { mode: number }[] } };
     expect(modes.storage.files.map((f) => f.mode)).toEqual([420, 384, 0]);
   });
 
@@ -249,13 +370,21 @@ describe("YAML typing and encoding", () => {
     const a = files("    - path: /x\n      mode: 0644\n      overwrite: true\n      contents:\n        inline: hi\n");
     const b = `storage:\n  files:\n    - contents: {inline: hi}\n      overwrite: true\n      mode: 420\n      path: /x\nversion: 1.0.0\nvariant: flatcar\n`;
     expect(JSON.stringify(translateButane(a).config)).toBe(JSON.stringify(translateButane(b).config));
-    expect(JSON.stringify(translateButane(a).config)).toBe('{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/x","overwrite":true,"mode":420,"contents":{"source":"data:,hi","compression":""}}]}}');
+    expect(JSON.stringify(translateButane(a).config)).toBe(
+      '{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/x","overwrite":true,"mode":420,"contents":{"source":"data:,hi","compression":""}}]}}',
+    );
   });
 
   it("unknown keys warn with line:column, and fail in strict mode", () => {
     const bu = files("    - path: /x\n      owner: core\n");
-    expect(translateButane(bu).warnings).toEqual([{ severity: "warning", message: 'unknown key "owner"', path: "$.storage.files[0]", line: 6, column: 7 }]);
-    expect(failure(() => translateButane(bu, { strict: true })).first).toMatchObject({ severity: "error", line: 6, column: 7 });
+    expect(translateButane(bu).warnings).toEqual([
+      { severity: "warning", message: 'unknown key "owner"', path: "$.storage.files[0]", line: 6, column: 7 },
+    ]);
+    expect(failure(() => translateButane(bu, { strict: true })).first).toMatchObject({
+      severity: "error",
+      line: 6,
+      column: 7,
+    });
   });
 
   it("an alias bomb is refused, not expanded", () => {
@@ -271,10 +400,33 @@ describe("YAML typing and encoding", () => {
 
   it("malformed input never throws anything but IgnitionError", () => {
     const corpus = fileURLToPath(new URL("./corpus/", import.meta.url));
-    const seed = readFileSync(`${corpus}disks-raid-fs-luks.bu`, "utf8") + readFileSync(`${corpus}ignition-section.bu`, "utf8").replace(/^variant.*\nversion.*\n/, "");
+    const seed =
+      readFileSync(`${corpus}disks-raid-fs-luks.bu`, "utf8") +
+      readFileSync(`${corpus}ignition-section.bu`, "utf8").replace(/^variant.*\nversion.*\n/, "");
     let state = 42;
     const rand = (n: number) => ((state = (state * 1103515245 + 12345) & 0x7fffffff), state % n);
-    const junk = ["{", "}", "[", "]", ":", "-", " ", "\n", "&a", "*a", "!!", "'", '"', "{{", "}}", "0", "#", "\t", "\u0000", "|"];
+    const junk = [
+      "{",
+      "}",
+      "[",
+      "]",
+      ":",
+      "-",
+      " ",
+      "\n",
+      "&a",
+      "*a",
+      "!!",
+      "'",
+      '"',
+      "{{",
+      "}}",
+      "0",
+      "#",
+      "\t",
+      "\u0000",
+      "|",
+    ];
     for (let i = 0; i < 300; i++) {
       const chars = [...seed];
       for (let k = 0; k < 1 + rand(4); k++) chars.splice(rand(chars.length), rand(3), junk[rand(junk.length)] ?? "");
@@ -297,21 +449,31 @@ describe("checkProfileIgnition (API create/update)", () => {
   });
 
   it("reports syntax, template and semantic errors with positions", () => {
-    const bu = "variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n    - path: etc/x\n    - path: /y\n      contents:\n        inline: '{{ hostname'\n";
+    const bu =
+      "variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n    - path: etc/x\n    - path: /y\n      contents:\n        inline: '{{ hostname'\n";
     const d = checkProfileIgnition({ butane: bu });
     expect(d).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ severity: "error", path: "$.storage.files[1].contents.inline", line: 8 }),
       ]),
     );
-    const semantic = checkProfileIgnition({ butane: "variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n    - path: etc/x\n" });
-    expect(semantic).toEqual([expect.objectContaining({ severity: "error", path: "$.storage.files[0].path", line: 5, column: 13 })]);
-    expect(checkProfileIgnition({ json: '{"ignition":{"version":"3.4.0"},"systemd":{"units":[{"name":"x"}]}}' })[0]?.path).toBe("$.systemd.units[0].name");
+    const semantic = checkProfileIgnition({
+      butane: "variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n    - path: etc/x\n",
+    });
+    expect(semantic).toEqual([
+      expect.objectContaining({ severity: "error", path: "$.storage.files[0].path", line: 5, column: 13 }),
+    ]);
+    expect(
+      checkProfileIgnition({ json: '{"ignition":{"version":"3.4.0"},"systemd":{"units":[{"name":"x"}]}}' })[0]?.path,
+    ).toBe("$.systemd.units[0].name");
   });
 
   it("with a Flatcar version, checks the profile can be served to it", () => {
-    const bu = "variant: flatcar\nversion: 1.1.0\nstorage:\n  luks:\n    - name: d\n      device: /dev/sdb\n      discard: true\n";
+    const bu =
+      "variant: flatcar\nversion: 1.1.0\nstorage:\n  luks:\n    - name: d\n      device: /dev/sdb\n      discard: true\n";
     expect(checkProfileIgnition({ butane: bu }, { flatcarVersion: "4081.2.0" })).toEqual([]);
-    expect(checkProfileIgnition({ butane: bu }, { flatcarVersion: "3510.3.2" })[0]?.path).toBe("$.storage.luks[0].discard");
+    expect(checkProfileIgnition({ butane: bu }, { flatcarVersion: "3510.3.2" })[0]?.path).toBe(
+      "$.storage.luks[0].discard",
+    );
   });
 });

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MessageType, Opt } from "../../src/dhcp/options.ts";
-import { DhcpOptions, decodePacket, encodePacket, type DhcpPacket } from "../../src/dhcp/packet.ts";
+import { DhcpOptions, type DhcpPacket, decodePacket, encodePacket } from "../../src/dhcp/packet.ts";
 import { freeUdpPort, tempDir } from "../helpers/kindling.ts";
 import { ipxeUntil, startWithRelease, VERSION } from "../helpers/release.ts";
 
@@ -72,7 +72,23 @@ async function dhcp(mac: string, type: number, set: (o: DhcpOptions) => void = (
   Buffer.from(mac.replace(/:/g, ""), "hex").copy(chaddr);
   const options = new DhcpOptions().set(Opt.MessageType, type);
   set(options);
-  const p: DhcpPacket = { op: 1, htype: 1, hlen: 6, hops: 1, xid: xid++, secs: 0, flags: 0, ciaddr: "0.0.0.0", yiaddr: "0.0.0.0", siaddr: "0.0.0.0", giaddr: RELAY, chaddr, sname: "", file: "", options };
+  const p: DhcpPacket = {
+    op: 1,
+    htype: 1,
+    hlen: 6,
+    hops: 1,
+    xid: xid++,
+    secs: 0,
+    flags: 0,
+    ciaddr: "0.0.0.0",
+    yiaddr: "0.0.0.0",
+    siaddr: "0.0.0.0",
+    giaddr: RELAY,
+    chaddr,
+    sname: "",
+    file: "",
+    options,
+  };
   relay.send(encodePacket(p), dhcpPort, "127.0.0.1");
   const end = Date.now() + 3000;
   while (Date.now() < end) {
@@ -107,25 +123,38 @@ describe("/metrics", () => {
 
     const out = tempDir("kindling-metrics-out-");
     await run("curl", ["-sS", "--fail", "-o", join(out, "a"), `tftp://127.0.0.1:${tftpPort}/undionly.kpxe`]);
-    await expect(run("curl", ["-sS", "--fail", "-o", join(out, "b"), `tftp://127.0.0.1:${tftpPort}/missing.efi`])).rejects.toThrow();
+    await expect(
+      run("curl", ["-sS", "--fail", "-o", join(out, "b"), `tftp://127.0.0.1:${tftpPort}/missing.efi`]),
+    ).rejects.toThrow();
     await garbage(tftpPort);
     await garbage(dhcpPort);
 
     const mac = "02:00:00:00:09:01";
     const offer = await dhcp(mac, MessageType.DISCOVER);
     expect(offer.options.get(Opt.MessageType)).toBe(MessageType.OFFER);
-    const ack = await dhcp(mac, MessageType.REQUEST, (o) => o.set(Opt.ServerId, "127.0.0.1").set(Opt.RequestedIp, offer.yiaddr));
+    const ack = await dhcp(mac, MessageType.REQUEST, (o) =>
+      o.set(Opt.ServerId, "127.0.0.1").set(Opt.RequestedIp, offer.yiaddr),
+    );
     expect(ack.options.get(Opt.MessageType)).toBe(MessageType.ACK);
 
     // A new machine asks iPXE for its script; assigning the install profile syncs the release from the origin.
     expect((await fetch(`${env.k.url}/ipxe?mac=52:54:00:aa:00:01`)).status).toBe(200);
-    expect((await env.k.api("/machines/52:54:00:aa:00:01", { method: "PATCH", json: { profile: "flatcar-install" } })).status).toBe(200);
+    expect(
+      (await env.k.api("/machines/52:54:00:aa:00:01", { method: "PATCH", json: { profile: "flatcar-install" } }))
+        .status,
+    ).toBe(200);
     await ipxeUntil(env.k, "mac=52:54:00:aa:00:01", VERSION);
     await env.k.api("/machines/not-a-mac");
 
     // The server counts malformed packets as they arrive, asynchronously to curl's exit.
     let after = await scrape();
-    for (let i = 0; i < 50 && (v(after, 'kindling_malformed_packets_total{protocol="tftp"}') < 1 || v(after, 'kindling_malformed_packets_total{protocol="dhcp"}') < 1); i++) {
+    for (
+      let i = 0;
+      i < 50 &&
+      (v(after, 'kindling_malformed_packets_total{protocol="tftp"}') < 1 ||
+        v(after, 'kindling_malformed_packets_total{protocol="dhcp"}') < 1);
+      i++
+    ) {
       await new Promise((r) => setTimeout(r, 20));
       after = await scrape();
     }

@@ -14,7 +14,9 @@ describe("literalLookup", () => {
   });
 
   it("leaves names to the system resolver", async () => {
-    const address = await new Promise<string>((res, rej) => literalLookup("localhost", { family: 4 }, (err, a) => (err ? rej(err) : res(a))));
+    const address = await new Promise<string>((res, rej) =>
+      literalLookup("localhost", { family: 4 }, (err, a) => (err ? rej(err) : res(a))),
+    );
     expect(address).toBe("127.0.0.1");
   });
 

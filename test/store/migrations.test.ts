@@ -1,10 +1,10 @@
-import Database from "better-sqlite3";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
-import { migrate, openDb, schemaVersion, SchemaTooNewError } from "../../src/store/db.ts";
+import { migrate, openDb, SchemaTooNewError, schemaVersion } from "../../src/store/db.ts";
 import { MIGRATIONS } from "../../src/store/migrations.ts";
 import { startTestKindling, tempDir } from "../helpers/kindling.ts";
-import { rmSync } from "node:fs";
 
 const dirs: string[] = [];
 const dir = () => {
@@ -22,7 +22,9 @@ describe("migrations", () => {
     expect(schemaVersion(db)).toBe(MIGRATIONS.length);
     expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
     expect(db.pragma("foreign_keys", { simple: true })).toBe(1);
-    const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type='table'").all() as { name: string }[]).map((t) => t.name);
+    const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type='table'").all() as { name: string }[]).map(
+      (t) => t.name,
+    );
     expect(tables).toEqual(expect.arrayContaining(["machines", "profiles", "groups", "events", "leases"]));
     db.close();
   });
@@ -31,12 +33,18 @@ describe("migrations", () => {
     const file = join(dir(), "k.db");
     const old = new Database(file);
     migrate(old, MIGRATIONS.slice(0, 1));
-    old.prepare("INSERT INTO machines (mac, state, created_at, updated_at) VALUES ('52:54:00:00:00:01', 'ready', 'c', 'u1')").run();
+    old
+      .prepare(
+        "INSERT INTO machines (mac, state, created_at, updated_at) VALUES ('52:54:00:00:00:01', 'ready', 'c', 'u1')",
+      )
+      .run();
     old.prepare("INSERT INTO events (mac, kind, at) VALUES ('52:54:00:00:00:01', 'x', 'a')").run();
     old.close();
     const db = openDb(file);
     expect(schemaVersion(db)).toBe(MIGRATIONS.length);
-    expect(db.prepare("SELECT mac, state, state_changed_at FROM machines").all()).toEqual([{ mac: "52:54:00:00:00:01", state: "ready", state_changed_at: "u1" }]);
+    expect(db.prepare("SELECT mac, state, state_changed_at FROM machines").all()).toEqual([
+      { mac: "52:54:00:00:00:01", state: "ready", state_changed_at: "u1" },
+    ]);
     expect(db.prepare("SELECT count(*) n FROM events").get()).toEqual({ n: 1 });
     db.close();
   });
@@ -59,14 +67,27 @@ describe("restart", () => {
     const data = dir();
     const a = await startTestKindling({}, data);
     await a.api("/profiles/mine", { method: "PUT", json: { flatcar: { channel: "beta", version: "4593.1.0" } } });
-    await a.api("/machines", { method: "POST", json: { mac: "52:54:00:00:00:09", profile: "mine", labels: { rack: "r1" } } });
+    await a.api("/machines", {
+      method: "POST",
+      json: { mac: "52:54:00:00:00:09", profile: "mine", labels: { rack: "r1" } },
+    });
     await a.api("/groups", { method: "POST", json: { name: "g", selector: { rack: "r1" }, profile: "mine" } });
     await fetch(`${a.url}/ipxe?mac=52:54:00:00:00:0a`);
-    const before = { m: await (await a.api("/machines")).json(), p: await (await a.api("/profiles")).json(), g: await (await a.api("/groups")).json(), e: await (await a.api("/events?limit=1000")).json() };
+    const before = {
+      m: await (await a.api("/machines")).json(),
+      p: await (await a.api("/profiles")).json(),
+      g: await (await a.api("/groups")).json(),
+      e: await (await a.api("/events?limit=1000")).json(),
+    };
     await a.stop({ keepData: true });
 
     const b = await startTestKindling({}, data);
-    const after = { m: await (await b.api("/machines")).json(), p: await (await b.api("/profiles")).json(), g: await (await b.api("/groups")).json(), e: await (await b.api("/events?limit=1000")).json() };
+    const after = {
+      m: await (await b.api("/machines")).json(),
+      p: await (await b.api("/profiles")).json(),
+      g: await (await b.api("/groups")).json(),
+      e: await (await b.api("/events?limit=1000")).json(),
+    };
     expect(after).toEqual(before);
     await b.stop({ keepData: true });
   });

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tftpRoots } from "../../src/tftp/files.ts";
 import type { TftpServer } from "../../src/tftp/server.ts";
-import { run, sha256, startServer, tempDir, type CollectingSink } from "./helpers.ts";
+import { type CollectingSink, run, sha256, startServer, tempDir } from "./helpers.ts";
 
 const MiB = 1024 * 1024;
 let dir: string;
@@ -20,7 +20,8 @@ let port: number;
 async function randomFile(path: string, bytes: number): Promise<void> {
   const stream = createWriteStream(path);
   for (let left = bytes; left > 0; left -= MiB) {
-    if (!stream.write(randomBytes(Math.min(MiB, left)))) await new Promise<void>((r) => stream.once("drain", () => r()));
+    if (!stream.write(randomBytes(Math.min(MiB, left))))
+      await new Promise<void>((r) => stream.once("drain", () => r()));
   }
   await new Promise<void>((resolve, reject) => stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
 }
@@ -80,13 +81,24 @@ describe("curl tftp://", () => {
 
 describe("atftp", () => {
   const atftp = (name: string, local: string, options: string[]) =>
-    run("atftp", [...options.flatMap((o) => ["--option", o]), "-g", "-r", name, "-l", local, "127.0.0.1", String(port)]);
+    run("atftp", [
+      ...options.flatMap((o) => ["--option", o]),
+      "-g",
+      "-r",
+      name,
+      "-l",
+      local,
+      "127.0.0.1",
+      String(port),
+    ]);
 
   it("blksize 1468, tsize, windowsize 16", async () => {
     const local = join(out, "atftp-small");
     await atftp("small.bin", local, ["blksize 1468", "tsize 0", "windowsize 16"]);
     await same("small.bin", local);
-    const ev = events.of("tftp.transfer").find((e) => e.detail?.file === "small.bin" && e.detail?.options && "windowsize" in (e.detail.options as object));
+    const ev = events
+      .of("tftp.transfer")
+      .find((e) => e.detail?.file === "small.bin" && e.detail?.options && "windowsize" in (e.detail.options as object));
     expect(ev?.detail?.granted).toEqual({ blksize: "1468", tsize: String(MiB + 123), windowsize: "16" });
   });
 
@@ -100,7 +112,10 @@ describe("atftp", () => {
     const local = join(out, "atftp-cap");
     const { stderr, stdout } = await atftp("exact1468", local, ["windowsize 500", "blksize 1468"]);
     await same("exact1468", local);
-    const ev = events.of("tftp.transfer").filter((e) => e.detail?.file === "exact1468").at(-1);
+    const ev = events
+      .of("tftp.transfer")
+      .filter((e) => e.detail?.file === "exact1468")
+      .at(-1);
     expect(ev?.detail?.granted).toMatchObject({ windowsize: "64" });
     expect(stdout + stderr).not.toMatch(/error/i);
   });
@@ -134,23 +149,33 @@ describe("tftp-hpa client", () => {
 
   it("a missing file is an error, not an empty download", async () => {
     const local = join(out, "hpa-missing");
-    const { stdout, stderr } = await run("tftp", ["-m", "octet", "127.0.0.1", String(port), "-c", "get", "nope", local]).catch(
-      (err: Error) => ({ stdout: err.message, stderr: "" }),
-    );
+    const { stdout, stderr } = await run("tftp", [
+      "-m",
+      "octet",
+      "127.0.0.1",
+      String(port),
+      "-c",
+      "get",
+      "nope",
+      local,
+    ]).catch((err: Error) => ({ stdout: err.message, stderr: "" }));
     expect(stdout + stderr).toMatch(/Error code 1/);
   });
 });
 
 describe("Debian's ipxe package as the default root", () => {
-  it.each(["undionly.kpxe", "ipxe.efi", "snponly.efi"])("curl gets %s (ipxe.efi, a link to /boot, is staged)", async (name) => {
-    const roots = await tftpRoots([], join(out, "staged-ipxe"), join(out, "no-project"));
-    const { server: debian, port: p } = await startServer(roots);
-    try {
-      const local = join(out, `debian-${name}`);
-      await run("curl", ["-sS", "--tftp-blksize", "1432", "-o", local, `tftp://127.0.0.1:${p}/${name}`]);
-      expect(await sha256(local)).toBe(await sha256(join("/usr/lib/ipxe", name)));
-    } finally {
-      await debian.close();
-    }
-  });
+  it.each(["undionly.kpxe", "ipxe.efi", "snponly.efi"])(
+    "curl gets %s (ipxe.efi, a link to /boot, is staged)",
+    async (name) => {
+      const roots = await tftpRoots([], join(out, "staged-ipxe"), join(out, "no-project"));
+      const { server: debian, port: p } = await startServer(roots);
+      try {
+        const local = join(out, `debian-${name}`);
+        await run("curl", ["-sS", "--tftp-blksize", "1432", "-o", local, `tftp://127.0.0.1:${p}/${name}`]);
+        expect(await sha256(local)).toBe(await sha256(join("/usr/lib/ipxe", name)));
+      } finally {
+        await debian.close();
+      }
+    },
+  );
 });

@@ -90,7 +90,10 @@ describe("FileCatalog", () => {
       await mkdir(join(dir, "r1"));
       await mkdir(join(dir, "r2"));
       await writeFile(join(dir, "r2", "big.bin"), Buffer.alloc(2048, 1));
-      const catalog = new FileCatalog([join(dir, "missing"), join(dir, "r1"), join(dir, "r2")], { cacheMaxFileBytes: 1024, cacheMaxBytes: 4096 });
+      const catalog = new FileCatalog([join(dir, "missing"), join(dir, "r1"), join(dir, "r2")], {
+        cacheMaxFileBytes: 1024,
+        cacheMaxBytes: 4096,
+      });
       const opened = await catalog.open("big.bin");
       expect("handle" in opened && opened.size).toBe(2048);
       if ("handle" in opened) await opened.handle.close();

@@ -5,9 +5,9 @@ import { createReadStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { EventInput, EventSink } from "../../src/model/event.ts";
 import { silentLogger } from "../../src/log.ts";
-import { TftpConfigSchema, type TftpConfig } from "../../src/tftp/config.ts";
+import type { EventInput, EventSink } from "../../src/model/event.ts";
+import { type TftpConfig, TftpConfigSchema } from "../../src/tftp/config.ts";
 import { decode, type Packet } from "../../src/tftp/packet.ts";
 import { TftpServer } from "../../src/tftp/server.ts";
 

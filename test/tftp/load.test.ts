@@ -29,7 +29,18 @@ describe("through a lossy relay (drops, duplicates, reorders both ways)", () => 
     const port = String(relay.port);
     const want = await sha256(join(root, "quarter.bin"));
     const atftp = (local: string, options: string[]) =>
-      run("atftp", ["--tftp-timeout", "1", ...options.flatMap((o) => ["--option", o]), "-g", "-r", "quarter.bin", "-l", local, "127.0.0.1", port]);
+      run("atftp", [
+        "--tftp-timeout",
+        "1",
+        ...options.flatMap((o) => ["--option", o]),
+        "-g",
+        "-r",
+        "quarter.bin",
+        "-l",
+        local,
+        "127.0.0.1",
+        port,
+      ]);
     // tftp-hpa's client takes its retransmit interval from a command, so it is fed a script.
     const hpa = (local: string) =>
       run("sh", ["-c", `printf 'mode octet\\nrexmt 1\\nget quarter.bin ${local}\\nquit\\n' | tftp 127.0.0.1 ${port}`]);
@@ -62,7 +73,8 @@ describe("a rack powering on", () => {
     const sampler = setInterval(() => (peak = Math.max(peak, server.stats().active)), 1);
     try {
       const args = ["-sS", "--parallel", "--parallel-immediate", "--parallel-max", String(n)];
-      for (let i = 0; i < n; i++) args.push("-o", join(out, `p${i}`), `tftp://127.0.0.1:${server.address.port}/ipxe.bin`);
+      for (let i = 0; i < n; i++)
+        args.push("-o", join(out, `p${i}`), `tftp://127.0.0.1:${server.address.port}/ipxe.bin`);
       await run("curl", args);
       await idle(server);
       const want = await sha256(join(root, "ipxe.bin"));

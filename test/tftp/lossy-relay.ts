@@ -103,10 +103,13 @@ export class LossyRelay {
       send();
     } else if (r < drop + duplicate + reorder) {
       this.counts.reordered++;
-      const t = setTimeout(() => {
-        this.held.delete(t);
-        send();
-      }, 2 + Math.floor(this.rand() * 8));
+      const t = setTimeout(
+        () => {
+          this.held.delete(t);
+          send();
+        },
+        2 + Math.floor(this.rand() * 8),
+      );
       this.held.add(t);
     } else send();
   }

@@ -3,7 +3,15 @@ import { dataHeader, decode, encode, encodeData, MalformedPacket, Opcode, type P
 
 describe("packet codec", () => {
   const packets: Packet[] = [
-    { op: Opcode.RRQ, filename: "undionly.kpxe", mode: "octet", options: new Map([["tsize", "0"], ["blksize", "1468"]]) },
+    {
+      op: Opcode.RRQ,
+      filename: "undionly.kpxe",
+      mode: "octet",
+      options: new Map([
+        ["tsize", "0"],
+        ["blksize", "1468"],
+      ]),
+    },
     { op: Opcode.WRQ, filename: "a/b", mode: "netascii", options: new Map() },
     { op: Opcode.DATA, block: 65535, payload: Buffer.from("hello") },
     { op: Opcode.DATA, block: 0, payload: Buffer.alloc(0) },
@@ -24,10 +32,13 @@ describe("packet codec", () => {
     expect(encode({ op: Opcode.DATA, block: 65536 + 3, payload: Buffer.alloc(0) }).readUInt16BE(2)).toBe(3);
   });
 
-  it.each([0, 1, 255, 256, 65535, 65536, 65536 + 3, 3 * 65536 + 1000])("sends DATA %i as the shared header plus the payload, as encoded", (block) => {
-    const payload = Buffer.from("payload");
-    expect(Buffer.concat([dataHeader(block), payload])).toEqual(encodeData(block, payload));
-  });
+  it.each([0, 1, 255, 256, 65535, 65536, 65536 + 3, 3 * 65536 + 1000])(
+    "sends DATA %i as the shared header plus the payload, as encoded",
+    (block) => {
+      const payload = Buffer.from("payload");
+      expect(Buffer.concat([dataHeader(block), payload])).toEqual(encodeData(block, payload));
+    },
+  );
 
   it.each([
     ["empty", ""],

@@ -5,7 +5,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MASK } from "../../src/http/ui/mask.ts";
 import { TEST_TOKEN } from "../helpers/kindling.ts";
@@ -22,13 +22,29 @@ beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   env = await startWithRelease();
   // One machine that has been through an install, with a secret in its metadata.
-  await env.k.api("/machines", { method: "POST", json: { mac: INSTALLED, profile: "flatcar-install", hostname: "db-1", metadata: { api_secret: "hunter2-very-secret" } } });
+  await env.k.api("/machines", {
+    method: "POST",
+    json: {
+      mac: INSTALLED,
+      profile: "flatcar-install",
+      hostname: "db-1",
+      metadata: { api_secret: "hunter2-very-secret" },
+    },
+  });
   await ipxeUntil(env.k, `mac=${INSTALLED}`, VERSION);
   env.k.store.machines.setState(INSTALLED, "installed");
   browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
     headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   page.setDefaultTimeout(15_000);
@@ -40,7 +56,7 @@ afterAll(async () => {
 });
 
 const shot = (name: string, p: Page = page) => p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-const flash = () => page.locator(".flash").innerText();
+const flash = () => page.locator(".flash").textContent();
 const machine = async (mac: string) => (await env.k.api(`/machines/${mac}`)).json();
 
 describe("console in chromium", () => {
@@ -55,7 +71,7 @@ describe("console in chromium", () => {
     await page.click('button[type="submit"]');
     await page.waitForURL("**/ui/machines");
     await page.locator(`tr[data-mac="${INSTALLED}"]`).waitFor();
-    expect(await page.locator(`tr[data-mac="${INSTALLED}"] .state`).innerText()).toBe("installed");
+    expect(await page.locator(`tr[data-mac="${INSTALLED}"] .state`).textContent()).toBe("installed");
   });
 
   it("shows a machine that boots while the page is open, without a reload", async () => {
@@ -67,7 +83,7 @@ describe("console in chromium", () => {
     }
     const row = page.locator('tr[data-mac="52:54:00:aa:00:03"]');
     await row.waitFor();
-    expect(await row.locator(".state").innerText()).toBe("discovered");
+    expect(await row.locator(".state").textContent()).toBe("discovered");
     expect(await page.evaluate("window.stillHere")).toBe(true);
     await shot("machines");
 
@@ -89,7 +105,11 @@ describe("console in chromium", () => {
     await form.locator('input[name="hostname"]').fill("rack1-n1");
     await form.locator("button").click();
     expect(await flash()).toContain("52:54:00:aa:00:01 now boots profile flatcar-install");
-    expect(await machine("52:54:00:aa:00:01")).toMatchObject({ profile: "flatcar-install", hostname: "rack1-n1", state: "ready" });
+    expect(await machine("52:54:00:aa:00:01")).toMatchObject({
+      profile: "flatcar-install",
+      hostname: "rack1-n1",
+      state: "ready",
+    });
     expect(await page.locator('tr[data-mac="52:54:00:aa:00:01"]').count()).toBe(0);
   });
 
@@ -98,7 +118,7 @@ describe("console in chromium", () => {
     await form.locator('select[name="profile"]').selectOption("flatcar-install");
     await form.locator('input[name="hostname"]').fill("not a hostname!");
     await form.locator("button").click();
-    expect(await page.locator(".flash-error").innerText()).toContain("hostname");
+    expect(await page.locator(".flash-error").textContent()).toContain("hostname");
     expect(await machine("52:54:00:aa:00:02")).toMatchObject({ profile: null, state: "discovered" });
   });
 
@@ -108,20 +128,21 @@ describe("console in chromium", () => {
     await page.locator('#bulk select[name="profile"]').selectOption("flatcar-live");
     await page.click('#bulk button[type="submit"]');
     expect(await flash()).toContain("Assigned profile flatcar-live to 2 machines");
-    for (const mac of ["52:54:00:aa:00:02", "52:54:00:aa:00:03"]) expect(await machine(mac)).toMatchObject({ profile: "flatcar-live", state: "ready" });
+    for (const mac of ["52:54:00:aa:00:02", "52:54:00:aa:00:03"])
+      expect(await machine(mac)).toMatchObject({ profile: "flatcar-live", state: "ready" });
     expect(await page.locator("tbody tr").count()).toBe(0);
   });
 
   it("shows a machine's boot story and masked Ignition, and reinstalls it", async () => {
     await page.goto(`${env.k.url}/ui/machines/${INSTALLED}`);
-    const story = await page.locator("ol.timeline").innerText();
+    const story = await page.locator("ol.timeline").textContent();
     expect(story).toContain("ipxe.request");
     expect(story).toContain("Operator");
-    const boot = await page.locator('pre[data-stage="boot"]').innerText();
+    const boot = await page.locator('pre[data-stage="boot"]').textContent();
     expect(boot).toContain("flatcar-install");
     expect(boot).toContain(MASK);
     expect(boot).not.toMatch(/sig=[0-9a-zA-Z_-]{8,}/);
-    const final = await page.locator('pre[data-stage="final"]').innerText();
+    const final = await page.locator('pre[data-stage="final"]').textContent();
     expect(final).toContain('"version"');
     expect(await page.content()).not.toContain("hunter2-very-secret");
     await shot("machine");
@@ -129,7 +150,7 @@ describe("console in chromium", () => {
     await page.click('form[action$="/reinstall"] button');
     expect(await flash()).toContain("will install again");
     expect((await machine(INSTALLED)).state).toBe("ready");
-    expect(await page.locator("dd .state").innerText()).toBe("ready");
+    expect(await page.locator("dd .state").textContent()).toBe("ready");
   });
 
   it("forgets a machine", async () => {
@@ -143,10 +164,12 @@ describe("console in chromium", () => {
 
   it("lists profiles with what they resolve to, and the mirror", async () => {
     await page.goto(`${env.k.url}/ui/profiles`);
-    expect(await page.locator('tr[data-profile="flatcar-install"]').innerText()).toContain(`stable / current → ${VERSION}`);
+    expect(await page.locator('tr[data-profile="flatcar-install"]').textContent()).toContain(
+      `stable / current → ${VERSION}`,
+    );
     await shot("profiles");
     await page.goto(`${env.k.url}/ui/assets`);
-    expect(await page.locator("#mirror table").innerText()).toContain(`${VERSION} (current)`);
+    expect(await page.locator("#mirror table").textContent()).toContain(`${VERSION} (current)`);
     await shot("assets");
   });
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { maskIgnition, MASK } from "../../src/http/ui/mask.ts";
-import { startTestKindling, TEST_TOKEN, type Running } from "../helpers/kindling.ts";
+import { MASK, maskIgnition } from "../../src/http/ui/mask.ts";
+import { type Running, startTestKindling, TEST_TOKEN } from "../helpers/kindling.ts";
 
 let k: Running;
 beforeAll(async () => {
@@ -54,13 +54,22 @@ describe("console over plain HTTP", () => {
     const a = await login();
     const b = await login();
     await k.api("/machines", { method: "POST", json: { mac: "52:54:00:00:00:01" } });
-    const none = await fetch(`${k.url}/ui/machines/52:54:00:00:00:01/assign`, { ...form({ profile: "flatcar-install" }), headers: { ...form({}).headers, cookie: a.cookie } });
+    const none = await fetch(`${k.url}/ui/machines/52:54:00:00:00:01/assign`, {
+      ...form({ profile: "flatcar-install" }),
+      headers: { ...form({}).headers, cookie: a.cookie },
+    });
     expect(none.status).toBe(403);
-    const other = await fetch(`${k.url}/ui/machines/52:54:00:00:00:01/assign`, { ...form({ profile: "flatcar-install", _csrf: b.csrf }), headers: { ...form({}).headers, cookie: a.cookie } });
+    const other = await fetch(`${k.url}/ui/machines/52:54:00:00:00:01/assign`, {
+      ...form({ profile: "flatcar-install", _csrf: b.csrf }),
+      headers: { ...form({}).headers, cookie: a.cookie },
+    });
     expect(other.status).toBe(403);
     expect((await k.api("/machines/52:54:00:00:00:01").then((r) => r.json())).profile).toBeNull();
 
-    const ok = await fetch(`${k.url}/ui/machines/52:54:00:00:00:01/assign`, { ...form({ profile: "flatcar-install", hostname: "node-1", _csrf: a.csrf }), headers: { ...form({}).headers, cookie: a.cookie } });
+    const ok = await fetch(`${k.url}/ui/machines/52:54:00:00:00:01/assign`, {
+      ...form({ profile: "flatcar-install", hostname: "node-1", _csrf: a.csrf }),
+      headers: { ...form({}).headers, cookie: a.cookie },
+    });
     expect(ok.status).toBe(303);
     const m = await k.api("/machines/52:54:00:00:00:01").then((r) => r.json());
     expect(m).toMatchObject({ profile: "flatcar-install", hostname: "node-1", state: "ready" });
@@ -71,17 +80,27 @@ describe("console over plain HTTP", () => {
 
   it("logs out: the session stops working", async () => {
     const s = await login();
-    const out = await fetch(`${k.url}/ui/logout`, { ...form({ _csrf: s.csrf }), headers: { ...form({}).headers, cookie: s.cookie } });
+    const out = await fetch(`${k.url}/ui/logout`, {
+      ...form({ _csrf: s.csrf }),
+      headers: { ...form({}).headers, cookie: s.cookie },
+    });
     expect(out.status).toBe(303);
     const after = await fetch(`${k.url}/ui/machines`, { headers: { cookie: s.cookie }, redirect: "manual" });
     expect(after.headers.get("location")).toBe("/ui/login");
   });
 
   it("answers unreadable form data with 400, logged in or not", async () => {
-    const broken = { method: "POST", headers: { "content-type": "multipart/form-data; boundary=x" }, body: "not multipart at all" };
+    const broken = {
+      method: "POST",
+      headers: { "content-type": "multipart/form-data; boundary=x" },
+      body: "not multipart at all",
+    };
     expect((await fetch(`${k.url}/ui/login`, broken)).status).toBe(400);
     const s = await login();
-    const res = await fetch(`${k.url}/ui/discovered/assign`, { ...broken, headers: { ...broken.headers, cookie: s.cookie } });
+    const res = await fetch(`${k.url}/ui/discovered/assign`, {
+      ...broken,
+      headers: { ...broken.headers, cookie: s.cookie },
+    });
     expect(res.status).toBe(400);
     expect((await fetch(`${k.url}/healthz`)).status).toBe(200);
   });
@@ -104,7 +123,10 @@ describe("console over plain HTTP", () => {
 describe("maskIgnition", () => {
   it("masks hashes, keys, key files, signed URLs and metadata values, and keeps the rest", () => {
     const config = {
-      ignition: { version: "3.4.0", config: { replace: { source: "http://k/ignition/final?mac=x&exp=1&sig=SECRETSIG" } } },
+      ignition: {
+        version: "3.4.0",
+        config: { replace: { source: "http://k/ignition/final?mac=x&exp=1&sig=SECRETSIG" } },
+      },
       passwd: { users: [{ name: "core", passwordHash: "$6$hash", sshAuthorizedKeys: ["ssh-ed25519 AAAA"] }] },
       storage: {
         files: [
@@ -112,13 +134,17 @@ describe("maskIgnition", () => {
           { path: "/opt/api.key.pem", contents: { source: "data:;base64,UFJJVg==" } },
           { path: "/etc/hostname", contents: { source: "data:,node-1" } },
           { path: "/etc/motd", contents: { source: "data:,welcome%20s3cr3t-token" } },
-          { path: "/opt/install.sh", contents: { source: "data:,FINAL%3D'http%3A%2F%2Fk%2Fignition%2Ffinal%3Fmac%3Dx%26sig%3DENCODEDSIG'" } },
+          {
+            path: "/opt/install.sh",
+            contents: { source: "data:,FINAL%3D'http%3A%2F%2Fk%2Fignition%2Ffinal%3Fmac%3Dx%26sig%3DENCODEDSIG'" },
+          },
           { path: "/opt/blob", contents: { source: "data:;base64,AAECAw==" } },
         ],
       },
     };
     const out = JSON.stringify(maskIgnition(config, ["s3cr3t-token"]));
-    for (const secret of ["$6$hash", "ssh-ed25519", "PRIVATE", "UFJJVg", "SECRETSIG", "ENCODEDSIG", "s3cr3t-token"]) expect(out).not.toContain(secret);
+    for (const secret of ["$6$hash", "ssh-ed25519", "PRIVATE", "UFJJVg", "SECRETSIG", "ENCODEDSIG", "s3cr3t-token"])
+      expect(out).not.toContain(secret);
     expect(out).toContain("data:,node-1");
     expect(out).toContain("FINAL='http://k/ignition/final?mac=x&sig=");
     expect(out).toContain("(4 bytes, binary)");

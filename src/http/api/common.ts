@@ -6,17 +6,38 @@ export const ErrorSchema = z.object({ error: z.string(), field: z.string().optio
 
 export const errors = (...codes: (400 | 401 | 404 | 409 | 500)[]) =>
   Object.fromEntries(
-    codes.map((code) => [code, { description: { 400: "invalid input", 401: "missing or bad token", 404: "not found", 409: "conflict", 500: "server error" }[code], content: { "application/json": { schema: ErrorSchema } } }]),
+    codes.map((code) => [
+      code,
+      {
+        description: {
+          400: "invalid input",
+          401: "missing or bad token",
+          404: "not found",
+          409: "conflict",
+          500: "server error",
+        }[code],
+        content: { "application/json": { schema: ErrorSchema } },
+      },
+    ]),
   );
 
-export const json = <S extends z.ZodType>(schema: S, description: string) => ({ description, content: { "application/json": { schema } } });
-export const body = <S extends z.ZodType>(schema: S) => ({ body: { content: { "application/json": { schema } }, required: true } });
+export const json = <S extends z.ZodType>(schema: S, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+export const body = <S extends z.ZodType>(schema: S) => ({
+  body: { content: { "application/json": { schema } }, required: true },
+});
 
 /** An OpenAPIHono whose validation failures are Kindling's 400 (thrown, so the app's error handler shapes it). */
 export function apiApp(): OpenAPIHono {
   return new OpenAPIHono({
     defaultHook: (result) => {
-      if (!result.success) throw fromZod(result.error as z.ZodError, result.target === "json" ? "" : result.target === "query" ? "query" : "");
+      if (!result.success)
+        throw fromZod(
+          result.error as z.ZodError,
+          result.target === "json" ? "" : result.target === "query" ? "query" : "",
+        );
     },
   });
 }

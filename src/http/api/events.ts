@@ -1,6 +1,6 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
-import { MacSchema } from "../../model/mac.ts";
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { EventSchema } from "../../model/event.ts";
+import { MacSchema } from "../../model/mac.ts";
 import type { Store } from "../../store/index.ts";
 import { errors, json } from "./common.ts";
 

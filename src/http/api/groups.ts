@@ -1,4 +1,4 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { GroupBodySchema, GroupCreateSchema } from "../../model/group.ts";
 import { NameSchema } from "../../model/mac.ts";
 import type { Store } from "../../store/index.ts";
@@ -15,16 +15,30 @@ export function registerGroups(app: OpenAPIHono, store: Store, onAssign: (profil
     return r.data;
   };
   const profileMustExist = (name: string) => {
-    if (!store.profiles.get(name)) throw new ValidationError("profile", `profile: no profile named ${name}`, [{ field: "profile", message: "unknown profile" }]);
+    if (!store.profiles.get(name))
+      throw new ValidationError("profile", `profile: no profile named ${name}`, [
+        { field: "profile", message: "unknown profile" },
+      ]);
   };
 
   app.openapi(
-    createRoute({ method: "get", path: "/groups", summary: "List groups", responses: { 200: json(z.array(Group), "groups, by name"), ...errors(401) } }),
+    createRoute({
+      method: "get",
+      path: "/groups",
+      summary: "List groups",
+      responses: { 200: json(z.array(Group), "groups, by name"), ...errors(401) },
+    }),
     (c) => c.json(store.groups.list(), 200),
   );
 
   app.openapi(
-    createRoute({ method: "post", path: "/groups", summary: "Create a group", request: body(GroupCreateSchema), responses: { 201: json(Group, "created"), ...errors(400, 401, 409) } }),
+    createRoute({
+      method: "post",
+      path: "/groups",
+      summary: "Create a group",
+      request: body(GroupCreateSchema),
+      responses: { 201: json(Group, "created"), ...errors(400, 401, 409) },
+    }),
     (c) => {
       const g = c.req.valid("json");
       profileMustExist(g.profile);
@@ -36,7 +50,13 @@ export function registerGroups(app: OpenAPIHono, store: Store, onAssign: (profil
   );
 
   app.openapi(
-    createRoute({ method: "get", path: "/groups/{name}", summary: "A group", request: { params: NameParam }, responses: { 200: json(Group, "the group"), ...errors(400, 401, 404) } }),
+    createRoute({
+      method: "get",
+      path: "/groups/{name}",
+      summary: "A group",
+      request: { params: NameParam },
+      responses: { 200: json(Group, "the group"), ...errors(400, 401, 404) },
+    }),
     (c) => c.json(store.groups.require(nameOf(c.req.valid("param").name)), 200),
   );
 
@@ -61,7 +81,13 @@ export function registerGroups(app: OpenAPIHono, store: Store, onAssign: (profil
   );
 
   app.openapi(
-    createRoute({ method: "delete", path: "/groups/{name}", summary: "Delete a group", request: { params: NameParam }, responses: { 204: { description: "deleted" }, ...errors(400, 401, 404) } }),
+    createRoute({
+      method: "delete",
+      path: "/groups/{name}",
+      summary: "Delete a group",
+      request: { params: NameParam },
+      responses: { 204: { description: "deleted" }, ...errors(400, 401, 404) },
+    }),
     (c) => {
       const name = nameOf(c.req.valid("param").name);
       store.groups.delete(name);

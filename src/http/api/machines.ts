@@ -1,23 +1,36 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Lifecycle } from "../../boot/lifecycle-service.ts";
 import { MacSchema } from "../../model/mac.ts";
 import { MachineCreateSchema, MachineSchema, MachineStateSchema, MachineUpdateSchema } from "../../model/machine.ts";
-import type { Lifecycle } from "../../boot/lifecycle-service.ts";
 import type { Store } from "../../store/index.ts";
 import { ValidationError } from "../errors.ts";
 import { body, errors, json } from "./common.ts";
 
-const MacParam = z.object({ mac: z.string().openapi({ param: { name: "mac", in: "path" }, example: "52:54:00:12:34:56" }) });
+const MacParam = z.object({
+  mac: z.string().openapi({ param: { name: "mac", in: "path" }, example: "52:54:00:12:34:56" }),
+});
 const Machine = MachineSchema.meta({ id: "Machine" });
 
 /** `onAssign` is told of every profile a machine is given (the mirror prefetches its release). */
-export function registerMachines(app: OpenAPIHono, store: Store, lifecycle: Lifecycle, onAssign: (profile: string | null | undefined) => void): void {
+export function registerMachines(
+  app: OpenAPIHono,
+  store: Store,
+  lifecycle: Lifecycle,
+  onAssign: (profile: string | null | undefined) => void,
+): void {
   const macOf = (raw: string) => {
     const r = MacSchema.safeParse(raw);
-    if (!r.success) throw new ValidationError("mac", `mac: not a MAC address: ${JSON.stringify(raw)}`, [{ field: "mac", message: "not a MAC address" }]);
+    if (!r.success)
+      throw new ValidationError("mac", `mac: not a MAC address: ${JSON.stringify(raw)}`, [
+        { field: "mac", message: "not a MAC address" },
+      ]);
     return r.data;
   };
   const profileMustExist = (name: string | null | undefined) => {
-    if (name && !store.profiles.get(name)) throw new ValidationError("profile", `profile: no profile named ${name}`, [{ field: "profile", message: "unknown profile" }]);
+    if (name && !store.profiles.get(name))
+      throw new ValidationError("profile", `profile: no profile named ${name}`, [
+        { field: "profile", message: "unknown profile" },
+      ]);
   };
 
   app.openapi(
@@ -25,7 +38,13 @@ export function registerMachines(app: OpenAPIHono, store: Store, lifecycle: Life
       method: "get",
       path: "/machines",
       summary: "List machines",
-      request: { query: z.object({ state: MachineStateSchema.optional(), profile: z.string().optional(), search: z.string().optional() }) },
+      request: {
+        query: z.object({
+          state: MachineStateSchema.optional(),
+          profile: z.string().optional(),
+          search: z.string().optional(),
+        }),
+      },
       responses: { 200: json(z.array(Machine), "machines, by MAC"), ...errors(400, 401) },
     }),
     (c) => c.json(store.machines.list(c.req.valid("query")), 200),
@@ -55,7 +74,10 @@ export function registerMachines(app: OpenAPIHono, store: Store, lifecycle: Life
       path: "/machines/{mac}",
       summary: "A machine with its recent history",
       request: { params: MacParam },
-      responses: { 200: json(Machine.extend({ history: z.array(z.unknown()) }), "the machine"), ...errors(400, 401, 404) },
+      responses: {
+        200: json(Machine.extend({ history: z.array(z.unknown()) }), "the machine"),
+        ...errors(400, 401, 404),
+      },
     }),
     (c) => {
       const mac = macOf(c.req.valid("param").mac);

@@ -11,7 +11,10 @@ export function checkProfile(p: ProfileCreate): void {
   const field = p.ignition.butane !== undefined ? "ignition.butane" : "ignition.json";
   const pinned = p.flatcar && p.flatcar.version !== "current" ? p.flatcar.version : undefined;
   // Strict: an unknown (typo'd) key is an error here, where someone can fix it, not a warning nobody reads.
-  const errors = checkProfileIgnition(p.ignition, { strict: true, ...(pinned ? { flatcarVersion: pinned } : {}) }).filter((d) => d.severity === "error");
+  const errors = checkProfileIgnition(p.ignition, {
+    strict: true,
+    ...(pinned ? { flatcarVersion: pinned } : {}),
+  }).filter((d) => d.severity === "error");
   if (errors.length > 0) {
     const issues = errors.map((d) => ({ field, message: formatDiagnostic(d) }));
     throw new ValidationError(field, `${field}: ${issues.map((i) => i.message).join("; ")}`, issues);

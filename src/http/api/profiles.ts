@@ -1,16 +1,19 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
-import { NameSchema } from "../../model/mac.ts";
-import { ProfileBodySchema, ProfileCreateSchema, type ProfileCreate } from "../../model/profile.ts";
-import type { IgnitionConfigs } from "../../boot/configs.ts";
-import { MacSchema } from "../../model/mac.ts";
-import type { Store } from "../../store/index.ts";
-import { NotFoundError } from "../../store/errors.ts";
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
+import type { IgnitionConfigs } from "../../boot/configs.ts";
+import { MacSchema, NameSchema } from "../../model/mac.ts";
+import { ProfileBodySchema, type ProfileCreate, ProfileCreateSchema } from "../../model/profile.ts";
+import { NotFoundError } from "../../store/errors.ts";
+import type { Store } from "../../store/index.ts";
 import { fromZod } from "../errors.ts";
 import { body, errors, json } from "./common.ts";
 
-const NameParam = z.object({ name: z.string().openapi({ param: { name: "name", in: "path" }, example: "flatcar-install" }) });
-const Profile = z.intersection(ProfileCreateSchema, z.object({ builtin: z.boolean(), createdAt: z.string(), updatedAt: z.string() })).meta({ id: "Profile" });
+const NameParam = z.object({
+  name: z.string().openapi({ param: { name: "name", in: "path" }, example: "flatcar-install" }),
+});
+const Profile = z
+  .intersection(ProfileCreateSchema, z.object({ builtin: z.boolean(), createdAt: z.string(), updatedAt: z.string() }))
+  .meta({ id: "Profile" });
 
 /** Checks a profile beyond its shape (its Ignition template compiles); throws a ValidationError naming the field. */
 export type ProfileCheck = (p: ProfileCreate) => void;
@@ -23,7 +26,12 @@ export function registerProfiles(app: OpenAPIHono, store: Store, check: ProfileC
   };
 
   app.openapi(
-    createRoute({ method: "get", path: "/profiles", summary: "List profiles", responses: { 200: json(z.array(Profile), "profiles, by name"), ...errors(401) } }),
+    createRoute({
+      method: "get",
+      path: "/profiles",
+      summary: "List profiles",
+      responses: { 200: json(z.array(Profile), "profiles, by name"), ...errors(401) },
+    }),
     (c) => c.json(store.profiles.list(), 200),
   );
 
@@ -45,7 +53,13 @@ export function registerProfiles(app: OpenAPIHono, store: Store, check: ProfileC
   );
 
   app.openapi(
-    createRoute({ method: "get", path: "/profiles/{name}", summary: "A profile", request: { params: NameParam }, responses: { 200: json(Profile, "the profile"), ...errors(400, 401, 404) } }),
+    createRoute({
+      method: "get",
+      path: "/profiles/{name}",
+      summary: "A profile",
+      request: { params: NameParam },
+      responses: { 200: json(Profile, "the profile"), ...errors(400, 401, 404) },
+    }),
     (c) => c.json(store.profiles.require(nameOf(c.req.valid("param").name)), 200),
   );
 
@@ -69,7 +83,13 @@ export function registerProfiles(app: OpenAPIHono, store: Store, check: ProfileC
   );
 
   app.openapi(
-    createRoute({ method: "delete", path: "/profiles/{name}", summary: "Delete an unused profile", request: { params: NameParam }, responses: { 204: { description: "deleted" }, ...errors(400, 401, 404, 409) } }),
+    createRoute({
+      method: "delete",
+      path: "/profiles/{name}",
+      summary: "Delete an unused profile",
+      request: { params: NameParam },
+      responses: { 204: { description: "deleted" }, ...errors(400, 401, 404, 409) },
+    }),
     (c) => {
       const name = nameOf(c.req.valid("param").name);
       store.profiles.delete(name);
@@ -82,10 +102,19 @@ export function registerProfiles(app: OpenAPIHono, store: Store, check: ProfileC
     createRoute({
       method: "post",
       path: "/profiles/{name}/render",
-      summary: "Preview the Ignition this profile gives a machine (the installed system's config for install profiles unless stage=boot)",
+      summary:
+        "Preview the Ignition this profile gives a machine (the installed system's config for install profiles unless stage=boot)",
       request: { params: NameParam, query: z.object({ mac: MacSchema, stage: z.enum(["boot", "final"]).optional() }) },
       responses: {
-        200: json(z.object({ profile: z.string(), kind: z.string(), spec: z.string(), config: z.record(z.string(), z.unknown()) }), "rendered config"),
+        200: json(
+          z.object({
+            profile: z.string(),
+            kind: z.string(),
+            spec: z.string(),
+            config: z.record(z.string(), z.unknown()),
+          }),
+          "rendered config",
+        ),
         ...errors(400, 401, 404, 500),
       },
     }),

@@ -1,4 +1,4 @@
-import { createRoute, z, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Mirror } from "../../flatcar/mirror.ts";
 import { boardOf, ReleaseRequestSchema } from "../../flatcar/release.ts";
 import { body, errors, json } from "../api/common.ts";
@@ -77,7 +77,16 @@ export function registerAssets(app: OpenAPIHono, mirror: Mirror): void {
       }
       try {
         const { version } = await running;
-        return c.json({ state: "ready" as const, channel: release.channel, board, version, basePath: `/assets/flatcar/${release.channel}/${board}` }, 200);
+        return c.json(
+          {
+            state: "ready" as const,
+            channel: release.channel,
+            board,
+            version,
+            basePath: `/assets/flatcar/${release.channel}/${board}`,
+          },
+          200,
+        );
       } catch (err) {
         return c.json({ error: (err as Error).message }, 502);
       }

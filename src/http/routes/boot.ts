@@ -1,8 +1,8 @@
 import { Hono } from "hono";
 import { normalizeIp, type RecentClients } from "../../boot/attribution.ts";
-import type { BootService } from "../../boot/service.ts";
 import { normalizeMac } from "../../boot/identity.ts";
 import { bootScript } from "../../boot/render.ts";
+import type { BootService } from "../../boot/service.ts";
 import type { Signer } from "../../boot/sign.ts";
 import type { Logger } from "../../log.ts";
 import type { Store } from "../../store/index.ts";
@@ -10,7 +10,14 @@ import type { Store } from "../../store/index.ts";
 const IPXE_TYPE = { "Content-Type": "text/plain; charset=utf-8" };
 
 /** Routes firmware and iPXE call: no auth (firmware cannot authenticate), one log line per request. */
-export function bootRoutes(deps: { boot: BootService; store: Store; signer: Signer; server: string; log: Logger; recent: RecentClients }): Hono {
+export function bootRoutes(deps: {
+  boot: BootService;
+  store: Store;
+  signer: Signer;
+  server: string;
+  log: Logger;
+  recent: RecentClients;
+}): Hono {
   const { boot, store, signer, log } = deps;
   const app = new Hono();
 
@@ -20,7 +27,17 @@ export function bootRoutes(deps: { boot: BootService; store: Store; signer: Sign
     const answer = boot.ipxe(c.req.query());
     const ip = clientIp(c);
     deps.recent.note(ip, answer.mac);
-    log.info({ route: "/ipxe", mac: answer.mac, profile: answer.profile, outcome: answer.outcome, status: answer.status, ip: clientIp(c) }, "boot request");
+    log.info(
+      {
+        route: "/ipxe",
+        mac: answer.mac,
+        profile: answer.profile,
+        outcome: answer.outcome,
+        status: answer.status,
+        ip: clientIp(c),
+      },
+      "boot request",
+    );
     return c.body(answer.body, answer.status, IPXE_TYPE);
   });
 
@@ -47,6 +64,7 @@ export function bootRoutes(deps: { boot: BootService; store: Store; signer: Sign
 }
 
 export function clientIp(c: { env: unknown }): string | undefined {
-  const ip = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress;
+  const ip = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket
+    ?.remoteAddress;
   return ip && normalizeIp(ip);
 }

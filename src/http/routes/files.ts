@@ -1,4 +1,4 @@
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
 import type { Logger } from "../../log.ts";
 import { resolveInRoots, sendFile } from "../files.ts";
 import { clientIp } from "./boot.ts";
@@ -17,13 +17,18 @@ export interface Served {
   partial: boolean;
 }
 
-export function fileRoutes(prefix: string, roots: () => readonly string[], log: Logger, onServed: (s: Served) => void): Hono {
+export function fileRoutes(
+  prefix: string,
+  roots: () => readonly string[],
+  log: Logger,
+  onServed: (s: Served) => void,
+): Hono {
   const app = new Hono();
   const handler = async (c: Context) => {
     // The raw request line, not the WHATWG-normalised URL: `..` must be seen (and refused), not resolved away.
     const incoming = (c.env as { incoming?: { url?: string } } | undefined)?.incoming;
     const pathname = (incoming?.url ?? new URL(c.req.url).pathname).split("?")[0]!;
-    if (!pathname.startsWith(prefix + "/")) return c.text("refused: path leaves the served tree\n", 400);
+    if (!pathname.startsWith(`${prefix}/`)) return c.text("refused: path leaves the served tree\n", 400);
     const rel = pathname.slice(prefix.length + 1);
     const r = await resolveInRoots(roots(), rel);
     if (!r.ok) {
@@ -32,7 +37,13 @@ export function fileRoutes(prefix: string, roots: () => readonly string[], log: 
     }
     const res = sendFile(c, r.file, r.stat);
     if (res.status === 200 || res.status === 206)
-      onServed({ path: pathname, ip: clientIp(c), method: c.req.method, bytes: r.stat.size, partial: res.status === 206 });
+      onServed({
+        path: pathname,
+        ip: clientIp(c),
+        method: c.req.method,
+        bytes: r.stat.size,
+        partial: res.status === 206,
+      });
     return res;
   };
   app.on(["GET", "HEAD"], `${prefix}/*`, handler);

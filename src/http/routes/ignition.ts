@@ -1,4 +1,4 @@
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
 import type { IgnitionConfigs, Stage } from "../../boot/configs.ts";
 import { normalizeMac } from "../../boot/identity.ts";
 import { REPORT_KINDS, type ReportKind } from "../../boot/lifecycle.ts";
@@ -36,7 +36,10 @@ export function ignitionRoutes(deps: {
     if (mac && verdict === "ok") return mac;
     store.events.append({ mac, kind: `${purpose}.refused`, detail: { verdict, ip, path: c.req.path } });
     log.warn({ mac, verdict, ip, path: c.req.path }, "refused a request without a valid signature");
-    const error = { expired: "signed URL expired", "not-from-leased-ip": "request does not come from the address leased to this machine" }[verdict];
+    const error = {
+      expired: "signed URL expired",
+      "not-from-leased-ip": "request does not come from the address leased to this machine",
+    }[verdict];
     return c.json({ error: error ?? "missing or invalid signature" }, 403);
   };
 
@@ -47,12 +50,26 @@ export function ignitionRoutes(deps: {
     if (!machine) return c.json({ error: `machine ${mac} not found` }, 404);
     const answer = configs.forMachine(machine, stage);
     if (!answer.ok) {
-      store.events.append({ mac, kind: answer.status === 500 ? "render.failed" : "ignition.unavailable", detail: { stage, profile: answer.profile ?? null, error: answer.reason } });
-      log.warn({ route: c.req.path, mac, profile: answer.profile, status: answer.status, reason: answer.reason }, "ignition not served");
+      store.events.append({
+        mac,
+        kind: answer.status === 500 ? "render.failed" : "ignition.unavailable",
+        detail: { stage, profile: answer.profile ?? null, error: answer.reason },
+      });
+      log.warn(
+        { route: c.req.path, mac, profile: answer.profile, status: answer.status, reason: answer.reason },
+        "ignition not served",
+      );
       return c.json({ error: answer.reason }, answer.status);
     }
-    store.events.append({ mac, kind: "ignition.served", detail: { stage, kind: answer.kind, spec: answer.spec, profile: answer.profile, ip: clientIp(c) } });
-    log.info({ route: c.req.path, mac, profile: answer.profile, kind: answer.kind, spec: answer.spec, status: 200 }, "ignition served");
+    store.events.append({
+      mac,
+      kind: "ignition.served",
+      detail: { stage, kind: answer.kind, spec: answer.spec, profile: answer.profile, ip: clientIp(c) },
+    });
+    log.info(
+      { route: c.req.path, mac, profile: answer.profile, kind: answer.kind, spec: answer.spec, status: 200 },
+      "ignition served",
+    );
     return c.json(answer.config);
   };
 
@@ -63,9 +80,14 @@ export function ignitionRoutes(deps: {
     const mac = authorize(c, "report");
     if (typeof mac !== "string") return mac;
     const kind = c.req.query("kind");
-    if (!REPORT_KINDS.includes(kind as ReportKind)) return c.json({ error: `kind must be one of ${REPORT_KINDS.join(", ")}`, field: "kind" }, 400);
+    if (!REPORT_KINDS.includes(kind as ReportKind))
+      return c.json({ error: `kind must be one of ${REPORT_KINDS.join(", ")}`, field: "kind" }, 400);
     const text = await c.req.text();
-    const m = lifecycle.apply(mac, kind as ReportKind, { by: "report", ip: clientIp(c), detail: text ? { log: text.slice(-REPORT_TAIL) } : {} });
+    const m = lifecycle.apply(mac, kind as ReportKind, {
+      by: "report",
+      ip: clientIp(c),
+      detail: text ? { log: text.slice(-REPORT_TAIL) } : {},
+    });
     return c.json({ mac, state: m.state });
   });
 

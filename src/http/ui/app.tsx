@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { Hono, type Context } from "hono";
+import { type Context, Hono } from "hono";
 import type { IgnitionConfigs } from "../../boot/configs.ts";
 import { normalizeMac } from "../../boot/identity.ts";
 import type { Lifecycle } from "../../boot/lifecycle-service.ts";
@@ -8,14 +8,14 @@ import type { BootService } from "../../boot/service.ts";
 import type { Mirror } from "../../flatcar/mirror.ts";
 import { ReleaseRequestSchema } from "../../flatcar/release.ts";
 import { MachineStateSchema, MachineUpdateSchema } from "../../model/machine.ts";
-import type { Store } from "../../store/index.ts";
 import { ConflictError, NotFoundError } from "../../store/errors.ts";
+import type { Store } from "../../store/index.ts";
 import { maskIgnition, metadataStrings } from "./mask.ts";
 import { AssetsPage, MirrorSection } from "./pages/assets.tsx";
 import { DiscoveredPage } from "./pages/discovered.tsx";
 import { LoginPage } from "./pages/login.tsx";
 import { MachinePage, type Preview } from "./pages/machine.tsx";
-import { MachineRows, MachinesPage, type MachineFilter } from "./pages/machines.tsx";
+import { type MachineFilter, MachineRows, MachinesPage } from "./pages/machines.tsx";
 import { ProfilesPage } from "./pages/profiles.tsx";
 import { flashRedirect, formOf, Sessions, takeFlash } from "./session.ts";
 import { addressesOf, bootStory } from "./timeline.ts";
@@ -35,12 +35,19 @@ export interface UiDeps {
 const require = createRequire(import.meta.url);
 // Read once: both are small, and the console must work with no internet (no CDN).
 const STATIC: Record<string, { body: string; type: string }> = {
-  "htmx.min.js": { body: readFileSync(require.resolve("htmx.org/dist/htmx.min.js"), "utf8"), type: "text/javascript; charset=utf-8" },
-  "ui.css": { body: readFileSync(new URL("./static/ui.css", import.meta.url), "utf8"), type: "text/css; charset=utf-8" },
+  "htmx.min.js": {
+    body: readFileSync(require.resolve("htmx.org/dist/htmx.min.js"), "utf8"),
+    type: "text/javascript; charset=utf-8",
+  },
+  "ui.css": {
+    body: readFileSync(new URL("./static/ui.css", import.meta.url), "utf8"),
+    type: "text/css; charset=utf-8",
+  },
 };
 
 /** Where a form may send the browser back to: only console pages. */
-const backTo = (raw: unknown, fallback: string) => (typeof raw === "string" && /^\/ui\/[A-Za-z0-9/:._-]*$/.test(raw) ? raw : fallback);
+const backTo = (raw: unknown, fallback: string) =>
+  typeof raw === "string" && /^\/ui\/[A-Za-z0-9/:._-]*$/.test(raw) ? raw : fallback;
 
 /** The operator console at /ui: server-rendered pages, plain forms (POST-redirect-GET with a flash message), htmx polling for live tables. */
 export function uiApp(deps: UiDeps): Hono {
@@ -75,15 +82,32 @@ export function uiApp(deps: UiDeps): Hono {
 
   const filterOf = (c: Context): MachineFilter => {
     const state = MachineStateSchema.safeParse(c.req.query("state"));
-    return { state: state.success ? state.data : undefined, profile: c.req.query("profile") || undefined, q: c.req.query("q")?.trim() || undefined };
+    return {
+      state: state.success ? state.data : undefined,
+      profile: c.req.query("profile") || undefined,
+      q: c.req.query("q")?.trim() || undefined,
+    };
   };
   const rowsFor = (f: MachineFilter) =>
-    store.machines.list({ ...(f.state ? { state: MachineStateSchema.parse(f.state) } : {}), ...(f.profile ? { profile: f.profile } : {}), ...(f.q ? { search: f.q } : {}) }).map((m) => machineView(m, boot, mirror));
+    store.machines
+      .list({
+        ...(f.state ? { state: MachineStateSchema.parse(f.state) } : {}),
+        ...(f.profile ? { profile: f.profile } : {}),
+        ...(f.q ? { search: f.q } : {}),
+      })
+      .map((m) => machineView(m, boot, mirror));
 
   app.get("/machines", (c) => {
     const filter = filterOf(c);
     return c.html(
-      <MachinesPage csrf={c.get("session").csrf} flash={takeFlash(c)} rows={rowsFor(filter)} filter={filter} profiles={store.profiles.list()} counts={store.machines.countByState()} />,
+      <MachinesPage
+        csrf={c.get("session").csrf}
+        flash={takeFlash(c)}
+        rows={rowsFor(filter)}
+        filter={filter}
+        profiles={store.profiles.list()}
+        counts={store.machines.countByState()}
+      />,
     );
   });
   app.get("/machines/rows", (c) => {
@@ -92,8 +116,17 @@ export function uiApp(deps: UiDeps): Hono {
   });
 
   app.get("/discovered", (c) => {
-    const machines = store.machines.list({ state: "discovered" }).sort((a, b) => (b.firstSeen ?? b.createdAt).localeCompare(a.firstSeen ?? a.createdAt));
-    return c.html(<DiscoveredPage csrf={c.get("session").csrf} flash={takeFlash(c)} machines={machines} profiles={store.profiles.list()} />);
+    const machines = store.machines
+      .list({ state: "discovered" })
+      .sort((a, b) => (b.firstSeen ?? b.createdAt).localeCompare(a.firstSeen ?? a.createdAt));
+    return c.html(
+      <DiscoveredPage
+        csrf={c.get("session").csrf}
+        flash={takeFlash(c)}
+        machines={machines}
+        profiles={store.profiles.list()}
+      />,
+    );
   });
 
   app.get("/machines/:mac", (c) => {
@@ -105,22 +138,36 @@ export function uiApp(deps: UiDeps): Hono {
     // TFTP knows addresses, not MACs: take the transfers from addresses this machine used since it was first seen.
     const since = m.firstSeen ?? m.createdAt;
     const tftp = ["tftp.transfer", "tftp.failed", "tftp.aborted"].flatMap((kind) =>
-      store.events.list({ kind, limit: 500 }).filter((e) => e.at >= since && typeof e.detail.ip === "string" && ips.has(e.detail.ip)),
+      store.events
+        .list({ kind, limit: 500 })
+        .filter((e) => e.at >= since && typeof e.detail.ip === "string" && ips.has(e.detail.ip)),
     );
     const { groupMetadata, profile } = boot.resolve(m);
     const secrets = metadataStrings(m.metadata, groupMetadata);
     const previews: Preview[] = (profile?.install ? (["boot", "final"] as const) : (["boot"] as const)).map((stage) => {
       const a = deps.configs.forMachine(m, stage);
-      return a.ok ? { stage, ok: true, text: JSON.stringify(maskIgnition(a.config, secrets), null, 2) } : { stage, ok: false, text: a.reason };
+      return a.ok
+        ? { stage, ok: true, text: JSON.stringify(maskIgnition(a.config, secrets), null, 2) }
+        : { stage, ok: false, text: a.reason };
     });
     return c.html(
-      <MachinePage csrf={c.get("session").csrf} flash={takeFlash(c)} view={machineView(m, boot, mirror)} story={bootStory([...own, ...tftp])} previews={previews} profiles={store.profiles.list()} />,
+      <MachinePage
+        csrf={c.get("session").csrf}
+        flash={takeFlash(c)}
+        view={machineView(m, boot, mirror)}
+        story={bootStory([...own, ...tftp])}
+        previews={previews}
+        profiles={store.profiles.list()}
+      />,
     );
   });
 
   /** Profile (and hostname, when given) for one machine; returns what went wrong, in words, or nothing. */
   const assign = (mac: string, profile: unknown, hostname: unknown): string | undefined => {
-    const patch = MachineUpdateSchema.safeParse({ profile: profile || undefined, ...(typeof hostname === "string" && hostname.trim() ? { hostname: hostname.trim() } : {}) });
+    const patch = MachineUpdateSchema.safeParse({
+      profile: profile || undefined,
+      ...(typeof hostname === "string" && hostname.trim() ? { hostname: hostname.trim() } : {}),
+    });
     if (!patch.success) return patch.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
     if (!patch.data.profile) return "choose a profile";
     if (!store.profiles.get(patch.data.profile)) return `no profile named ${patch.data.profile}`;
@@ -147,7 +194,8 @@ export function uiApp(deps: UiDeps): Hono {
   app.post("/discovered/assign", async (c) => {
     const form = (await formOf(c)) ?? {};
     const macs = ([] as unknown[]).concat(form.mac ?? []).filter((m): m is string => typeof m === "string");
-    if (macs.length === 0) return flashRedirect(c, "/ui/discovered", { kind: "error", text: "Tick at least one machine." });
+    if (macs.length === 0)
+      return flashRedirect(c, "/ui/discovered", { kind: "error", text: "Tick at least one machine." });
     const failures: string[] = [];
     for (const raw of macs) {
       const mac = normalizeMac(raw) ?? raw;
@@ -155,8 +203,15 @@ export function uiApp(deps: UiDeps): Hono {
       if (error) failures.push(`${mac}: ${error}`);
     }
     const done = macs.length - failures.length;
-    if (failures.length > 0) return flashRedirect(c, "/ui/discovered", { kind: "error", text: `Assigned ${done} of ${macs.length}. ${failures.join("; ")}` });
-    return flashRedirect(c, "/ui/discovered", { kind: "ok", text: `Assigned profile ${form.profile} to ${done} machine${done === 1 ? "" : "s"}.` });
+    if (failures.length > 0)
+      return flashRedirect(c, "/ui/discovered", {
+        kind: "error",
+        text: `Assigned ${done} of ${macs.length}. ${failures.join("; ")}`,
+      });
+    return flashRedirect(c, "/ui/discovered", {
+      kind: "ok",
+      text: `Assigned profile ${form.profile} to ${done} machine${done === 1 ? "" : "s"}.`,
+    });
   });
 
   app.post("/machines/:mac/reinstall", (c) => {
@@ -164,10 +219,14 @@ export function uiApp(deps: UiDeps): Hono {
     try {
       lifecycle.apply(mac, "reinstall", { by: "ui" });
     } catch (err) {
-      if (err instanceof ConflictError || err instanceof NotFoundError) return flashRedirect(c, `/ui/machines/${mac}`, { kind: "error", text: `Cannot reinstall: ${err.message}` });
+      if (err instanceof ConflictError || err instanceof NotFoundError)
+        return flashRedirect(c, `/ui/machines/${mac}`, { kind: "error", text: `Cannot reinstall: ${err.message}` });
       throw err;
     }
-    return flashRedirect(c, `/ui/machines/${mac}`, { kind: "ok", text: `${mac} will install again on its next network boot.` });
+    return flashRedirect(c, `/ui/machines/${mac}`, {
+      kind: "ok",
+      text: `${mac} will install again on its next network boot.`,
+    });
   });
 
   app.post("/machines/:mac/forget", (c) => {
@@ -176,25 +235,50 @@ export function uiApp(deps: UiDeps): Hono {
     if (!m) return flashRedirect(c, "/ui/machines", { kind: "error", text: `No machine ${mac}.` });
     store.machines.delete(mac);
     store.events.append({ mac, kind: "lifecycle.forget", detail: { from: m.state, by: "ui" } });
-    return flashRedirect(c, "/ui/machines", { kind: "ok", text: `Forgot ${mac}; its next boot shows it as discovered.` });
+    return flashRedirect(c, "/ui/machines", {
+      kind: "ok",
+      text: `Forgot ${mac}; its next boot shows it as discovered.`,
+    });
   });
 
   app.get("/profiles", (c) => {
-    const rows = store.profiles.list().map((profile) => ({ profile, release: releaseOf(profile, mirror), machines: store.machines.list({ profile: profile.name }).length }));
+    const rows = store.profiles.list().map((profile) => ({
+      profile,
+      release: releaseOf(profile, mirror),
+      machines: store.machines.list({ profile: profile.name }).length,
+    }));
     return c.html(<ProfilesPage csrf={c.get("session").csrf} flash={takeFlash(c)} rows={rows} />);
   });
 
-  app.get("/assets", async (c) => c.html(<AssetsPage csrf={c.get("session").csrf} flash={takeFlash(c)} status={await mirror.list()} progress={mirror.progress()} />));
-  app.get("/assets/status", async (c) => c.html(<MirrorSection status={await mirror.list()} progress={mirror.progress()} />));
+  app.get("/assets", async (c) =>
+    c.html(
+      <AssetsPage
+        csrf={c.get("session").csrf}
+        flash={takeFlash(c)}
+        status={await mirror.list()}
+        progress={mirror.progress()}
+      />,
+    ),
+  );
+  app.get("/assets/status", async (c) =>
+    c.html(<MirrorSection status={await mirror.list()} progress={mirror.progress()} />),
+  );
   app.post("/assets/sync", async (c) => {
     const form = (await formOf(c)) ?? {};
     const req = ReleaseRequestSchema.safeParse({ channel: form.channel, version: form.version, arch: form.arch });
-    if (!req.success) return flashRedirect(c, "/ui/assets", { kind: "error", text: req.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") });
+    if (!req.success)
+      return flashRedirect(c, "/ui/assets", {
+        kind: "error",
+        text: req.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "),
+      });
     const r = req.data;
     mirror.sync(r).catch(() => {
       // Recorded by the mirror as a flatcar.sync.failed event and listed on this page.
     });
-    return flashRedirect(c, "/ui/assets", { kind: "ok", text: `Syncing Flatcar ${r.channel} ${r.version} (${r.arch}).` });
+    return flashRedirect(c, "/ui/assets", {
+      kind: "ok",
+      text: `Syncing Flatcar ${r.channel} ${r.version} (${r.arch}).`,
+    });
   });
 
   return app;

@@ -9,7 +9,13 @@ const NAV = [
   ["/ui/assets", "Assets"],
 ] as const;
 
-export function Page(props: { title: string; current?: string; csrf?: string; flash?: Flash | undefined; children: Child }) {
+export function Page(props: {
+  title: string;
+  current?: string;
+  csrf?: string;
+  flash?: Flash | undefined;
+  children: Child;
+}) {
   return (
     <html lang="en">
       <head>
@@ -33,7 +39,9 @@ export function Page(props: { title: string; current?: string; csrf?: string; fl
               </nav>
               <form method="post" action="/ui/logout">
                 <Csrf token={props.csrf} />
-                <button class="secondary" type="submit">Log out</button>
+                <button class="secondary" type="submit">
+                  Log out
+                </button>
               </form>
             </>
           )}
@@ -55,6 +63,15 @@ export function Page(props: { title: string; current?: string; csrf?: string; fl
 export const Csrf = (props: { token: string }) => <input type="hidden" name="_csrf" value={props.token} />;
 
 /** The state as a word (readable without colour) in a coloured badge. */
-export const StateBadge = (props: { state: MachineState }) => <span class={`state state-${props.state}`}>{props.state}</span>;
+export const StateBadge = (props: { state: MachineState }) => (
+  <span class={`state state-${props.state}`}>{props.state}</span>
+);
 
-export const Time = (props: { iso: string | null; text: string }) => (props.iso ? <time datetime={props.iso} title={props.iso}>{props.text}</time> : <span class="muted">{props.text}</span>);
+export const Time = (props: { iso: string | null; text: string }) =>
+  props.iso ? (
+    <time datetime={props.iso} title={props.iso}>
+      {props.text}
+    </time>
+  ) : (
+    <span class="muted">{props.text}</span>
+  );

@@ -21,8 +21,14 @@ function maskSource(source: unknown): unknown {
 function maskFile(file: Record<string, unknown>): Record<string, unknown> {
   const out = { ...file };
   const contents = file.contents as Record<string, unknown> | undefined;
-  if (contents && typeof contents === "object") out.contents = { ...contents, source: maskSource(contents.source), compression: undefined };
-  if (Array.isArray(file.append)) out.append = file.append.map((a: Record<string, unknown>) => ({ ...a, source: maskSource(a.source), compression: undefined }));
+  if (contents && typeof contents === "object")
+    out.contents = { ...contents, source: maskSource(contents.source), compression: undefined };
+  if (Array.isArray(file.append))
+    out.append = file.append.map((a: Record<string, unknown>) => ({
+      ...a,
+      source: maskSource(a.source),
+      compression: undefined,
+    }));
   return out;
 }
 

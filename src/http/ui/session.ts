@@ -42,7 +42,12 @@ export class Sessions {
     this.sweep();
     const id = randomBytes(32).toString("base64url");
     this.byId.set(id, { csrf: randomBytes(32).toString("base64url"), seenAt: Date.now() });
-    setCookie(c, COOKIE, id, { path: "/ui", httpOnly: true, sameSite: "Strict", secure: new URL(c.req.url).protocol === "https:" });
+    setCookie(c, COOKIE, id, {
+      path: "/ui",
+      httpOnly: true,
+      sameSite: "Strict",
+      secure: new URL(c.req.url).protocol === "https:",
+    });
     return true;
   }
 

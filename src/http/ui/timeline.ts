@@ -21,7 +21,13 @@ function phaseOf(e: Event): Phase {
   // Downloads by a booting client: the kernel and initrd, or the install image flatcar-install fetches.
   if (k === "http.asset") return String(e.detail.path).includes("flatcar_production_image") ? "Install" : "Kernel";
   if (k.startsWith("ignition.") || k.startsWith("render.")) return e.detail.stage === "final" ? "Install" : "Ignition";
-  if (k === "lifecycle.install-started" || k === "lifecycle.install-done" || k === "lifecycle.install-failed" || k === "lifecycle.deadline") return "Install";
+  if (
+    k === "lifecycle.install-started" ||
+    k === "lifecycle.install-done" ||
+    k === "lifecycle.install-failed" ||
+    k === "lifecycle.deadline"
+  )
+    return "Install";
   if (k === "lifecycle.first-boot" || k === "lifecycle.booted") return "First boot";
   if (k.startsWith("lifecycle.") || k.startsWith("machine.")) return "Operator";
   return "Other";
@@ -62,6 +68,8 @@ export function bootStory(events: readonly Event[]): Step[] {
 export function addressesOf(events: readonly Event[], ip: string | null): Set<string> {
   const out = new Set<string>();
   if (ip) out.add(ip);
-  for (const e of events) if (typeof e.detail.ip === "string" && e.kind !== "ignition.refused" && e.kind !== "report.refused") out.add(e.detail.ip);
+  for (const e of events)
+    if (typeof e.detail.ip === "string" && e.kind !== "ignition.refused" && e.kind !== "report.refused")
+      out.add(e.detail.ip);
   return out;
 }

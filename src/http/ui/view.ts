@@ -17,7 +17,8 @@ export function releaseOf(profile: Profile | undefined, mirror: Mirror): string 
   if (!profile) return "—";
   if (profile.flatcar) {
     const { channel, version, arch } = profile.flatcar;
-    if (version !== "current") return `${channel} / ${version}${mirror.isMirrored(channel, arch, version) ? "" : " (not mirrored yet)"}`;
+    if (version !== "current")
+      return `${channel} / ${version}${mirror.isMirrored(channel, arch, version) ? "" : " (not mirrored yet)"}`;
     return `${channel} / current → ${mirror.currentVersion(channel, arch) ?? "not mirrored yet"}`;
   }
   return profile.boot ? "raw boot" : "local disk";

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { moduleLoadOrder, type Kernel } from "./kernel.ts";
+import { type Kernel, moduleLoadOrder } from "./kernel.ts";
 
 /** Printed on the serial console by the initramfs once it has fetched its Ignition config. */
 export const BOOTED_MARKER = "KINDLING-E2E-BOOTED";
@@ -43,7 +43,7 @@ say "ignition url $url"
 if timeout 30 wget -q -O /tmp/ignition "$url"; then
   say "ignition sha256 $(sha256sum /tmp/ignition | cut -d' ' -f1)"
   # A scripted "installer": tell Kindling the install started and finished, as flatcar-install's unit would.
-  report=$(tr ' ' '\n' < /proc/cmdline | sed -n 's/^kindling\.e2e\.report=//p' | head -n 1)
+  report=$(tr ' ' '\n' < /proc/cmdline | sed -n 's/^kindling.e2e.report=//p' | head -n 1)
   if [ -n "$report" ]; then
     for ev in install-started install-done; do
       if timeout 30 wget -q -O /dev/null --post-data "e2e initramfs: $ev" "$report&kind=$ev"; then
@@ -90,7 +90,8 @@ function sharedLibs(binary: string): string[] {
 export function buildInitramfs(kernel: Kernel, out: string): void {
   const root = mkdtempSync(join(tmpdir(), "kdl-initramfs-"));
   try {
-    for (const d of ["bin", "etc", "lib/modules", "proc", "sys", "dev", "tmp"]) mkdirSync(join(root, d), { recursive: true });
+    for (const d of ["bin", "etc", "lib/modules", "proc", "sys", "dev", "tmp"])
+      mkdirSync(join(root, d), { recursive: true });
     copyFileSync("/usr/bin/busybox", join(root, "bin/busybox"));
     chmodSync(join(root, "bin/busybox"), 0o755);
     for (const lib of sharedLibs("/usr/bin/busybox")) {
@@ -102,7 +103,7 @@ export function buildInitramfs(kernel: Kernel, out: string): void {
       mkdirSync(join(root, "lib/modules", dirname(m)), { recursive: true });
       copyFileSync(join(kernel.modulesDir, m), join(root, "lib/modules", m));
     }
-    writeFileSync(join(root, "etc/modules.load"), modules.join("\n") + "\n");
+    writeFileSync(join(root, "etc/modules.load"), `${modules.join("\n")}\n`);
     writeFileSync(join(root, "init"), INIT, { mode: 0o755 });
     writeFileSync(join(root, "etc/udhcpc.script"), UDHCPC_SCRIPT, { mode: 0o755 });
     const list = sh("find", [".", "-print0"], { cwd: root });

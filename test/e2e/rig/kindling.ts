@@ -66,7 +66,13 @@ export class Kindling {
         port: 67,
         proxyPort: 4011,
         interfaces: [ns.bridge],
-        ...(opts.dhcp === "full" ? { subnets: [{ cidr: `${ns.prefix}.0/24`, ranges: [{ start: `${ns.prefix}.100`, end: `${ns.prefix}.199` }] }] } : {}),
+        ...(opts.dhcp === "full"
+          ? {
+              subnets: [
+                { cidr: `${ns.prefix}.0/24`, ranges: [{ start: `${ns.prefix}.100`, end: `${ns.prefix}.199` }] },
+              ],
+            }
+          : {}),
       },
       boot: {
         ...(opts.defaultProfile ? { defaultProfile: opts.defaultProfile } : {}),
@@ -103,12 +109,26 @@ export class Kindling {
 
   /** One API call with curl inside the namespace. */
   api(method: string, path: string, body?: unknown): ApiResponse {
-    const args = ["-sS", "-X", method, "-H", `Authorization: Bearer ${TOKEN}`, "-w", "\n%{http_code}", "--max-time", "10"];
+    const args = [
+      "-sS",
+      "-X",
+      method,
+      "-H",
+      `Authorization: Bearer ${TOKEN}`,
+      "-w",
+      "\n%{http_code}",
+      "--max-time",
+      "10",
+    ];
     if (body !== undefined) args.push("-H", "Content-Type: application/json", "--data-binary", "@-");
-    const out = this.ns.exec("curl", [...args, `${this.baseUrl}/api/v1${path}`], body === undefined ? undefined : JSON.stringify(body));
+    const out = this.ns.exec(
+      "curl",
+      [...args, `${this.baseUrl}/api/v1${path}`],
+      body === undefined ? undefined : JSON.stringify(body),
+    );
     const cut = out.lastIndexOf("\n");
     const text = out.slice(0, cut);
-    let parsed: unknown = undefined;
+    let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
+import { type ChildProcess, execFileSync, type SpawnOptions, spawn } from "node:child_process";
 
 /**
  * One network namespace per scenario: a bridge holding the server's address and a tap device the VM
@@ -103,7 +103,22 @@ export class Netns {
     const port = `host${octet}`;
     try {
       run("ip", ["netns", "add", host.name]);
-      run("ip", ["netns", "exec", this.name, "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", host.name]);
+      run("ip", [
+        "netns",
+        "exec",
+        this.name,
+        "ip",
+        "link",
+        "add",
+        port,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        host.name,
+      ]);
       run("ip", ["netns", "exec", this.name, "ip", "link", "set", port, "master", this.bridge]);
       run("ip", ["netns", "exec", this.name, "ip", "link", "set", port, "up"]);
       const inHost = (...args: string[]) => run("ip", ["netns", "exec", host.name, ...args]);

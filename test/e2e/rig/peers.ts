@@ -48,7 +48,7 @@ export function startDnsmasq(opts: DnsmasqOptions): ChildProcess {
     );
   }
   const file = join(opts.workDir, "dnsmasq.conf");
-  writeFileSync(file, conf.join("\n") + "\n");
+  writeFileSync(file, `${conf.join("\n")}\n`);
   const child = ns.spawn("dnsmasq", ["--keep-in-foreground", "--log-facility=-", `--conf-file=${file}`, "--pid-file="]);
   pipeTo(child, join(opts.workDir, "dnsmasq.log"));
   return child;
@@ -94,7 +94,8 @@ export async function waitForHttp(ns: Netns, port: number, timeoutMs = 30_000): 
       ns.exec("curl", ["-s", "-o", "/dev/null", "--max-time", "1", `http://${ns.serverIp}:${port}/`]);
       return;
     } catch {
-      if (Date.now() > deadline) throw new Error(`nothing listens on ${ns.serverIp}:${port} in ${ns.name} after ${timeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`nothing listens on ${ns.serverIp}:${port} in ${ns.name} after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 200));
     }
   }

@@ -45,12 +45,20 @@ export class Vm {
     this.serialLog = join(opts.workDir, "serial.log");
     this.log = createWriteStream(this.serialLog);
     const args = [
-      "-machine", "pc,accel=tcg",
-      "-m", String(opts.memoryMiB ?? 512),
-      "-smp", "1",
-      "-nographic", "-serial", "stdio", "-monitor", "none",
+      "-machine",
+      "pc,accel=tcg",
+      "-m",
+      String(opts.memoryMiB ?? 512),
+      "-smp",
+      "1",
+      "-nographic",
+      "-serial",
+      "stdio",
+      "-monitor",
+      "none",
       "-no-reboot",
-      "-netdev", `tap,id=n0,ifname=${opts.ns.tap},script=no,downscript=no`,
+      "-netdev",
+      `tap,id=n0,ifname=${opts.ns.tap},script=no,downscript=no`,
     ];
     const model = opts.nic === "e1000" ? "e1000" : "virtio-net-pci";
     const rom = opts.rom === "none" ? ",romfile=" : "";
@@ -62,8 +70,10 @@ export class Vm {
       const vars = join(opts.workDir, "OVMF_VARS.fd");
       copyFileSync(OVMF_VARS, vars);
       args.push(
-        "-drive", `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
-        "-drive", `if=pflash,format=raw,unit=1,file=${vars}`,
+        "-drive",
+        `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
+        "-drive",
+        `if=pflash,format=raw,unit=1,file=${vars}`,
       );
     }
     this.startedAt = Date.now();
@@ -98,9 +108,13 @@ export class Vm {
       const check = () => {
         const m = this.output.slice(from).match(pattern);
         if (m) return done(() => resolve({ match: m, atMs: Date.now() - this.startedAt }));
-        if (this.exited) done(() => reject(new Error(`QEMU exited (${this.exited?.code ?? this.exited?.signal}) before ${pattern}`)));
+        if (this.exited)
+          done(() => reject(new Error(`QEMU exited (${this.exited?.code ?? this.exited?.signal}) before ${pattern}`)));
       };
-      const timer = setTimeout(() => done(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${pattern}`))), timeoutMs);
+      const timer = setTimeout(
+        () => done(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${pattern}`))),
+        timeoutMs,
+      );
       const done = (f: () => void) => {
         clearTimeout(timer);
         this.waiters.delete(check);

@@ -55,7 +55,11 @@ function tail(file: string, bytes = 6000): string {
  * log and the capture stay under test-artifacts/e2e/ and their tails are printed; on success the
  * directory is removed (unless KINDLING_E2E_KEEP=1). The namespace (and every process in it) is always removed.
  */
-export async function runScenario(name: string, opts: ScenarioOptions, body: (s: Scenario) => Promise<void>): Promise<void> {
+export async function runScenario(
+  name: string,
+  opts: ScenarioOptions,
+  body: (s: Scenario) => Promise<void>,
+): Promise<void> {
   const target = bootTarget();
   const dir = scenarioDir(name);
   const ns = Netns.create({ subnet: opts.subnet });
@@ -107,7 +111,8 @@ export async function expectBooted(vm: Vm, k: Kindling, from = 0): Promise<Boote
   const expected = createHash("sha256").update(served).digest("hex");
   if (expected !== sha) throw new Error(`VM fetched sha256 ${sha}, Kindling serves ${expected} at ${url}`);
   const doc = JSON.parse(served.toString("utf8")) as typeof IGNITION;
-  if (doc.storage?.files?.[0]?.path !== IGNITION.storage.files[0]!.path) throw new Error(`served Ignition is not the profile's: ${served}`);
+  if (doc.storage?.files?.[0]?.path !== IGNITION.storage.files[0]!.path)
+    throw new Error(`served Ignition is not the profile's: ${served}`);
   return { markerMs: marker.atMs, ignitionUrl: url, sha256: sha };
 }
 

@@ -8,7 +8,12 @@ import type { Flash } from "../session.ts";
 export const MirrorSection = (props: { status: MirrorStatus; progress: ReadonlyMap<string, Progress> }) => {
   const { releases, syncing, failed } = props.status;
   return (
-    <div id="mirror" {...(syncing.length > 0 ? { "hx-get": "/ui/assets/status", "hx-trigger": "every 1s", "hx-swap": "outerHTML" } : {})}>
+    <div
+      id="mirror"
+      {...(syncing.length > 0
+        ? { "hx-get": "/ui/assets/status", "hx-trigger": "every 1s", "hx-swap": "outerHTML" }
+        : {})}
+    >
       <h2>Syncing</h2>
       {syncing.length === 0 ? (
         <p class="muted">Nothing is syncing.</p>
@@ -85,7 +90,12 @@ export const MirrorSection = (props: { status: MirrorStatus; progress: ReadonlyM
   );
 };
 
-export const AssetsPage = (props: { csrf: string; flash?: Flash | undefined; status: MirrorStatus; progress: ReadonlyMap<string, Progress> }) => (
+export const AssetsPage = (props: {
+  csrf: string;
+  flash?: Flash | undefined;
+  status: MirrorStatus;
+  progress: ReadonlyMap<string, Progress>;
+}) => (
   <Page title="Assets" current="/ui/assets" csrf={props.csrf} flash={props.flash}>
     <form class="filters" method="post" action="/ui/assets/sync">
       <Csrf token={props.csrf} />

@@ -1,7 +1,13 @@
 import type { Profile } from "../../../model/profile.ts";
 import { Csrf } from "../layout.tsx";
 
-export const ProfileSelect = (props: { profiles: readonly Profile[]; selected?: string | null; name?: string; form?: string; label: string }) => (
+export const ProfileSelect = (props: {
+  profiles: readonly Profile[];
+  selected?: string | null;
+  name?: string;
+  form?: string;
+  label: string;
+}) => (
   <label>
     {props.label}
     <select name={props.name ?? "profile"} form={props.form} required>
@@ -16,7 +22,14 @@ export const ProfileSelect = (props: { profiles: readonly Profile[]; selected?: 
 );
 
 /** Profile and hostname in one step. */
-export const AssignForm = (props: { mac: string; csrf: string; profiles: readonly Profile[]; profile: string | null; hostname: string | null; back: string }) => (
+export const AssignForm = (props: {
+  mac: string;
+  csrf: string;
+  profiles: readonly Profile[];
+  profile: string | null;
+  hostname: string | null;
+  back: string;
+}) => (
   <form class="inline" method="post" action={`/ui/machines/${props.mac}/assign`} aria-label={`assign ${props.mac}`}>
     <Csrf token={props.csrf} />
     <input type="hidden" name="back" value={props.back} />

@@ -6,7 +6,12 @@ import type { Flash } from "../session.ts";
 import { AssignForm, ProfileSelect } from "./assign.tsx";
 
 /** Machines that booted without a profile, newest first: assign one at a time, or tick many and assign them together. */
-export const DiscoveredPage = (props: { csrf: string; flash?: Flash | undefined; machines: readonly Machine[]; profiles: readonly Profile[] }) => (
+export const DiscoveredPage = (props: {
+  csrf: string;
+  flash?: Flash | undefined;
+  machines: readonly Machine[];
+  profiles: readonly Profile[];
+}) => (
   <Page title="Discovered" current="/ui/discovered" csrf={props.csrf} flash={props.flash}>
     {props.machines.length === 0 ? (
       <p class="muted">No machine is waiting for a profile.</p>
@@ -44,7 +49,14 @@ export const DiscoveredPage = (props: { csrf: string; flash?: Flash | undefined;
                     <Time iso={m.firstSeen ?? m.createdAt} text={ago(m.firstSeen ?? m.createdAt)} />
                   </td>
                   <td>
-                    <AssignForm mac={m.mac} csrf={props.csrf} profiles={props.profiles} profile={null} hostname={m.hostname} back="/ui/discovered" />
+                    <AssignForm
+                      mac={m.mac}
+                      csrf={props.csrf}
+                      profiles={props.profiles}
+                      profile={null}
+                      hostname={m.hostname}
+                      back="/ui/discovered"
+                    />
                   </td>
                 </tr>
               ))}

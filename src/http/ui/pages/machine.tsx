@@ -13,9 +13,17 @@ export interface Preview {
   ok: boolean;
 }
 
-export const MachinePage = (props: { csrf: string; flash?: Flash | undefined; view: MachineView; story: readonly Step[]; previews: readonly Preview[]; profiles: readonly Profile[] }) => {
+export const MachinePage = (props: {
+  csrf: string;
+  flash?: Flash | undefined;
+  view: MachineView;
+  story: readonly Step[];
+  previews: readonly Preview[];
+  profiles: readonly Profile[];
+}) => {
   const { machine: m, profile, via, release } = props.view;
-  const total = props.story.length > 1 ? Date.parse(props.story.at(-1)!.at) - Date.parse(props.story[0]!.at) : undefined;
+  const total =
+    props.story.length > 1 ? Date.parse(props.story.at(-1)!.at) - Date.parse(props.story[0]!.at) : undefined;
   return (
     <Page title={`Machine ${m.hostname ?? m.mac}`} current="/ui/machines" csrf={props.csrf} flash={props.flash}>
       <dl class="facts">
@@ -23,7 +31,10 @@ export const MachinePage = (props: { csrf: string; flash?: Flash | undefined; vi
         <dd class="mono">{m.mac}</dd>
         <dt>State</dt>
         <dd>
-          <StateBadge state={m.state} /> <span class="muted">since <Time iso={m.stateChangedAt} text={ago(m.stateChangedAt)} /></span>
+          <StateBadge state={m.state} />{" "}
+          <span class="muted">
+            since <Time iso={m.stateChangedAt} text={ago(m.stateChangedAt)} />
+          </span>
         </dd>
         <dt>Hostname</dt>
         <dd>{m.hostname ?? "—"}</dd>
@@ -49,7 +60,14 @@ export const MachinePage = (props: { csrf: string; flash?: Flash | undefined; vi
       </dl>
 
       <h2>Actions</h2>
-      <AssignForm mac={m.mac} csrf={props.csrf} profiles={props.profiles} profile={m.profile} hostname={m.hostname} back={`/ui/machines/${m.mac}`} />
+      <AssignForm
+        mac={m.mac}
+        csrf={props.csrf}
+        profiles={props.profiles}
+        profile={m.profile}
+        hostname={m.hostname}
+        back={`/ui/machines/${m.mac}`}
+      />
       <div class="actions">
         <form method="post" action={`/ui/machines/${m.mac}/reinstall`}>
           <Csrf token={props.csrf} />
@@ -60,19 +78,25 @@ export const MachinePage = (props: { csrf: string; flash?: Flash | undefined; vi
           <p class="muted">Deletes its record; its next boot finds it as a new, discovered machine.</p>
           <form method="post" action={`/ui/machines/${m.mac}/forget`}>
             <Csrf token={props.csrf} />
-            <button class="danger" type="submit">Forget {m.mac}</button>
+            <button class="danger" type="submit">
+              Forget {m.mac}
+            </button>
           </form>
         </details>
       </div>
 
-      <h2>Boot story{total !== undefined && <span class="muted"> ({duration(total).slice(1)} from first to last event)</span>}</h2>
+      <h2>
+        Boot story
+        {total !== undefined && <span class="muted"> ({duration(total).slice(1)} from first to last event)</span>}
+      </h2>
       {props.story.length === 0 ? (
         <p class="muted">No events yet.</p>
       ) : (
         <ol class="timeline">
           {props.story.map((s) => (
             <li class={s.failed ? "failed" : undefined}>
-              <span class="phase">{s.phase}</span> <span class="mono">{s.kind}</span> <Time iso={s.at} text={s.at.replace("T", " ").slice(0, 23)} />{" "}
+              <span class="phase">{s.phase}</span> <span class="mono">{s.kind}</span>{" "}
+              <Time iso={s.at} text={s.at.replace("T", " ").slice(0, 23)} />{" "}
               <span class="muted">{duration(s.sincePrevMs)}</span>
               {s.summary && <div>{s.summary}</div>}
             </li>

@@ -11,7 +11,8 @@ export interface MachineFilter {
   q?: string | undefined;
 }
 
-const query = (f: MachineFilter) => new URLSearchParams(Object.entries(f).filter((e): e is [string, string] => !!e[1])).toString();
+const query = (f: MachineFilter) =>
+  new URLSearchParams(Object.entries(f).filter((e): e is [string, string] => !!e[1])).toString();
 
 /** The table body, also served alone as the fragment htmx polls: it carries its own polling attributes. */
 export const MachineRows = (props: { rows: readonly MachineView[]; filter: MachineFilter }) => (
@@ -54,11 +55,17 @@ export const MachineRows = (props: { rows: readonly MachineView[]; filter: Machi
   </tbody>
 );
 
-export const MachinesPage = (props: { csrf: string; flash?: Flash | undefined; rows: readonly MachineView[]; filter: MachineFilter; profiles: readonly Profile[]; counts: Record<string, number> }) => (
+export const MachinesPage = (props: {
+  csrf: string;
+  flash?: Flash | undefined;
+  rows: readonly MachineView[];
+  filter: MachineFilter;
+  profiles: readonly Profile[];
+  counts: Record<string, number>;
+}) => (
   <Page title="Machines" current="/ui/machines" csrf={props.csrf} flash={props.flash}>
-    <p class="muted">
-      {MACHINE_STATES.map((s) => `${s}: ${props.counts[s] ?? 0}`).join(" · ")}
-    </p>
+    <p class="muted">{MACHINE_STATES.map((s) => `${s}: ${props.counts[s] ?? 0}`).join(" · ")}</p>
+    {/* biome-ignore lint/a11y/useSemanticElements: <search> is not in hono/jsx types yet; role="search" gives the same landmark */}
     <form class="filters" method="get" action="/ui/machines" role="search">
       <label>
         Search MAC or hostname

@@ -31,7 +31,13 @@ export const ProfilesPage = (props: { csrf: string; flash?: Flash | undefined; r
               </td>
               <td>{p.flatcar ? `Flatcar ${p.flatcar.arch}` : p.boot ? "raw kernel" : "local disk"}</td>
               <td>{release}</td>
-              <td>{p.install ? `install to ${p.install.disk ?? "smallest disk"}` : p.flatcar || p.boot ? "live (diskless)" : "—"}</td>
+              <td>
+                {p.install
+                  ? `install to ${p.install.disk ?? "smallest disk"}`
+                  : p.flatcar || p.boot
+                    ? "live (diskless)"
+                    : "—"}
+              </td>
               <td>{machines}</td>
               <td class="hide-narrow">{p.description}</td>
             </tr>
