@@ -64,4 +64,10 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX events_at ON events(at);
   `,
+  // 4: machines a boot request created and nobody touched since, oldest sighting first: the discovered cap
+  // evicts from the front of this index (MachineStore.UNTOUCHED repeats its condition).
+  `
+  CREATE INDEX machines_untouched ON machines(last_seen, mac)
+    WHERE state = 'discovered' AND profile IS NULL AND first_seen = created_at AND updated_at = created_at;
+  `,
 ];

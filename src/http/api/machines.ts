@@ -56,7 +56,7 @@ export function registerMachines(
       path: "/machines",
       summary: "Register a machine",
       request: body(MachineCreateSchema),
-      responses: { 201: json(Machine, "registered"), ...errors(400, 401, 409) },
+      responses: { 201: json(Machine, "registered"), ...errors(400, 401, 409, 413, 415) },
     }),
     (c) => {
       const input = c.req.valid("json");
@@ -92,7 +92,7 @@ export function registerMachines(
       path: "/machines/{mac}",
       summary: "Change a machine (null clears a field)",
       request: { params: MacParam, ...body(MachineUpdateSchema) },
-      responses: { 200: json(Machine, "updated"), ...errors(400, 401, 404, 409) },
+      responses: { 200: json(Machine, "updated"), ...errors(400, 401, 404, 409, 413, 415) },
     }),
     (c) => {
       const mac = macOf(c.req.valid("param").mac);
