@@ -86,6 +86,9 @@ const UNTOUCHED = "state = 'discovered' AND profile IS NULL AND first_seen = cre
 const SEEN = "coalesce(first_seen, created_at)";
 
 export class MachineStore {
+  /** At least the number of untouched discovered machines (see evictDiscovered); unknown until first needed. */
+  private untouched: number | undefined;
+
   /**
    * @param maxDiscovered most machines kept that a boot request created and nobody touched since: anyone on
    *   the boot network can invent MACs, so past this the least recently seen of them are forgotten.
@@ -248,21 +251,39 @@ export class MachineStore {
     return { where, args };
   }
 
-  /** Forgets the least recently seen untouched discovered machines beyond the cap, with their events; never `keep`. */
+  /**
+   * Forgets the least recently seen untouched discovered machines beyond the cap, with their events; never
+   * `keep`. Counting them costs a scan of the cap's worth of index entries, so it runs only when the running
+   * upper bound passes the cap, and then makes 1% of room at once.
+   */
   private evictDiscovered(keep: string): number {
-    const { n } = this.db.prepare(`SELECT count(*) n FROM machines WHERE ${UNTOUCHED}`).get() as { n: number };
-    const excess = n - this.maxDiscovered;
-    if (excess <= 0) return 0;
-    const macs = (
-      this.db
-        .prepare(`SELECT mac FROM machines WHERE ${UNTOUCHED} AND mac != ? ORDER BY last_seen, mac LIMIT ?`)
-        .all(keep, excess) as { mac: string }[]
-    ).map((r) => r.mac);
+    const count = () =>
+      (
+        this.db.prepare(`SELECT count(*) n FROM machines INDEXED BY machines_untouched WHERE ${UNTOUCHED}`).get() as {
+          n: number;
+        }
+      ).n;
+    // Everything else (assigning, editing, deleting) only shrinks the set: counting up from a real count stays an upper bound.
+    this.untouched = (this.untouched ?? count() - 1) + 1;
+    if (this.untouched <= this.maxDiscovered) return 0;
+    const target = this.maxDiscovered - Math.floor(this.maxDiscovered / 100);
+    const excess = count() - target;
+    const macs =
+      excess <= 0
+        ? []
+        : (
+            this.db
+              .prepare(
+                `SELECT mac FROM machines INDEXED BY machines_untouched WHERE ${UNTOUCHED} AND mac != ? ORDER BY last_seen, mac LIMIT ?`,
+              )
+              .all(keep, excess) as { mac: string }[]
+          ).map((r) => r.mac);
     const dropMachine = this.db.prepare("DELETE FROM machines WHERE mac = ?");
     const dropEvents = this.db.prepare("DELETE FROM events WHERE mac = ?");
     this.db.transaction(() => {
       for (const mac of macs) dropMachine.run(mac), dropEvents.run(mac);
     })();
+    this.untouched = count();
     return macs.length;
   }
 
