@@ -80,14 +80,12 @@ export interface MachinePage {
 
 export const DEFAULT_MAX_DISCOVERED = 10_000;
 
-/** Discovered by a boot request and untouched since (no operator or lifecycle change): what the cap may evict. */
-const UNTOUCHED = "state = 'discovered' AND profile IS NULL AND first_seen = created_at AND updated_at = created_at";
 /** The sort key of the newest-first order. */
 const SEEN = "coalesce(first_seen, created_at)";
 
 export class MachineStore {
   /** At least the number of untouched discovered machines (see evictDiscovered); unknown until first needed. */
-  private untouched: number | undefined;
+  private untouchedBound: number | undefined;
 
   /**
    * @param maxDiscovered most machines kept that a boot request created and nobody touched since: anyone on
@@ -226,8 +224,8 @@ export class MachineStore {
     if (!existing) {
       this.db
         .prepare(
-          `INSERT INTO machines (mac, uuid, serial, hostname, arch, state, first_seen, last_seen, created_at, updated_at, state_changed_at)
-           VALUES (?, ?, ?, ?, ?, 'discovered', ?, ?, ?, ?, ?)`,
+          `INSERT INTO machines (mac, uuid, serial, hostname, arch, state, first_seen, last_seen, created_at, updated_at, state_changed_at, untouched)
+           VALUES (?, ?, ?, ?, ?, 'discovered', ?, ?, ?, ?, ?, 1)`,
         )
         .run(s.mac, s.uuid ?? null, s.serial ?? null, s.hostname ?? null, s.arch ?? null, now, now, now, now, now);
       return { machine: this.require(s.mac), created: true, evicted: this.evictDiscovered(s.mac) };
@@ -259,13 +257,13 @@ export class MachineStore {
   private evictDiscovered(keep: string): number {
     const count = () =>
       (
-        this.db.prepare(`SELECT count(*) n FROM machines INDEXED BY machines_untouched WHERE ${UNTOUCHED}`).get() as {
+        this.db.prepare(`SELECT count(*) n FROM machines INDEXED BY machines_untouched WHERE untouched = 1`).get() as {
           n: number;
         }
       ).n;
     // Everything else (assigning, editing, deleting) only shrinks the set: counting up from a real count stays an upper bound.
-    this.untouched = (this.untouched ?? count() - 1) + 1;
-    if (this.untouched <= this.maxDiscovered) return 0;
+    this.untouchedBound = (this.untouchedBound ?? count() - 1) + 1;
+    if (this.untouchedBound <= this.maxDiscovered) return 0;
     const target = this.maxDiscovered - Math.floor(this.maxDiscovered / 100);
     const excess = count() - target;
     const macs =
@@ -274,7 +272,7 @@ export class MachineStore {
         : (
             this.db
               .prepare(
-                `SELECT mac FROM machines INDEXED BY machines_untouched WHERE ${UNTOUCHED} AND mac != ? ORDER BY last_seen, mac LIMIT ?`,
+                `SELECT mac FROM machines INDEXED BY machines_untouched WHERE untouched = 1 AND mac != ? ORDER BY last_seen, mac LIMIT ?`,
               )
               .all(keep, excess) as { mac: string }[]
           ).map((r) => r.mac);
@@ -283,7 +281,7 @@ export class MachineStore {
     this.db.transaction(() => {
       for (const mac of macs) dropMachine.run(mac), dropEvents.run(mac);
     })();
-    this.untouched = count();
+    this.untouchedBound = count();
     return macs.length;
   }
 
@@ -291,7 +289,8 @@ export class MachineStore {
     const now = nowIso();
     if ("state" in cols) cols.state_changed_at = now;
     const keys = Object.keys(cols);
-    const sets = [...keys.map((k) => `${k} = ?`), "updated_at = ?"].join(", ");
+    // Any change by an operator or the lifecycle takes the machine out of the discovered cap's reach.
+    const sets = [...keys.map((k) => `${k} = ?`), "updated_at = ?", "untouched = 0"].join(", ");
     const info = this.db
       .prepare(`UPDATE machines SET ${sets} WHERE mac = ?`)
       .run(...keys.map((k) => cols[k]), now, mac);
