@@ -281,6 +281,19 @@ describe("request bodies", () => {
     expect(profile.status).toBe(400);
     expect((await profile.json()).field).toBe("vars");
 
+    // The deepest metadata allowed is stored, and that machine's console page renders.
+    const deepest = await post("/machines", `{"mac":"52:54:00:00:00:04","metadata":{"x":${nest(30)}}}`);
+    expect(deepest.status).toBe(201);
+    const login = await fetch(`${s.url}/ui/login`, {
+      method: "POST",
+      redirect: "manual",
+      body: new URLSearchParams({ token: TEST_TOKEN }),
+    });
+    const cookie = login.headers.get("set-cookie")!.split(";")[0]!;
+    const machinePage = await fetch(`${s.url}/ui/machines/52:54:00:00:00:04`, { headers: { cookie } });
+    expect(machinePage.status).toBe(200);
+    expect(await machinePage.text()).toContain("52:54:00:00:00:04");
+
     const malformed = await post("/machines", "{not json");
     expect(malformed.status).toBe(400);
     expect(await malformed.json()).toMatchObject({ field: "(body)" });
