@@ -94,7 +94,8 @@ export class BootService {
     const { machine, created, evicted } = this.store.machines.recordSighting({
       mac,
       uuid: normalizeUuid(query.uuid),
-      serial: query.serial?.trim() || undefined,
+      // As long as an operator may type (MachineCreateSchema): the URL could carry kilobytes.
+      serial: query.serial?.trim().slice(0, 128) || undefined,
       arch: normalizeArch(query.arch),
       // Anyone on the boot network can send this: only a well-formed hostname is kept.
       hostname: HostnameSchema.safeParse(query.hostname?.trim()).data,

@@ -21,7 +21,11 @@ export interface Served {
   stop(): Promise<void>;
 }
 
-export async function serve(config: Record<string, unknown> = {}, opts: { tftp?: boolean } = {}): Promise<Served> {
+/** `opts.bin`: another build's `bin/kindling.js` (bench/hostile-http.ts runs the same attacks against two builds). */
+export async function serve(
+  config: Record<string, unknown> = {},
+  opts: { tftp?: boolean; bin?: string } = {},
+): Promise<Served> {
   const dataDir = tempDir("kindling-hostile-");
   const port = await freePort();
   const tftpPort = opts.tftp ? await freeUdpPort() : undefined;
@@ -40,7 +44,7 @@ export async function serve(config: Record<string, unknown> = {}, opts: { tftp?:
       ...config,
     }),
   );
-  const child: ChildProcess = spawn(process.execPath, [BIN, "serve", "--config", file], {
+  const child: ChildProcess = spawn(process.execPath, [opts.bin ?? BIN, "serve", "--config", file], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
