@@ -76,7 +76,6 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       },
       mirror,
       signer,
-      log,
       refusals,
     );
     // The iPXE binaries: served by TFTP to PXE ROMs and at /ipxe-bin/ to UEFI HTTP Boot, from the same roots.

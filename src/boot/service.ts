@@ -1,6 +1,5 @@
 import type { CoalescedLog } from "../limits/coalesce.ts";
 import { KeyedRate } from "../limits/rate.ts";
-import type { Logger } from "../log.ts";
 import type { Machine } from "../model/machine.ts";
 import { HostnameSchema } from "../model/machine.ts";
 import type { Profile } from "../model/profile.ts";
@@ -48,13 +47,12 @@ const IDENTITY_KEYS = new Set(["mac", "uuid", "serial", "hostname", "arch", "pla
 export class BootService {
   private readonly discoveries: KeyedRate;
 
-  /** `requests` counts repeated `/ipxe` requests into a bounded number of events and log lines. */
+  /** `requests` logs and records `/ipxe` requests, counting repeats into a bounded number of events and lines. */
   constructor(
     private readonly store: Store,
     private readonly settings: BootSettings,
     private readonly releases: ReleaseSource,
     private readonly signer: Signer,
-    private readonly log: Logger,
     private readonly requests: CoalescedLog,
   ) {
     this.discoveries = new KeyedRate(settings.discoveriesPerMinute);
@@ -132,7 +130,8 @@ export class BootService {
         status: answer.status,
         ip,
       },
-      message: "boot request",
+      message: answer.outcome === "missing-profile" ? "boot request for a profile that does not exist" : "boot request",
+      level: answer.status === 200 ? "info" : "warn",
     });
     return { ...answer, mac };
   }
@@ -219,7 +218,7 @@ export class BootService {
           ...(machine.profile ? { profile: machine.profile } : {}),
         };
       case "missing-profile":
-        this.log.warn({ mac: machine.mac, profile: plan.profile }, "machine's profile does not exist");
+        // Logged (as a warning) with the request: a client can repeat it at any rate.
         return {
           status: 404,
           body: `profile ${plan.profile} not found\n`,
@@ -231,14 +230,14 @@ export class BootService {
           return this.bootAnswer(plan.profile, machine, platform, groupMetadata);
         } catch (err) {
           if (!(err instanceof TemplateError)) throw err;
-          this.log.error(
-            { mac: machine.mac, profile: plan.profile.name, err: err.message },
-            "kernel arguments failed to render",
-          );
-          this.store.events.append({
-            mac: machine.mac,
+          this.requests.record({
             kind: "render.failed",
+            client: undefined,
+            mac: machine.mac,
+            reason: plan.profile.name,
             detail: { profile: plan.profile.name, what: "kernel args", error: err.message },
+            message: "kernel arguments failed to render",
+            level: "error",
           });
           return {
             status: 500,

@@ -21,7 +21,7 @@ export interface Occurrence {
   detail: Record<string, unknown>;
   /** Fixed text of the log line. */
   message: string;
-  level?: "info" | "warn";
+  level?: "info" | "warn" | "error";
 }
 
 export interface CoalescedLogOptions {
