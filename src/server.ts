@@ -49,8 +49,8 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
   const store = Store.open(config.dataDir, { maxDiscovered: config.boot.maxDiscovered });
   const closers: (() => Promise<void> | void)[] = [() => store.close()];
   // What unauthenticated HTTP clients can repeat at any rate becomes a bounded number of events and log lines.
-  const refusals = new CoalescedLog({ events: store.events, log });
-  closers.push(() => refusals.close());
+  const coalesced = new CoalescedLog({ events: store.events, log });
+  closers.push(() => coalesced.close());
   try {
     for (const p of readProfileDir(config.boot.profilesDir)) {
       try {
@@ -76,7 +76,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       },
       mirror,
       signer,
-      refusals,
+      coalesced,
     );
     // The iPXE binaries: served by TFTP to PXE ROMs and at /ipxe-bin/ to UEFI HTTP Boot, from the same roots.
     const bootRoots = await tftpRoots(config.tftp.roots, join(config.dataDir, "ipxe-bin"));
@@ -111,7 +111,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       recent,
       leasedIp: config.boot.requireLeasedIp ? (mac) => leases.boundIp(mac) : undefined,
       bodyLimit: config.http.bodyLimit,
-      refusals,
+      coalesced,
       assetsRoots: () => [assetsRoot(config)],
       ipxeBinRoots: () => bootRoots,
     });

@@ -40,8 +40,8 @@ export interface AppDeps {
   metrics: Metrics;
   /** Largest request body on any route. */
   bodyLimit: number;
-  /** Counts what unauthenticated clients can repeat (refused signed requests, console logins). */
-  refusals: CoalescedLog;
+  /** Records what unauthenticated clients can repeat (refusals, logins, asset downloads), counting repeats. */
+  coalesced: CoalescedLog;
   /** With `boot.requireLeasedIp`: the address a MAC's lease is on. */
   leasedIp: ((mac: string) => string | undefined) | undefined;
   /** IP → MAC of recent boot clients, to put asset downloads into a machine's boot story. */
@@ -77,8 +77,16 @@ export function createApp(deps: AppDeps): Hono {
   // A whole-file GET by a known boot client (kernel, initrd, iPXE binary, install image) joins its boot story.
   const served = (s: Served) => {
     const mac = deps.recent.macOf(s.ip);
+    // Counted when repeated: a host that asked /ipxe once could otherwise add a row per download.
     if (mac && s.method === "GET" && !s.partial)
-      deps.store.events.append({ mac, kind: "http.asset", detail: { path: s.path, bytes: s.bytes, ip: s.ip } });
+      deps.coalesced.record({
+        kind: "http.asset",
+        client: s.ip,
+        mac,
+        reason: s.path,
+        detail: { path: s.path, bytes: s.bytes, ip: s.ip },
+        message: "boot asset served",
+      });
   };
   app.route("/", fileRoutes("/assets", deps.assetsRoots, log, served));
   app.route("/", fileRoutes("/ipxe-bin", deps.ipxeBinRoots, log, served));

@@ -1,4 +1,5 @@
 import { createSocket } from "node:dgram";
+import { writeFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -169,6 +170,20 @@ describe("refusals from unauthenticated clients", () => {
     const other = await get(`${s.url}/ipxe?mac=${macOf(200_000)}`, { localAddress: "127.0.0.4" });
     expect(other.body).toContain("has no profile yet");
     expect(count(s, "SELECT count(*) n FROM events WHERE kind = 'ipxe.refused'")).toBeLessThanOrEqual(2);
+  });
+
+  it("2,000 downloads of one boot file by a known boot client leave a few counted events", async () => {
+    writeFileSync(join(s.dataDir, "payload.bin"), Buffer.alloc(4096, 1));
+    const from = { localAddress: "127.0.0.5" };
+    expect((await get(`${s.url}/ipxe?mac=52:54:00:bb:00:01`, from)).status).toBe(200);
+    const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+    await pool(2_000, 8, async () => {
+      expect((await get(`${s.url}/ipxe-bin/payload.bin`, { ...from, agent })).status).toBe(200);
+    });
+    agent.destroy();
+    const rows = count(s, "SELECT count(*) n FROM events WHERE kind = 'http.asset' AND mac = '52:54:00:bb:00:01'");
+    expect(rows).toBeGreaterThanOrEqual(1);
+    expect(rows).toBeLessThanOrEqual(2);
   });
 
   it("wrong console logins are counted, not logged one by one", async () => {

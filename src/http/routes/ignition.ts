@@ -23,11 +23,11 @@ export function ignitionRoutes(deps: {
   signer: Signer;
   log: Logger;
   /** Where refused requests are counted (anyone can send them). */
-  refusals: CoalescedLog;
+  coalesced: CoalescedLog;
   /** When set, the request must also come from the address leased to the MAC (full DHCP mode). */
   leasedIp: ((mac: string) => string | undefined) | undefined;
 }): Hono {
-  const { configs, lifecycle, store, signer, log, leasedIp, refusals } = deps;
+  const { configs, lifecycle, store, signer, log, leasedIp, coalesced } = deps;
   const app = new Hono();
 
   /** The MAC when the URL carries a valid signature for `purpose`; otherwise a 403 response (and an event). */
@@ -37,7 +37,7 @@ export function ignitionRoutes(deps: {
     let verdict: string = mac ? signer.verify(purpose, mac, c.req.query("exp"), c.req.query("sig")) : "invalid";
     if (mac && verdict === "ok" && leasedIp && leasedIp(mac) !== ip) verdict = "not-from-leased-ip";
     if (mac && verdict === "ok") return mac;
-    refusals.record({
+    coalesced.record({
       kind: `${purpose}.refused`,
       client: ip,
       reason: verdict,

@@ -33,7 +33,7 @@ export interface UiDeps {
   mirror: Mirror;
   apiToken: string;
   /** Counts refused logins (anyone who reaches the console can try). */
-  refusals: CoalescedLog;
+  coalesced: CoalescedLog;
   /** Told of every profile the console assigns (the mirror starts fetching its release). */
   prefetch: (profile: string | null | undefined) => void;
 }
@@ -78,7 +78,7 @@ export function uiApp(deps: UiDeps): Hono {
       return c.redirect("/ui/machines", 303);
     }
     const ip = clientIp(c);
-    deps.refusals.record({
+    deps.coalesced.record({
       kind: "console.login-refused",
       client: ip,
       reason: "wrong token",
