@@ -26,8 +26,8 @@ const machineRows = (ms: Machine[]) =>
 
 export const eventRows = (es: Event[]) =>
   table(
-    ["AT", "MAC", "KIND", "DETAIL"],
-    es.map((e) => [e.at, e.mac, e.kind, JSON.stringify(e.detail)]),
+    ["ID", "AT", "MAC", "KIND", "DETAIL"],
+    es.map((e) => [String(e.id), e.at, e.mac, e.kind, JSON.stringify(e.detail)]),
   );
 
 export function registerMachineCommands(program: Command): void {

@@ -141,3 +141,30 @@ describe("console pages", () => {
     expect((await page("/ui/machines?cursor=garbage")).rows).toEqual(ALL.slice(0, 100));
   });
 });
+
+describe("events pages", () => {
+  it("before=<last id> gives the next page back, and kindling events --before does the same", async () => {
+    const first = await (await k.api("/events?limit=40")).json();
+    expect(first).toHaveLength(40);
+    const last = first.at(-1).id as number;
+    const next = await (await k.api(`/events?limit=40&before=${last}`)).json();
+    expect(next[0].id).toBeLessThan(last);
+    expect(next.map((e: { id: number }) => e.id)).toEqual(
+      (await (await k.api("/events?limit=80")).json()).slice(40).map((e: { id: number }) => e.id),
+    );
+    const r = await run(process.execPath, [
+      BIN,
+      "--server",
+      k.url,
+      "--token",
+      TEST_TOKEN,
+      "--json",
+      "events",
+      "--limit",
+      "40",
+      "--before",
+      String(last),
+    ]);
+    expect(JSON.parse(r.stdout).map((e: { id: number }) => e.id)).toEqual(next.map((e: { id: number }) => e.id));
+  });
+});
