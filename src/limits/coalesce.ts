@@ -110,7 +110,7 @@ export class CoalescedLog {
     const detail = { ...o.detail, ...extra };
     this.opts.events.append({ mac: o.mac ?? null, kind: o.kind, detail });
     this.opts.log[o.level ?? "info"](
-      detail,
+      { kind: o.kind, ...(o.mac ? { mac: o.mac } : {}), ...detail },
       "repeated" in extra ? `${o.message} (${extra.repeated} more like it within ${extra.windowSeconds} s)` : o.message,
     );
   }
