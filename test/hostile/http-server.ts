@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { type Agent, request } from "node:http";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { stringify } from "yaml";
 import { freePort, freeUdpPort, type JsonResponse, TEST_TOKEN, tempDir } from "../helpers/kindling.ts";
 
@@ -44,7 +44,10 @@ export async function serve(
       ...config,
     }),
   );
-  const child: ChildProcess = spawn(process.execPath, [opts.bin ?? BIN, "serve", "--config", file], {
+  const bin = opts.bin ?? BIN;
+  // In the build's own checkout: tsx takes the JSX settings from the tsconfig.json it finds there.
+  const child: ChildProcess = spawn(process.execPath, [bin, "serve", "--config", file], {
+    cwd: join(dirname(bin), ".."),
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
