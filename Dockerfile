@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Kindling in a container. Build:  docker build -t kindling .
 # Run (host network: DHCP and TFTP need the machines' broadcast domain, not a bridge):
-#   docker run -d --name kindling --network host --cap-add NET_ADMIN --cap-add NET_BIND_SERVICE \
+#   docker run -d --name kindling --network host --cap-add NET_BIND_SERVICE \
 #     -v kindling:/var/lib/kindling kindling serve --strict-listeners --advertise 10.0.0.1
 # docs/operations.md explains the capabilities, the volume and the health check.
 
@@ -18,6 +18,8 @@ COPY tsconfig.json ./
 COPY bin ./bin
 COPY src ./src
 COPY profiles ./profiles
+# ipxe/bin (self-built iPXE binaries, when present) is served instead of Debian's package.
+COPY ipxe ./ipxe
 
 # ---- runtime ----
 FROM node:22-bookworm-slim

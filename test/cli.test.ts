@@ -1,5 +1,5 @@
 import { execFile, spawn } from "node:child_process";
-import { chownSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -196,6 +196,48 @@ describe("kindling serve", () => {
 });
 
 describe("npm start as an ordinary user", () => {
+  it("with a file capability on node (as the container image sets it) binds a low port as nobody", async () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o755);
+    const node = join(dir, "node");
+    copyFileSync(process.execPath, node);
+    chmodSync(node, 0o755);
+    await run("setcap", ["cap_net_bind_service=+ep", node]);
+    const dataDir = join(dir, "data");
+    mkdirSync(dataDir);
+    chownSync(dataDir, 65534, 65534);
+    const lowPort = 900 + Math.floor(Math.random() * 90); // a port below 1024 that nothing else here uses
+    const server = serve(
+      [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        node,
+        BIN,
+        "--data-dir",
+        dataDir,
+        "serve",
+        "--http-port",
+        "0",
+        "--dhcp-port",
+        "0",
+        "--tftp-host",
+        "127.0.0.1",
+        "--tftp-port",
+        String(lowPort),
+      ],
+      { KINDLING_API_TOKEN: "", HOME: dataDir },
+    );
+    try {
+      const out = await server.waitFor("tftp listening", 30_000);
+      expect(out).toContain(`"port":${lowPort}`);
+      expect(out).not.toContain("permission denied");
+    } finally {
+      await server.stop();
+    }
+  });
+
   it("serves HTTP although ports 67, 69 and 4011 are refused, saying why and what to set", async () => {
     const dataDir = tempDir();
     chownSync(dataDir, 65534, 65534); // nobody
