@@ -73,8 +73,7 @@ async function withMirror<T>(cmd: Command, fn: (m: Mirror, store: Store, config:
     });
     return await fn(mirror, store, config);
   } catch (err) {
-    if (err instanceof DownloadError)
-      throw new CliError(`${err.message}\n${OFFLINE_HINT}`);
+    if (err instanceof DownloadError) throw new CliError(`${err.message}\n${OFFLINE_HINT}`);
     if (err instanceof Error && !(err instanceof CliError) && !(err instanceof ConfigError))
       throw new CliError(err.message);
     throw err;
