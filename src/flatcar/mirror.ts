@@ -6,7 +6,7 @@ import type { EventSink } from "../model/event.ts";
 import type { FlatcarConfig } from "./config.ts";
 import { downloadTo, fetchSmall, MissingFileError } from "./download.ts";
 import { InlineCheck } from "./inline-check.ts";
-import { adoptPart, claimWriter, hasLiveWriter, partName, removeStrays, tmpName } from "./partial.ts";
+import { adoptPart, claimWriter, hasLiveWriter, markFilling, partName, removeStrays, tmpName } from "./partial.ts";
 import {
   type Arch,
   boardOf,
@@ -228,17 +228,19 @@ export class Mirror {
         return { version };
       }
       await mkdir(dir, { recursive: true });
+      const filled = await markFilling(dir);
       const files: Manifest["files"] = [];
-      for (const name of releaseFiles(this.opts.config.oems)) {
-        const got = await this.fetchVerified(`${base}/${version}`, dir, name, progress);
-        files.push({ name, ...got });
+      let txt: string;
+      try {
+        for (const name of releaseFiles(this.opts.config.oems)) {
+          const got = await this.fetchVerified(`${base}/${version}`, dir, name, progress);
+          files.push({ name, ...got });
+        }
+        versionTxt ??= await fetchSmall(this.fetch, `${base}/${version}/${VERSION_TXT}`);
+        txt = await this.finishRelease(dir, { channel: r.channel, board, version, files, source: base }, versionTxt);
+      } finally {
+        await filled();
       }
-      versionTxt ??= await fetchSmall(this.fetch, `${base}/${version}/${VERSION_TXT}`);
-      const txt = await this.finishRelease(
-        dir,
-        { channel: r.channel, board, version, files, source: base },
-        versionTxt,
-      );
       if (r.version === "current") await writeAtomic(this.currentFile(r.channel, board), txt);
       this.failures.delete(key);
       const bytes = files.reduce((n, f) => n + f.bytes, 0);
@@ -366,6 +368,7 @@ export class Mirror {
     ConcreteVersionSchema.parse(version);
     const detail = { channel: r.channel, board, version, source: `import ${dir}` };
     this.opts.events.append({ kind: "flatcar.sync.started", detail });
+    let filled: (() => Promise<void>) | undefined;
     try {
       await claimWriter(this.dir);
       const present = new Set(await readdir(dir));
@@ -376,6 +379,7 @@ export class Mirror {
       const names = [PXE_KERNEL, PXE_INITRD, IMAGE, ...oems];
       const into = this.releaseDir(r.channel, board, version);
       await mkdir(into, { recursive: true });
+      filled = await markFilling(into);
       const files: Manifest["files"] = [];
       for (const name of names) {
         const sigName = signatureNames(name).find((s) => present.has(s));
@@ -409,6 +413,8 @@ export class Mirror {
     } catch (err) {
       this.opts.events.append({ kind: "flatcar.sync.failed", detail: { ...detail, reason: (err as Error).message } });
       throw err;
+    } finally {
+      await filled?.();
     }
   }
 

@@ -1,5 +1,5 @@
 import { existsSync, rmSync } from "node:fs";
-import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { FileLock } from "../lock/file-lock.ts";
@@ -111,6 +111,18 @@ export async function removeStrays(mirrorDir: string, dir: string): Promise<stri
   const dead = (await temporaries(dir)).filter((t) => !isLive(mirrorDir, t.pid));
   await Promise.all(dead.map((t) => rm(t.path, { force: true })));
   return dead.map((t) => basename(t.path));
+}
+
+let marks = 0;
+
+/**
+ * Marks `dir` as being filled by this process until the returned function runs: between two files (while a
+ * signature is fetched) there may be no `.part` in it, and prune in another process must still see the sync.
+ */
+export async function markFilling(dir: string): Promise<() => Promise<void>> {
+  const mark = join(dir, `.filling-${++marks}.${process.pid}.tmp`);
+  await writeFile(mark, "");
+  return () => rm(mark, { force: true });
 }
 
 /** Whether a live writer has temporaries in `dir` (a sync or import in another process is filling it). */
