@@ -165,21 +165,40 @@ describe("api-token and signing-key files", () => {
     await k.exited;
   }, 60_000);
 
-  it("`token=` never logs in to the console", async () => {
-    const dataDir = data();
-    const port = await freePort();
-    const k = serve(loopbackFlags(dataDir, port));
-    await k.waitFor("HTTP listening");
-    for (const body of ["token=", "token=+", "token=%20%20"]) {
-      const r = await fetch(`http://127.0.0.1:${port}/ui/login`, {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded" },
-        body,
-        redirect: "manual",
-      });
-      expect(r.status).toBe(401);
-      expect(r.headers.get("set-cookie")).toBeNull();
+  it("`token=` never logs in to the console, not even with an empty api-token file", async () => {
+    const tryBlankLogins = async (port: number) => {
+      const statuses: number[] = [];
+      for (const body of ["token=", "token=+", "token=%20%20"]) {
+        const r = await fetch(`http://127.0.0.1:${port}/ui/login`, {
+          method: "POST",
+          headers: { "content-type": "application/x-www-form-urlencoded" },
+          body,
+          redirect: "manual",
+          signal: AbortSignal.timeout(2000),
+        }).catch(() => undefined);
+        if (r) statuses.push(r.status);
+      }
+      return statuses;
+    };
+    // An empty token file (a crash during the first start): the console must not open to an empty token.
+    const emptyDir = data();
+    writeFileSync(join(emptyDir, "api-token"), "");
+    const emptyPort = await freePort();
+    const empty = serve(loopbackFlags(emptyDir, emptyPort));
+    const seen: number[] = [];
+    const deadline = Date.now() + 10_000;
+    while (empty.child.exitCode === null && Date.now() < deadline) {
+      seen.push(...(await tryBlankLogins(emptyPort)));
+      await new Promise((r) => setTimeout(r, 100));
     }
+    expect(seen.filter((s) => s !== 401)).toEqual([]);
+    expect(await empty.exited).toBe(1);
+
+    // A running console with its generated token refuses blank ones too.
+    const port = await freePort();
+    const k = serve(loopbackFlags(data(), port));
+    await k.waitFor("HTTP listening");
+    expect(await tryBlankLogins(port)).toEqual([401, 401, 401]);
     k.child.kill("SIGTERM");
     await k.exited;
   }, 30_000);
