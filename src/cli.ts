@@ -9,10 +9,11 @@ import { registerProfileCommands } from "./cli/profiles.ts";
 import { registerServeCommand } from "./cli/serve.ts";
 import { ConfigError } from "./config.ts";
 import { ListenerError } from "./listen.ts";
+import { DataDirInUseError } from "./lock/data-dir.ts";
 import { SchemaTooNewError } from "./store/db.ts";
 
 /** Errors whose message is the whole story: printed without a stack trace. */
-const EXPECTED = [CliError, ConfigError, ProfileFileError, ListenerError, SchemaTooNewError];
+const EXPECTED = [CliError, ConfigError, ProfileFileError, ListenerError, SchemaTooNewError, DataDirInUseError];
 
 const program = new Command("kindling")
   .description("Network-boot provisioning for bare-metal Flatcar Container Linux")
