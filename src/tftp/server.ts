@@ -108,7 +108,7 @@ export class TftpServer {
   }
 
   stats(): TftpStats {
-    return { ...this.counters, active: this.transfers.size };
+    return { ...this.counters, active: this.slots.size };
   }
 
   /** Stops taking requests, lets running transfers finish for up to `graceMs`, then ends the rest. */

@@ -76,12 +76,17 @@ export class ServerProcess {
     }
   }
 
-  async stop(): Promise<void> {
-    if (this.exited) return;
-    const exited = new Promise((r) => this.child.once("exit", r));
+  /**
+   * Closes stdin, which makes the server close (it waits for every transfer to end); SIGKILL after
+   * 10 s. Returns the exit code, null if it had to be killed: a leaked transfer shows up here.
+   */
+  async stop(): Promise<number | null> {
+    if (this.exited) return this.child.exitCode;
+    const exited = new Promise<number | null>((r) => this.child.once("exit", (code) => r(code)));
     this.child.stdin!.end();
     const timer = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
-    await exited;
+    const code = await exited;
     clearTimeout(timer);
+    return code;
   }
 }
