@@ -130,12 +130,7 @@ function silentRequests(name: string, hosts: string[], perHost: number, settleMs
 
 const ATTACKS: Attack[] = [
   silentRequests("2,000 silent RRQs (timeout=255) from one other host", ["127.0.0.2"], 2000, 1000),
-  silentRequests(
-    "2,000 silent RRQs (timeout=255) from 250 other hosts",
-    hostAddresses(250),
-    8,
-    1000,
-  ),
+  silentRequests("2,000 silent RRQs (timeout=255) from 250 other hosts", hostAddresses(250), 8, 1000),
   // The client comes from the attacker's own address, one retransmission timeout after it went quiet.
   silentRequests("2,000 silent RRQs (timeout=255) from the client's own address", ["127.0.0.1"], 2000, 1000),
   {

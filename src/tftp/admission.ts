@@ -36,10 +36,6 @@ export class Slots<T> {
     return this.total;
   }
 
-  count(client: string): number {
-    return this.byClient.get(client)?.size ?? 0;
-  }
-
   add(client: string, t: T): void {
     let set = this.byClient.get(client);
     if (!set) {

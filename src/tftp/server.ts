@@ -180,7 +180,7 @@ export class TftpServer {
         this.busyWarnedAt = Date.now();
         const cap = decision.full === "client" ? "maxTransfersPerClient" : "maxTransfers";
         this.opts.log.warn(
-          { client: rinfo.address, active: this.transfers.size, dropped: this.counters.dropped },
+          { client: rinfo.address, active: this.slots.size, dropped: this.counters.dropped },
           `tftp busy (${cap}), requests dropped`,
         );
       }
