@@ -13,7 +13,8 @@
  * this process on other loopback addresses (all of 127.0.0.0/8 is local); the client sends from 127.0.0.1.
  * Bounded: at most 2,000 attacking sockets, 1,000 garbage packets a second, and a deadline per run.
  *
- * Usage: tsx bench/hostile-tftp.ts [--header] [fetches per attack (default 10)]   (root: tftpd-hpa chroots)
+ * Usage: tsx bench/hostile-tftp.ts [--header] [--only=TEXT] [fetches per attack (default 10)]
+ * (`--only`: the attacks whose name contains TEXT; run as root: tftpd-hpa chroots.)
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
@@ -26,6 +27,7 @@ import { Flood, hostAddresses, readRequest } from "../test/tftp/flood.ts";
 const args = process.argv.slice(2);
 const HEADER = args.includes("--header");
 const FETCHES = Number(args.find((a) => /^\d+$/.test(a)) ?? 10);
+const ONLY = args.find((a) => a.startsWith("--only="))?.slice(7);
 const FETCH_TIMEOUT_S = 5;
 const ASK = { timeout: "255", tsize: "0", blksize: "1468" };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -192,7 +194,7 @@ try {
     console.log("| attack | Kindling ok | peer ok | Kindling p50 ms | peer p50 ms | ratio |");
     console.log("| --- | --- | --- | --- | --- | --- |");
   }
-  for (const attack of ATTACKS) {
+  for (const attack of ATTACKS.filter((a) => !ONLY || a.name.includes(ONLY))) {
     const results = [];
     for (const [name, start] of [
       ["Kindling", kindling],
