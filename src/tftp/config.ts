@@ -12,6 +12,10 @@ export const TftpConfigSchema = z.strictObject({
   maxWindowsize: z.coerce.number().int().min(1).max(1024).default(64),
   /** Retransmission timeout when the client asks for none (RFC 2349 `timeout` overrides it). */
   timeoutMs: z.coerce.number().int().min(10).max(255_000).default(1000),
+  /** Largest RFC 2349 `timeout` a client is granted; a larger ask is left out of the OACK and `timeoutMs` applies. */
+  maxTimeoutMs: z.coerce.number().int().min(1000).max(255_000).default(5000),
+  /** A transfer the client has not moved forward for this long ends, whatever its timeout and retries would allow. */
+  maxIdleMs: z.coerce.number().int().min(100).default(20_000),
   /** Retransmissions of one window (or OACK) before the transfer is given up. */
   retries: z.coerce.number().int().min(1).max(50).default(5),
   /** Files up to this size are read once and shared by every transfer; larger ones stream from disk. */
@@ -28,5 +32,10 @@ export const TftpConfigSchema = z.strictObject({
     .default(128 * 1024 * 1024),
   /** Requests beyond this many running transfers are dropped (the client retries), bounding sockets and fds. */
   maxTransfers: z.coerce.number().int().min(1).default(2000),
+  /**
+   * Transfers one client IP may run at once; a PXE ROM needs two (its tsize probe and the transfer). Well
+   * below maxTransfers, so no one host can fill the server.
+   */
+  maxTransfersPerClient: z.coerce.number().int().min(1).default(8),
 });
 export type TftpConfig = z.infer<typeof TftpConfigSchema>;
