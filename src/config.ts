@@ -63,6 +63,13 @@ export const ConfigSchema = z.strictObject({
        * MAC, on top of the signed URL.
        */
       requireLeasedIp: bool.default(false),
+      /**
+       * Machines a boot request created and nobody touched since (no profile, no edit) kept at most; past
+       * this the least recently seen of them are forgotten with their events. Anyone can invent MACs.
+       */
+      maxDiscovered: z.coerce.number().int().min(1).default(10_000),
+      /** New machines one client address may add per minute through `/ipxe` (a burst of as many, then that rate). */
+      discoveriesPerMinute: z.coerce.number().int().min(1).default(60),
       /** An install that has not reported done or failed this long after it started is marked failed. */
       installDeadlineSeconds: z.coerce.number().int().min(1).default(3600),
       /** Built-in profiles directory. */

@@ -14,6 +14,7 @@ import { DhcpServer } from "./dhcp/server.ts";
 import { Mirror } from "./flatcar/mirror.ts";
 import { checkProfile } from "./http/api/profile-check.ts";
 import { createApp } from "./http/app.ts";
+import { CoalescedLog } from "./limits/coalesce.ts";
 import { tryListen } from "./listen.ts";
 import { DataDirLock } from "./lock/data-dir.ts";
 import type { Logger } from "./log.ts";
@@ -62,8 +63,11 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
   };
   try {
     mkdirSync(assetsRoot(config), { recursive: true });
-    const store = Store.open(config.dataDir);
+    const store = Store.open(config.dataDir, { maxDiscovered: config.boot.maxDiscovered });
     closers.push(() => store.close());
+    // What unauthenticated HTTP clients can repeat at any rate becomes a bounded number of events and log lines.
+    const refusals = new CoalescedLog({ events: store.events, log });
+    closers.push(() => refusals.close());
     for (const p of readProfileDir(config.boot.profilesDir)) {
       try {
         checkProfile(p);
@@ -84,10 +88,12 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
         defaultProfile: config.boot.defaultProfile,
         retrySeconds: config.boot.retrySeconds,
         signedUrlSeconds: config.boot.signedUrlSeconds,
+        discoveriesPerMinute: config.boot.discoveriesPerMinute,
       },
       mirror,
       signer,
       log,
+      refusals,
     );
     // The iPXE binaries: served by TFTP to PXE ROMs and at /ipxe-bin/ to UEFI HTTP Boot, from the same roots.
     const bootRoots = await tftpRoots(config.tftp.roots, join(config.dataDir, "ipxe-bin"));
@@ -122,6 +128,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       recent,
       leasedIp: config.boot.requireLeasedIp ? (mac) => leases.boundIp(mac) : undefined,
       bodyLimit: config.http.bodyLimit,
+      refusals,
       assetsRoots: () => [assetsRoot(config)],
       ipxeBinRoots: () => bootRoots,
     });

@@ -1,3 +1,5 @@
+import type { CoalescedLog } from "../limits/coalesce.ts";
+import { KeyedRate } from "../limits/rate.ts";
 import type { Logger } from "../log.ts";
 import type { Machine } from "../model/machine.ts";
 import { HostnameSchema } from "../model/machine.ts";
@@ -26,6 +28,8 @@ export interface BootSettings {
   defaultProfile: string | undefined;
   retrySeconds: number;
   signedUrlSeconds: number;
+  /** New machines one client address may add per minute. */
+  discoveriesPerMinute: number;
 }
 
 /** A script (or an honest error) for one `/ipxe` request, with what the log line and event need. */
@@ -34,7 +38,7 @@ export interface IpxeAnswer {
   body: string;
   mac?: string;
   profile?: string;
-  outcome: "boot" | "local" | "wait" | "syncing" | "bad-request" | "missing-profile" | "render-error";
+  outcome: "boot" | "local" | "wait" | "syncing" | "bad-request" | "missing-profile" | "render-error" | "too-many-new";
 }
 
 /** Query keys `/boot.ipxe` sends that are identity, not labels. */
@@ -42,19 +46,52 @@ const IDENTITY_KEYS = new Set(["mac", "uuid", "serial", "hostname", "arch", "pla
 
 /** The boot domain behind `/ipxe`: look the machine up, record it, decide, render. */
 export class BootService {
+  private readonly discoveries: KeyedRate;
+
+  /** `requests` counts repeated `/ipxe` requests into a bounded number of events and log lines. */
   constructor(
     private readonly store: Store,
     private readonly settings: BootSettings,
     private readonly releases: ReleaseSource,
     private readonly signer: Signer,
     private readonly log: Logger,
-  ) {}
+    private readonly requests: CoalescedLog,
+  ) {
+    this.discoveries = new KeyedRate(settings.discoveriesPerMinute);
+  }
 
-  ipxe(query: Record<string, string>): IpxeAnswer {
+  /** Answers `/ipxe` from `ip`, recording the machine (a new MAC becomes `discovered`) and the request. */
+  ipxe(query: Record<string, string>, ip: string | undefined): IpxeAnswer {
     const mac = normalizeMac(query.mac ?? "");
-    if (!mac)
-      return { status: 400, body: `bad or missing mac: ${JSON.stringify(query.mac ?? "")}\n`, outcome: "bad-request" };
-    const { machine, created } = this.store.machines.recordSighting({
+    if (!mac) {
+      this.requests.record({
+        kind: "ipxe.refused",
+        client: ip,
+        reason: "bad-request",
+        detail: { ip, mac: query.mac ?? "" },
+        message: "boot request without a MAC",
+      });
+      return { status: 400, body: "bad or missing mac\n", outcome: "bad-request" };
+    }
+    // Anyone can invent MACs: a client adding machines faster than a rack powers on is told to come back.
+    if (!this.store.machines.get(mac) && !this.discoveries.take(ip ?? "")) {
+      this.requests.record({
+        kind: "ipxe.refused",
+        client: ip,
+        reason: "too-many-new",
+        detail: { ip, mac, perMinute: this.settings.discoveriesPerMinute },
+        message: "too many new machines from one address",
+        level: "warn",
+      });
+      const reason = "too many new machines from this address";
+      return {
+        status: 200,
+        body: waitScript(reason, this.settings.retrySeconds, this.settings.server),
+        mac,
+        outcome: "too-many-new",
+      };
+    }
+    const { machine, created, evicted } = this.store.machines.recordSighting({
       mac,
       uuid: normalizeUuid(query.uuid),
       serial: query.serial?.trim() || undefined,
@@ -68,19 +105,33 @@ export class BootService {
         kind: "machine.discovered",
         detail: { via: "ipxe", arch: machine.arch, uuid: machine.uuid },
       });
+    if (evicted > 0)
+      this.requests.record({
+        kind: "machines.evicted",
+        client: ip,
+        reason: "max-discovered",
+        detail: { evicted, ip },
+        message: "discovered-machine cap reached: forgot the least recently seen untouched ones (boot.maxDiscovered)",
+        level: "warn",
+      });
 
     const { chosen, profile, groupMetadata } = this.resolve(machine, query);
     const plan = planIpxe({ machine, chosen, profile });
     const answer = this.answer(plan, machine, query.platform, groupMetadata);
-    this.store.events.append({
-      mac,
+    this.requests.record({
       kind: "ipxe.request",
+      client: ip,
+      mac,
+      reason: `${answer.outcome} ${answer.profile ?? ""}`,
       detail: {
         profile: answer.profile ?? null,
         source: chosen?.source ?? null,
         outcome: answer.outcome,
         state: machine.state,
+        status: answer.status,
+        ip,
       },
+      message: "boot request",
     });
     return { ...answer, mac };
   }

@@ -1,5 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
+import { CoalescedLog } from "../limits/coalesce.ts";
 import type { Logger } from "../log.ts";
 import type { EventSink } from "../model/event.ts";
 import { literalLookup } from "../net/literal-lookup.ts";
@@ -78,6 +79,8 @@ export class TftpServer {
   private readonly counters = { transfers: 0, failed: 0, bytes: 0, malformed: 0, dropped: 0, evicted: 0 };
   private closing = false;
   private busyWarnedAt = 0;
+  /** Refused requests become counted, clipped events: a flood of them must not grow the database. */
+  private readonly refusals: CoalescedLog;
   readonly address: { host: string; port: number };
 
   private constructor(
@@ -88,6 +91,7 @@ export class TftpServer {
     this.address = { host: address, port };
     this.catalog = new FileCatalog(opts.roots, opts.config);
     this.slots = new Slots(opts.config);
+    this.refusals = new CoalescedLog({ events: opts.events, log: opts.log });
     socket.on("message", (msg, rinfo) => this.onRequest(msg, rinfo));
     socket.on("error", (err) => opts.log.error({ err }, "tftp listener error"));
   }
@@ -121,6 +125,7 @@ export class TftpServer {
     for (const t of this.transfers.values()) t.session?.abort("server shutting down");
     // Requests still opening their file finish (and are refused) on their own; wait for them.
     while (this.transfers.size > 0) await new Promise((r) => setTimeout(r, 5));
+    this.refusals.close();
   }
 
   private onRequest(msg: Buffer, rinfo: RemoteInfo): void {
@@ -362,10 +367,12 @@ export class TftpServer {
       op: req.op === Opcode.WRQ ? "write" : "read",
       error: err.message,
     };
-    this.opts.log.info(detail, "tftp request refused");
-    this.opts.events.append({
+    this.refusals.record({
       kind: "tftp.failed",
+      client: rinfo.address,
+      reason: String(code),
       detail: { ...detail, bytes: 0, durationMs: 0, options: Object.fromEntries(req.options) },
+      message: "tftp request refused",
     });
   }
 
