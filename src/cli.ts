@@ -4,6 +4,7 @@ import { registerAssetsCommands } from "./cli/assets.ts";
 import { registerIgnitionCommands } from "./cli/butane.ts";
 import { CliError } from "./cli/client.ts";
 import { registerEventCommands } from "./cli/events.ts";
+import { registerHealthcheckCommand } from "./cli/healthcheck.ts";
 import { registerMachineCommands } from "./cli/machines.ts";
 import { registerProfileCommands } from "./cli/profiles.ts";
 import { registerServeCommand } from "./cli/serve.ts";
@@ -30,6 +31,7 @@ registerProfileCommands(program);
 registerEventCommands(program);
 registerAssetsCommands(program);
 registerIgnitionCommands(program);
+registerHealthcheckCommand(program);
 
 try {
   await program.parseAsync(process.argv);

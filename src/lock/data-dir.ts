@@ -61,12 +61,17 @@ export class DataDirLock {
   }
 }
 
+/** What the running instance wrote about itself; throws when `serve.json` is missing or unreadable. */
+export function readHolder(dataDir: string): Holder {
+  return HolderSchema.parse(JSON.parse(readFileSync(holderFile(dataDir), "utf8")));
+}
+
 function inUseMessage(dataDir: string): string {
   const where = `data dir ${dataDir} is in use by another kindling serve`;
   const fix = "stop it first, or give this instance its own --data-dir";
   let holder: Holder;
   try {
-    holder = HolderSchema.parse(JSON.parse(readFileSync(holderFile(dataDir), "utf8")));
+    holder = readHolder(dataDir);
   } catch (err) {
     const why = err instanceof Error ? err.message.split("\n")[0] : String(err);
     return `${where} (it holds ${lockFile(dataDir)}; ${holderFile(dataDir)} is unreadable: ${why}); ${fix}`;
