@@ -86,8 +86,8 @@ export class TftpServer {
   ) {
     const { address, port } = socket.address();
     this.address = { host: address, port };
-    this.slots = new Slots(opts.config);
     this.catalog = new FileCatalog(opts.roots, opts.config);
+    this.slots = new Slots(opts.config);
     socket.on("message", (msg, rinfo) => this.onRequest(msg, rinfo));
     socket.on("error", (err) => opts.log.error({ err }, "tftp listener error"));
   }
@@ -206,8 +206,8 @@ export class TftpServer {
       options: Object.fromEntries(req.options),
       startedAt: performance.now(),
     };
-    this.slots.add(transfer.client, transfer);
     this.transfers.set(key, transfer);
+    this.slots.add(transfer.client, transfer);
     this.catalog.open(req.filename).then(
       (opened) => {
         try {
