@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { TftpConfig } from "../../src/tftp/config.ts";
 import type { TftpStats } from "../../src/tftp/server.ts";
@@ -25,7 +26,7 @@ export class ServerProcess {
 
   static async start(roots: string[], config: Partial<TftpConfig> = {}): Promise<ServerProcess> {
     const args = JSON.stringify({ config: { host: "127.0.0.1", port: 0, ...config }, roots });
-    const child = spawn(process.execPath, ["--import", "tsx", "test/tftp/run-server.ts", args], {
+    const child = spawn(process.execPath, ["--import", "tsx", join(import.meta.dirname, "run-server.ts"), args], {
       stdio: ["pipe", "pipe", "pipe"],
     });
     let server: ServerProcess | undefined;

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.ts";
 import { encodeRequest, Opcode } from "../../src/tftp/packet.ts";
 import { idle, RawPeer, run, sha256, startServer, tempDir } from "./helpers.ts";
 
@@ -39,6 +40,13 @@ async function curl(port: number, out: string): Promise<void> {
 }
 
 describe("transfer slots", () => {
+  it("refuses a maxIdleMs shorter than a retransmission timeout, naming the key", () => {
+    expect(() => loadConfig({ env: {}, overrides: { tftp: { maxIdleMs: 500 } } })).toThrow(/tftp\.maxIdleMs: must be/);
+    expect(() => loadConfig({ env: {}, overrides: { tftp: { maxTimeoutMs: 30_000, maxIdleMs: 20_000 } } })).toThrow(
+      /tftp\.maxIdleMs/,
+    );
+  });
+
   it("caps one client's transfers; another host is served meanwhile", async () => {
     // A long timeout: nothing stalls during the test, so nothing may be replaced.
     const { server, port } = await startServer([root], { timeoutMs: 10_000, maxTransfersPerClient: 3 });
@@ -108,7 +116,13 @@ describe("transfer slots", () => {
   });
 
   it("refuses a 255 s timeout and ends a silent transfer after maxIdleMs, whatever retries are left", async () => {
-    const { server, port, events } = await startServer([root], { maxIdleMs: 600, retries: 50 });
+    // Retransmissions at 200 and 600 ms; the next would be at 1400 ms, past maxIdleMs, so that is the end.
+    const { server, port, events } = await startServer([root], {
+      timeoutMs: 200,
+      maxTimeoutMs: 1000,
+      maxIdleMs: 1000,
+      retries: 50,
+    });
     const peer = await RawPeer.open("127.0.0.2");
     try {
       peer.send(rrq({ timeout: "255", blksize: "1024" }), port);
@@ -117,10 +131,15 @@ describe("transfer slots", () => {
       expect(oack?.packet.op === Opcode.OACK && Object.fromEntries(oack.packet.options)).toEqual({ blksize: "1024" });
       // Never acknowledged: the OACK is repeated, then the transfer ends with an error to the client.
       let last = oack;
-      while (last && last.packet.op === Opcode.OACK) last = await peer.next(3000);
-      expect(last?.packet).toMatchObject({ op: Opcode.ERROR, message: "no progress for 600 ms" });
+      let oacks = 0;
+      while (last && last.packet.op === Opcode.OACK) {
+        oacks++;
+        last = await peer.next(3000);
+      }
+      expect(last?.packet).toMatchObject({ op: Opcode.ERROR, message: "no progress for 1000 ms" });
+      expect(oacks).toBe(3);
       await idle(server, 1000);
-      expect(events.of("tftp.failed")[0]?.detail).toMatchObject({ error: "no progress for 600 ms" });
+      expect(events.of("tftp.failed")[0]?.detail).toMatchObject({ error: "no progress for 1000 ms" });
     } finally {
       peer.close();
       await server.close();
