@@ -20,7 +20,7 @@ import type { MachineStore } from "../store/machines.ts";
 import type { DhcpConfig } from "./config.ts";
 import { inCidr, intToIp } from "./ip.ts";
 import type { Link } from "./links.ts";
-import { IpxeSub, ipToBuf, MessageType, messageTypeName, Opt, PxeSub } from "./options.ts";
+import { IpxeSub, ipToBuf, MessageType, messageTypeName, Opt, OptionError, PxeSub } from "./options.ts";
 import { BROADCAST_FLAG, DhcpOptions, type DhcpPacket, replyTo } from "./packet.ts";
 import { SubnetPool } from "./pool.ts";
 
@@ -59,6 +59,8 @@ const ZERO = "0.0.0.0";
 const MESSAGE_TYPE_BYTES: Buffer[] = [];
 const EXHAUSTED_REPORT_MS = 10_000;
 const BROADCAST = "255.255.255.255";
+/** Longest client-chosen text kept in a lease or an event, and longest option 82 echoed: one option's worth. */
+const MAX_TEXT = 255;
 
 /** Thrown for requests that decode but make no sense (counted as dropped, with the reason logged). */
 export class DropError extends Error {
@@ -106,6 +108,10 @@ export class DhcpHandler {
     if (type === undefined) throw new DropError("no message type (BOOTP is not served)");
     if (req.hlen !== 6 || req.htype !== 1)
       throw new DropError(`hardware type ${req.htype}/${req.hlen} is not Ethernet`);
+    // Echoed into every reply: longer than one option (RFC 3046) it could make the reply too big to send.
+    const relay = req.options.raw.get(Opt.RelayAgent);
+    if (relay && relay.length > MAX_TEXT)
+      throw new OptionError(`option 82: ${relay.length} bytes, more than ${MAX_TEXT}`);
     const mac = macFromBytes(req.chaddr);
     const client = classifyClient(
       {
@@ -142,7 +148,10 @@ export class DhcpHandler {
       this.d.events.append({
         mac,
         kind: "dhcp.unknown-arch",
-        detail: { arch: ctx.answer.arch ?? null, vendorClass: req.options.get(Opt.VendorClass) ?? null },
+        detail: {
+          arch: ctx.answer.arch ?? null,
+          vendorClass: req.options.get(Opt.VendorClass)?.slice(0, MAX_TEXT) ?? null,
+        },
       });
     if (this.d.config.mode === "proxy" || inc.port === "proxy") return this.proxy(ctx);
     return this.full(ctx);
@@ -428,7 +437,7 @@ export class DhcpHandler {
 
   private ack(ctx: Ctx, pool: SubnetPool, link: Link | undefined, ip: string): Outgoing {
     const { req, mac } = ctx;
-    const hostname = req.options.get(Opt.Hostname) ?? null;
+    const hostname = req.options.get(Opt.Hostname)?.slice(0, MAX_TEXT) ?? null;
     const bound = pool.bind(mac, ip, pool.config.leaseSeconds * 1000, hostname, this.d.leases!.reservations());
     if (!bound.ok) return this.nak(ctx, link, bound.reason);
     const reply = this.base(req, MessageType.ACK, link);
