@@ -91,8 +91,9 @@ export class DhcpHandler {
     this.now = d.now ?? Date.now;
     this.pools =
       d.config.mode === "full" && d.leases ? d.config.subnets.map((s) => new SubnetPool(s, d.leases!, this.now)) : [];
-    for (const l of d.leases && this.pools.length ? d.leases.all() : [])
-      this.pools.find((p) => p.contains(l.ip))?.restore(l);
+    // Oldest first, so quarantines come back in the order they began.
+    const leases = d.leases && this.pools.length ? d.leases.all().sort((a, b) => a.updatedAt - b.updatedAt) : [];
+    for (const l of leases) this.pools.find((p) => p.contains(l.ip))?.restore(l);
   }
 
   addLink(link: Link): void {
@@ -506,16 +507,24 @@ export class DhcpHandler {
     return [];
   }
 
+  /**
+   * RFC 2131 4.3.3: a DECLINE names the address (50) and the server (54); it counts only from the client that
+   * address is offered or leased to, so a host cannot quarantine addresses it was never given. Anything else
+   * is dropped (counted, reason at debug level).
+   */
   private decline(ctx: Ctx): Outgoing[] {
     const { req, mac } = ctx;
     const ip = req.options.get(Opt.RequestedIp);
     const serverId = req.options.get(Opt.ServerId);
-    if (!ip || (serverId !== undefined && !this.isOurs(serverId))) return [];
+    if (!ip || serverId === undefined) throw new DropError("DECLINE without requested address (50) or server (54)");
+    if (!this.isOurs(serverId)) return [];
     const pool = this.pools.find((p) => p.contains(ip));
-    if (pool?.decline(mac, ip, this.d.config.declineSeconds * 1000)) {
-      this.d.log.warn({ ip, mac }, "dhcp: address declined, quarantined");
-      this.event(ctx, "dhcp.decline", { ip });
-    }
+    if (!pool) throw new DropError(`DECLINE of ${ip}, which no subnet holds`);
+    const max = Math.max(1, Math.floor((pool.size * this.d.config.declineMaxPercent) / 100));
+    const r = pool.decline(mac, ip, this.d.config.declineSeconds * 1000, max);
+    if (!r.ok) throw new DropError(`DECLINE refused: ${r.reason}`);
+    this.d.log.warn({ ip, mac, quarantineEnded: r.released }, "dhcp: address declined, quarantined");
+    this.event(ctx, "dhcp.decline", { ip, ...(r.released ? { quarantineEnded: r.released } : {}) });
     return [];
   }
 

@@ -49,7 +49,8 @@ export interface DhcpStats {
   malformed: number;
   /** Received and sent messages by type name (DISCOVER, OFFER, ...). */
   byType: Record<string, number>;
-  leases?: { subnet: string; used: number; free: number }[];
+  /** Per subnet: addresses in use (bound, offered, quarantined), free, and quarantined by DECLINE. */
+  leases?: { subnet: string; used: number; free: number; quarantined: number }[];
 }
 
 function bind(sock: Socket, port: number, address: string): Promise<void> {
