@@ -38,6 +38,8 @@ const COMMIT_DELAY_MS = 2;
  * costs about as much as 10 upserts); this bounds the burst of ACKs that leaves after each commit.
  */
 const MAX_BATCH = 64;
+/** At most one log line per this many ms for replies the kernel refused to send. */
+const UNSENT_LOG_MS = 10_000;
 
 export interface DhcpStats {
   received: number;
@@ -47,6 +49,8 @@ export interface DhcpStats {
   /** Requests left unanswered on purpose (non-PXE clients in proxy mode, RELEASE, another server chosen). */
   ignored: number;
   malformed: number;
+  /** Replies the kernel would not send (no route to a relay's giaddr, say). */
+  unsent: number;
   /** Received and sent messages by type name (DISCOVER, OFFER, ...). */
   byType: Record<string, number>;
   /** Per subnet: addresses in use (bound, offered, quarantined), free, and quarantined by DECLINE. */
@@ -66,7 +70,9 @@ function bind(sock: Socket, port: number, address: string): Promise<void> {
 
 export class DhcpServer {
   private readonly sockets: { socket: Socket; port: Port; link: Link | undefined }[] = [];
-  private readonly counters = { received: 0, replied: 0, dropped: 0, ignored: 0, malformed: 0 };
+  private readonly counters = { received: 0, replied: 0, dropped: 0, ignored: 0, malformed: 0, unsent: 0 };
+  /** When a send failure was last logged: a request can name any giaddr, so failures are logged sparingly. */
+  private unsentLoggedAt = -Infinity;
   private readonly byType: Record<string, number> = {};
   /** Replies that follow a lease write, sent once the writes are committed. */
   private outbox: { reply: Outgoing; maxSize: number }[] = [];
@@ -282,8 +288,15 @@ export class DhcpServer {
     }
     this.counters.replied++;
     this.count(messageTypeName(r.packet.options.get(Opt.MessageType) ?? 0) ?? "unknown");
-    // Send errors surface as the socket's "error" event, which is logged.
-    entry.socket.send(bytes, r.destPort, r.address);
+    entry.socket.send(bytes, r.destPort, r.address, (err) => err && this.unsent(err, r.address));
+  }
+
+  private unsent(err: Error, address: string): void {
+    this.counters.unsent++;
+    const now = Date.now();
+    if (now - this.unsentLoggedAt < UNSENT_LOG_MS) return;
+    this.unsentLoggedAt = now;
+    this.opts.log.warn({ err, address, unsent: this.counters.unsent }, "dhcp: reply could not be sent");
   }
 
   stats(): DhcpStats {
