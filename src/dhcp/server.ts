@@ -30,6 +30,7 @@ export interface DhcpServerOptions {
 }
 
 const RECV_BUFFER = 4 * 1024 * 1024;
+const BROADCAST = "255.255.255.255";
 /** How often configured interfaces that are not up yet are looked for (getifaddrs: cheap). */
 const LINK_POLL_MS = 1000;
 const COMMIT_DELAY_MS = 2;
@@ -69,7 +70,7 @@ function bind(sock: Socket, port: number, address: string): Promise<void> {
 }
 
 export class DhcpServer {
-  private readonly sockets: { socket: Socket; port: Port; link: Link | undefined }[] = [];
+  private readonly sockets: { socket: Socket; port: Port; link: Link | undefined; unicast: boolean }[] = [];
   private readonly counters = { received: 0, replied: 0, dropped: 0, ignored: 0, malformed: 0, unsent: 0 };
   /** When a send failure was last logged: a request can name any giaddr, so failures are logged sparingly. */
   private unsentLoggedAt = -Infinity;
@@ -127,12 +128,21 @@ export class DhcpServer {
   private async openWildcard(): Promise<void> {
     if (this.wildcardOpen) return;
     this.wildcardOpen = true;
-    for (const [port, number] of this.ports) await this.open(port, number, "0.0.0.0", undefined);
+    for (const [port, number] of this.ports) await this.open(port, number, "0.0.0.0", undefined, false);
   }
 
+  /**
+   * Two sockets per port on the link's address. Unicast replies (to ciaddr, giaddr, a 4011 client) leave by
+   * the second: a reply to an address nobody answers ARP for waits in the kernel for seconds and holds the
+   * socket's send buffer, so a host naming absent addresses could otherwise stall every broadcast OFFER on
+   * the link. Both receive what is unicast to the address (the kernel hands each datagram to one of them).
+   */
   private async serveLink(link: Link): Promise<void> {
     await this.openWildcard();
-    for (const [port, number] of this.ports) await this.open(port, number, link.address, link);
+    for (const [port, number] of this.ports) {
+      await this.open(port, number, link.address, link, false);
+      await this.open(port, number, link.address, link, true);
+    }
     this.handler.addLink(link);
   }
 
@@ -179,7 +189,13 @@ export class DhcpServer {
     this.linkWatch.unref();
   }
 
-  private async open(port: Port, number: number, address: string, link: Link | undefined): Promise<void> {
+  private async open(
+    port: Port,
+    number: number,
+    address: string,
+    link: Link | undefined,
+    unicast: boolean,
+  ): Promise<void> {
     // A deep receive buffer absorbs bursts (hundreds of machines powered on at once) while the event loop is
     // busy; the kernel caps it at net.core.rmem_max.
     const socket = createSocket({ type: "udp4", reuseAddr: true, recvBufferSize: RECV_BUFFER, lookup: literalLookup });
@@ -196,7 +212,7 @@ export class DhcpServer {
     socket.setBroadcast(true);
     socket.on("message", (msg, rinfo) => this.onMessage(msg, rinfo, port, link));
     socket.on("error", (err) => this.opts.log.error({ err, port, address }, "dhcp: socket error"));
-    this.sockets.push({ socket, port, link });
+    this.sockets.push({ socket, port, link, unicast });
   }
 
   private count(name: string): void {
@@ -274,8 +290,9 @@ export class DhcpServer {
   }
 
   private send(r: Outgoing, maxSize: number): void {
+    const unicast = r.address !== BROADCAST;
     const entry =
-      this.sockets.find((s) => s.port === r.port && s.link === r.link) ??
+      this.sockets.find((s) => s.port === r.port && s.link === r.link && s.unicast === unicast) ??
       this.sockets.find((s) => s.port === r.port && !s.link);
     if (!entry) return;
     let bytes: Buffer;

@@ -52,6 +52,37 @@ export interface FuzzResult {
   ms: number;
 }
 
+/**
+ * A hostile host on the segment (bench/hostile-dhcp.ts, test/hostile/dhcp.test.ts), bounded in rate, time and
+ * count:
+ * - `oversized`: 64 KiB datagrams whose body is option 53 repeated ~21,800 times;
+ * - `spoofed-decline`: DECLINEs of pool addresses from made-up MACs that were never given them;
+ * - `lease-decline`: relayed DISCOVERs from made-up MACs (giaddr = our own address, so the OFFERs come back to
+ *   port 67 here), each OFFER answered with a DECLINE: the form that passes RFC 2131's check;
+ * - `discover`: broadcast DISCOVERs from made-up MACs.
+ */
+export interface FloodScenario {
+  op: "flood";
+  kind: "oversized" | "spoofed-decline" | "lease-decline" | "discover";
+  rate: number;
+  seconds: number;
+  /** Stop after this many packets, if sooner. */
+  count?: number;
+  server: string;
+  /** Our own address (lease-decline's giaddr). */
+  self: string;
+  /** First three octets of the pool's /24, and the range of last octets spoofed DECLINEs name. */
+  prefix: string;
+  hosts: [number, number];
+  seed: number;
+}
+
+export interface FloodResult {
+  sent: number;
+  /** lease-decline: DECLINEs sent for OFFERs received. */
+  declined: number;
+}
+
 export interface ReplySummary {
   from: string;
   type: string | undefined;
@@ -151,7 +182,7 @@ async function pxe(s: PxeScenario): Promise<{ offers: ReplySummary[]; ack?: Repl
   return { offers, ...(ack ? { ack } : {}) };
 }
 
-const PROBE_WAIT_MS = 5000;
+const PROBE_WAIT_MS = 2000;
 
 async function fuzz(s: FuzzScenario): Promise<FuzzResult> {
   const rnd = prng(s.seed);
@@ -203,6 +234,97 @@ async function fuzz(s: FuzzScenario): Promise<FuzzResult> {
   return result;
 }
 
-const scenario = JSON.parse(process.argv[2]!) as PxeScenario | FuzzScenario;
-const result = scenario.op === "pxe" ? await pxe(scenario) : await fuzz(scenario);
+function packetFrom(mac: Buffer, type: number, set: (o: DhcpOptions) => void, giaddr = "0.0.0.0"): Buffer {
+  const chaddr = Buffer.alloc(16);
+  mac.copy(chaddr);
+  const o = new DhcpOptions().set(Opt.MessageType, type);
+  set(o);
+  return encodePacket({
+    op: 1,
+    htype: 1,
+    hlen: 6,
+    hops: giaddr === "0.0.0.0" ? 0 : 1,
+    xid: (Math.random() * 2 ** 32) >>> 0,
+    secs: 0,
+    flags: BROADCAST_FLAG,
+    ciaddr: "0.0.0.0",
+    yiaddr: "0.0.0.0",
+    siaddr: "0.0.0.0",
+    giaddr,
+    chaddr,
+    sname: "",
+    file: "",
+    options: o,
+  });
+}
+
+/** 64 KiB (the largest UDP payload) of option 53 repeated after a valid header: the datagram of issue 13. */
+function oversized(): Buffer {
+  const b = Buffer.alloc(65_507);
+  packetFrom(Buffer.from([2, 0xee, 0, 0, 0, 1]), MessageType.DISCOVER, () => {}).copy(b, 0, 0, 240);
+  let i = 240;
+  for (; i + 3 < b.length; i += 3) b.set([Opt.MessageType, 1, 1], i);
+  b[i] = Opt.End;
+  return b;
+}
+
+async function flood(s: FloodScenario): Promise<FloodResult> {
+  const rnd = prng(s.seed);
+  const mac = () => Buffer.from([0x02, 0xee, ...Array.from({ length: 4 }, () => Math.floor(rnd() * 256))]);
+  const sock = createSocket({ type: "udp4", reuseAddr: true });
+  // lease-decline plays a relay: the server answers it on port 67.
+  await new Promise<void>((r) => sock.bind(s.kind === "lease-decline" ? 67 : 0, "0.0.0.0", r));
+  sock.setBroadcast(true);
+  const result: FloodResult = { sent: 0, declined: 0 };
+  sock.on("message", (msg) => {
+    const d = decodePacket(msg);
+    if (!d.ok || d.packet.options.get(Opt.MessageType) !== MessageType.OFFER) return;
+    const decline = packetFrom(
+      d.packet.chaddr,
+      MessageType.DECLINE,
+      (o) => o.set(Opt.ServerId, s.server).set(Opt.RequestedIp, d.packet.yiaddr),
+      s.self,
+    );
+    sock.send(decline, 67, s.server);
+    result.declined++;
+  });
+  const big = s.kind === "oversized" ? oversized() : undefined;
+  const next = (): [Buffer, string] => {
+    switch (s.kind) {
+      case "oversized":
+        return [big!, s.server];
+      case "spoofed-decline": {
+        const ip = `${s.prefix}.${s.hosts[0] + Math.floor(rnd() * (s.hosts[1] - s.hosts[0] + 1))}`;
+        return [
+          packetFrom(mac(), MessageType.DECLINE, (o) => o.set(Opt.ServerId, s.server).set(Opt.RequestedIp, ip)),
+          "255.255.255.255",
+        ];
+      }
+      case "lease-decline":
+        return [packetFrom(mac(), MessageType.DISCOVER, () => {}, s.self), s.server];
+      default:
+        return [packetFrom(mac(), MessageType.DISCOVER, () => {}), "255.255.255.255"];
+    }
+  };
+  // Sent in 10 ms slices so the rate holds without a timer per packet.
+  const start = Date.now();
+  const limit = s.count ?? Infinity;
+  while (Date.now() - start < s.seconds * 1000 && result.sent < limit) {
+    const due = Math.min(limit, Math.floor(((Date.now() - start) / 1000) * s.rate));
+    while (result.sent < due) {
+      const [pkt, to] = next();
+      sock.send(pkt, 67, to);
+      result.sent++;
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  // Late OFFERs still get their DECLINE.
+  await new Promise((r) => setTimeout(r, 300));
+  sock.close();
+  return result;
+}
+
+const scenario = JSON.parse(process.argv[2]!) as PxeScenario | FuzzScenario | FloodScenario;
+const result =
+  scenario.op === "pxe" ? await pxe(scenario) : scenario.op === "fuzz" ? await fuzz(scenario) : await flood(scenario);
 process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -133,7 +133,11 @@ function mutate(r: Rnd, b: Buffer): Buffer {
       // one option repeated many times, sometimes past the per-packet cap
       const code = [53, 60, 43, 82, 77, 93, 97, 12, 52, 250][int(r, 10)]!;
       const one = Buffer.from([code, 1, int(r, 256)]);
-      return Buffer.concat([b.subarray(0, 240), ...Array.from({ length: 1 + int(r, 700) }, () => one), Buffer.from([255])]);
+      return Buffer.concat([
+        b.subarray(0, 240),
+        ...Array.from({ length: 1 + int(r, 700) }, () => one),
+        Buffer.from([255]),
+      ]);
     }
     case 5: {
       // option overload (52) pointing at file/sname fields full of anything
