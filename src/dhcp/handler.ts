@@ -23,6 +23,7 @@ import type { Link } from "./links.ts";
 import { IpxeSub, ipToBuf, MessageType, messageTypeName, Opt, OptionError, PxeSub } from "./options.ts";
 import { BROADCAST_FLAG, DhcpOptions, type DhcpPacket, replyTo } from "./packet.ts";
 import { SubnetPool } from "./pool.ts";
+import { ReportLimiter } from "./report-limit.ts";
 
 export type Port = "dhcp" | "proxy";
 
@@ -57,7 +58,8 @@ export interface HandlerDeps {
 
 const ZERO = "0.0.0.0";
 const MESSAGE_TYPE_BYTES: Buffer[] = [];
-const EXHAUSTED_REPORT_MS = 10_000;
+/** A full pool, or declined addresses, are logged and recorded at most this often per subnet. */
+const REPORT_MS = 10_000;
 const BROADCAST = "255.255.255.255";
 /** Longest client-chosen text kept in a lease or an event, and longest option 82 echoed: one option's worth. */
 const MAX_TEXT = 255;
@@ -84,11 +86,14 @@ export class DhcpHandler {
   private readonly linkPool = new Map<Link, SubnetPool>();
   private warnedNoTftp = false;
   private readonly encodedServerIds = new Map<string, Buffer>();
-  private readonly exhaustedReports = new Map<SubnetPool, { at: number; unanswered: number }>();
+  private readonly exhaustedReports: ReportLimiter<SubnetPool>;
+  private readonly declineReports: ReportLimiter<SubnetPool>;
   private readonly encodedSubnets = new Map<SubnetPool, { config: [number, Buffer][]; lease: [number, Buffer][] }>();
 
   constructor(private readonly d: HandlerDeps) {
     this.now = d.now ?? Date.now;
+    this.exhaustedReports = new ReportLimiter(REPORT_MS, this.now);
+    this.declineReports = new ReportLimiter(REPORT_MS, this.now);
     this.pools =
       d.config.mode === "full" && d.leases ? d.config.subnets.map((s) => new SubnetPool(s, d.leases!, this.now)) : [];
     // Oldest first, so quarantines come back in the order they began.
@@ -411,21 +416,16 @@ export class DhcpHandler {
   }
 
   /**
-   * A full pool is logged and recorded once per EXHAUSTED_REPORT_MS per subnet, with the number of DISCOVERs
-   * left unanswered since the last report: a rack of machines retrying against a full pool would otherwise
-   * write a warning and an event row for every packet.
+   * A full pool is logged and recorded once per REPORT_MS per subnet, with the number of DISCOVERs left
+   * unanswered since the last report: a rack of machines retrying against a full pool would otherwise write a
+   * warning and an event row for every packet.
    */
   private reportExhausted(ctx: Ctx, pool: SubnetPool): void {
-    const report = this.exhaustedReports.get(pool) ?? { at: -Infinity, unanswered: 0 };
-    this.exhaustedReports.set(pool, report);
-    report.unanswered++;
-    const now = this.now();
-    if (now - report.at < EXHAUSTED_REPORT_MS) return;
-    const detail = { subnet: pool.config.cidr, unanswered: report.unanswered };
+    const unanswered = this.exhaustedReports.hit(pool);
+    if (unanswered === undefined) return;
+    const detail = { subnet: pool.config.cidr, unanswered };
     this.d.log.warn({ ...detail, mac: ctx.mac }, "dhcp: pool exhausted");
     this.event(ctx, "dhcp.pool-exhausted", detail);
-    report.at = now;
-    report.unanswered = 0;
   }
 
   private nak(ctx: Ctx, link: Link | undefined, reason: string): Outgoing {
@@ -523,8 +523,18 @@ export class DhcpHandler {
     const max = Math.max(1, Math.floor((pool.size * this.d.config.declineMaxPercent) / 100));
     const r = pool.decline(mac, ip, this.d.config.declineSeconds * 1000, max);
     if (!r.ok) throw new DropError(`DECLINE refused: ${r.reason}`);
-    this.d.log.warn({ ip, mac, quarantineEnded: r.released }, "dhcp: address declined, quarantined");
-    this.event(ctx, "dhcp.decline", { ip, ...(r.released ? { quarantineEnded: r.released } : {}) });
+    // Reported once per REPORT_MS per subnet (with how many declines it stands for): a host can lease
+    // addresses only to decline them.
+    const declines = this.declineReports.hit(pool);
+    if (declines === undefined) return [];
+    const detail = {
+      ip,
+      declines,
+      quarantined: pool.quarantined(),
+      ...(r.released ? { quarantineEnded: r.released } : {}),
+    };
+    this.d.log.warn({ ...detail, mac }, "dhcp: address declined, quarantined");
+    this.event(ctx, "dhcp.decline", detail);
     return [];
   }
 

@@ -19,8 +19,13 @@ const RANGE: [number, number] = [100, 249];
 const QUARANTINE_CAP = 15;
 /** The server idles at ~100 MiB; what an attack may add is bounded well below this. */
 const RSS_LIMIT_MIB = 300;
-/** "Promptly": udhcpc's first DISCOVER answered in well under its 1 s retry, with room for a loaded machine. */
-const LEASE_LIMIT_MS = 3000;
+/**
+ * "Promptly": every udhcpc gets its lease within its 3 DISCOVERs (1 s apart), and the median one at its first
+ * DISCOVER. A datagram lost to a full socket buffer under the flood costs one retry; before the fixes the median
+ * was over 3 s (no lease at all).
+ */
+const MEDIAN_LEASE_MS = 1000;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
 
 let lab: Lab;
 let srv: Netns;
@@ -76,10 +81,8 @@ describe("DHCP under attack from a host on the segment", () => {
     const malformed = kindling.metric('kindling_dhcp_requests_total{outcome="malformed"}');
     const r = await during(attack({ kind: "oversized", rate: 200, seconds: 8 }), 3);
     console.log(`oversized: ${JSON.stringify({ ...r, leases: r.leases.map((l) => Math.round(l.ms)) })}`);
-    for (const l of r.leases) {
-      expect(l.line).toMatch(/^udhcpc bound ip=10\.83\.0\.\d+ serverid=10\.83\.0\.1$/);
-      expect(l.ms).toBeLessThan(LEASE_LIMIT_MS);
-    }
+    for (const l of r.leases) expect(l.line).toMatch(/^udhcpc bound ip=10\.83\.0\.\d+ serverid=10\.83\.0\.1$/);
+    expect(median(r.leases.map((l) => l.ms))).toBeLessThan(MEDIAN_LEASE_MS);
     for (const h of r.health) expect(h.ok).toBe(true);
     expect(r.rss).toBeLessThan(RSS_LIMIT_MIB);
     // They were read and refused, not lost on the way (the kernel may drop a few under the fragment load).
@@ -102,19 +105,21 @@ describe("DHCP under attack from a host on the segment", () => {
     // The second attacker's DECLINEs were real ones: many more than the cap.
     expect(r.result.declined).toBeGreaterThan(5 * QUARANTINE_CAP);
     expect(r.leases.filter((l) => l.ok)).toHaveLength(20);
-    for (const l of r.leases) expect(l.ms).toBeLessThan(LEASE_LIMIT_MS);
+    expect(median(r.leases.map((l) => l.ms))).toBeLessThan(MEDIAN_LEASE_MS);
     for (const h of r.health) expect(h.ok).toBe(true);
     expect(kindling.metric('kindling_dhcp_leases{subnet="10.83.0.0/24",state="quarantined"}')).toBe(QUARANTINE_CAP);
+    // Reported once per 10 s with a count, not a log line (and an event row) per DECLINE.
+    const reports = kindling.output.filter((l) => l.includes("dhcp: address declined"));
+    expect(reports.length).toBeGreaterThan(0);
+    expect(reports.length).toBeLessThanOrEqual(3);
     expect(r.rss).toBeLessThan(RSS_LIMIT_MIB);
   }, 90_000);
 
   it("a DISCOVER flood from made-up MACs (2,000/s) cannot hold the pool with offers", async () => {
     const r = await during(attack({ kind: "discover", rate: 2000, seconds: 8 }), 3);
     console.log(`discover: ${JSON.stringify({ ...r, leases: r.leases.map((l) => Math.round(l.ms)) })}`);
-    for (const l of r.leases) {
-      expect(l.ok).toBe(true);
-      expect(l.ms).toBeLessThan(LEASE_LIMIT_MS);
-    }
+    for (const l of r.leases) expect(l.ok).toBe(true);
+    expect(median(r.leases.map((l) => l.ms))).toBeLessThan(MEDIAN_LEASE_MS);
     for (const h of r.health) expect(h.ok).toBe(true);
     expect(r.rss).toBeLessThan(RSS_LIMIT_MIB);
     expect(kindling.alive()).toBe(true);
