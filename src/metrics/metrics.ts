@@ -77,7 +77,7 @@ export class Metrics {
     });
     new Gauge({
       name: "kindling_dhcp_leases",
-      help: "Addresses per subnet in full mode, by state (used, free)",
+      help: "Addresses per subnet in full mode, by state (used, free, quarantined: declined, counted in used too)",
       labelNames: ["subnet", "state"],
       registers,
       collect() {
@@ -85,6 +85,7 @@ export class Metrics {
         for (const l of sources.dhcp()?.leases ?? []) {
           this.set({ subnet: l.subnet, state: "used" }, l.used);
           this.set({ subnet: l.subnet, state: "free" }, l.free);
+          this.set({ subnet: l.subnet, state: "quarantined" }, l.quarantined);
         }
       },
     });
