@@ -97,6 +97,7 @@ describe("kindling CLI (client commands over the API)", () => {
     [["machines", "show", "52:54:00:99:99:99"], /404/],
     [["machines", "add", "52:54:00:99:99:98", "--label", "novalue"], /--label expects key=value/],
     [["machines", "assign", "52:54:00:99:99:99", "local-disk"], /404/],
+    [["machines", "history", "52:54:00:99:99:99"], /404 machine 52:54:00:99:99:99 not found/],
   ])("%j fails with a clear message and exit 1", async (args, message) => {
     const r = await client(args);
     expect(r.code).toBe(1);

@@ -143,6 +143,8 @@ export function registerMachineCommands(program: Command): void {
         "GET",
         `/events?mac=${encodeURIComponent(mac)}&limit=${encodeURIComponent(o.limit)}`,
       );
+      // No events at all: an unknown MAC is an error (a forgotten machine's events are still its story).
+      if (es.length === 0) await client(cmd).request("GET", `/machines/${encodeURIComponent(mac)}`);
       const story = [...es].reverse();
       print(json(cmd), story, () => eventRows(story));
     });
