@@ -101,6 +101,13 @@ export class DhcpServer {
     const { links, waiting } = resolveLinks(config.interfaces, opts.advertise);
     if (config.mode === "full" && config.subnets.length === 0)
       log.warn("dhcp: full mode without subnets leases nothing");
+    if (config.mode !== "off" && config.interfaces.length === 0 && links.length === 0)
+      log.warn(
+        { advertise: opts.advertise },
+        `dhcp: no interface holds the advertised address ${opts.advertise}: DHCP listens on 0.0.0.0 only and its ` +
+          "broadcast replies leave by the routing table; set --advertise to the boot network's address, or name the " +
+          "serving interfaces in dhcp.interfaces (fine as it is only if the address is NATed to this host)",
+      );
     const leases = config.mode === "full" ? new LeaseStore(opts.db) : undefined;
     const server = new DhcpServer(opts, new DhcpHandler({ ...opts, leases }), leases);
     try {

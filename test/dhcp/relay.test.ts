@@ -4,6 +4,7 @@
  * a client choosing another server, pool exhaustion, malformed input.
  */
 import { createSocket, type Socket } from "node:dgram";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DhcpConfigSchema } from "../../src/dhcp/config.ts";
 import { MessageType, Opt } from "../../src/dhcp/options.ts";
@@ -158,6 +159,27 @@ describe("relayed full mode on loopback", () => {
     const after = server.stats();
     expect(after.malformed - before.malformed).toBe(3);
     expect(type(await exchange(req("02:00:00:00:01:01", MessageType.DISCOVER)))).toBe(MessageType.OFFER);
+  });
+});
+
+describe("an advertised address no interface holds", () => {
+  it("is said at start, with what to set", async () => {
+    const lines: string[] = [];
+    const log = pino({ level: "warn" }, { write: (l: string) => void lines.push(l) });
+    const server = await DhcpServer.start({
+      config: DhcpConfigSchema.parse({ mode: "proxy", port: PORT + 3, proxyPort: 0 }),
+      advertise: "192.0.2.1", // TEST-NET-1: on no interface of this host
+      httpPort: 8080,
+      tftpEnabled: true,
+      db: store.db,
+      machines: store.machines,
+      events: { append: () => {} },
+      log,
+    });
+    await server.close();
+    const warning = lines.map((l) => JSON.parse(l) as { msg: string }).find((l) => l.msg.includes("192.0.2.1"));
+    expect(warning?.msg).toContain("no interface holds the advertised address 192.0.2.1");
+    expect(warning?.msg).toContain("dhcp.interfaces");
   });
 });
 
