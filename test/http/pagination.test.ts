@@ -137,8 +137,10 @@ describe("console pages", () => {
     expect(new Set(walked)).toEqual(new Set(ALL));
   });
 
-  it("a cursor that is not ours shows the first page", async () => {
+  it("a cursor that is not ours, or one past the end, shows the first page", async () => {
     expect((await page("/ui/machines?cursor=garbage")).rows).toEqual(ALL.slice(0, 100));
+    const pastEnd = Buffer.from(JSON.stringify({ a: "ff:ff:ff:ff:ff:ff" })).toString("base64url");
+    expect((await page(`/ui/machines?cursor=${pastEnd}`)).rows).toEqual(ALL.slice(0, 100));
   });
 });
 

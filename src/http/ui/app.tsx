@@ -106,7 +106,10 @@ export function uiApp(deps: UiDeps): Hono {
       cursor: c.req.query("cursor") || undefined,
     };
   };
-  /** One page of machines; a cursor that is not ours (edited by hand, or stale) shows the first page. */
+  /**
+   * One page of machines. A cursor that is not ours (edited by hand), or one past the end (its machines were
+   * assigned or forgotten since), shows the first page.
+   */
   const pageOf = (q: MachineQuery, cursor: string | undefined, order: "mac" | "newest") => {
     let at = {};
     try {
@@ -114,7 +117,8 @@ export function uiApp(deps: UiDeps): Hono {
     } catch {
       // the first page
     }
-    return store.machines.page(q, { limit: UI_PAGE, order, ...at });
+    const page = store.machines.page(q, { limit: UI_PAGE, order, ...at });
+    return page.items.length > 0 || !cursor ? page : store.machines.page(q, { limit: UI_PAGE, order });
   };
   const rowsFor = (f: MachineFilter) => {
     const page = pageOf(

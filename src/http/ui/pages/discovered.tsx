@@ -65,8 +65,8 @@ export const DiscoveredPage = (props: {
             </tbody>
           </table>
         </div>
-        <Pager prev={props.prev} next={props.next} />
       </>
     )}
+    <Pager prev={props.prev} next={props.next} />
   </Page>
 );
