@@ -54,7 +54,7 @@ export class BootService {
     const mac = normalizeMac(query.mac ?? "");
     if (!mac)
       return { status: 400, body: `bad or missing mac: ${JSON.stringify(query.mac ?? "")}\n`, outcome: "bad-request" };
-    const { machine, created } = this.store.machines.recordSighting({
+    const { machine, created } = this.store.history.recordSighting({
       mac,
       uuid: normalizeUuid(query.uuid),
       serial: query.serial?.trim() || undefined,
@@ -63,7 +63,7 @@ export class BootService {
       hostname: HostnameSchema.safeParse(query.hostname?.trim()).data,
     });
     if (created)
-      this.store.events.append({
+      this.store.history.append({
         mac,
         kind: "machine.discovered",
         detail: { via: "ipxe", arch: machine.arch, uuid: machine.uuid },
@@ -72,7 +72,7 @@ export class BootService {
     const { chosen, profile, groupMetadata } = this.resolve(machine, query);
     const plan = planIpxe({ machine, chosen, profile });
     const answer = this.answer(plan, machine, query.platform, groupMetadata);
-    this.store.events.append({
+    this.store.history.append({
       mac,
       kind: "ipxe.request",
       detail: {
@@ -121,17 +121,27 @@ export class BootService {
     profile: Profile,
     opts: { flatcarVersion?: string; groupMetadata?: Record<string, unknown> } = {},
   ): TemplateValues {
+    const url = (path: string, purpose: Purpose) => this.signedUrl(path, purpose, machine.mac);
     return templateValues({
       machine,
       profile,
       server: this.settings.server,
       flatcarVersion: opts.flatcarVersion,
       extraMetadata: opts.groupMetadata ?? {},
+      // Signed when read: each costs an HMAC, and most kernel arguments name none of them.
       urls: {
-        ignition: this.signedUrl("/ignition", "ignition", machine.mac),
-        final: this.signedUrl("/ignition/final", "final", machine.mac),
-        report: this.signedUrl("/report", "report", machine.mac),
-        metadata: this.signedUrl("/metadata", "metadata", machine.mac),
+        get ignition() {
+          return url("/ignition", "ignition");
+        },
+        get final() {
+          return url("/ignition/final", "final");
+        },
+        get report() {
+          return url("/report", "report");
+        },
+        get metadata() {
+          return url("/metadata", "metadata");
+        },
       },
     });
   }
@@ -183,7 +193,7 @@ export class BootService {
             { mac: machine.mac, profile: plan.profile.name, err: err.message },
             "kernel arguments failed to render",
           );
-          this.store.events.append({
+          this.store.history.append({
             mac: machine.mac,
             kind: "render.failed",
             detail: { profile: plan.profile.name, what: "kernel args", error: err.message },

@@ -23,7 +23,7 @@ export function bootRoutes(deps: {
 
   app.get("/boot.ipxe", (c) => c.body(bootScript(deps.server), 200, IPXE_TYPE));
 
-  app.get("/ipxe", (c) => {
+  app.get("/ipxe", async (c) => {
     const answer = boot.ipxe(c.req.query());
     const ip = clientIp(c);
     deps.recent.note(ip, answer.mac);
@@ -38,6 +38,8 @@ export function bootRoutes(deps: {
       },
       "boot request",
     );
+    // The answer leaves once the request's history is committed (group commit: store/history-writer.ts).
+    await store.history.committed();
     return c.body(answer.body, answer.status, IPXE_TYPE);
   });
 
