@@ -152,7 +152,7 @@ function wrk(url: string, pid: number): Wrk {
   const cpu = cpuSeconds(pid) - cpu0;
   const out = r.stdout;
   const pct = (p: string) => {
-    const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s)$`, "m").exec(out);
+    const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s)\\s*$`, "m").exec(out);
     return m ? toMs(m[1]!, m[2]!) : Number.NaN;
   };
   const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
@@ -169,8 +169,12 @@ function wrk(url: string, pid: number): Wrk {
   };
 }
 
-/** `n` downloads of `url` at once; aggregate MB/s (10^6 bytes) over the wall time of the whole batch. */
-async function download(url: string, n: number, size: number): Promise<number> {
+/**
+ * `n` downloads of `url` at once: aggregate MB/s (10^6 bytes) over the wall time of the whole batch, and the
+ * server's CPU seconds per GB sent.
+ */
+async function download(url: string, n: number, size: number, pid: number): Promise<{ mbs: number; cpuPerGB: number }> {
+  const cpu0 = cpuSeconds(pid);
   const started = performance.now();
   const runs = Array.from(
     { length: n },
@@ -194,7 +198,7 @@ async function download(url: string, n: number, size: number): Promise<number> {
   const outs = await Promise.all(runs);
   const seconds = (performance.now() - started) / 1000;
   for (const o of outs) if (o !== `200 ${size}`) throw new Error(`download of ${url}: ${o}`);
-  return (n * size) / seconds / 1e6;
+  return { mbs: (n * size) / seconds / 1e6, cpuPerGB: (cpuSeconds(pid) - cpu0) / ((n * size) / 1e9) };
 }
 
 /** Milliseconds from spawn to the "HTTP listening" log line, and RSS after 2 s idle. */
@@ -233,6 +237,9 @@ async function startOnce(args: string[]): Promise<{ ms: number; rss: number }> {
 
 const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : "-");
 const pad = (s: string, n: number) => s.padEnd(n);
+/** Column widths of the printed table. */
+const W0 = 30;
+const W = 64;
 
 try {
   const build = spawnSync("npm", ["run", "build"], { cwd: ROOT, encoding: "utf8", timeout: 300_000 });
@@ -294,30 +301,16 @@ try {
       for (const f of pair) f();
     }
     const m = (xs: Wrk[], f: (w: Wrk) => number) => median(xs.map(f));
-    const kr = m(ks, (w) => w.rps);
-    const nr = m(ns, (w) => w.rps);
+    const cell = (xs: Wrk[]) =>
+      `${fmt(m(xs, (w) => w.rps))} req/s, p50 ${fmt(
+        m(xs, (w) => w.p50),
+        1,
+      )} ms, p99 ${fmt(
+        m(xs, (w) => w.p99),
+        1,
+      )} ms, ${fmt(m(xs, (w) => w.cpuUsPerReq))} µs CPU/req`;
     rows.push(
-      `${pad(name, 24)} ${pad(
-        `${fmt(kr)} req/s p50 ${fmt(
-          m(ks, (w) => w.p50),
-          2,
-        )} ms p99 ${fmt(
-          m(ks, (w) => w.p99),
-          2,
-        )} ms ${fmt(m(ks, (w) => w.cpuUsPerReq))} µs CPU/req`,
-        62,
-      )}` +
-        `${pad(
-          `${fmt(nr)} req/s p50 ${fmt(
-            m(ns, (w) => w.p50),
-            2,
-          )} ms p99 ${fmt(
-            m(ns, (w) => w.p99),
-            2,
-          )} ms ${fmt(m(ns, (w) => w.cpuUsPerReq))} µs CPU/req`,
-          62,
-        )}` +
-        `${fmt(kr / nr, 2)}`,
+      `${pad(name, W0)}${pad(cell(ks), W)}${pad(cell(ns), W)}${fmt(m(ks, (w) => w.rps) / m(ns, (w) => w.rps), 2)}`,
     );
     const errs = [...ks, ...ns].reduce((a, w) => a + w.errors, 0);
     if (errs) rows.push(`  (${errs} errors or non-2xx answers in these runs)`);
@@ -337,19 +330,20 @@ try {
   if (ONLY.includes("boot")) wrkTest("GET /boot.ipxe", `${k}/boot.ipxe`, `${n}/boot.ipxe`);
 
   const dlTest = (name: string, par: number) => async () => {
-    const ks: number[] = [];
-    const ns: number[] = [];
+    const ks: { mbs: number; cpuPerGB: number }[] = [];
+    const ns: { mbs: number; cpuPerGB: number }[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       const pair = [
-        async () => ks.push(await download(`${k}/assets/big.bin`, par, size)),
-        async () => ns.push(await download(`${n}/big.bin`, par, size)),
+        async () => ks.push(await download(`${k}/assets/big.bin`, par, size, kindling.pid!)),
+        async () => ns.push(await download(`${n}/big.bin`, par, size, nginx.pid!)),
       ];
       if (r % 2) pair.reverse();
       for (const f of pair) await f();
     }
-    rows.push(
-      `${pad(name, 24)} ${pad(`${fmt(median(ks))} MB/s`, 62)}${pad(`${fmt(median(ns))} MB/s`, 62)}${fmt(median(ks) / median(ns), 2)}`,
-    );
+    const cell = (xs: { mbs: number; cpuPerGB: number }[]) =>
+      `${fmt(median(xs.map((x) => x.mbs)))} MB/s, ${fmt(median(xs.map((x) => x.cpuPerGB)), 2)} CPU s/GB`;
+    const ratio = median(ks.map((x) => x.mbs)) / median(ns.map((x) => x.mbs));
+    rows.push(`${pad(name, W0)}${pad(cell(ks), W)}${pad(cell(ns), W)}${fmt(ratio, 2)}`);
   };
   if (ONLY.includes("seq")) await dlTest(`${MIB} MiB, sequential`, 1)();
   if (ONLY.includes("par")) await dlTest(`${MIB} MiB, ${PARALLEL} parallel`, PARALLEL)();
@@ -359,7 +353,7 @@ try {
   console.log(
     `loopback, wrk -t2 -c64 -d${SECONDS}s, curl; median of ${ROUNDS} rounds; nginx 1 worker, sendfile, no access log`,
   );
-  console.log(`${pad("work", 24)} ${pad("Kindling", 62)}${pad("nginx", 62)}ratio`);
+  console.log(`${pad("work", W0)}${pad("Kindling", W)}${pad("nginx", W)}ratio`);
   for (const r of rows) console.log(r);
   console.log(
     `Kindling peak RSS under this load: ${fmt(peakRss)} MiB (nginx: ${fmt(rssMiB(nginx.pid!, "VmHWM"))} MiB)`,
@@ -375,7 +369,7 @@ try {
       tsx.push(await startOnce(["--import", "tsx", join(ROOT, "src/cli.ts")]));
     }
     const line = (name: string, xs: { ms: number; rss: number }[]) =>
-      `${pad(name, 24)} ${fmt(median(xs.map((x) => x.ms)))} ms to "HTTP listening", idle RSS ${fmt(median(xs.map((x) => x.rss)))} MiB`;
+      `${pad(name, W0)}${fmt(median(xs.map((x) => x.ms)))} ms to "HTTP listening", idle RSS ${fmt(median(xs.map((x) => x.rss)))} MiB`;
     console.log(`start-up, median of ${STARTS}:`);
     console.log(line("compiled (dist/)", dist));
     console.log(line("tsx (sources)", tsx));

@@ -89,6 +89,20 @@ describe("history writer (group commit)", () => {
     close();
   });
 
+  it("reading() runs a request's reads in one transaction and commits what it wrote directly, even on a throw", () => {
+    const { store, committed, close } = open();
+    expect(store.history.reading(() => store.machines.get(MAC))).toBeUndefined();
+    expect(() =>
+      store.history.reading(() => {
+        store.history.recordSighting({ mac: MAC });
+        throw new Error("render failed");
+      }),
+    ).toThrow("render failed");
+    expect(store.db.inTransaction).toBe(false);
+    expect(committed("SELECT state FROM machines")).toEqual([{ state: "discovered" }]);
+    close();
+  });
+
   it("close() commits what is still queued", () => {
     const dir = tempDir();
     dirs.push(dir);
