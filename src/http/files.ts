@@ -120,5 +120,12 @@ export async function sendFile(c: Context, file: string, stat: Stats): Promise<S
     log.debug({ file, err: err.message }, "file transfer ended early");
     outgoing.destroy();
   });
-  return { status, response: RESPONSE_ALREADY_SENT };
+  return { status, response: alreadySent(status) };
 }
+
+/**
+ * node-server's RESPONSE_ALREADY_SENT (it writes nothing for it) with the status that did go out, which
+ * hono's middleware reads for the request's log line and metrics.
+ */
+const alreadySent = (status: number): Response =>
+  new (RESPONSE_ALREADY_SENT.constructor as typeof Response)(null, { status, headers: RESPONSE_ALREADY_SENT.headers });

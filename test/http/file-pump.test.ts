@@ -98,6 +98,12 @@ describe("/assets with files of many chunks", () => {
     expect(sha(part.stdout)).toBe(sha(big.subarray(from, to + 1)));
   });
 
+  it("a range answer is counted as the 206 it was", async () => {
+    await run("curl", ["-sf", "-o", "/dev/null", "-r", "0-9", `${k.url}/assets/big.bin`]);
+    const metrics = await (await fetch(`${k.url}/metrics`)).text();
+    expect(metrics).toMatch(/kindling_http_requests_total\{[^}]*route="\/assets\/\*"[^}]*status="206"[^}]*\} [1-9]/);
+  });
+
   it("a download cut short leaves the server serving the next one", async () => {
     await run("curl", [
       "-s",
