@@ -45,12 +45,12 @@ export class HistoryWriter implements EventSink {
    * identity fields are known; `recordSighting` never overwrites them): only `last_seen` moves, and that
    * write joins the batch. A new machine, a first sighting or a new field is written at once as before.
    */
-  recordSighting(s: Sighting): { machine: Machine; created: boolean } {
+  recordSighting(s: Sighting): ReturnType<MachineStore["recordSighting"]> {
     const known = this.machines.get(s.mac);
     if (!known?.firstSeen || teaches(known, s)) return this.machines.recordSighting(s);
     const now = nowIso();
     this.enqueue(() => this.touch.run(now, s.mac));
-    return { machine: { ...known, lastSeen: now }, created: false };
+    return { machine: { ...known, lastSeen: now }, created: false, evicted: 0 };
   }
 
   /**

@@ -15,16 +15,19 @@ export class Store {
   /** Boot requests' events and sightings, group-committed. */
   readonly history: HistoryWriter;
 
-  constructor(readonly db: Db) {
-    this.machines = new MachineStore(db);
+  constructor(
+    readonly db: Db,
+    opts: { maxDiscovered?: number } = {},
+  ) {
+    this.machines = new MachineStore(db, opts.maxDiscovered);
     this.profiles = new ProfileStore(db);
     this.groups = new GroupStore(db);
     this.events = new EventStore(db);
     this.history = new HistoryWriter(db, this.events, this.machines);
   }
 
-  static open(dataDir: string): Store {
-    return new Store(openDb(join(dataDir, "kindling.db")));
+  static open(dataDir: string, opts: { maxDiscovered?: number } = {}): Store {
+    return new Store(openDb(join(dataDir, "kindling.db")), opts);
   }
 
   close(): void {
