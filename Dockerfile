@@ -5,18 +5,21 @@
 #     -v kindling:/var/lib/kindling kindling serve --strict-listeners --advertise 10.0.0.1
 # docs/operations.md explains the capabilities, the volume and the health check.
 
-# ---- build: production dependencies (better-sqlite3 compiles here if no prebuilt binary fits) ----
+# ---- build: dependencies (better-sqlite3 compiles here if no prebuilt binary fits), then dist/ ----
 FROM node:22-bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/kindling
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
-# tsx runs the TypeScript sources; it reads tsconfig.json for the JSX settings of the console.
-COPY tsconfig.json ./
-COPY bin ./bin
+# Scripts off so this layer depends on the lock file alone (`prepare` would compile src/, not copied yet);
+# better-sqlite3's native install is the one script the runtime needs.
+RUN npm ci --ignore-scripts --no-audit --no-fund && npm rebuild better-sqlite3
+COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The image runs dist/ (bin/kindling.js picks it); the sources and the dev tools (tsc) stay behind.
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund && rm -rf src tsconfig.json tsconfig.build.json
+COPY bin ./bin
 COPY profiles ./profiles
 # ipxe/bin (self-built iPXE binaries, when present) is served instead of Debian's package.
 COPY ipxe ./ipxe

@@ -12,7 +12,7 @@ PACKAGES=(
   qemu-system-x86 ipxe-qemu seabios ovmf # end-to-end boots with real firmware
   ignition                               # ignition-validate and the Ignition 2.14 binary
   cpio gpgv policycoreutils systemd      # initramfs building, signature checks, setfiles, systemd-analyze
-  nginx-light chromium                   # the HTTP peer for benchmarks, the console's browser tests
+  nginx-light wrk chromium               # the HTTP peer and load generator for benchmarks, the console's browser tests
 )
 # busybox (udhcpc, the e2e initramfs) comes from either package; installing one removes the other,
 # so an existing busybox-static is kept.

@@ -65,8 +65,9 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     mkdirSync(assetsRoot(config), { recursive: true });
     const store = Store.open(config.dataDir, { maxDiscovered: config.boot.maxDiscovered });
     closers.push(() => store.close());
-    // What unauthenticated HTTP clients can repeat at any rate becomes a bounded number of events and log lines.
-    const coalesced = new CoalescedLog({ events: store.events, log });
+    // What unauthenticated HTTP clients can repeat at any rate becomes a bounded number of events and log lines,
+    // written through the boot requests' group commit.
+    const coalesced = new CoalescedLog({ events: store.history, log });
     closers.push(() => coalesced.close());
     for (const p of readProfileDir(config.boot.profilesDir)) {
       try {

@@ -89,7 +89,7 @@ export class BootService {
         outcome: "too-many-new",
       };
     }
-    const { machine, created, evicted } = this.store.machines.recordSighting({
+    const { machine, created, evicted } = this.store.history.recordSighting({
       mac,
       uuid: normalizeUuid(query.uuid),
       // As long as an operator may type (MachineCreateSchema): the URL could carry kilobytes.
@@ -99,7 +99,7 @@ export class BootService {
       hostname: HostnameSchema.safeParse(query.hostname?.trim()).data,
     });
     if (created)
-      this.store.events.append({
+      this.store.history.append({
         mac,
         kind: "machine.discovered",
         detail: { via: "ipxe", arch: machine.arch, uuid: machine.uuid },
@@ -172,17 +172,27 @@ export class BootService {
     profile: Profile,
     opts: { flatcarVersion?: string; groupMetadata?: Record<string, unknown> } = {},
   ): TemplateValues {
+    const url = (path: string, purpose: Purpose) => this.signedUrl(path, purpose, machine.mac);
     return templateValues({
       machine,
       profile,
       server: this.settings.server,
       flatcarVersion: opts.flatcarVersion,
       extraMetadata: opts.groupMetadata ?? {},
+      // Signed when read: each costs an HMAC, and most kernel arguments name none of them.
       urls: {
-        ignition: this.signedUrl("/ignition", "ignition", machine.mac),
-        final: this.signedUrl("/ignition/final", "final", machine.mac),
-        report: this.signedUrl("/report", "report", machine.mac),
-        metadata: this.signedUrl("/metadata", "metadata", machine.mac),
+        get ignition() {
+          return url("/ignition", "ignition");
+        },
+        get final() {
+          return url("/ignition/final", "final");
+        },
+        get report() {
+          return url("/report", "report");
+        },
+        get metadata() {
+          return url("/metadata", "metadata");
+        },
       },
     });
   }

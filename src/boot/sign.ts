@@ -59,7 +59,8 @@ export class Signer {
   /** Query string `mac=..&exp=..&sig=..` valid for `ttlSeconds`. */
   query(purpose: Purpose, mac: string, ttlSeconds: number, now = Date.now()): string {
     const exp = Math.floor(now / 1000) + ttlSeconds;
-    return new URLSearchParams({ mac, exp: String(exp), sig: this.sign(purpose, mac, exp) }).toString();
+    // What URLSearchParams would write (exp is digits, sig base64url), without its cost on every boot request.
+    return `mac=${encodeURIComponent(mac)}&exp=${exp}&sig=${this.sign(purpose, mac, exp)}`;
   }
 
   verify(purpose: Purpose, mac: string, exp: string | undefined, sig: string | undefined, now = Date.now()): Verdict {

@@ -2,6 +2,7 @@ import { chmodSync, closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { MIGRATIONS } from "./migrations.ts";
+import { cacheStatements } from "./statements.ts";
 
 export type Db = Database.Database;
 
@@ -10,8 +11,9 @@ export class SchemaTooNewError extends Error {
 }
 
 /**
- * Opens (creating if needed) the SQLite file, sets WAL and foreign keys, and applies pending migrations in
- * one transaction each. A file whose schema is newer than this code knows is refused, not guessed at.
+ * Opens (creating if needed) the SQLite file, sets WAL and foreign keys, caches compiled statements
+ * (statements.ts) and applies pending migrations in one transaction each. A file whose schema is newer than
+ * this code knows is refused, not guessed at.
  */
 export function openDb(file: string): Db {
   if (file !== ":memory:") {
@@ -19,6 +21,7 @@ export function openDb(file: string): Db {
     restrictMode(file);
   }
   const db = new Database(file);
+  cacheStatements(db);
   db.pragma("journal_mode = WAL");
   db.pragma("foreign_keys = ON");
   // The WAL makes NORMAL durable against process crashes; only power loss can drop the last commits.

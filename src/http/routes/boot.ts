@@ -22,10 +22,12 @@ export function bootRoutes(deps: {
   app.get("/boot.ipxe", (c) => c.body(bootScript(deps.server), 200, IPXE_TYPE));
 
   // The boot service logs and records each request (counted when repeated: anyone can send them).
-  app.get("/ipxe", (c) => {
+  app.get("/ipxe", async (c) => {
     const ip = clientIp(c);
-    const answer = boot.ipxe(c.req.query(), ip);
+    const answer = store.history.reading(() => boot.ipxe(c.req.query(), ip));
     if (answer.outcome !== "too-many-new") deps.recent.note(ip, answer.mac);
+    // The answer leaves once the request's history is committed (group commit: store/history-writer.ts).
+    await store.history.committed();
     return c.body(answer.body, answer.status, IPXE_TYPE);
   });
 
