@@ -73,7 +73,7 @@ async function runOne(
   try {
     if (server === "kindling") servers.push(await startKindling(t, dir, release));
     else {
-      const p = await startPeer(t, dir, release, machines, o.nginxWorkers);
+      const p = await startPeer(t, dir, release, machines, o.nginxWorkers, o.tftpMax || o.machines);
       servers.push(p.nginx, p.dnsmasq);
     }
     const plan: FleetPlan = {

@@ -27,6 +27,8 @@ export const OptionsSchema = z.strictObject({
     .default(3600),
   /** nginx worker processes (Kindling is one process; the measurements used one worker). */
   nginxWorkers: z.coerce.number().int().min(1).max(64).default(1),
+  /** dnsmasq's concurrent TFTP transfers; 0 = one per machine. dnsmasq's own default, 50, stalls a storm. */
+  tftpMax: z.coerce.number().int().min(0).max(100_000).default(0),
   seed: z.coerce.number().int().default(1),
   /** Keep the work directory (configs, logs, results) instead of removing it. */
   keep: z

@@ -110,9 +110,11 @@ http {
  * dnsmasq as the iPXE documentation sets it up: firmware gets the iPXE binary for its architecture, iPXE (user
  * class `iPXE`) gets the script URL and 175.176 `no-pxedhcp` (without it iPXE waits ~3 s for proxy offers).
  * `no-ping`: the simulated machines hold every pool address from the start, so the ping check would refuse
- * them all (and it costs 3 s per machine; Kindling does not probe either).
+ * them all (and it costs 3 s per machine; Kindling does not probe either). `tftp-max` (concurrent transfers)
+ * is raised from dnsmasq's 50: at 50 it stops reading requests, firmware retransmits, every late retransmission
+ * opens one more transfer to a client that has moved on, and the storm stalls (docs/storm.md).
  */
-function dnsmasqConf(dir: string, t: Topology, machines: number): string {
+function dnsmasqConf(dir: string, t: Topology, machines: number, tftpMax: number): string {
   return [
     "port=0",
     `interface=${SERVER_IF}`,
@@ -124,6 +126,7 @@ function dnsmasqConf(dir: string, t: Topology, machines: number): string {
     "no-ping",
     "enable-tftp",
     "tftp-root=/usr/lib/ipxe",
+    `tftp-max=${tftpMax}`,
     "dhcp-userclass=set:ipxe,iPXE",
     "dhcp-match=set:bios,option:client-arch,0",
     "dhcp-match=set:efi64,option:client-arch,7",
@@ -142,13 +145,14 @@ export async function startPeer(
   release: StagedRelease,
   machines: MachineSpec[],
   nginxWorkers: number,
+  tftpMax: number,
 ): Promise<{ nginx: RunningServer; dnsmasq: RunningServer }> {
   const www = join(dir, "www");
   writeSite(www, machines);
   const nginxFile = join(dir, "nginx.conf");
   writeFileSync(nginxFile, nginxConf(dir, www, release.assetsDir, nginxWorkers));
   const dnsmasqFile = join(dir, "dnsmasq.conf");
-  writeFileSync(dnsmasqFile, dnsmasqConf(dir, t, machines.length));
+  writeFileSync(dnsmasqFile, dnsmasqConf(dir, t, machines.length, tftpMax));
 
   const nginx = t.lab.adopt(t.server.spawn(["nginx", "-c", nginxFile, "-g", "daemon off;"]));
   const dnsmasq = t.lab.adopt(

@@ -16,8 +16,12 @@ export const NETMASK = "255.255.0.0";
 export const CIDR = `10.90.0.0/${PREFIX}`;
 export const SERVER_IF = "s0";
 const CLIENT_IF = "c0";
-/** Spare pool addresses beyond one per machine. */
-const SPARE = 16;
+/**
+ * Pool addresses per machine. Twice the fleet, as a site sizes a pool: with barely one address per machine,
+ * dnsmasq (which picks an address by hashing the MAC and does not hold offered addresses) offers the last
+ * free ones to several machines at once and NAKs all but one of their REQUESTs.
+ */
+const POOL_PER_MACHINE = 2;
 
 export interface Topology {
   lab: Lab;
@@ -39,7 +43,7 @@ export function createTopology(machines: number): Topology {
     const client = lab.ns("c");
     lab.link(server, SERVER_IF, `${SERVER_IP}/${PREFIX}`, client, CLIENT_IF, `${CLIENT_IP}/${PREFIX}`);
     const first = ipToInt("10.90.1.0");
-    const count = machines + SPARE;
+    const count = machines * POOL_PER_MACHINE;
     const pool = { start: intToIp(first), end: intToIp(first + count - 1) };
     const mac = /link\/ether ([0-9a-f:]+)/.exec(client.ip("link", "show", CLIENT_IF))?.[1];
     if (!mac) throw new Error(`no MAC on ${CLIENT_IF} in ${client.name}`);
