@@ -12,6 +12,7 @@ import { API_TOKEN, HTTP_PORT, PROFILE, type RunningServer, startKindling } from
 import { bytesOf, type Options, parseOptions } from "./storm/options.ts";
 import { startPeer } from "./storm/peer.ts";
 import type { FleetPlan, FleetResult, MachineSpec } from "./storm/plan.ts";
+import { profileSummary } from "./storm/profile.ts";
 import { stageRelease } from "./storm/release.ts";
 import { formatRound, type RunSummary, type Server, summarize } from "./storm/report.ts";
 import { createTopology, SERVER_IP, type Topology } from "./storm/topology.ts";
@@ -70,8 +71,9 @@ async function runOne(
   mkdirSync(dir, { recursive: true });
   const label = `round ${round} ${server}`;
   const servers: RunningServer[] = [];
+  const profileDir = o.cpuProf && server === "kindling" ? join(dir, "cpu-profile") : undefined;
   try {
-    if (server === "kindling") servers.push(await startKindling(t, dir, release));
+    if (server === "kindling") servers.push(await startKindling(t, dir, release, profileDir));
     else {
       const p = await startPeer(t, dir, release, machines, o.nginxWorkers, o.tftpMax || o.machines);
       servers.push(p.nginx, p.dnsmasq);
@@ -88,6 +90,8 @@ async function runOne(
       resultFile: join(dir, "fleet-result.json"),
     };
     const usage = await runFleet(t, plan, join(dir, "fleet-plan.json"), label);
+    for (const s of servers.splice(0)) await s.stop();
+    if (profileDir) console.log(profileSummary(profileDir).join("\n"));
     const result = JSON.parse(readFileSync(plan.resultFile, "utf8")) as FleetResult;
     return summarize(server, round, result, usage);
   } finally {

@@ -8,6 +8,7 @@ import { execFileSync } from "node:child_process";
 import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { stringify } from "yaml";
+import { profilerFlags } from "./profile.ts";
 import type { StagedRelease } from "./release.ts";
 import { CIDR, SERVER_IF, SERVER_IP, type Topology } from "./topology.ts";
 import { waitForHttp } from "./wait.ts";
@@ -29,7 +30,13 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-export async function startKindling(t: Topology, dir: string, release: StagedRelease): Promise<RunningServer> {
+/** `profileDir`: run under V8's CPU profiler, writing the profile there at exit (see profile.ts). */
+export async function startKindling(
+  t: Topology,
+  dir: string,
+  release: StagedRelease,
+  profileDir?: string,
+): Promise<RunningServer> {
   const dataDir = join(dir, "data");
   mkdirSync(dataDir, { recursive: true });
   // A fresh database every run; the mirror is shared by hard links (no copy of the large files).
@@ -51,7 +58,8 @@ export async function startKindling(t: Topology, dir: string, release: StagedRel
   const configFile = join(dir, "kindling.yaml");
   writeFileSync(configFile, stringify(config));
   const [cmd, ...args] = kindlingCommand();
-  const child = t.lab.adopt(t.server.spawn([cmd!, ...args, "serve", "--config", configFile]));
+  const prof = profileDir ? profilerFlags(profileDir) : [];
+  const child = t.lab.adopt(t.server.spawn([cmd!, ...prof, ...args, "serve", "--config", configFile]));
   const log = createWriteStream(join(dir, "kindling.log"));
   child.stdout!.pipe(log, { end: false });
   child.stderr!.pipe(log, { end: false });

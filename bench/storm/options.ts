@@ -30,6 +30,11 @@ export const OptionsSchema = z.strictObject({
   /** dnsmasq's concurrent TFTP transfers; 0 = one per machine. dnsmasq's own default, 50, stalls a storm. */
   tftpMax: z.coerce.number().int().min(0).max(100_000).default(0),
   seed: z.coerce.number().int().default(1),
+  /** Run Kindling under V8's CPU profiler and print where its CPU time went. */
+  cpuProf: z
+    .enum(["true", "false"])
+    .default("false")
+    .transform((v) => v === "true"),
   /** Keep the work directory (configs, logs, results) instead of removing it. */
   keep: z
     .enum(["true", "false"])
