@@ -5,7 +5,7 @@
  * on at its arrival time, stops whatever still runs at the deadline, writes the results and prints `DONE`.
  */
 import { readFileSync, writeFileSync } from "node:fs";
-import { performance } from "node:perf_hooks";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { DhcpPort } from "./dhcp-client.ts";
 import { bootMachine } from "./machine.ts";
 import { type FleetPlan, FleetPlanSchema, type FleetResult, type MachineResult } from "./plan.ts";
@@ -40,6 +40,9 @@ const registerMs = performance.now() - registerStart;
 
 const dhcp = await DhcpPort.open();
 const stop = new AbortController();
+const loop = monitorEventLoopDelay({ resolution: 10 });
+loop.enable();
+const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 const deadline = setTimeout(() => stop.abort(), plan.deadlineMs);
 console.log("START");
@@ -69,7 +72,17 @@ const results: MachineResult[] = await Promise.all(
 clearTimeout(deadline);
 clearInterval(progress);
 dhcp.close();
+loop.disable();
+const cpu = process.cpuUsage(cpu0);
 
-const out: FleetResult = { registerMs, machines: results };
+const out: FleetResult = {
+  registerMs,
+  fleet: {
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    loopDelayP99Ms: loop.percentile(99) / 1e6,
+    loopDelayMaxMs: loop.max / 1e6,
+  },
+  machines: results,
+};
 writeFileSync(plan.resultFile, JSON.stringify(out));
 console.log(`DONE stray-dhcp=${dhcp.stray}`);

@@ -66,5 +66,10 @@ export interface MachineResult {
 export interface FleetResult {
   /** ms the registration took (outside the storm's clock). */
   registerMs: number;
+  /**
+   * The load generator's own cost during the storm: when it is near a full core, or its event loop lags,
+   * latencies measure the fleet as much as the server.
+   */
+  fleet: { cpuSeconds: number; loopDelayP99Ms: number; loopDelayMaxMs: number };
   machines: MachineResult[];
 }

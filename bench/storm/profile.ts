@@ -26,14 +26,20 @@ function place(url: string): string {
   return pkg ? pkg[1]! : relative(REPO, path);
 }
 
-/** Top self-time entries of the newest profile in `dir`, as printable lines. */
+const read = (file: string) => JSON.parse(readFileSync(file, "utf8")) as CpuProfile;
+const busyHits = (p: CpuProfile) =>
+  p.nodes.reduce((n, x) => n + (x.callFrame.functionName === "(idle)" ? 0 : (x.hitCount ?? 0)), 0);
+
+/**
+ * Top self-time entries, as printable lines. Every thread writes a profile (tsx's module loader runs in a
+ * worker that idles); the busiest one is the server's.
+ */
 export function profileSummary(dir: string, top = 25): string[] {
-  const file = readdirSync(dir)
-    .filter((f) => f.endsWith(".cpuprofile"))
-    .sort()
-    .pop();
-  if (!file) return [`no .cpuprofile in ${dir} (did Kindling exit cleanly?)`];
-  const p = JSON.parse(readFileSync(join(dir, file), "utf8")) as CpuProfile;
+  const files = readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"));
+  if (files.length === 0) return [`no .cpuprofile in ${dir} (did Kindling exit cleanly?)`];
+  const [file, p] = files
+    .map((f) => [f, read(join(dir, f))] as const)
+    .sort((a, b) => busyHits(b[1]) - busyHits(a[1]))[0]!;
   const msPerSample = (p.endTime - p.startTime) / 1000 / Math.max(1, p.samples.length);
   const self = new Map<string, number>();
   let total = 0;

@@ -28,6 +28,7 @@ export interface RunSummary {
   bootP50: number;
   bootP99: number;
   usage: Usage;
+  fleet: FleetResult["fleet"];
 }
 
 /** Nearest-rank percentile of unsorted values; NaN for none. */
@@ -84,6 +85,7 @@ export function summarize(server: Server, round: number, r: FleetResult, usage: 
     bootP50: percentile(boots, 50),
     bootP99: percentile(boots, 99),
     usage,
+    fleet: r.fleet,
   };
 }
 
@@ -154,6 +156,11 @@ export function formatRound(k: RunSummary | undefined, p: RunSummary | undefined
     "server CPU seconds (user + system)",
     ...(both((s) => s.usage.cpuSeconds.toFixed(1)) as [string, string]),
     ratio(k?.usage.cpuSeconds, p?.usage.cpuSeconds),
+  );
+  row(
+    "load generator: CPU seconds, loop delay p99",
+    ...(both((s) => `${s.fleet.cpuSeconds.toFixed(0)} s ${msText(s.fleet.loopDelayP99Ms)}`) as [string, string]),
+    "",
   );
   for (const s of [k, p]) {
     if (!s || s.reasons.length === 0) continue;
