@@ -37,7 +37,7 @@ function fleetOf(o: Options): MachineSpec[] {
 /** Runs the fleet in the client namespace; samples the server namespace from the fleet's START to its DONE. */
 async function runFleet(t: Topology, plan: FleetPlan, planFile: string, label: string): Promise<Usage> {
   writeFileSync(planFile, JSON.stringify(plan));
-  const child = t.lab.adopt(t.client.spawn([process.execPath, "--import", "tsx", FLEET, planFile]));
+  const child = t.lab.adopt(t.client.spawn([...t.fleetCpu, process.execPath, "--import", "tsx", FLEET, planFile]));
   const sampler = new UsageSampler(t.server.name);
   let usage: Usage | undefined;
   let stderr = "";
@@ -125,7 +125,7 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     const release = await stageRelease(work, { kernel: bytesOf(o.kernelMb), initrd: bytesOf(o.initrdMb) });
     console.log(`release staged and imported in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    topology = createTopology(o.machines);
+    topology = createTopology(o.machines, o.pin);
     const rounds: string[] = [];
     for (let round = 1; round <= o.rounds; round++) {
       const order = round % 2 === 1 ? o.only : [...o.only].reverse();

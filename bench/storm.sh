@@ -5,7 +5,7 @@
 # Needs root and the packages .ci/run installs. See docs/storm.md.
 #   bench/storm.sh [--machines=1000] [--window=60] [--kernel-mb=50] [--initrd-mb=300] [--only=peer,kindling]
 #                  [--rounds=1] [--max-seconds=3600] [--nginx-workers=1] [--tftp-max=0 (= machines)]
-#                  [--seed=1] [--cpu-prof] [--keep]
+#                  [--pin=true] [--seed=1] [--cpu-prof] [--keep]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec node --import tsx bench/storm-run.ts "$@"

@@ -59,7 +59,7 @@ export async function startKindling(
   writeFileSync(configFile, stringify(config));
   const [cmd, ...args] = kindlingCommand();
   const prof = profileDir ? profilerFlags(profileDir) : [];
-  const child = t.lab.adopt(t.server.spawn([cmd!, ...prof, ...args, "serve", "--config", configFile]));
+  const child = t.lab.adopt(t.server.spawn([...t.serverCpu, cmd!, ...prof, ...args, "serve", "--config", configFile]));
   const log = createWriteStream(join(dir, "kindling.log"));
   child.stdout!.pipe(log, { end: false });
   child.stderr!.pipe(log, { end: false });

@@ -30,6 +30,14 @@ export const OptionsSchema = z.strictObject({
   /** dnsmasq's concurrent TFTP transfers; 0 = one per machine. dnsmasq's own default, 50, stalls a storm. */
   tftpMax: z.coerce.number().int().min(0).max(100_000).default(0),
   seed: z.coerce.number().int().default(1),
+  /**
+   * Pin the fleet to CPU 0 and the server under test to CPU 1 (as bench/dhcp.sh does), so the load generator
+   * and the server do not trade cores with each other from run to run. `--pin=false` lets the scheduler place them.
+   */
+  pin: z
+    .enum(["true", "false"])
+    .default("true")
+    .transform((v) => v === "true"),
   /** Run Kindling under V8's CPU profiler and print where its CPU time went. */
   cpuProf: z
     .enum(["true", "false"])

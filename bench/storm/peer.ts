@@ -154,9 +154,10 @@ export async function startPeer(
   const dnsmasqFile = join(dir, "dnsmasq.conf");
   writeFileSync(dnsmasqFile, dnsmasqConf(dir, t, machines.length, tftpMax));
 
-  const nginx = t.lab.adopt(t.server.spawn(["nginx", "-c", nginxFile, "-g", "daemon off;"]));
+  const nginx = t.lab.adopt(t.server.spawn([...t.serverCpu, "nginx", "-c", nginxFile, "-g", "daemon off;"]));
   const dnsmasq = t.lab.adopt(
     t.server.spawn([
+      ...t.serverCpu,
       "dnsmasq",
       "--keep-in-foreground",
       `--conf-file=${dnsmasqFile}`,

@@ -28,6 +28,9 @@ export interface Topology {
   server: Netns;
   client: Netns;
   pool: { start: string; end: string };
+  /** Command prefixes placing the server and the fleet on their CPUs (`taskset -c N`), empty when not pinned. */
+  serverCpu: string[];
+  fleetCpu: string[];
 }
 
 /** `ip -n NS -batch -` with one command per line: thousands of addresses in one process. */
@@ -36,7 +39,7 @@ function batch(ns: Netns, commands: string[]): void {
   if (r.status !== 0) throw new Error(`ip -n ${ns.name} -batch failed: ${r.stderr}`);
 }
 
-export function createTopology(machines: number): Topology {
+export function createTopology(machines: number, pin: boolean): Topology {
   const lab = new Lab("kst");
   try {
     const server = lab.ns("s");
@@ -58,7 +61,14 @@ export function createTopology(machines: number): Topology {
     );
     // Requests go to 255.255.255.255, which needs a route; the only link is the veth.
     client.ip("route", "add", "255.255.255.255/32", "dev", CLIENT_IF);
-    return { lab, server, client, pool };
+    return {
+      lab,
+      server,
+      client,
+      pool,
+      serverCpu: pin ? ["taskset", "-c", "1"] : [],
+      fleetCpu: pin ? ["taskset", "-c", "0"] : [],
+    };
   } catch (err) {
     void lab.destroy();
     throw err;
