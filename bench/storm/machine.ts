@@ -97,12 +97,12 @@ export async function bootMachine(spec: MachineSpec, ctx: Context): Promise<Mach
     if (!/^https?:\/\//.test(second.file)) fail("dhcp-ipxe", `iPXE was offered ${JSON.stringify(second.file)}`);
     const ipxe = http(second.ip);
     const vars = { mac: spec.mac, uuid: spec.uuid, firmware: spec.firmware };
-    const first1 = await step("boot.ipxe", async () => {
+    const entry = await step("boot.ipxe", async () => {
       const a = await ipxe("GET", second.file, true);
       return { value: readScript(a.body.toString("utf8"), vars), retries: a.retries };
     });
-    if (first1.kind !== "chain") fail("boot.ipxe", `expected a chain, got ${JSON.stringify(first1)}`);
-    const chainUrl = (first1 as { url: string }).url;
+    if (entry.kind !== "chain") return fail("boot.ipxe", `expected a chain, got ${JSON.stringify(entry)}`);
+    const chainUrl = entry.url;
     const plan = await step("ipxe", async () => {
       const a = await ipxe("GET", chainUrl, true);
       return { value: readScript(a.body.toString("utf8"), vars), retries: a.retries };
