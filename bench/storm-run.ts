@@ -93,6 +93,10 @@ async function runOne(
     for (const s of servers.splice(0)) await s.stop();
     if (profileDir) console.log(profileSummary(profileDir).join("\n"));
     const result = JSON.parse(readFileSync(plan.resultFile, "utf8")) as FleetResult;
+    if (plan.register)
+      console.log(
+        `${label}: registering the machines took ${(result.registerMs / 1000).toFixed(1)} s (before the clock)`,
+      );
     return summarize(server, round, result, usage);
   } finally {
     for (const s of servers) await s.stop();

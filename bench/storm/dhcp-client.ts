@@ -13,7 +13,6 @@ export type Client = "firmware" | "ipxe";
 
 export interface Lease {
   ip: string;
-  serverId: string;
   /** Next server (siaddr), where TFTP goes. */
   nextServer: string;
   file: string;
@@ -145,7 +144,6 @@ export class DhcpPort {
         const a = ack.packet;
         return {
           ip: a.yiaddr,
-          serverId: server,
           nextServer: a.siaddr !== "0.0.0.0" ? a.siaddr : (a.options.get(Opt.TftpServer) ?? server),
           file: a.file || a.options.get(Opt.BootFile) || "",
           retries,

@@ -3,7 +3,6 @@
  * link, TFTP on 69, HTTP on 8080, default log level, the staged release in its mirror, the built-in
  * `flatcar-install` profile.
  */
-import type { ChildProcess } from "node:child_process";
 import { execFileSync } from "node:child_process";
 import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -25,8 +24,6 @@ export function kindlingCommand(): string[] {
 }
 
 export interface RunningServer {
-  /** Processes to measure, by role. */
-  main: ChildProcess;
   stop(): Promise<void>;
 }
 
@@ -65,7 +62,6 @@ export async function startKindling(
   child.stderr!.pipe(log, { end: false });
   await waitForHttp(t.server, `http://${SERVER_IP}:${HTTP_PORT}/healthz`, child);
   return {
-    main: child,
     async stop() {
       if (child.exitCode !== null) return;
       const exited = new Promise((r) => child.once("exit", r));

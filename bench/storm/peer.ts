@@ -181,5 +181,5 @@ export async function startPeer(
     c.kill("SIGTERM");
     await exited;
   };
-  return { nginx: { main: nginx, stop: stopper(nginx) }, dnsmasq: { main: dnsmasq, stop: stopper(dnsmasq) } };
+  return { nginx: { stop: stopper(nginx) }, dnsmasq: { stop: stopper(dnsmasq) } };
 }
