@@ -19,6 +19,8 @@ import { createTopology, SERVER_IP, type Topology } from "./storm/topology.ts";
 import { type Usage, UsageSampler } from "./storm/usage.ts";
 
 const FLEET = resolve(import.meta.dirname, "storm/fleet.ts");
+/** How long past its deadline the fleet may take to register machines, wind down and write its results. */
+const FLEET_GRACE_MS = 10 * 60_000;
 
 /** Distinct locally administered MACs, alternating BIOS and UEFI, power-on times uniform over the window. */
 function fleetOf(o: Options): MachineSpec[] {
@@ -53,7 +55,10 @@ async function runFleet(t: Topology, plan: FleetPlan, planFile: string, label: s
       console.log(`${label}: ${line}`);
     } else console.log(`${label}: ${line}`);
   });
+  // The fleet stops itself at the deadline; this is the bound if it ever does not (registration included).
+  const guard = setTimeout(() => child.kill("SIGKILL"), plan.deadlineMs + FLEET_GRACE_MS);
   const code = await new Promise<number | null>((r) => child.once("exit", r));
+  clearTimeout(guard);
   if (code !== 0 || !usage) throw new Error(`fleet for ${label} exited with ${code}: ${stderr.slice(-4000)}`);
   return usage;
 }
