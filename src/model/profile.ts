@@ -49,6 +49,13 @@ export const InstallSchema = z.strictObject({
   extraArgs: z.array(z.string()).default([]),
 });
 
+/**
+ * The network loader DHCP hands out for UEFI machines of this profile: `ipxe`, or `grub` (shim → Debian's signed
+ * GRUB on x64, which Secure Boot machines need; GRUB on arm64). Unset: the firmware architecture's default.
+ */
+export const LoaderSchema = z.enum(["ipxe", "grub"]);
+export type Loader = z.infer<typeof LoaderSchema>;
+
 const ProfileFields = {
   description: z.string().max(1024).default(""),
   /** A Flatcar release booted from Kindling's mirror. */
@@ -61,6 +68,7 @@ const ProfileFields = {
   /** Present → install to disk with flatcar-install; absent → live (diskless) profile. */
   install: InstallSchema.optional(),
   kernelArgs: z.array(z.string()).default([]),
+  loader: LoaderSchema.optional(),
   /** Template variables available to this profile's Ignition and kernel args. */
   vars: z.record(z.string(), z.unknown()).default({}),
 };
