@@ -175,6 +175,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
             machines: store.machines,
             events: attributed,
             log,
+            loaderFor: (mac) => boot.loaderFor(mac),
           }),
       );
       if (dhcp) closers.push(() => dhcp!.close());

@@ -12,6 +12,7 @@ import { LeaseStore } from "../store/leases.ts";
 import type { MachineStore } from "../store/machines.ts";
 import type { DhcpConfig } from "./config.ts";
 import { DhcpHandler, DropError, type Outgoing, type Port } from "./handler.ts";
+import type { Loader } from "../boot/plan.ts";
 import { type Link, resolveLinks } from "./links.ts";
 import { messageTypeName, Opt, OptionError } from "./options.ts";
 import { DEFAULT_MAX_MESSAGE, decodePacket, encodePacket } from "./packet.ts";
@@ -27,6 +28,8 @@ export interface DhcpServerOptions {
   machines: MachineStore;
   events: EventSink;
   log: Logger;
+  /** The loader a known machine's profile names (grub or ipxe). */
+  loaderFor?: (mac: string) => Loader | undefined;
 }
 
 const RECV_BUFFER = 4 * 1024 * 1024;
