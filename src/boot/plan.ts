@@ -47,7 +47,11 @@ export function planIpxe(input: {
 }
 
 /** Kernel arguments for a Flatcar PXE boot. `flatcar.first_boot=1` makes Ignition run. */
-export function flatcarKernelArgs(input: { ignitionUrl: string | undefined; consoles: string[]; extra: string[] }): string[] {
+export function flatcarKernelArgs(input: {
+  ignitionUrl: string | undefined;
+  consoles: string[];
+  extra: string[];
+}): string[] {
   const args = ["flatcar.first_boot=1"];
   if (input.ignitionUrl) args.push(`ignition.config.url=${input.ignitionUrl}`);
   return [...args, ...input.consoles, ...input.extra];

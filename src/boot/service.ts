@@ -88,8 +88,7 @@ export class BootService {
   grub(macText: string): { config: string; mac?: string; outcome: BootOutcome } {
     const { retrySeconds } = this.settings;
     const mac = normalizeMac(macText);
-    if (!mac)
-      return { config: grubWaitConfig(`no usable MAC in ${macText}`, retrySeconds), outcome: "bad-request" };
+    if (!mac) return { config: grubWaitConfig(`no usable MAC in ${macText}`, retrySeconds), outcome: "bad-request" };
     const machine = this.sighting({ mac }, "grub");
     const { decision, source } = this.decide(machine, {}, "efi");
     let outcome = decision.outcome;

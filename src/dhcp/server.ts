@@ -4,6 +4,7 @@
  * every reply meant for that link, so limited broadcasts leave through that interface only.
  */
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
+import type { Loader } from "../boot/plan.ts";
 import type { Logger } from "../log.ts";
 import type { EventSink } from "../model/event.ts";
 import { literalLookup } from "../net/literal-lookup.ts";
@@ -12,7 +13,6 @@ import { LeaseStore } from "../store/leases.ts";
 import type { MachineStore } from "../store/machines.ts";
 import type { DhcpConfig } from "./config.ts";
 import { DhcpHandler, DropError, type Outgoing, type Port } from "./handler.ts";
-import type { Loader } from "../boot/plan.ts";
 import { type Link, resolveLinks } from "./links.ts";
 import { messageTypeName, Opt, OptionError } from "./options.ts";
 import { DEFAULT_MAX_MESSAGE, decodePacket, encodePacket } from "./packet.ts";

@@ -9,6 +9,7 @@ import { FileAccessError, FileCatalog, type Opened } from "./files.ts";
 import { negotiate } from "./options.ts";
 import { decode, ErrorCode, encodeError, MalformedPacket, Opcode, type Packet, type Request } from "./packet.ts";
 import { type Datagram, type Outcome, Session } from "./session.ts";
+import type { VirtualFiles } from "./virtual.ts";
 
 export interface TftpServerOptions {
   /** `port: 0` binds an ephemeral port (tests, bench); the lead's start-up treats 0 as "disabled" before calling this. */
@@ -16,6 +17,8 @@ export interface TftpServerOptions {
   roots: string[];
   events: EventSink;
   log: Logger;
+  /** Names answered before the roots are searched (GRUB configs, the assets tree). */
+  virtual?: VirtualFiles;
 }
 
 export interface TftpStats {
@@ -184,7 +187,7 @@ export class TftpServer {
       startedAt: performance.now(),
     };
     this.transfers.set(key, transfer);
-    this.catalog.open(req.filename).then(
+    this.open(req.filename).then(
       (opened) => {
         try {
           this.begin(key, transfer, req, opened, rinfo);
@@ -208,6 +211,10 @@ export class TftpServer {
         this.refuse(rinfo, req, new FileAccessError(ErrorCode.ACCESS_VIOLATION, "cannot read file"));
       },
     );
+  }
+
+  private async open(name: string): Promise<Opened> {
+    return (await this.opts.virtual?.open(name)) ?? this.catalog.open(name);
   }
 
   private begin(key: string, transfer: Transfer, req: Request, opened: Opened, rinfo: RemoteInfo): void {

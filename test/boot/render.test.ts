@@ -72,7 +72,12 @@ describe("kernel arguments", () => {
         consoles: ["console=ttyS0"],
         extra: ["flatcar.autologin"],
       }),
-    ).toEqual(["flatcar.first_boot=1", "ignition.config.url=http://h/ignition?x=1", "console=ttyS0", "flatcar.autologin"]);
+    ).toEqual([
+      "flatcar.first_boot=1",
+      "ignition.config.url=http://h/ignition?x=1",
+      "console=ttyS0",
+      "flatcar.autologin",
+    ]);
   });
   it("raw: the profile's arguments, the signed Ignition URL unless the profile sets one", () => {
     expect(rawKernelArgs({ ignitionUrl: "u", args: ["quiet"] })).toEqual(["quiet", "ignition.config.url=u"]);
@@ -92,7 +97,10 @@ describe("one plan, two renderers", () => {
     comment: "52:54:00:00:00:01 profile e2e",
     kernel: "/assets/flatcar/stable/amd64-usr/4593.2.5/flatcar_production_pxe.vmlinuz",
     initrds: ["/assets/flatcar/stable/amd64-usr/4593.2.5/flatcar_production_pxe_image.cpio.gz"],
-    args: ["flatcar.first_boot=1", "ignition.config.url=http://10.0.0.1:8080/ignition?mac=52:54:00:00:00:01&exp=9&sig=x"],
+    args: [
+      "flatcar.first_boot=1",
+      "ignition.config.url=http://10.0.0.1:8080/ignition?mac=52:54:00:00:00:01&exp=9&sig=x",
+    ],
   };
   it("iPXE: Kindling paths become URLs on the server, initrds are named for the kernel", () => {
     expect(ipxeScript(plan, "http://10.0.0.1:8080", 30).split("\n")).toEqual([

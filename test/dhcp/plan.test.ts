@@ -63,14 +63,20 @@ describe("boot file by architecture (option 93)", () => {
     [11, "grub", "grubnetaa64.efi"],
     [0, "grub", "undionly.kpxe"],
     [6, "grub", "ipxe32.efi"],
-  ] as const)("arch %i with the profile's loader %s → %s (BIOS and 32-bit UEFI have no GRUB path)", (arch, loader, file) => {
-    expect(plan(pxe(arch), "ready", [], loader)).toMatchObject({ kind: "boot", file, vendorClass: "PXEClient" });
-  });
+  ] as const)(
+    "arch %i with the profile's loader %s → %s (BIOS and 32-bit UEFI have no GRUB path)",
+    (arch, loader, file) => {
+      expect(plan(pxe(arch), "ready", [], loader)).toMatchObject({ kind: "boot", file, vendorClass: "PXEClient" });
+    },
+  );
 
   it("UEFI HTTP Boot gets iPXE unless the profile asks for GRUB, which cannot boot over HTTP: no file, and why", () => {
     const http = pxe(16, "HTTPClient:Arch:00016:UNDI:003001");
     expect(plan(http, "ready", [], "ipxe")).toMatchObject({ file: `${base}/ipxe-bin/snponly.efi` });
-    expect(plan(http, "ready", [], "grub")).toEqual({ kind: "no-loader", reason: expect.stringContaining("http module") });
+    expect(plan(http, "ready", [], "grub")).toEqual({
+      kind: "no-loader",
+      reason: expect.stringContaining("http module"),
+    });
   });
 
   it("an installed machine boots its disk whatever its loader", () => {
