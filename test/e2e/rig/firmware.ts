@@ -9,17 +9,17 @@ import { Vm, type VmOptions } from "./qemu.ts";
  *   (Debian ships no non-iPXE PXE ROM);
  * - `uefi`: OVMF with a virtio NIC and no option ROM, so OVMF's own PXE client does DHCP and TFTP;
  * - `uefi-http`: the same OVMF with its PXE switched off, so it boots through UEFI HTTP Boot (no TFTP);
- * - `uefi-secboot`: OVMF's Secure Boot build with Microsoft's keys enrolled (enforcing), PXE as `uefi`;
+ * - `uefi-secboot`: OVMF's Secure Boot build with Microsoft's keys enrolled (enforcing), IPv4 PXE then HTTP Boot;
  * - `arm64`: AAVMF on `qemu-system-aarch64 -M virt` (TCG), its own PXE client on a virtio NIC.
  */
 export type Firmware = "bios-ipxe" | "bios-chain" | "uefi" | "uefi-http" | "uefi-secboot" | "arm64";
 
-const VM: Record<Firmware, Pick<VmOptions, "firmware" | "nic" | "rom" | "httpBoot">> = {
+const VM: Record<Firmware, Pick<VmOptions, "firmware" | "nic" | "rom" | "pxe">> = {
   "bios-ipxe": { firmware: "seabios", nic: "e1000", rom: "ipxe" },
   "bios-chain": { firmware: "seabios", nic: "e1000", rom: "ipxe" },
   uefi: { firmware: "ovmf", nic: "virtio", rom: "none" },
-  "uefi-http": { firmware: "ovmf", nic: "virtio", rom: "none", httpBoot: true },
-  "uefi-secboot": { firmware: "ovmf-secboot", nic: "virtio", rom: "none" },
+  "uefi-http": { firmware: "ovmf", nic: "virtio", rom: "none", pxe: "off" },
+  "uefi-secboot": { firmware: "ovmf-secboot", nic: "virtio", rom: "none", pxe: "ipv4" },
   arm64: { firmware: "aavmf", nic: "virtio", rom: "none" },
 };
 

@@ -19,8 +19,11 @@ export interface VmOptions {
   nic: "e1000" | "virtio";
   /** `ipxe`: the NIC's default iPXE option ROM; `none`: no option ROM (firmware's own network stack). */
   rom: "ipxe" | "none";
-  /** OVMF: switch its PXE off (IPv4 and IPv6), so UEFI HTTP Boot is the first network boot option. */
-  httpBoot?: boolean;
+  /**
+   * OVMF's PXE clients: both (default); `ipv4` only; `off`, so UEFI HTTP Boot is the first network boot option.
+   * (Nothing answers IPv6 here: an IPv6 attempt only adds its timeout.)
+   */
+  pxe?: "both" | "ipv4" | "off";
   mac: string;
   /** Directory for the serial log (and the firmware's writable variable store, kept across power-ons). */
   workDir: string;
@@ -103,13 +106,9 @@ export class Vm {
         `if=pflash,format=raw,unit=1,file=${vars}`,
       );
     }
-    if (opts.httpBoot)
-      args.push(
-        "-fw_cfg",
-        "name=opt/org.tianocore/IPv4PXESupport,string=n",
-        "-fw_cfg",
-        "name=opt/org.tianocore/IPv6PXESupport,string=n",
-      );
+    if (opts.pxe === "off") args.push("-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=n");
+    if (opts.pxe === "off" || opts.pxe === "ipv4")
+      args.push("-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=n");
     this.startedAt = Date.now();
     this.proc = opts.ns.spawn(machine.qemu, args, { stdio: ["pipe", "pipe", "pipe"] });
     const onData = (chunk: Buffer) => {

@@ -115,8 +115,8 @@ export interface Booted {
  * Waits for the initramfs's marker and checks what it fetched: the Ignition URL on its command line is
  * Kindling's signed per-machine URL, and the sha256 the VM printed equals what Kindling serves there.
  */
-export async function expectBooted(vm: Vm, k: Kindling, from = 0): Promise<Booted> {
-  const marker = await vm.waitFor(/kindling-e2e: KINDLING-E2E-BOOTED/, BOOT_TIMEOUT_MS, from);
+export async function expectBooted(vm: Vm, k: Kindling, from = 0, timeoutMs = BOOT_TIMEOUT_MS): Promise<Booted> {
+  const marker = await vm.waitFor(/kindling-e2e: KINDLING-E2E-BOOTED/, timeoutMs, from);
   const serial = vm.serial.slice(from);
   const url = /kindling-e2e: ignition url (\S+)/.exec(serial)?.[1];
   const sha = SHA_LINE.exec(serial)?.[1];
