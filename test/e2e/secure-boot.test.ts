@@ -52,7 +52,7 @@ test("Secure Boot: shim → signed GRUB → signed kernel to the marker; the sam
     putProfile(k, "e2e", [], { loader: "ipxe" });
     const unsigned = startVm("uefi-secboot", ns, dir, mac, undefined, "serial-unsigned.log");
     const refused = await unsigned.waitFor(/failed to load Boot\d+ "UEFI HTTPv4[^\n]*Access Denied/, BOOT_TIMEOUT_MS);
-    reportTime("secure-boot (ipxe.efi refused by PXE and HTTP Boot)", refused.atMs);
+    reportTime("secure-boot", refused.atMs, "ipxe.efi refused by PXE and by HTTP Boot");
     unsigned.stop();
     // OVMF cuts its PXE failure line short of the status; the download succeeded and the start did not.
     expect(unsigned.serial).toMatch(

@@ -132,8 +132,8 @@ export async function expectBooted(vm: Vm, k: Kindling, from = 0, timeoutMs = BO
 }
 
 /** Prints the measured boot time so the suite's output carries it next to the bench's peer numbers. */
-export function reportTime(name: string, ms: number): void {
-  console.log(`e2e ${name}: QEMU start → marker ${(ms / 1000).toFixed(1)} s`);
+export function reportTime(name: string, ms: number, what = "marker"): void {
+  console.log(`e2e ${name}: QEMU start → ${what} ${(ms / 1000).toFixed(1)} s`);
 }
 
 /** The list without consecutive repeats: a retransmitted request is answered (and logged) again. */
