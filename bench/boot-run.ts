@@ -29,7 +29,7 @@ import {
 const ALL: Firmware[] = ["bios-ipxe", "bios-chain", "uefi", "uefi-http", "uefi-secboot", "arm64"];
 /** Paths that end in GRUB, loading kernel and initrd over TFTP. */
 const GRUB_PATHS: ReadonlySet<Firmware> = new Set(["uefi-secboot", "arm64"]);
-const timeoutFor = (f: Firmware) => (f === "arm64" ? 840_000 : 240_000);
+const timeoutFor = (f: Firmware) => (f === "arm64" ? 480_000 : 240_000);
 const targetFor = (f: Firmware): BootTarget => (f === "arm64" ? arm64BootTarget() : bootTarget());
 const argsFor = (f: Firmware) => (f === "arm64" ? ARM64_TARGET_ARGS : TARGET_ARGS);
 const IGNITION = JSON.stringify({
