@@ -4,8 +4,8 @@ import type { ProfileSource } from "./match.ts";
 
 export type { Loader } from "../model/profile.ts";
 
-/** What a machine's loader is told to do, decided from its record and its profile alone. */
-export type IpxePlan =
+/** What a machine's loader is told to do (whichever loader), decided from its record and its profile alone. */
+export type MachinePlan =
   | { kind: "boot"; profile: Profile; source: ProfileSource }
   | { kind: "local"; reason: string }
   | { kind: "wait"; reason: string }
@@ -32,11 +32,11 @@ export function isInstallProfile(p: Profile): boolean {
   return p.install !== undefined;
 }
 
-export function planIpxe(input: {
+export function planMachine(input: {
   machine: Machine;
   chosen: { profile: string; source: ProfileSource } | undefined;
   profile: Profile | undefined;
-}): IpxePlan {
+}): MachinePlan {
   const { machine, chosen, profile } = input;
   if (!chosen) return { kind: "wait", reason: `${machine.mac} has no profile yet` };
   if (!profile) return { kind: "missing-profile", profile: chosen.profile };

@@ -5,7 +5,7 @@ import type { Profile } from "../model/profile.ts";
 import type { Store } from "../store/index.ts";
 import { normalizeArch, normalizeMac, normalizeUuid } from "./identity.ts";
 import { chooseProfile, type Labels, type ProfileSource } from "./match.ts";
-import { type BootPlan, flatcarKernelArgs, type Loader, planIpxe, rawKernelArgs } from "./plan.ts";
+import { type BootPlan, flatcarKernelArgs, type Loader, planMachine, rawKernelArgs } from "./plan.ts";
 import type { ReleaseSource } from "./releases.ts";
 import { FLATCAR_CONSOLE_ARGS, ipxeScript, isAbsoluteUrl, PXE_INITRD_NAME, PXE_KERNEL } from "./render.ts";
 import { grubMachineConfig, grubWaitConfig } from "./render-grub.ts";
@@ -40,7 +40,7 @@ type Decision =
 /** Query keys `/boot.ipxe` sends that are identity, not labels. */
 const IDENTITY_KEYS = new Set(["mac", "uuid", "serial", "hostname", "arch", "platform"]);
 
-/** The boot domain behind `/ipxe`: look the machine up, record it, decide, render. */
+/** The boot domain behind `/ipxe` and GRUB's per-machine config: look the machine up, record it, decide, render. */
 export class BootService {
   constructor(
     private readonly store: Store,
@@ -137,7 +137,7 @@ export class BootService {
     platform: string | undefined,
   ): { decision: Decision; source: ProfileSource | null } {
     const { chosen, profile, groupMetadata } = this.resolve(machine, query);
-    const plan = planIpxe({ machine, chosen, profile });
+    const plan = planMachine({ machine, chosen, profile });
     const source = chosen?.source ?? null;
     switch (plan.kind) {
       case "wait":
@@ -300,7 +300,7 @@ export class BootService {
         outcome: "boot",
       };
     }
-    // planIpxe sends localDisk profiles to "local"; a profile validated by its schema has one of the three.
+    // planMachine sends localDisk profiles to "local"; a profile validated by its schema has one of the three.
     throw new Error(`profile ${profile.name} has no boot target`);
   }
 }
