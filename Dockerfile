@@ -42,9 +42,10 @@ VOLUME ["/var/lib/kindling"]
 USER node
 EXPOSE 8080/tcp 69/udp 67/udp 4011/udp
 
-# No curl in the slim image: node itself asks /healthz (SELECT 1 against the database).
+# Asks /healthz (SELECT 1 against the database) of the instance holding the data dir, on the port it really
+# bound (read from <dataDir>/serve.json), however that port was set: flag, environment or config file.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.KINDLING_HTTP_PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "/opt/kindling/bin/kindling.js", "healthcheck"]
 
 # Kindling handles SIGTERM itself (running TFTP transfers get 5 s, then HTTP and the database close).
 STOPSIGNAL SIGTERM

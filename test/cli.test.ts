@@ -195,6 +195,28 @@ describe("kindling serve", () => {
   });
 });
 
+describe("kindling healthcheck", () => {
+  it("finds the serve holding the data dir on the port it bound, and says when none runs", async () => {
+    const dataDir = tempDir();
+    const port = await freePort();
+    const server = serve(
+      [process.execPath, BIN, "--data-dir", dataDir, "serve", "--http-host", "127.0.0.1", "--dhcp-port", "0"],
+      { KINDLING_HTTP_PORT: String(port), KINDLING_TFTP_PORT: "0", KINDLING_API_TOKEN: "" },
+    );
+    try {
+      await server.waitFor("HTTP listening");
+      const ok = await kindling(["--data-dir", dataDir, "healthcheck"]);
+      expect(ok).toMatchObject({ code: 0 });
+      expect(ok.stdout).toContain(`http://127.0.0.1:${port}/healthz`);
+    } finally {
+      await server.stop();
+    }
+    const down = await kindling(["--data-dir", dataDir, "healthcheck"]);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain(`no kindling serve is running on data dir ${dataDir}`);
+  });
+});
+
 describe("npm start as an ordinary user", () => {
   it("with a file capability on node (as the container image sets it) binds a low port as nobody", async () => {
     const dir = tempDir();

@@ -1,3 +1,5 @@
+import type { CoalescedLog } from "../limits/coalesce.ts";
+import { KeyedRate } from "../limits/rate.ts";
 import type { Logger } from "../log.ts";
 import type { Machine } from "../model/machine.ts";
 import { HostnameSchema } from "../model/machine.ts";
@@ -7,7 +9,7 @@ import { normalizeArch, normalizeMac, normalizeUuid } from "./identity.ts";
 import { chooseProfile, type Labels, type ProfileSource } from "./match.ts";
 import { type BootPlan, flatcarKernelArgs, type Loader, planMachine, rawKernelArgs } from "./plan.ts";
 import type { ReleaseSource } from "./releases.ts";
-import { FLATCAR_CONSOLE_ARGS, ipxeScript, isAbsoluteUrl, PXE_INITRD_NAME, PXE_KERNEL } from "./render.ts";
+import { FLATCAR_CONSOLE_ARGS, ipxeScript, isAbsoluteUrl, PXE_INITRD_NAME, PXE_KERNEL, waitScript } from "./render.ts";
 import { grubMachineConfig, grubWaitConfig } from "./render-grub.ts";
 import type { Purpose, Signer } from "./sign.ts";
 import { expandKernelArg, TemplateError } from "./template.ts";
@@ -19,6 +21,8 @@ export interface BootSettings {
   defaultProfile: string | undefined;
   retrySeconds: number;
   signedUrlSeconds: number;
+  /** New machines one client address may add per minute. */
+  discoveriesPerMinute: number;
 }
 
 /** A script (or an honest error) for one `/ipxe` request, with what the log line and event need. */
@@ -30,7 +34,17 @@ export interface IpxeAnswer {
   outcome: BootOutcome;
 }
 
-export type BootOutcome = "boot" | "local" | "wait" | "syncing" | "bad-request" | "missing-profile" | "render-error";
+export type BootOutcome =
+  | "boot"
+  | "local"
+  | "wait"
+  | "syncing"
+  | "bad-request"
+  | "missing-profile"
+  | "render-error"
+  | "too-many-new";
+
+const TOO_MANY_NEW = "too many new machines from this address";
 
 /** A machine's boot plan, or the error that stands in for one. */
 type Decision =
@@ -42,18 +56,33 @@ const IDENTITY_KEYS = new Set(["mac", "uuid", "serial", "hostname", "arch", "pla
 
 /** The boot domain behind `/ipxe` and GRUB's per-machine config: look the machine up, record it, decide, render. */
 export class BootService {
+  private readonly discoveries: KeyedRate;
+
+  /** `requests` counts repeated `/ipxe` requests into a bounded number of events and log lines. */
   constructor(
     private readonly store: Store,
     private readonly settings: BootSettings,
     private readonly releases: ReleaseSource,
     private readonly signer: Signer,
     private readonly log: Logger,
-  ) {}
+    private readonly requests: CoalescedLog,
+  ) {
+    this.discoveries = new KeyedRate(settings.discoveriesPerMinute);
+  }
 
-  ipxe(query: Record<string, string>): IpxeAnswer {
+  /** Answers `/ipxe` from `ip`, recording the machine (a new MAC becomes `discovered`) and the request. */
+  ipxe(query: Record<string, string>, ip: string | undefined): IpxeAnswer {
     const mac = normalizeMac(query.mac ?? "");
-    if (!mac)
-      return { status: 400, body: `bad or missing mac: ${JSON.stringify(query.mac ?? "")}\n`, outcome: "bad-request" };
+    if (!mac) {
+      this.requests.record({
+        kind: "ipxe.refused",
+        client: ip,
+        reason: "bad-request",
+        detail: { ip, mac: query.mac ?? "" },
+        message: "boot request without a MAC",
+      });
+      return { status: 400, body: "bad or missing mac\n", outcome: "bad-request" };
+    }
     const machine = this.sighting(
       {
         mac,
@@ -64,18 +93,31 @@ export class BootService {
         hostname: HostnameSchema.safeParse(query.hostname?.trim()).data,
       },
       "ipxe",
+      ip,
     );
-    const { decision, source } = this.decide(machine, query, query.platform);
     const { server, retrySeconds } = this.settings;
+    if (!machine)
+      return { status: 200, body: waitScript(TOO_MANY_NEW, retrySeconds, server), mac, outcome: "too-many-new" };
+    const { decision, source } = this.decide(machine, query, query.platform);
     const answer: Omit<IpxeAnswer, "mac"> =
       "plan" in decision
         ? { status: 200, body: ipxeScript(decision.plan, server, retrySeconds), outcome: decision.outcome }
         : { status: decision.status, body: `${decision.error}\n`, outcome: decision.outcome };
     if (decision.profile) answer.profile = decision.profile;
-    this.store.events.append({
-      mac,
+    this.requests.record({
       kind: "ipxe.request",
-      detail: { profile: answer.profile ?? null, source, outcome: answer.outcome, state: machine.state },
+      client: ip,
+      mac,
+      reason: `${answer.outcome} ${answer.profile ?? ""}`,
+      detail: {
+        profile: answer.profile ?? null,
+        source,
+        outcome: answer.outcome,
+        state: machine.state,
+        status: answer.status,
+        ip,
+      },
+      message: "boot request",
     });
     return { ...answer, mac };
   }
@@ -85,11 +127,21 @@ export class BootService {
    * stops a boot (no profile, a missing profile, a render error) becomes a wait: GRUB shows the reason and asks
    * again, and the operator's fix is picked up on the next round.
    */
-  grub(macText: string): { config: string; mac?: string; outcome: BootOutcome } {
+  grub(macText: string, ip: string | undefined): { config: string; outcome: BootOutcome } {
     const { retrySeconds } = this.settings;
     const mac = normalizeMac(macText);
-    if (!mac) return { config: grubWaitConfig(`no usable MAC in ${macText}`, retrySeconds), outcome: "bad-request" };
-    const machine = this.sighting({ mac }, "grub");
+    if (!mac) {
+      this.requests.record({
+        kind: "grub.refused",
+        client: ip,
+        reason: "bad-request",
+        detail: { ip, mac: macText },
+        message: "GRUB config request without a usable MAC",
+      });
+      return { config: grubWaitConfig("GRUB reported no usable MAC", retrySeconds), outcome: "bad-request" };
+    }
+    const machine = this.sighting({ mac }, "grub", ip);
+    if (!machine) return { config: grubWaitConfig(TOO_MANY_NEW, retrySeconds), outcome: "too-many-new" };
     const { decision, source } = this.decide(machine, {}, "efi");
     let outcome = decision.outcome;
     let config: string;
@@ -102,12 +154,15 @@ export class BootService {
         config = grubWaitConfig(rendered.error, retrySeconds);
       }
     } else config = grubWaitConfig(decision.error, retrySeconds);
-    this.store.events.append({
-      mac,
+    this.requests.record({
       kind: "grub.request",
-      detail: { profile: decision.profile ?? null, source, outcome, state: machine.state },
+      client: ip,
+      mac,
+      reason: `${outcome} ${decision.profile ?? ""}`,
+      detail: { profile: decision.profile ?? null, source, outcome, state: machine.state, ip },
+      message: "boot request",
     });
-    return { config, mac, outcome };
+    return { config, outcome };
   }
 
   /**
@@ -119,13 +174,41 @@ export class BootService {
     return machine ? this.resolve(machine).profile?.loader : undefined;
   }
 
-  private sighting(seen: Parameters<Store["machines"]["recordSighting"]>[0], via: "ipxe" | "grub"): Machine {
-    const { machine, created } = this.store.machines.recordSighting(seen);
+  /**
+   * Records a boot request's machine (a new MAC becomes `discovered`), or undefined when `ip` has added new
+   * machines faster than `discoveriesPerMinute`: anyone can invent MACs, and a rack powers on far slower.
+   */
+  private sighting(
+    seen: Parameters<Store["machines"]["recordSighting"]>[0],
+    via: "ipxe" | "grub",
+    ip: string | undefined,
+  ): Machine | undefined {
+    if (!this.store.machines.get(seen.mac) && !this.discoveries.take(ip ?? "")) {
+      this.requests.record({
+        kind: `${via}.refused`,
+        client: ip,
+        reason: "too-many-new",
+        detail: { ip, mac: seen.mac, perMinute: this.settings.discoveriesPerMinute },
+        message: "too many new machines from one address",
+        level: "warn",
+      });
+      return undefined;
+    }
+    const { machine, created, evicted } = this.store.machines.recordSighting(seen);
     if (created)
       this.store.events.append({
         mac: machine.mac,
         kind: "machine.discovered",
         detail: { via, arch: machine.arch, uuid: machine.uuid },
+      });
+    if (evicted > 0)
+      this.requests.record({
+        kind: "machines.evicted",
+        client: ip,
+        reason: "max-discovered",
+        detail: { evicted, ip },
+        message: "discovered-machine cap reached: forgot the least recently seen untouched ones (boot.maxDiscovered)",
+        level: "warn",
       });
     return machine;
   }

@@ -160,11 +160,11 @@ export function registerAssetsCommands(program: Command): void {
     .action(async (_o, cmd: Command) => {
       await withMirror(cmd, async (mirror, store) => {
         const result = await mirror.prune(pinnedByProfiles(store));
-        print(json(cmd), result, () =>
-          result.removed.length === 0
-            ? "nothing to prune"
-            : result.removed.map((r) => `removed ${r.channel} ${r.board} ${r.version}`).join("\n"),
-        );
+        const lines = [
+          ...result.removed.map((r) => `removed ${r.channel} ${r.board} ${r.version}`),
+          ...result.strays.map((f) => `removed ${f} (left by a stopped sync)`),
+        ];
+        print(json(cmd), result, () => (lines.length === 0 ? "nothing to prune" : lines.join("\n")));
       });
     });
 

@@ -6,6 +6,7 @@ import type { Lifecycle } from "../boot/lifecycle-service.ts";
 import type { BootService } from "../boot/service.ts";
 import type { Signer } from "../boot/sign.ts";
 import type { Mirror } from "../flatcar/mirror.ts";
+import type { CoalescedLog } from "../limits/coalesce.ts";
 import type { Logger } from "../log.ts";
 import { observeHttp } from "../metrics/http.ts";
 import type { Metrics } from "../metrics/metrics.ts";
@@ -37,7 +38,10 @@ export interface AppDeps {
   server: string;
   apiToken: string;
   metrics: Metrics;
+  /** Largest request body on any route. */
   bodyLimit: number;
+  /** Counts what unauthenticated clients can repeat (refused signed requests, console logins). */
+  refusals: CoalescedLog;
   /** With `boot.requireLeasedIp`: the address a MAC's lease is on. */
   leasedIp: ((mac: string) => string | undefined) | undefined;
   /** IP → MAC of recent boot clients, to put asset downloads into a machine's boot story. */
@@ -54,6 +58,18 @@ export function createApp(deps: AppDeps): Hono {
   app.onError((err, c) => errorResponse(err, c, log));
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.use("*", ...observeHttp(deps.metrics, log));
+  // Every route, open ones included (the console login, installer reports): a body is read only up to this.
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: deps.bodyLimit,
+      // The rest of the body is never read, so this connection cannot carry another request: say so.
+      onError: (c) =>
+        c.json({ error: `request body larger than ${deps.bodyLimit} bytes`, field: "(body)" }, 413, {
+          Connection: "close",
+        }),
+    }),
+  );
   app.route("/", metricsRoute(deps.metrics));
 
   app.route("/", bootRoutes(deps));
@@ -68,15 +84,6 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/", fileRoutes("/ipxe-bin", deps.ipxeBinRoots, log, served));
 
   const api = apiApp();
-  api.use(
-    "*",
-    bodyLimit({
-      maxSize: deps.bodyLimit,
-      // The rest of the body is never read, so this connection cannot carry another request: say so.
-      onError: (c) =>
-        c.json({ error: `request body larger than ${deps.bodyLimit} bytes` }, 413, { Connection: "close" }),
-    }),
-  );
   const auth = bearerAuth(deps.apiToken);
   api.use("*", async (c, next) => {
     // The OpenAPI document describes the API and holds no data: readable without a token, like /healthz.

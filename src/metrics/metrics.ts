@@ -103,6 +103,19 @@ export class Metrics {
       },
     });
     new Counter({
+      name: "kindling_tftp_requests_refused_total",
+      help: "TFTP read requests not served because of a slot limit (dropped: per-client or global cap reached; evicted: a stalled transfer gave way to a new request)",
+      labelNames: ["reason"],
+      registers,
+      collect() {
+        this.reset();
+        const s = sources.tftp();
+        if (!s) return;
+        this.inc({ reason: "dropped" }, s.dropped);
+        this.inc({ reason: "evicted" }, s.evicted);
+      },
+    });
+    new Counter({
       name: "kindling_tftp_bytes_total",
       help: "TFTP payload bytes acknowledged by clients",
       registers,

@@ -12,15 +12,18 @@ export class Store {
   readonly groups: GroupStore;
   readonly events: EventStore;
 
-  constructor(readonly db: Db) {
-    this.machines = new MachineStore(db);
+  constructor(
+    readonly db: Db,
+    opts: { maxDiscovered?: number } = {},
+  ) {
+    this.machines = new MachineStore(db, opts.maxDiscovered);
     this.profiles = new ProfileStore(db);
     this.groups = new GroupStore(db);
     this.events = new EventStore(db);
   }
 
-  static open(dataDir: string): Store {
-    return new Store(openDb(join(dataDir, "kindling.db")));
+  static open(dataDir: string, opts: { maxDiscovered?: number } = {}): Store {
+    return new Store(openDb(join(dataDir, "kindling.db")), opts);
   }
 
   close(): void {

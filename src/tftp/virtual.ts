@@ -9,15 +9,18 @@ import { FileCatalog, normaliseName, type Opened } from "./files.ts";
  *   has no HTTP, loads kernel and initrd under the same names. Same containment rule as every served root.
  */
 export interface VirtualFiles {
-  /** The file for `name`, or undefined to look in the roots. Throws FileAccessError like FileCatalog.open. */
-  open(name: string): Promise<Opened | undefined>;
+  /**
+   * The file for `name` asked by `client` (an IP), or undefined to look in the roots. Throws FileAccessError like
+   * FileCatalog.open.
+   */
+  open(name: string, client: string): Promise<Opened | undefined>;
 }
 
 export interface BootVirtualFilesDeps {
   /** `/grub/grub.cfg`. */
   grubMain: () => string;
-  /** A machine's GRUB config by the MAC text GRUB put in the name. */
-  grubMachine: (mac: string) => string;
+  /** A machine's GRUB config by the MAC text GRUB put in the name, for the client at `ip`. */
+  grubMachine: (mac: string, ip: string) => string;
   /** Roots of the assets tree (HTTP's `/assets/`). */
   assetsRoots: readonly string[];
 }
@@ -32,11 +35,11 @@ export function bootVirtualFiles(d: BootVirtualFilesDeps): VirtualFiles {
     return { path, size: content.length, content };
   };
   return {
-    async open(name) {
+    async open(name, client) {
       const path = normaliseName(name);
       if (path === "grub/grub.cfg") return text(path, d.grubMain());
       const machine = MACHINE_CONFIG.exec(path);
-      if (machine) return text(path, d.grubMachine(machine[1]!));
+      if (machine) return text(path, d.grubMachine(machine[1]!, client));
       if (path.startsWith("assets/")) return assets.open(path.slice("assets/".length));
       return undefined;
     },

@@ -43,8 +43,9 @@ test(
         // DHCP's arch 11 is recorded on the machine.
         expect(k.call("GET", `/machines/${mac}`)).toMatchObject({ arch: "arm64" });
         expect(events.filter((e) => e.kind === "dhcp.ack")[0]?.detail).toMatchObject({ file: "grubnetaa64.efi" });
+        // Repeated waits are counted into one row (limits/coalesce.ts); the boot is news and comes last.
         const outcomes = events.filter((e) => e.kind === "grub.request").map((e) => e.detail.outcome);
-        expect(outcomes.length).toBeGreaterThanOrEqual(3);
+        expect(outcomes[0]).toBe("wait");
         expect(outcomes.at(-1)).toBe("boot");
         expect(new Set(outcomes.slice(0, -1))).toEqual(new Set(["wait"]));
         const files = k
