@@ -66,6 +66,14 @@ describe("GRUB over TFTP", () => {
     expect(events[0].detail.outcome).toBe("wait");
   });
 
+  it("a name that holds no MAC gets a wait and a refusal event, and no machine", async () => {
+    const r = await tftpGet("/grub/machines/not-a-mac.cfg");
+    expect(r.ok && r.data.toString()).toContain("echo 'Kindling: GRUB reported no usable MAC'\n");
+    const refused = await (await k.api("/events?kind=grub.refused")).json();
+    expect(refused[0]?.detail).toMatchObject({ mac: "not-a-mac", ip: "127.0.0.1" });
+    expect((await k.api("/machines/not-a-mac")).status).toBeGreaterThanOrEqual(400);
+  });
+
   it("an assigned machine's config boots the profile's kernel over TFTP with its signed Ignition URL", async () => {
     const put = await k.api("/profiles/grubbed", {
       method: "PUT",
