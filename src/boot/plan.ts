@@ -2,7 +2,7 @@ import type { Machine } from "../model/machine.ts";
 import type { Profile } from "../model/profile.ts";
 import type { ProfileSource } from "./match.ts";
 
-export type { Loader } from "../model/profile.ts";
+export type { Loader } from "../model/machine.ts";
 
 /** What a machine's loader is told to do (whichever loader), decided from its record and its profile alone. */
 export type MachinePlan =

@@ -166,12 +166,13 @@ export class BootService {
   }
 
   /**
-   * The loader a machine is given by DHCP when its profile names one; undefined leaves it to the firmware's
+   * The loader DHCP gives a known machine: its own, else its profile's; undefined leaves it to the firmware's
    * architecture (DhcpConfig `loaders`).
    */
   loaderFor(mac: string): Loader | undefined {
     const machine = this.store.machines.get(mac);
-    return machine ? this.resolve(machine).profile?.loader : undefined;
+    if (!machine) return undefined;
+    return machine.loader ?? this.resolve(machine).profile?.loader;
   }
 
   /**

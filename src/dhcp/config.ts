@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { LoaderSchema } from "../model/profile.ts";
+import { LoaderSchema } from "../model/machine.ts";
 import { inCidr, ipToInt, parseCidr } from "./ip.ts";
 
 const ipv4 = z.ipv4();

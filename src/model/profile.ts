@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { boundedJson, NameSchema } from "./mac.ts";
-import { ArchSchema } from "./machine.ts";
+import { ArchSchema, LoaderSchema } from "./machine.ts";
 
 /** `alpha|beta|stable|lts` or a yearly LTS stream such as `lts-2024`. */
 export const ChannelSchema = z
@@ -49,13 +49,6 @@ export const InstallSchema = z.strictObject({
   extraArgs: z.array(z.string()).default([]),
 });
 
-/**
- * The network loader DHCP hands out for UEFI machines of this profile: `ipxe`, or `grub` (shim → Debian's signed
- * GRUB on x64, which Secure Boot machines need; GRUB on arm64). Unset: the firmware architecture's default.
- */
-export const LoaderSchema = z.enum(["ipxe", "grub"]);
-export type Loader = z.infer<typeof LoaderSchema>;
-
 const ProfileFields = {
   description: z.string().max(1024).default(""),
   /** A Flatcar release booted from Kindling's mirror. */
@@ -68,6 +61,7 @@ const ProfileFields = {
   /** Present → install to disk with flatcar-install; absent → live (diskless) profile. */
   install: InstallSchema.optional(),
   kernelArgs: z.array(z.string()).default([]),
+  /** Loader for UEFI machines of this profile (a machine's own `loader` wins); unset: the architecture's default. */
   loader: LoaderSchema.optional(),
   /** Template variables available to this profile's Ignition and kernel args. */
   vars: z.record(z.string(), z.unknown()).superRefine(boundedJson).default({}),

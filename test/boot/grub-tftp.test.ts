@@ -97,6 +97,17 @@ describe("GRUB over TFTP", () => {
     expect(await ign.json()).toMatchObject({ ignition: { version: "3.4.0" } });
   });
 
+  it("a machine's own loader is stored, cleared with null, and a bad one is refused naming the field", async () => {
+    const set = await k.api(`/machines/${MAC}`, { method: "PATCH", json: { loader: "ipxe" } });
+    expect(set.status).toBe(200);
+    expect(await set.json()).toMatchObject({ loader: "ipxe", profile: "grubbed" });
+    const bad = await k.api(`/machines/${MAC}`, { method: "PATCH", json: { loader: "pxelinux" } });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain("loader");
+    const cleared = await k.api(`/machines/${MAC}`, { method: "PATCH", json: { loader: null } });
+    expect(await cleared.json()).toMatchObject({ loader: null });
+  });
+
   it("kernel and initrd come over TFTP from the assets tree, byte for byte", async () => {
     const kernel = await tftpGet("/assets/e2e/vmlinuz");
     expect(kernel.ok && sha(kernel.data)).toBe(sha(readFileSync(join(k.dataDir, "assets", "e2e", "vmlinuz"))));

@@ -5,7 +5,8 @@ import { BOOT_TIMEOUT_MS, expectBooted, putProfile, reportTime, runScenario } fr
 // Scenario 8: OVMF's Secure Boot build with Microsoft's keys enrolled. A profile with `loader: grub` sends the
 // machine down the signed chain: shim (Microsoft-signed) → Debian's signed netboot GRUB, which reads
 // /grub/grub.cfg and the machine's own config over TFTP → Debian's signed kernel and the initramfs over TFTP →
-// marker. Then the same VM (same NVRAM) with `loader: ipxe` refuses the unsigned ipxe.efi: enforcement was on.
+// marker. Then the same VM (same NVRAM), its machine record set to `loader: ipxe`, refuses the unsigned ipxe.efi:
+// enforcement was on (and a machine's own loader wins over its profile's).
 test("Secure Boot: shim → signed GRUB → signed kernel to the marker; the same VM refuses unsigned iPXE", async () => {
   await runScenario("secure-boot", { subnet: 8, dhcp: "full" }, async ({ ns, dir, kindling: k }) => {
     const mac = "52:54:00:e2:08:01";
@@ -47,9 +48,9 @@ test("Secure Boot: shim → signed GRUB → signed kernel to the marker; the sam
     expect(k.events(mac).some((e) => e.kind === "ipxe.request")).toBe(false);
     await vm.waitExit(60_000);
 
-    // Same machine, same NVRAM, told to run iPXE: the firmware downloads it, by PXE and then by HTTP Boot, and
-    // refuses to start it either way.
-    putProfile(k, "e2e", [], { loader: "ipxe" });
+    // Same machine, same NVRAM, its own loader set to iPXE (over the profile's GRUB): the firmware downloads
+    // ipxe.efi, by PXE and then by HTTP Boot, and refuses to start it either way.
+    k.call("PATCH", `/machines/${mac}`, { loader: "ipxe" });
     const unsigned = startVm("uefi-secboot", ns, dir, mac, undefined, "serial-unsigned.log");
     const refused = await unsigned.waitFor(/failed to load Boot\d+ "UEFI HTTPv4[^\n]*Access Denied/, BOOT_TIMEOUT_MS);
     reportTime("secure-boot", refused.atMs, "ipxe.efi refused by PXE and by HTTP Boot");
