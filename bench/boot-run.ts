@@ -1,9 +1,13 @@
 /**
  * Side-by-side boot timing: the same VM, firmware and boot target served once by dnsmasq (DHCP + TFTP
- * with the usual iPXE chainloading rules) + nginx, and once by Kindling (full DHCP mode, raw-boot
- * profile). Prints wall time from QEMU start to the initramfs's marker for each, and the ratio.
+ * with the usual rules for each path) + nginx, and once by Kindling (full DHCP mode, raw-boot profile).
+ * Prints wall time from QEMU start to the initramfs's marker for each, and the ratio. Paths:
+ * - `bios-ipxe`, `bios-chain`, `uefi`: iPXE chainloading (dnsmasq's classic user-class rules);
+ * - `uefi-http`: UEFI HTTP Boot of ipxe.efi (dnsmasq: option 60 `HTTPClient` and a URL for arch 16);
+ * - `uefi-secboot`: Secure Boot, shim → signed GRUB → kernel over TFTP (dnsmasq: a static grub.cfg);
+ * - `arm64`: AAVMF → grubnetaa64.efi → arm64 kernel over TFTP (dnsmasq: a static grub.cfg).
  *
- *   npx tsx bench/boot-run.ts [--only=peer|kindling] [bios-ipxe|bios-chain|uefi ...]
+ *   npx tsx bench/boot-run.ts [--only=peer|kindling] [bios-ipxe|bios-chain|uefi|uefi-http|uefi-secboot|arm64 ...]
  */
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -13,10 +17,21 @@ import { Kindling } from "../test/e2e/rig/kindling.ts";
 import { Netns } from "../test/e2e/rig/netns.ts";
 import { scenarioDir } from "../test/e2e/rig/paths.ts";
 import { startDnsmasq, startNginx, waitForHttp } from "../test/e2e/rig/peers.ts";
-import { bootTarget, TARGET_ARGS } from "../test/e2e/rig/target.ts";
+import {
+  ARM64_TARGET_ARGS,
+  arm64BootTarget,
+  arm64Grub,
+  type BootTarget,
+  bootTarget,
+  TARGET_ARGS,
+} from "../test/e2e/rig/target.ts";
 
-const BOOT_TIMEOUT_MS = 240_000;
-const ALL: Firmware[] = ["bios-ipxe", "bios-chain", "uefi"];
+const ALL: Firmware[] = ["bios-ipxe", "bios-chain", "uefi", "uefi-http", "uefi-secboot", "arm64"];
+/** Paths that end in GRUB, loading kernel and initrd over TFTP. */
+const GRUB_PATHS: ReadonlySet<Firmware> = new Set(["uefi-secboot", "arm64"]);
+const timeoutFor = (f: Firmware) => (f === "arm64" ? 480_000 : 240_000);
+const targetFor = (f: Firmware): BootTarget => (f === "arm64" ? arm64BootTarget() : bootTarget());
+const argsFor = (f: Firmware) => (f === "arm64" ? ARM64_TARGET_ARGS : TARGET_ARGS);
 const IGNITION = JSON.stringify({
   ignition: { version: "3.4.0" },
   storage: { files: [{ path: "/etc/e2e", contents: { source: "data:,bench" } }] },
@@ -30,11 +45,12 @@ interface Times {
 
 async function boot(firmware: Firmware, ns: Netns, dir: string, mac: string): Promise<Times> {
   const vm = startVm(firmware, ns, dir, mac);
+  const timeout = timeoutFor(firmware);
   try {
-    const kernel = vm.waitFor(/Linux version/, BOOT_TIMEOUT_MS);
+    const kernel = vm.waitFor(/Linux version/, timeout);
     kernel.catch(() => {}); // the marker's wait reports the failure
-    if (firmware === "bios-chain") await chainloadLikeVendorRom(vm, BOOT_TIMEOUT_MS);
-    const m = await vm.waitFor(new RegExp(BOOTED_MARKER), BOOT_TIMEOUT_MS);
+    if (firmware === "bios-chain") await chainloadLikeVendorRom(vm, timeout);
+    const m = await vm.waitFor(new RegExp(BOOTED_MARKER), timeout);
     return { kernel: (await kernel).atMs, marker: m.atMs };
   } catch (err) {
     throw new Error(`${(err as Error).message}; serial log: ${vm.serialLog}`);
@@ -43,8 +59,51 @@ async function boot(firmware: Firmware, ns: Netns, dir: string, mac: string): Pr
   }
 }
 
+/**
+ * The peer's answer for each path: dnsmasq's rules (and its TFTP root, when the path uses TFTP), with nginx
+ * serving the iPXE script, ipxe.efi, kernel, initrd and Ignition. GRUB paths get a static grub.cfg with the
+ * command line Kindling renders, and kernel + initrd in the TFTP root (Debian's signed GRUB has no HTTP).
+ */
+function peerBoot(
+  firmware: Firmware,
+  dir: string,
+  www: string,
+  base: string,
+): Parameters<typeof startDnsmasq>[0]["boot"] {
+  const target = targetFor(firmware);
+  const args = `${argsFor(firmware).join(" ")} ignition.config.url=${base}/ignition.json`;
+  if (firmware === "uefi-http") {
+    copyFileSync("/usr/lib/ipxe/ipxe.efi", join(www, "ipxe.efi"));
+    return {
+      rules: [
+        "dhcp-userclass=set:ipxe,iPXE",
+        "dhcp-match=set:efihttp,option:client-arch,16",
+        "dhcp-option-force=tag:efihttp,60,HTTPClient",
+        `dhcp-boot=tag:efihttp,tag:!ipxe,${base}/ipxe.efi`,
+        `dhcp-boot=tag:ipxe,${base}/boot.ipxe`,
+      ],
+    };
+  }
+  if (!GRUB_PATHS.has(firmware)) return undefined;
+  const tftp = join(dir, "tftp");
+  mkdirSync(join(tftp, "grub"), { recursive: true });
+  writeFileSync(join(tftp, "grub", "grub.cfg"), `linux /vmlinuz ${args}\ninitrd /initrd.gz\nboot\n`);
+  copyFileSync(target.vmlinuz, join(tftp, "vmlinuz"));
+  copyFileSync(target.initrd, join(tftp, "initrd.gz"));
+  if (firmware === "arm64") {
+    copyFileSync(arm64Grub(), join(tftp, "grubnetaa64.efi"));
+    return {
+      tftpRoot: tftp,
+      rules: ["dhcp-match=set:arm64,option:client-arch,11", "dhcp-boot=tag:arm64,grubnetaa64.efi"],
+    };
+  }
+  copyFileSync("/usr/lib/shim/shimx64.efi.signed", join(tftp, "shimx64.efi"));
+  copyFileSync("/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", join(tftp, "grubx64.efi"));
+  return { tftpRoot: tftp, rules: ["dhcp-match=set:efi64,option:client-arch,7", "dhcp-boot=tag:efi64,shimx64.efi"] };
+}
+
 async function withPeers(firmware: Firmware, subnet: number): Promise<Times> {
-  const target = bootTarget();
+  const target = targetFor(firmware);
   const dir = scenarioDir(`bench-peer-${firmware}`);
   const ns = Netns.create({ subnet });
   try {
@@ -56,7 +115,7 @@ async function withPeers(firmware: Firmware, subnet: number): Promise<Times> {
       join(www, "boot.ipxe"),
       [
         "#!ipxe",
-        `kernel ${base}/vmlinuz initrd=initrd.gz ${TARGET_ARGS.join(" ")} ignition.config.url=${base}/ignition.json`,
+        `kernel ${base}/vmlinuz initrd=initrd.gz ${argsFor(firmware).join(" ")} ignition.config.url=${base}/ignition.json`,
         `initrd --name initrd.gz ${base}/initrd.gz`,
         "boot",
         "",
@@ -68,7 +127,8 @@ async function withPeers(firmware: Firmware, subnet: number): Promise<Times> {
     startCapture(ns, join(dir, "bridge.pcap"));
     startNginx(ns, dir, www, 8080);
     await waitForHttp(ns, 8080);
-    startDnsmasq({ ns, workDir: dir, pxe: { scriptUrl: `${base}/boot.ipxe` } });
+    const rules = peerBoot(firmware, dir, www, base);
+    startDnsmasq({ ns, workDir: dir, ...(rules ? { boot: rules } : { pxe: { scriptUrl: `${base}/boot.ipxe` } }) });
     const ms = await boot(firmware, ns, dir, "52:54:00:be:00:01");
     rmSync(dir, { recursive: true, force: true }); // kept only when the boot failed
     return ms;
@@ -78,7 +138,7 @@ async function withPeers(firmware: Firmware, subnet: number): Promise<Times> {
 }
 
 async function withKindling(firmware: Firmware, subnet: number): Promise<Times> {
-  const target = bootTarget();
+  const target = targetFor(firmware);
   const dir = scenarioDir(`bench-kindling-${firmware}`);
   const ns = Netns.create({ subnet });
   try {
@@ -88,10 +148,13 @@ async function withKindling(firmware: Firmware, subnet: number): Promise<Times> 
       workDir: dir,
       dhcp: "full",
       assets: { vmlinuz: target.vmlinuz, "initrd.gz": target.initrd },
+      ...(firmware === "arm64" ? { loaders: { "grubnetaa64.efi": arm64Grub() } } : {}),
     });
     k.call("PUT", "/profiles/bench", {
-      boot: { kernel: "/assets/e2e/vmlinuz", initrd: ["/assets/e2e/initrd.gz"], args: TARGET_ARGS },
+      boot: { kernel: "/assets/e2e/vmlinuz", initrd: ["/assets/e2e/initrd.gz"], args: argsFor(firmware) },
       ignition: { json: IGNITION },
+      // Secure Boot needs the signed chain; arm64 gets GRUB by its architecture's default.
+      ...(firmware === "uefi-secboot" ? { loader: "grub" } : {}),
     });
     const mac = "52:54:00:be:00:02";
     k.call("POST", "/machines", { mac, profile: "bench" });

@@ -10,6 +10,8 @@ PACKAGES=(
   iproute2 tcpdump                       # network namespaces, veth, captures
   dnsmasq isc-dhcp-client kea-admin      # DHCP peer, dhclient, perfdhcp (kea-admin ships perfdhcp)
   qemu-system-x86 ipxe-qemu seabios ovmf # end-to-end boots with real firmware
+  shim-signed grub-efi-amd64-signed      # the Secure Boot chain Kindling stages: shim → signed netboot GRUB
+  qemu-system-arm qemu-efi-aarch64       # arm64 UEFI boots (AAVMF)
   ignition                               # ignition-validate and the Ignition 2.14 binary
   cpio gpgv policycoreutils systemd      # initramfs building, signature checks, setfiles, systemd-analyze
   nginx-light wrk chromium               # the HTTP peer and load generator for benchmarks, the console's browser tests
@@ -17,6 +19,13 @@ PACKAGES=(
 # busybox (udhcpc, the e2e initramfs) comes from either package; installing one removes the other,
 # so an existing busybox-static is kept.
 dpkg -s busybox-static >/dev/null 2>&1 || PACKAGES+=(busybox)
+
+# The arm64 e2e scenario fetches arm64 packages (kernel, busybox-static, signed GRUB) with `apt-get download`
+# and unpacks them, never installs them; apt needs the architecture in its lists for that.
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  dpkg --add-architecture arm64
+  apt-get update -qq
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

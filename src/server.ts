@@ -7,6 +7,7 @@ import { attributeByIp, RecentClients } from "./boot/attribution.ts";
 import { ProfileFileError, readProfileDir } from "./boot/builtin-profiles.ts";
 import { IgnitionConfigs } from "./boot/configs.ts";
 import { Lifecycle } from "./boot/lifecycle-service.ts";
+import { grubMainConfig } from "./boot/render-grub.ts";
 import { BootService } from "./boot/service.ts";
 import { Signer } from "./boot/sign.ts";
 import type { Config } from "./config.ts";
@@ -22,7 +23,9 @@ import { Metrics } from "./metrics/metrics.ts";
 import { Store } from "./store/index.ts";
 import { LeaseStore } from "./store/leases.ts";
 import { tftpRoots } from "./tftp/files.ts";
+import { stageSignedLoaders } from "./tftp/loaders.ts";
 import { TftpServer } from "./tftp/server.ts";
+import { bootVirtualFiles } from "./tftp/virtual.ts";
 import { resolveApiToken } from "./token.ts";
 
 export interface Kindling {
@@ -97,6 +100,10 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     );
     // The iPXE binaries: served by TFTP to PXE ROMs and at /ipxe-bin/ to UEFI HTTP Boot, from the same roots.
     const bootRoots = await tftpRoots(config.tftp.roots, join(config.dataDir, "ipxe-bin"));
+    // Last, so a configured root's own shim or GRUB wins: Debian's signed loaders for the GRUB path.
+    const loaders = join(config.dataDir, "loaders");
+    await stageSignedLoaders(loaders);
+    bootRoots.push(loaders);
     const lifecycle = new Lifecycle(store, log);
     // Read-only here: the DHCP server writes leases through its own LeaseStore.
     const leases = new LeaseStore(store.db);
@@ -164,7 +171,17 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     if (config.tftp.port !== 0) {
       const { host, port } = config.tftp;
       tftp = await tryListen({ what: "TFTP", flag: "tftp-port", host, port, strict: config.strictListeners, log }, () =>
-        TftpServer.start({ config: config.tftp, roots: bootRoots, events: attributed, log }),
+        TftpServer.start({
+          config: config.tftp,
+          roots: bootRoots,
+          events: attributed,
+          log,
+          virtual: bootVirtualFiles({
+            grubMain: () => grubMainConfig(config.boot.retrySeconds),
+            grubMachine: (mac, ip) => boot.grub(mac, ip).config,
+            assetsRoots: [assetsRoot(config)],
+          }),
+        }),
       );
       // Running transfers (a rack's worth of iPXE downloads) get the shutdown grace to finish.
       if (tftp) drains.push((deadline) => tftp!.close(Math.max(0, deadline - Date.now())));
@@ -191,6 +208,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
             machines: store.machines,
             events: attributed,
             log,
+            loaderFor: (mac) => boot.loaderFor(mac),
           }),
       );
       if (dhcp) drains.push(() => dhcp!.close());

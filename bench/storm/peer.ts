@@ -9,7 +9,7 @@ import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { installerIgnition, reportUnit, withReportUnit } from "../../src/boot/installer.ts";
 import { flatcarKernelArgs } from "../../src/boot/plan.ts";
-import { bootScript, FLATCAR_CONSOLE_ARGS, kernelScript, PXE_INITRD_NAME, PXE_KERNEL } from "../../src/boot/render.ts";
+import { bootScript, FLATCAR_CONSOLE_ARGS, ipxeScript, PXE_INITRD_NAME, PXE_KERNEL } from "../../src/boot/render.ts";
 import { HTTP_PORT, type RunningServer } from "./kindling.ts";
 import type { MachineSpec } from "./plan.ts";
 import { CHANNEL, type StagedRelease, VERSION } from "./release.ts";
@@ -28,17 +28,22 @@ function writeSite(www: string, machines: MachineSpec[]): void {
     const id = m.mac.replace(/:/g, "-");
     const reportUrl = `${BASE}/report?mac=${id}`;
     const finalUrl = `${BASE}/ignition/final?mac=${id}`;
-    const script = kernelScript({
-      comment: `${m.mac} profile flatcar-install: Flatcar ${CHANNEL} ${VERSION}`,
-      kernel: `${mirror}/${VERSION}/${PXE_KERNEL}`,
-      initrds: [{ name: PXE_INITRD_NAME, url: `${mirror}/${VERSION}/${PXE_INITRD_NAME}` }],
-      args: flatcarKernelArgs({
-        initrdName: PXE_INITRD_NAME,
-        ignitionUrl: `${BASE}/ignition?mac=${id}`,
-        consoles: FLATCAR_CONSOLE_ARGS,
-        extra: [],
-      }),
-    });
+    // Kindling's own renderer, so the peer's script says exactly what Kindling's would.
+    const script = ipxeScript(
+      {
+        kind: "kernel",
+        comment: `${m.mac} profile flatcar-install: Flatcar ${CHANNEL} ${VERSION}`,
+        kernel: `${mirror}/${VERSION}/${PXE_KERNEL}`,
+        initrds: [`${mirror}/${VERSION}/${PXE_INITRD_NAME}`],
+        args: flatcarKernelArgs({
+          ignitionUrl: `${BASE}/ignition?mac=${id}`,
+          consoles: FLATCAR_CONSOLE_ARGS,
+          extra: [],
+        }),
+      },
+      BASE,
+      30,
+    );
     writeFileSync(join(www, "ipxe", `${id}.ipxe`), script);
     const installer = installerIgnition({
       mac: m.mac,

@@ -3,6 +3,7 @@
  * machine's state, so every rule is table-tested without sockets.
  */
 import type { Arch, MachineState } from "../model/machine.ts";
+import type { Loader } from "./plan.ts";
 
 /** Firmware families that get different iPXE binaries. */
 export type Firmware = "bios" | "efi-ia32" | "efi-x64" | "efi-arm64";
@@ -12,6 +13,16 @@ export interface BootFiles {
   efiIa32: string;
   efiX64: string;
   efiArm64: string;
+  /** First file of the GRUB path on x64 UEFI: shim, which then fetches `grubx64.efi` from the same directory. */
+  grubX64: string;
+  /** First file of the GRUB path on arm64 UEFI. */
+  grubArm64: string;
+}
+
+/** The loader PXE (TFTP) firmware gets when its profile names none. */
+export interface LoaderDefaults {
+  efiX64: Loader;
+  efiArm64: Loader;
 }
 
 /**
@@ -97,6 +108,8 @@ export type BootAnswer =
   /** Installed or running: no boot file, so firmware falls through to the local disk. */
   | { kind: "local-disk" }
   | { kind: "unknown-arch"; arch: number | undefined }
+  /** The machine's loader cannot run on this path (GRUB over UEFI HTTP Boot): no boot file, and why. */
+  | { kind: "no-loader"; reason: string }
   | {
       kind: "boot";
       /** TFTP path, or an absolute http:// URL. */
@@ -112,13 +125,28 @@ export interface BootPlanInput {
   /** State of the machine record; undefined for a MAC seen for the first time. */
   state?: MachineState | undefined;
   bootFiles: BootFiles;
+  loaders: LoaderDefaults;
+  /** The loader the machine's profile names, if any. */
+  loader?: Loader | undefined;
   /** `http://<advertise>:<port>` */
   httpBase: string;
 }
 
+/**
+ * Which loader a UEFI firmware gets: the profile's choice, else the architecture's default. BIOS and 32-bit
+ * UEFI have no GRUB path here (no signed netboot GRUB for them), and UEFI HTTP Boot defaults to iPXE because
+ * Debian's signed GRUB cannot fetch its config over HTTP.
+ */
+export function loaderFor(firmware: Firmware, http: boolean, chosen: Loader | undefined, d: LoaderDefaults): Loader {
+  if (firmware === "bios" || firmware === "efi-ia32") return "ipxe";
+  if (chosen) return chosen;
+  if (http) return "ipxe";
+  return firmware === "efi-x64" ? d.efiX64 : d.efiArm64;
+}
+
 const LOCAL_DISK_STATES: ReadonlySet<MachineState> = new Set(["installed", "running"]);
 
-export function planBoot({ client, state, bootFiles, httpBase }: BootPlanInput): BootAnswer {
+export function planBoot({ client, state, bootFiles, loaders, loader, httpBase }: BootPlanInput): BootAnswer {
   if (client.kind === "plain") return { kind: "none" };
   if (state && LOCAL_DISK_STATES.has(state)) return { kind: "local-disk" };
   if (client.kind === "unknown-arch") return { kind: "unknown-arch", arch: client.arch };
@@ -132,7 +160,17 @@ export function planBoot({ client, state, bootFiles, httpBase }: BootPlanInput):
       firmware: undefined,
     };
   }
-  const binary = bootFileFor(client.firmware, bootFiles);
+  const grub = loaderFor(client.firmware, client.http, loader, loaders) === "grub";
+  if (grub && client.http)
+    return {
+      kind: "no-loader",
+      reason: "the profile's loader is grub, and Debian's signed GRUB has no http module for UEFI HTTP Boot",
+    };
+  const binary = grub
+    ? client.firmware === "efi-arm64"
+      ? bootFiles.grubArm64
+      : bootFiles.grubX64
+    : bootFileFor(client.firmware, bootFiles);
   // UEFI HTTP boot follows no redirects: the URL must name the binary exactly where HTTP serves it.
   if (client.http)
     return {

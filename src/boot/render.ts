@@ -1,3 +1,5 @@
+import { type BootPlan, ipxeKernelArgs } from "./plan.ts";
+
 /**
  * iPXE scripts, as pure functions of plain data. Every script starts with `#!ipxe`; values that reach a
  * script come from Kindling's own records and are checked at the API, but are still quoted where iPXE would
@@ -82,4 +84,30 @@ export function localBootScript(reason: string): string {
 export function initrdName(url: string): string {
   const path = url.split("?")[0]!;
   return path.slice(path.lastIndexOf("/") + 1) || "initrd";
+}
+
+/** A Kindling path (`/assets/...`) or an absolute URL elsewhere, as a boot plan names files. */
+export const isAbsoluteUrl = (loc: string): boolean => /^[a-z][a-z0-9+.-]*:\/\//i.test(loc);
+
+/** The iPXE script for a boot plan: iPXE fetches everything over HTTP from `server` (or the plan's own URLs). */
+export function ipxeScript(plan: BootPlan, server: string, retrySeconds: number): string {
+  switch (plan.kind) {
+    case "wait":
+      return waitScript(plan.reason, retrySeconds, server);
+    case "local":
+      return localBootScript(plan.reason);
+    case "kernel": {
+      const url = (loc: string) => (isAbsoluteUrl(loc) ? loc : `${server}${loc}`);
+      const initrds = plan.initrds.map((loc) => ({ name: initrdName(loc), url: url(loc) }));
+      return kernelScript({
+        comment: plan.comment,
+        kernel: url(plan.kernel),
+        initrds,
+        args: ipxeKernelArgs(
+          initrds.map((i) => i.name),
+          plan.args,
+        ),
+      });
+    }
+  }
 }

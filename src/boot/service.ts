@@ -5,18 +5,11 @@ import { HostnameSchema } from "../model/machine.ts";
 import type { Profile } from "../model/profile.ts";
 import type { Store } from "../store/index.ts";
 import { normalizeArch, normalizeMac, normalizeUuid } from "./identity.ts";
-import { chooseProfile, type Labels } from "./match.ts";
-import { flatcarKernelArgs, planIpxe, rawKernelArgs } from "./plan.ts";
+import { chooseProfile, type Labels, type ProfileSource } from "./match.ts";
+import { type BootPlan, flatcarKernelArgs, type Loader, planMachine, rawKernelArgs } from "./plan.ts";
 import type { ReleaseSource } from "./releases.ts";
-import {
-  FLATCAR_CONSOLE_ARGS,
-  initrdName,
-  kernelScript,
-  localBootScript,
-  PXE_INITRD_NAME,
-  PXE_KERNEL,
-  waitScript,
-} from "./render.ts";
+import { FLATCAR_CONSOLE_ARGS, ipxeScript, isAbsoluteUrl, PXE_INITRD_NAME, PXE_KERNEL, waitScript } from "./render.ts";
+import { grubMachineConfig, grubWaitConfig } from "./render-grub.ts";
 import type { Purpose, Signer } from "./sign.ts";
 import { expandKernelArg, TemplateError } from "./template.ts";
 import { type TemplateValues, templateValues } from "./values.ts";
@@ -37,17 +30,34 @@ export interface IpxeAnswer {
   body: string;
   mac?: string;
   profile?: string;
-  outcome: "boot" | "local" | "wait" | "syncing" | "bad-request" | "missing-profile" | "render-error" | "too-many-new";
+  outcome: BootOutcome;
 }
+
+export type BootOutcome =
+  | "boot"
+  | "local"
+  | "wait"
+  | "syncing"
+  | "bad-request"
+  | "missing-profile"
+  | "render-error"
+  | "too-many-new";
+
+const TOO_MANY_NEW = "too many new machines from this address";
+
+/** A machine's boot plan, or the error that stands in for one. */
+type Decision =
+  | { plan: BootPlan; profile?: string; outcome: BootOutcome }
+  | { status: 404 | 500; error: string; profile: string; outcome: BootOutcome };
 
 /** Query keys `/boot.ipxe` sends that are identity, not labels. */
 const IDENTITY_KEYS = new Set(["mac", "uuid", "serial", "hostname", "arch", "platform"]);
 
-/** The boot domain behind `/ipxe`: look the machine up, record it, decide, render. */
+/** The boot domain behind `/ipxe` and GRUB's per-machine config: look the machine up, record it, decide, render. */
 export class BootService {
   private readonly discoveries: KeyedRate;
 
-  /** `requests` logs and records `/ipxe` requests, counting repeats into a bounded number of events and lines. */
+  /** `requests` logs and records boot requests, counting repeats into a bounded number of events and lines. */
   constructor(
     private readonly store: Store,
     private readonly settings: BootSettings,
@@ -71,38 +81,127 @@ export class BootService {
       });
       return { status: 400, body: "bad or missing mac\n", outcome: "bad-request" };
     }
-    // Anyone can invent MACs: a client adding machines faster than a rack powers on is told to come back.
-    if (!this.store.machines.get(mac) && !this.discoveries.take(ip ?? "")) {
+    const machine = this.sighting(
+      {
+        mac,
+        uuid: normalizeUuid(query.uuid),
+        // As long as an operator may type (MachineCreateSchema): the URL could carry kilobytes.
+        serial: query.serial?.trim().slice(0, 128) || undefined,
+        arch: normalizeArch(query.arch),
+        // Anyone on the boot network can send this: only a well-formed hostname is kept.
+        hostname: HostnameSchema.safeParse(query.hostname?.trim()).data,
+      },
+      "ipxe",
+      ip,
+    );
+    const { server, retrySeconds } = this.settings;
+    if (!machine)
+      return { status: 200, body: waitScript(TOO_MANY_NEW, retrySeconds, server), mac, outcome: "too-many-new" };
+    const { decision, source } = this.decide(machine, query, query.platform);
+    const answer: Omit<IpxeAnswer, "mac"> =
+      "plan" in decision
+        ? { status: 200, body: ipxeScript(decision.plan, server, retrySeconds), outcome: decision.outcome }
+        : { status: decision.status, body: `${decision.error}\n`, outcome: decision.outcome };
+    if (decision.profile) answer.profile = decision.profile;
+    this.requests.record({
+      kind: "ipxe.request",
+      client: ip,
+      mac,
+      reason: `${answer.outcome} ${answer.profile ?? ""}`,
+      detail: {
+        profile: answer.profile ?? null,
+        source,
+        outcome: answer.outcome,
+        state: machine.state,
+        status: answer.status,
+        ip,
+      },
+      message: answer.outcome === "missing-profile" ? "boot request for a profile that does not exist" : "boot request",
+      level: answer.status === 200 ? "info" : "warn",
+    });
+    return { ...answer, mac };
+  }
+
+  /**
+   * A machine's GRUB configuration, asked for by GRUB over TFTP with the MAC it booted from. Everything that
+   * stops a boot (no profile, a missing profile, a render error) becomes a wait: GRUB shows the reason and asks
+   * again, and the operator's fix is picked up on the next round.
+   */
+  grub(macText: string, ip: string | undefined): { config: string; outcome: BootOutcome } {
+    const { retrySeconds } = this.settings;
+    const mac = normalizeMac(macText);
+    if (!mac) {
       this.requests.record({
-        kind: "ipxe.refused",
+        kind: "grub.refused",
+        client: ip,
+        reason: "bad-request",
+        detail: { ip, mac: macText },
+        message: "GRUB config request without a usable MAC",
+      });
+      return { config: grubWaitConfig("GRUB reported no usable MAC", retrySeconds), outcome: "bad-request" };
+    }
+    const machine = this.sighting({ mac }, "grub", ip);
+    if (!machine) return { config: grubWaitConfig(TOO_MANY_NEW, retrySeconds), outcome: "too-many-new" };
+    const { decision, source } = this.decide(machine, {}, "efi");
+    let outcome = decision.outcome;
+    let config: string;
+    if ("plan" in decision) {
+      const rendered = grubMachineConfig(decision.plan, retrySeconds);
+      if (rendered.ok) config = rendered.config;
+      else {
+        this.renderFailed(mac, decision.profile ?? "", "grub config", rendered.error);
+        outcome = "render-error";
+        config = grubWaitConfig(rendered.error, retrySeconds);
+      }
+    } else config = grubWaitConfig(decision.error, retrySeconds);
+    this.requests.record({
+      kind: "grub.request",
+      client: ip,
+      mac,
+      reason: `${outcome} ${decision.profile ?? ""}`,
+      detail: { profile: decision.profile ?? null, source, outcome, state: machine.state, ip },
+      message: outcome === "missing-profile" ? "boot request for a profile that does not exist" : "boot request",
+      level: outcome === "missing-profile" ? "warn" : "info",
+    });
+    return { config, outcome };
+  }
+
+  /**
+   * The loader DHCP gives a known machine: its own, else its profile's; undefined leaves it to the firmware's
+   * architecture (DhcpConfig `loaders`).
+   */
+  loaderFor(mac: string): Loader | undefined {
+    const machine = this.store.machines.get(mac);
+    if (!machine) return undefined;
+    return machine.loader ?? this.resolve(machine).profile?.loader;
+  }
+
+  /**
+   * Records a boot request's machine (a new MAC becomes `discovered`), or undefined when `ip` has added new
+   * machines faster than `discoveriesPerMinute`: anyone can invent MACs, and a rack powers on far slower.
+   */
+  private sighting(
+    seen: Parameters<Store["history"]["recordSighting"]>[0],
+    via: "ipxe" | "grub",
+    ip: string | undefined,
+  ): Machine | undefined {
+    if (!this.store.machines.get(seen.mac) && !this.discoveries.take(ip ?? "")) {
+      this.requests.record({
+        kind: `${via}.refused`,
         client: ip,
         reason: "too-many-new",
-        detail: { ip, mac, perMinute: this.settings.discoveriesPerMinute },
+        detail: { ip, mac: seen.mac, perMinute: this.settings.discoveriesPerMinute },
         message: "too many new machines from one address",
         level: "warn",
       });
-      const reason = "too many new machines from this address";
-      return {
-        status: 200,
-        body: waitScript(reason, this.settings.retrySeconds, this.settings.server),
-        mac,
-        outcome: "too-many-new",
-      };
+      return undefined;
     }
-    const { machine, created, evicted } = this.store.history.recordSighting({
-      mac,
-      uuid: normalizeUuid(query.uuid),
-      // As long as an operator may type (MachineCreateSchema): the URL could carry kilobytes.
-      serial: query.serial?.trim().slice(0, 128) || undefined,
-      arch: normalizeArch(query.arch),
-      // Anyone on the boot network can send this: only a well-formed hostname is kept.
-      hostname: HostnameSchema.safeParse(query.hostname?.trim()).data,
-    });
+    const { machine, created, evicted } = this.store.history.recordSighting(seen);
     if (created)
       this.store.history.append({
-        mac,
+        mac: machine.mac,
         kind: "machine.discovered",
-        detail: { via: "ipxe", arch: machine.arch, uuid: machine.uuid },
+        detail: { via, arch: machine.arch, uuid: machine.uuid },
       });
     if (evicted > 0)
       this.requests.record({
@@ -113,27 +212,67 @@ export class BootService {
         message: "discovered-machine cap reached: forgot the least recently seen untouched ones (boot.maxDiscovered)",
         level: "warn",
       });
+    return machine;
+  }
 
+  /** The boot plan for a machine, or why there is none, whichever loader asks. */
+  private decide(
+    machine: Machine,
+    query: Record<string, string>,
+    platform: string | undefined,
+  ): { decision: Decision; source: ProfileSource | null } {
     const { chosen, profile, groupMetadata } = this.resolve(machine, query);
-    const plan = planIpxe({ machine, chosen, profile });
-    const answer = this.answer(plan, machine, query.platform, groupMetadata);
+    const plan = planMachine({ machine, chosen, profile });
+    const source = chosen?.source ?? null;
+    switch (plan.kind) {
+      case "wait":
+        return { decision: { plan, outcome: "wait" }, source };
+      case "local":
+        return {
+          decision: { plan, outcome: "local", ...(machine.profile ? { profile: machine.profile } : {}) },
+          source,
+        };
+      case "missing-profile":
+        // Logged (as a warning) with the request: a client can repeat it at any rate.
+        return {
+          decision: {
+            status: 404,
+            error: `profile ${plan.profile} not found`,
+            profile: plan.profile,
+            outcome: "missing-profile",
+          },
+          source,
+        };
+      case "boot":
+        try {
+          return { decision: this.bootPlan(plan.profile, machine, platform, groupMetadata), source };
+        } catch (err) {
+          if (!(err instanceof TemplateError)) throw err;
+          this.renderFailed(machine.mac, plan.profile.name, "kernel args", err.message);
+          return {
+            decision: {
+              status: 500,
+              error: `render failed: ${err.message}`,
+              profile: plan.profile.name,
+              outcome: "render-error",
+            },
+            source,
+          };
+        }
+    }
+  }
+
+  /** Counted like the request itself: a client can ask for a config that fails to render at any rate. */
+  private renderFailed(mac: string, profile: string, what: string, error: string): void {
     this.requests.record({
-      kind: "ipxe.request",
-      client: ip,
+      kind: "render.failed",
+      client: undefined,
       mac,
-      reason: `${answer.outcome} ${answer.profile ?? ""}`,
-      detail: {
-        profile: answer.profile ?? null,
-        source: chosen?.source ?? null,
-        outcome: answer.outcome,
-        state: machine.state,
-        status: answer.status,
-        ip,
-      },
-      message: answer.outcome === "missing-profile" ? "boot request for a profile that does not exist" : "boot request",
-      level: answer.status === 200 ? "info" : "warn",
+      reason: profile,
+      detail: { profile, what, error },
+      message: `${what} failed to render`,
+      level: "error",
     });
-    return { ...answer, mac };
   }
 
   /**
@@ -210,111 +349,61 @@ export class BootService {
     return labels;
   }
 
-  private answer(
-    plan: ReturnType<typeof planIpxe>,
-    machine: Machine,
-    platform: string | undefined,
-    groupMetadata: Record<string, unknown>,
-  ): Omit<IpxeAnswer, "mac"> {
-    const { server, retrySeconds } = this.settings;
-    switch (plan.kind) {
-      case "wait":
-        return { status: 200, body: waitScript(plan.reason, retrySeconds, server), outcome: "wait" };
-      case "local":
-        return {
-          status: 200,
-          body: localBootScript(plan.reason),
-          outcome: "local",
-          ...(machine.profile ? { profile: machine.profile } : {}),
-        };
-      case "missing-profile":
-        // Logged (as a warning) with the request: a client can repeat it at any rate.
-        return {
-          status: 404,
-          body: `profile ${plan.profile} not found\n`,
-          profile: plan.profile,
-          outcome: "missing-profile",
-        };
-      case "boot":
-        try {
-          return this.bootAnswer(plan.profile, machine, platform, groupMetadata);
-        } catch (err) {
-          if (!(err instanceof TemplateError)) throw err;
-          this.requests.record({
-            kind: "render.failed",
-            client: undefined,
-            mac: machine.mac,
-            reason: plan.profile.name,
-            detail: { profile: plan.profile.name, what: "kernel args", error: err.message },
-            message: "kernel arguments failed to render",
-            level: "error",
-          });
-          return {
-            status: 500,
-            body: `render failed: ${err.message}\n`,
-            profile: plan.profile.name,
-            outcome: "render-error",
-          };
-        }
-    }
-  }
-
-  private bootAnswer(
+  private bootPlan(
     profile: Profile,
     machine: Machine,
     platform: string | undefined,
     groupMetadata: Record<string, unknown>,
-  ): Omit<IpxeAnswer, "mac"> {
-    const { server, retrySeconds } = this.settings;
+  ): Decision {
     const ignitionUrl = profile.ignition ? this.signedUrl("/ignition", "ignition", machine.mac) : undefined;
     if (profile.flatcar) {
       const release = this.releases.ensure(profile.flatcar);
       if (release.state !== "ready") {
         const reason = `${release.state === "syncing" ? "waiting for" : "cannot mirror"} Flatcar ${profile.flatcar.channel} ${profile.flatcar.version}: ${release.reason}`;
-        return {
-          status: 200,
-          body: waitScript(reason, retrySeconds, server),
-          profile: profile.name,
-          outcome: "syncing",
-        };
+        return { plan: { kind: "wait", reason }, profile: profile.name, outcome: "syncing" };
       }
       const values = this.valuesFor(machine, profile, { flatcarVersion: release.version, groupMetadata });
-      const base = `${server}${release.basePath}/${release.version}`;
+      const base = `${release.basePath}/${release.version}`;
       const args = flatcarKernelArgs({
-        initrdName: PXE_INITRD_NAME,
         ignitionUrl,
         consoles: FLATCAR_CONSOLE_ARGS,
         extra: profile.kernelArgs.map((a) => expandKernelArg(a, values)),
       });
-      const body = kernelScript({
-        comment: `${machine.mac} profile ${profile.name}: Flatcar ${profile.flatcar.channel} ${release.version} ${profile.flatcar.arch} (${platform ?? "unknown"} firmware)`,
-        kernel: `${base}/${PXE_KERNEL}`,
-        initrds: [{ name: PXE_INITRD_NAME, url: `${base}/${PXE_INITRD_NAME}` }],
-        args,
-      });
-      return { status: 200, body, profile: profile.name, outcome: "boot" };
+      return {
+        plan: {
+          kind: "kernel",
+          comment: `${machine.mac} profile ${profile.name}: Flatcar ${profile.flatcar.channel} ${release.version} ${profile.flatcar.arch} (${platform ?? "unknown"} firmware)`,
+          kernel: `${base}/${PXE_KERNEL}`,
+          initrds: [`${base}/${PXE_INITRD_NAME}`],
+          args,
+        },
+        profile: profile.name,
+        outcome: "boot",
+      };
     }
     if (profile.boot) {
       const values = this.valuesFor(machine, profile, { groupMetadata });
-      const url = (u: string) => {
+      const loc = (u: string) => {
         const expanded = expandKernelArg(u, values);
-        return /^[a-z]+:\/\//i.test(expanded) ? expanded : `${server}${expanded.startsWith("/") ? "" : "/"}${expanded}`;
+        return isAbsoluteUrl(expanded) || expanded.startsWith("/") ? expanded : `/${expanded}`;
       };
-      const initrds = profile.boot.initrd.map((u) => ({ name: initrdName(u), url: url(u) }));
       const args = rawKernelArgs({
-        initrdNames: initrds.map((i) => i.name),
         ignitionUrl,
         args: [...profile.boot.args, ...profile.kernelArgs].map((a) => expandKernelArg(a, values)),
       });
-      const body = kernelScript({
-        comment: `${machine.mac} profile ${profile.name}`,
-        kernel: url(profile.boot.kernel),
-        initrds,
-        args,
-      });
-      return { status: 200, body, profile: profile.name, outcome: "boot" };
+      return {
+        plan: {
+          kind: "kernel",
+          comment: `${machine.mac} profile ${profile.name}`,
+          kernel: loc(profile.boot.kernel),
+          initrds: profile.boot.initrd.map(loc),
+          args,
+        },
+        profile: profile.name,
+        outcome: "boot",
+      };
     }
-    // planIpxe sends localDisk profiles to "local"; a profile validated by its schema has one of the three.
+    // planMachine sends localDisk profiles to "local"; a profile validated by its schema has one of the three.
     throw new Error(`profile ${profile.name} has no boot target`);
   }
 }

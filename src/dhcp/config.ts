@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { LoaderSchema } from "../model/machine.ts";
 import { inCidr, ipToInt, parseCidr } from "./ip.ts";
 
 const ipv4 = z.ipv4();
@@ -73,6 +74,18 @@ export const DhcpConfigSchema = z.strictObject({
       efiIa32: z.string().min(1).default("ipxe.efi"),
       efiX64: z.string().min(1).default("ipxe.efi"),
       efiArm64: z.string().min(1).default("ipxe-arm64.efi"),
+      /** GRUB path, x64 UEFI: Debian's signed shim, which fetches `grubx64.efi` (signed GRUB) next to it. */
+      grubX64: z.string().min(1).default("shimx64.efi"),
+      /** GRUB path, arm64 UEFI: Debian's signed netboot GRUB. */
+      grubArm64: z.string().min(1).default("grubnetaa64.efi"),
+    })
+    .prefault({}),
+  /** Loader for UEFI PXE firmware whose profile names none (`loader:`); UEFI HTTP Boot always defaults to iPXE. */
+  loaders: z
+    .strictObject({
+      efiX64: LoaderSchema.default("ipxe"),
+      /** Debian ships no arm64 iPXE. */
+      efiArm64: LoaderSchema.default("grub"),
     })
     .prefault({}),
   /** User classes (option 77) that mark a client as iPXE, besides iPXE's own `iPXE`. */

@@ -12,6 +12,7 @@ import {
   proxyOfferCarriesFile,
 } from "../boot/dhcp-plan.ts";
 import { macFromBytes, normalizeUuid } from "../boot/identity.ts";
+import type { Loader } from "../boot/plan.ts";
 import type { Logger } from "../log.ts";
 import type { EventSink } from "../model/event.ts";
 import type { MachineState } from "../model/machine.ts";
@@ -53,6 +54,8 @@ export interface HandlerDeps {
   machines: MachineStore;
   events: EventSink;
   log: Logger;
+  /** The loader a known machine's profile names (BootService.loaderFor). */
+  loaderFor?: ((mac: string) => Loader | undefined) | undefined;
   now?: () => number;
 }
 
@@ -75,6 +78,7 @@ interface Ctx {
   type: number;
   mac: string;
   client: Client;
+  loader: Loader | undefined;
   answer: BootAnswer;
 }
 
@@ -149,7 +153,9 @@ export class DhcpHandler {
         });
       state = seen.machine.state;
     }
-    const ctx: Ctx = { req, inc, type, mac, client, answer: this.plan(client, state, inc.link) };
+    // The profile's loader matters only to firmware choosing its first file.
+    const loader = client.kind === "pxe" && state ? this.d.loaderFor?.(mac) : undefined;
+    const ctx: Ctx = { req, inc, type, mac, client, loader, answer: this.plan(client, state, inc.link, loader) };
     if (ctx.answer.kind === "unknown-arch" && type === MessageType.DISCOVER)
       this.d.events.append({
         mac,
@@ -159,6 +165,8 @@ export class DhcpHandler {
           vendorClass: req.options.get(Opt.VendorClass)?.slice(0, MAX_TEXT) ?? null,
         },
       });
+    if (ctx.answer.kind === "no-loader" && type === MessageType.DISCOVER)
+      this.d.events.append({ mac, kind: "dhcp.no-loader", detail: { reason: ctx.answer.reason } });
     if (this.d.config.mode === "proxy" || inc.port === "proxy") return this.proxy(ctx);
     return this.full(ctx);
   }
@@ -171,11 +179,18 @@ export class DhcpHandler {
     return link?.address ?? this.d.advertise;
   }
 
-  private plan(client: Client, state: MachineState | undefined, link: Link | undefined): BootAnswer {
+  private plan(
+    client: Client,
+    state: MachineState | undefined,
+    link: Link | undefined,
+    loader: Loader | undefined,
+  ): BootAnswer {
     const answer = planBoot({
       client,
       state,
       bootFiles: this.d.config.bootFiles,
+      loaders: this.d.config.loaders,
+      loader,
       httpBase: this.httpBase(this.serverIp(link)),
     });
     if (answer.kind === "boot" && !answer.file.startsWith("http://") && !this.d.tftpEnabled) {
@@ -194,7 +209,9 @@ export class DhcpHandler {
     form: "proxy-file" | "proxy-discover" | "full",
   ): void {
     const answer =
-      ctx.answer.kind === "boot" && link !== ctx.inc.link ? this.plan(ctx.client, undefined, link) : ctx.answer;
+      ctx.answer.kind === "boot" && link !== ctx.inc.link
+        ? this.plan(ctx.client, undefined, link, ctx.loader)
+        : ctx.answer;
     if (answer.kind !== "boot") return;
     reply.siaddr = this.serverIp(link);
     const echo = ctx.req.options.raw.get(Opt.ClientGuid);

@@ -4,6 +4,7 @@
  * every reply meant for that link, so limited broadcasts leave through that interface only.
  */
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
+import type { Loader } from "../boot/plan.ts";
 import type { Logger } from "../log.ts";
 import type { EventSink } from "../model/event.ts";
 import { literalLookup } from "../net/literal-lookup.ts";
@@ -27,6 +28,8 @@ export interface DhcpServerOptions {
   machines: MachineStore;
   events: EventSink;
   log: Logger;
+  /** The loader a known machine's profile names (grub or ipxe). */
+  loaderFor?: (mac: string) => Loader | undefined;
 }
 
 const RECV_BUFFER = 4 * 1024 * 1024;

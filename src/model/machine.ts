@@ -8,12 +8,21 @@ export type MachineState = z.infer<typeof MachineStateSchema>;
 export const ArchSchema = z.enum(["amd64", "arm64"]);
 export type Arch = z.infer<typeof ArchSchema>;
 
+/**
+ * The network loader DHCP hands out to UEFI firmware: `ipxe`, or `grub` (shim → Debian's signed GRUB on x64,
+ * which Secure Boot machines need; GRUB on arm64).
+ */
+export const LoaderSchema = z.enum(["ipxe", "grub"]);
+export type Loader = z.infer<typeof LoaderSchema>;
+
 export const MachineSchema = z.object({
   mac: z.string(),
   uuid: z.string().nullable(),
   serial: z.string().nullable(),
   hostname: z.string().nullable(),
   arch: ArchSchema.nullable(),
+  /** This machine's loader, over its profile's (a Secure Boot box in a profile shared with others). */
+  loader: LoaderSchema.nullable(),
   labels: z.record(z.string(), z.string()),
   metadata: z.record(z.string(), z.unknown()),
   profile: z.string().nullable(),
@@ -43,6 +52,7 @@ export const MachineCreateSchema = z.strictObject({
   uuid: z.uuid().optional(),
   serial: z.string().max(128).optional(),
   arch: ArchSchema.optional(),
+  loader: LoaderSchema.optional(),
   labels: LabelsSchema.default({}),
   metadata: MetadataSchema.default({}),
   ip: z.ipv4().optional(),
@@ -56,6 +66,7 @@ export const MachineUpdateSchema = z.strictObject({
   uuid: z.uuid().nullable().optional(),
   serial: z.string().max(128).nullable().optional(),
   arch: ArchSchema.nullable().optional(),
+  loader: LoaderSchema.nullable().optional(),
   labels: LabelsSchema.optional(),
   metadata: MetadataSchema.optional(),
   ip: z.ipv4().nullable().optional(),

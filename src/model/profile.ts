@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { boundedJson, NameSchema } from "./mac.ts";
-import { ArchSchema } from "./machine.ts";
+import { ArchSchema, LoaderSchema } from "./machine.ts";
 
 /** `alpha|beta|stable|lts` or a yearly LTS stream such as `lts-2024`. */
 export const ChannelSchema = z
@@ -61,6 +61,8 @@ const ProfileFields = {
   /** Present → install to disk with flatcar-install; absent → live (diskless) profile. */
   install: InstallSchema.optional(),
   kernelArgs: z.array(z.string()).default([]),
+  /** Loader for UEFI machines of this profile (a machine's own `loader` wins); unset: the architecture's default. */
+  loader: LoaderSchema.optional(),
   /** Template variables available to this profile's Ignition and kernel args. */
   vars: z.record(z.string(), z.unknown()).superRefine(boundedJson).default({}),
 };

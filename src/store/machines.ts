@@ -1,4 +1,4 @@
-import type { Arch, Machine, MachineCreate, MachineState, MachineUpdate } from "../model/machine.ts";
+import type { Arch, Loader, Machine, MachineCreate, MachineState, MachineUpdate } from "../model/machine.ts";
 import { type Db, nowIso } from "./db.ts";
 import { ConflictError, NotFoundError } from "./errors.ts";
 
@@ -8,6 +8,7 @@ interface Row {
   serial: string | null;
   hostname: string | null;
   arch: string | null;
+  loader: string | null;
   labels: string;
   metadata: string;
   profile: string | null;
@@ -27,6 +28,7 @@ const toMachine = (r: Row): Machine => ({
   serial: r.serial,
   hostname: r.hostname,
   arch: r.arch as Arch | null,
+  loader: r.loader as Loader | null,
   labels: JSON.parse(r.labels),
   metadata: JSON.parse(r.metadata),
   profile: r.profile,
@@ -168,8 +170,8 @@ export class MachineStore {
     const now = nowIso();
     this.db
       .prepare(
-        `INSERT INTO machines (mac, uuid, serial, hostname, arch, labels, metadata, profile, state, ip, created_at, updated_at, state_changed_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO machines (mac, uuid, serial, hostname, arch, loader, labels, metadata, profile, state, ip, created_at, updated_at, state_changed_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         input.mac,
@@ -177,6 +179,7 @@ export class MachineStore {
         input.serial ?? null,
         input.hostname ?? null,
         input.arch ?? null,
+        input.loader ?? null,
         JSON.stringify(input.labels),
         JSON.stringify(input.metadata),
         input.profile ?? null,
@@ -193,7 +196,7 @@ export class MachineStore {
   update(mac: string, patch: MachineUpdate): Machine {
     if (patch.ip) this.assertIpFree(patch.ip, mac);
     const cols: Record<string, unknown> = {};
-    for (const key of ["profile", "hostname", "uuid", "serial", "arch", "ip"] as const) {
+    for (const key of ["profile", "hostname", "uuid", "serial", "arch", "loader", "ip"] as const) {
       if (patch[key] !== undefined) cols[key] = patch[key];
     }
     if (patch.labels) cols.labels = JSON.stringify(patch.labels);

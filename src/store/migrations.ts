@@ -72,4 +72,8 @@ export const MIGRATIONS: readonly string[] = [
     WHERE state = 'discovered' AND profile IS NULL AND first_seen = created_at AND updated_at = created_at;
   CREATE INDEX machines_untouched ON machines(last_seen, mac) WHERE untouched = 1;
   `,
+  // 5: a machine's own network loader (ipxe | grub), over its profile's.
+  `
+  ALTER TABLE machines ADD COLUMN loader TEXT;
+  `,
 ];

@@ -11,6 +11,7 @@ import { FileAccessError, FileCatalog, type Opened } from "./files.ts";
 import { negotiate } from "./options.ts";
 import { decode, ErrorCode, encodeError, MalformedPacket, Opcode, type Packet, type Request } from "./packet.ts";
 import { type Datagram, type Outcome, Session } from "./session.ts";
+import type { VirtualFiles } from "./virtual.ts";
 
 export interface TftpServerOptions {
   /** `port: 0` binds an ephemeral port (tests, bench); the lead's start-up treats 0 as "disabled" before calling this. */
@@ -18,6 +19,8 @@ export interface TftpServerOptions {
   roots: string[];
   events: EventSink;
   log: Logger;
+  /** Names answered before the roots are searched (GRUB configs, the assets tree). */
+  virtual?: VirtualFiles;
 }
 
 export interface TftpStats {
@@ -213,7 +216,7 @@ export class TftpServer {
     };
     this.transfers.set(key, transfer);
     this.slots.add(transfer.client, transfer);
-    this.catalog.open(req.filename).then(
+    this.open(req.filename, rinfo.address).then(
       (opened) => {
         try {
           this.begin(key, transfer, req, opened, rinfo);
@@ -237,6 +240,10 @@ export class TftpServer {
         this.refuse(rinfo, req, new FileAccessError(ErrorCode.ACCESS_VIOLATION, "cannot read file"));
       },
     );
+  }
+
+  private async open(name: string, client: string): Promise<Opened> {
+    return (await this.opts.virtual?.open(name, client)) ?? this.catalog.open(name);
   }
 
   private begin(key: string, transfer: Transfer, req: Request, opened: Opened, rinfo: RemoteInfo): void {

@@ -9,17 +9,26 @@ import {
   planBoot,
   proxyOfferCarriesFile,
 } from "../../src/boot/dhcp-plan.ts";
+import type { Loader } from "../../src/boot/plan.ts";
 import type { MachineState } from "../../src/model/machine.ts";
 
-const files = { bios: "undionly.kpxe", efiIa32: "ipxe32.efi", efiX64: "snponly.efi", efiArm64: "arm64/ipxe.efi" };
+const files = {
+  bios: "undionly.kpxe",
+  efiIa32: "ipxe32.efi",
+  efiX64: "snponly.efi",
+  efiArm64: "arm64/ipxe.efi",
+  grubX64: "shimx64.efi",
+  grubArm64: "grubnetaa64.efi",
+};
+const loaders = { efiX64: "ipxe", efiArm64: "grub" } as const;
 const base = "http://10.0.0.1:8080";
 const pxe = (arch: number, vendor = `PXEClient:Arch:${String(arch).padStart(5, "0")}:UNDI:003016`): ClientFacts => ({
   vendorClass: vendor,
   archs: [arch],
   hasIpxeOptions: false,
 });
-const plan = (facts: ClientFacts, state?: MachineState, ipxeClasses: string[] = []): BootAnswer =>
-  planBoot({ client: classifyClient(facts, ipxeClasses), state, bootFiles: files, httpBase: base });
+const plan = (facts: ClientFacts, state?: MachineState, ipxeClasses: string[] = [], loader?: Loader): BootAnswer =>
+  planBoot({ client: classifyClient(facts, ipxeClasses), state, bootFiles: files, loaders, loader, httpBase: base });
 
 describe("boot file by architecture (option 93)", () => {
   it.each([
@@ -27,7 +36,7 @@ describe("boot file by architecture (option 93)", () => {
     [6, "ipxe32.efi", "PXEClient", "amd64"],
     [7, "snponly.efi", "PXEClient", "amd64"],
     [9, "snponly.efi", "PXEClient", "amd64"],
-    [11, "arm64/ipxe.efi", "PXEClient", "arm64"],
+    [11, "grubnetaa64.efi", "PXEClient", "arm64"],
   ])("arch %i → %s", (arch, file, vendorClass, recorded) => {
     expect(plan(pxe(arch))).toMatchObject({ kind: "boot", file, vendorClass, ipxe: false });
     expect(machineArch(classifyClient(pxe(arch)))).toBe(recorded);
@@ -45,6 +54,33 @@ describe("boot file by architecture (option 93)", () => {
       ipxe: false,
       firmware: expect.any(String),
     });
+  });
+
+  it.each([
+    [7, "grub", "shimx64.efi"],
+    [9, "grub", "shimx64.efi"],
+    [11, "ipxe", "arm64/ipxe.efi"],
+    [11, "grub", "grubnetaa64.efi"],
+    [0, "grub", "undionly.kpxe"],
+    [6, "grub", "ipxe32.efi"],
+  ] as const)(
+    "arch %i with the profile's loader %s → %s (BIOS and 32-bit UEFI have no GRUB path)",
+    (arch, loader, file) => {
+      expect(plan(pxe(arch), "ready", [], loader)).toMatchObject({ kind: "boot", file, vendorClass: "PXEClient" });
+    },
+  );
+
+  it("UEFI HTTP Boot gets iPXE unless the profile asks for GRUB, which cannot boot over HTTP: no file, and why", () => {
+    const http = pxe(16, "HTTPClient:Arch:00016:UNDI:003001");
+    expect(plan(http, "ready", [], "ipxe")).toMatchObject({ file: `${base}/ipxe-bin/snponly.efi` });
+    expect(plan(http, "ready", [], "grub")).toEqual({
+      kind: "no-loader",
+      reason: expect.stringContaining("http module"),
+    });
+  });
+
+  it("an installed machine boots its disk whatever its loader", () => {
+    expect(plan(pxe(7), "installed", [], "grub")).toEqual({ kind: "local-disk" });
   });
 
   it.each([10, 18, 20, 1, 255])("arch %i is unknown: no boot file", (arch) => {

@@ -94,7 +94,7 @@ describe("full mode: udhcpc as a PXE client", () => {
     ["BIOS", 0, "PXEClient:Arch:00000:UNDI:002001", [], "undionly.kpxe"],
     ["x64 UEFI (7)", 7, "PXEClient:Arch:00007:UNDI:003016", [], "ipxe.efi"],
     ["x64 UEFI (9)", 9, "PXEClient:Arch:00009:UNDI:003016", [], "ipxe.efi"],
-    ["arm64 UEFI", 11, "PXEClient:Arch:00011:UNDI:003016", [], "ipxe-arm64.efi"],
+    ["arm64 UEFI", 11, "PXEClient:Arch:00011:UNDI:003016", [], "grubnetaa64.efi"],
     ["x64 UEFI HTTP", 16, "HTTPClient:Arch:00016:UNDI:003001", [], `http://${SERVER}:8080/ipxe-bin/ipxe.efi`],
     ["iPXE", 0, "PXEClient:Arch:00000:UNDI:002001", ["-x", "0x4d:69505845"], `http://${SERVER}:8080/boot.ipxe`],
   ];
@@ -240,7 +240,7 @@ describe("proxy mode beside dnsmasq", () => {
   it.each([
     [7, "ipxe.efi"],
     [9, "ipxe.efi"],
-    [11, "ipxe-arm64.efi"],
+    [11, "grubnetaa64.efi"],
   ])("UEFI arch %i: proxy offer without a file, then the file in the ACK on port 4011", (arch, file) => {
     const mac = `02:79:00:00:01:${arch.toString(16).padStart(2, "0")}`;
     const r = pxe(mac, { arch, vendorClass: `PXEClient:Arch:${String(arch).padStart(5, "0")}:UNDI:003016` });

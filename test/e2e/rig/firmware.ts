@@ -1,26 +1,37 @@
 import type { Netns } from "./netns.ts";
-import { Vm } from "./qemu.ts";
+import { Vm, type VmOptions } from "./qemu.ts";
 
 /**
- * The three kinds of firmware the scenarios boot:
+ * The kinds of firmware the scenarios boot:
  * - `bios-ipxe`: SeaBIOS + the e1000's iPXE option ROM (what QEMU ships), which asks for a script at once;
  * - `bios-chain`: the same ROM driven over the serial console to behave like a vendor PXE ROM — it
  *   announces itself as `PXEClient` and chainloads whatever boot file DHCP names over TFTP
  *   (Debian ships no non-iPXE PXE ROM);
- * - `uefi`: OVMF with a virtio NIC and no option ROM, so OVMF's own PXE client does DHCP and TFTP.
+ * - `uefi`: OVMF with a virtio NIC and no option ROM, so OVMF's own PXE client does DHCP and TFTP;
+ * - `uefi-http`: the same OVMF with its PXE switched off, so it boots through UEFI HTTP Boot (no TFTP);
+ * - `uefi-secboot`: OVMF's Secure Boot build with Microsoft's keys enrolled (enforcing), IPv4 PXE then HTTP Boot;
+ * - `arm64`: AAVMF on `qemu-system-aarch64 -M virt` (TCG), its own PXE client on a virtio NIC.
  */
-export type Firmware = "bios-ipxe" | "bios-chain" | "uefi";
+export type Firmware = "bios-ipxe" | "bios-chain" | "uefi" | "uefi-http" | "uefi-secboot" | "arm64";
 
-export function startVm(firmware: Firmware, ns: Netns, workDir: string, mac: string, disk?: string): Vm {
-  return new Vm({
-    ns,
-    workDir,
-    mac,
-    disk,
-    firmware: firmware === "uefi" ? "ovmf" : "seabios",
-    nic: firmware === "uefi" ? "virtio" : "e1000",
-    rom: firmware === "uefi" ? "none" : "ipxe",
-  });
+const VM: Record<Firmware, Pick<VmOptions, "firmware" | "nic" | "rom" | "pxe">> = {
+  "bios-ipxe": { firmware: "seabios", nic: "e1000", rom: "ipxe" },
+  "bios-chain": { firmware: "seabios", nic: "e1000", rom: "ipxe" },
+  uefi: { firmware: "ovmf", nic: "virtio", rom: "none" },
+  "uefi-http": { firmware: "ovmf", nic: "virtio", rom: "none", pxe: "off" },
+  "uefi-secboot": { firmware: "ovmf-secboot", nic: "virtio", rom: "none", pxe: "ipv4" },
+  arm64: { firmware: "aavmf", nic: "virtio", rom: "none" },
+};
+
+export function startVm(
+  firmware: Firmware,
+  ns: Netns,
+  workDir: string,
+  mac: string,
+  disk?: string,
+  logName?: string,
+): Vm {
+  return new Vm({ ns, workDir, mac, disk, logName, ...VM[firmware] });
 }
 
 /**

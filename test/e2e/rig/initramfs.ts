@@ -9,7 +9,7 @@ export const BOOTED_MARKER = "KINDLING-E2E-BOOTED";
 /** `kindling-e2e: ignition sha256 <hex>` — what the VM fetched, to compare with what the server rendered. */
 export const SHA_LINE = /kindling-e2e: ignition sha256 ([0-9a-f]{64})/;
 
-/** NIC drivers the scenarios use: e1000 under SeaBIOS, virtio-net under OVMF (which has no e1000 driver). */
+/** NIC drivers the scenarios use: e1000 under SeaBIOS, virtio-net under OVMF (no e1000 driver) and AAVMF. */
 const NIC_MODULES = ["e1000", "virtio_pci", "virtio_net"];
 
 /*
@@ -86,19 +86,27 @@ function sharedLibs(binary: string): string[] {
   return libs;
 }
 
-/** Builds a gzip'd newc cpio at `out` from the host's busybox and the kernel's NIC modules. */
-export function buildInitramfs(kernel: Kernel, out: string): void {
+/**
+ * Builds a gzip'd newc cpio at `out` from a busybox and the kernel's NIC modules: the host's busybox (with the
+ * libraries it links) by default, or a static one of the kernel's architecture.
+ */
+export function buildInitramfs(
+  kernel: Kernel,
+  out: string,
+  opts: { staticBusybox?: string; nicModules?: string[] } = {},
+): void {
+  const { staticBusybox, nicModules = NIC_MODULES } = opts;
   const root = mkdtempSync(join(tmpdir(), "kdl-initramfs-"));
   try {
     for (const d of ["bin", "etc", "lib/modules", "proc", "sys", "dev", "tmp"])
       mkdirSync(join(root, d), { recursive: true });
-    copyFileSync("/usr/bin/busybox", join(root, "bin/busybox"));
+    copyFileSync(staticBusybox ?? "/usr/bin/busybox", join(root, "bin/busybox"));
     chmodSync(join(root, "bin/busybox"), 0o755);
-    for (const lib of sharedLibs("/usr/bin/busybox")) {
+    for (const lib of staticBusybox ? [] : sharedLibs("/usr/bin/busybox")) {
       mkdirSync(join(root, dirname(lib)), { recursive: true });
       copyFileSync(lib, join(root, lib)); // follows the soname symlink to the real file
     }
-    const modules = moduleLoadOrder(kernel, NIC_MODULES);
+    const modules = moduleLoadOrder(kernel, nicModules);
     for (const m of modules) {
       mkdirSync(join(root, "lib/modules", dirname(m)), { recursive: true });
       copyFileSync(join(kernel.modulesDir, m), join(root, "lib/modules", m));

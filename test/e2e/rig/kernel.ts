@@ -1,10 +1,11 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { dependencyOf, unpackedDeb } from "./debs.ts";
 
 /**
- * The boot target: Debian's generic amd64 kernel (the cloud flavour lacks e1000), fetched as a .deb
- * with apt and unpacked into the cache, never installed on the host.
+ * The boot target: Debian's generic kernel (amd64: the cloud flavour lacks e1000; arm64 for the AAVMF scenario),
+ * fetched as a .deb with apt and unpacked into the cache, never installed on the host.
  */
 export interface Kernel {
   version: string;
@@ -13,53 +14,23 @@ export interface Kernel {
   modulesDir: string;
 }
 
-function sh(cmd: string, args: string[], cwd?: string): string {
-  return execFileSync(cmd, args, { encoding: "utf8", cwd, stdio: ["ignore", "pipe", "pipe"] });
-}
+export type KernelArch = "amd64" | "arm64";
 
-/** `linux-image-amd64` is a metapackage; the kernel lives in the `linux-image-<abi>-amd64` it depends on. */
-function kernelPackage(): string {
-  const find = () => /Depends: (linux-image-\S+-amd64)/.exec(sh("apt-cache", ["depends", "linux-image-amd64"]))?.[1];
-  let pkg: string | undefined;
-  try {
-    pkg = find();
-  } catch {
-    pkg = undefined;
-  }
-  if (!pkg) {
-    sh("apt-get", ["update", "-qq"]);
-    pkg = find();
-  }
-  if (!pkg) throw new Error("apt-cache cannot resolve linux-image-amd64 to a kernel package");
-  return pkg;
-}
-
-export function ensureKernel(cacheDir: string): Kernel {
-  mkdirSync(cacheDir, { recursive: true });
-  const root = join(cacheDir, "linux");
-  if (!existsSync(join(root, "boot"))) {
-    const pkg = kernelPackage();
-    // apt drops privileges to _apt for downloads; a cache dir under a root-owned tree is not writable for it.
-    const download = () => sh("apt-get", ["download", "-o", "APT::Sandbox::User=root", pkg], cacheDir);
-    try {
-      download();
-    } catch {
-      // A package list older than the archive names a .deb that is gone: refresh once and retry.
-      sh("apt-get", ["update", "-qq"]);
-      download();
-    }
-    const deb = readdirSync(cacheDir).find((f) => f.startsWith(`${pkg}_`) && f.endsWith(".deb"));
-    if (!deb) throw new Error(`apt-get download ${pkg} left no .deb in ${cacheDir}`);
-    const tmp = `${root}.tmp`;
-    rmSync(tmp, { recursive: true, force: true });
-    sh("dpkg-deb", ["-x", join(cacheDir, deb), tmp]);
-    // The package's postinst would run depmod; busybox's depmod writes the modules.dep we read below.
-    const version = readdirSync(join(tmp, "lib", "modules"))[0];
-    if (!version) throw new Error(`${deb} holds no /lib/modules`);
-    sh("busybox", ["depmod", "-b", tmp, version]);
-    renameSync(tmp, root); // only a complete unpack counts as cached
-    rmSync(join(cacheDir, deb));
-  }
+export function ensureKernel(cacheDir: string, arch: KernelArch = "amd64"): Kernel {
+  // `linux-image-<arch>` is a metapackage; the kernel lives in the `linux-image-<abi>-<arch>` it depends on.
+  const meta = arch === "amd64" ? "linux-image-amd64" : `linux-image-${arch}:${arch}`;
+  const pkg = dependencyOf(meta, new RegExp(`Depends: (linux-image-\\S+-${arch})\\b`));
+  const root = unpackedDeb(
+    cacheDir,
+    arch === "amd64" ? pkg : `${pkg}:${arch}`,
+    arch === "amd64" ? "linux" : `linux-${arch}`,
+    (tmp) => {
+      // The package's postinst would run depmod; busybox's depmod writes the modules.dep read below.
+      const version = readdirSync(join(tmp, "lib", "modules"))[0];
+      if (!version) throw new Error(`${pkg} holds no /lib/modules`);
+      execFileSync("busybox", ["depmod", "-b", tmp, version]);
+    },
+  );
   const image = readdirSync(join(root, "boot")).find((f) => f.startsWith("vmlinuz-"));
   if (!image) throw new Error(`no vmlinuz in ${root}/boot`);
   const version = image.slice("vmlinuz-".length);
@@ -68,7 +39,8 @@ export function ensureKernel(cacheDir: string): Kernel {
 
 /**
  * The .ko files (relative to modulesDir) needed to load `names`, dependencies first, read from the
- * package's own modules.dep so the list follows whatever the kernel version needs.
+ * package's own modules.dep so the list follows whatever the kernel version needs. A driver built into the
+ * kernel (modules.builtin) needs no file.
  */
 export function moduleLoadOrder(kernel: Kernel, names: string[]): string[] {
   const deps = new Map<string, string[]>();
@@ -77,11 +49,17 @@ export function moduleLoadOrder(kernel: Kernel, names: string[]): string[] {
     if (!mod || rest === undefined) continue;
     deps.set(mod, rest.trim().split(/\s+/).filter(Boolean));
   }
+  const base = (path: string) =>
+    path
+      .slice(path.lastIndexOf("/") + 1)
+      .replace(/\.ko(\.\w+)?$/, "")
+      .replace(/-/g, "_");
+  const builtin = new Set(
+    readFileSync(join(kernel.modulesDir, "modules.builtin"), "utf8").split("\n").filter(Boolean).map(base),
+  );
   const byName = (name: string) => {
-    for (const path of deps.keys()) {
-      const base = path.slice(path.lastIndexOf("/") + 1).replace(/\.ko(\.\w+)?$/, "");
-      if (base.replace(/-/g, "_") === name.replace(/-/g, "_")) return path;
-    }
+    for (const path of deps.keys()) if (base(path) === name.replace(/-/g, "_")) return path;
+    if (builtin.has(name.replace(/-/g, "_"))) return undefined;
     throw new Error(`kernel ${kernel.version} has no module ${name}`);
   };
   const order: string[] = [];
@@ -91,6 +69,9 @@ export function moduleLoadOrder(kernel: Kernel, names: string[]): string[] {
     for (const dep of [...(deps.get(path) ?? [])].reverse()) visit(dep);
     order.push(path);
   };
-  for (const name of names) visit(byName(name));
+  for (const name of names) {
+    const path = byName(name);
+    if (path) visit(path);
+  }
   return order;
 }

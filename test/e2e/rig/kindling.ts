@@ -15,6 +15,8 @@ export interface KindlingOptions {
   dhcp: "full" | "proxy";
   /** Files put under <dataDir>/assets/e2e/ (name → source path). */
   assets: Record<string, string>;
+  /** Files put under <dataDir>/loaders/ (name → source path), as an operator adds a loader Debian's packages on this host lack. */
+  loaders?: Record<string, string>;
   defaultProfile?: string;
   retrySeconds?: number;
 }
@@ -52,6 +54,9 @@ export class Kindling {
     const assets = join(this.dataDir, "assets", "e2e");
     mkdirSync(assets, { recursive: true });
     for (const [name, src] of Object.entries(opts.assets)) copyFileSync(src, join(assets, name));
+    const loaders = join(this.dataDir, "loaders");
+    mkdirSync(loaders, { recursive: true });
+    for (const [name, src] of Object.entries(opts.loaders ?? {})) copyFileSync(src, join(loaders, name));
     const config = {
       dataDir: this.dataDir,
       logLevel: "debug",

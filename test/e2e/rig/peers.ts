@@ -20,6 +20,8 @@ export interface DnsmasqOptions {
   workDir: string;
   /** Also answer PXE/iPXE with boot files (TFTP from Debian's ipxe) and this iPXE script URL. */
   pxe?: { scriptUrl: string };
+  /** Or serve TFTP from this root with these boot rules (dnsmasq.conf lines: dhcp-match, dhcp-boot, …). */
+  boot?: { tftpRoot?: string; rules: string[] };
 }
 
 export function startDnsmasq(opts: DnsmasqOptions): ChildProcess {
@@ -46,6 +48,10 @@ export function startDnsmasq(opts: DnsmasqOptions): ChildProcess {
       "dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi",
       `dhcp-boot=tag:ipxe,${opts.pxe.scriptUrl}`,
     );
+  }
+  if (opts.boot) {
+    if (opts.boot.tftpRoot) conf.push("enable-tftp", `tftp-root=${opts.boot.tftpRoot}`);
+    conf.push(...opts.boot.rules);
   }
   const file = join(opts.workDir, "dnsmasq.conf");
   writeFileSync(file, `${conf.join("\n")}\n`);

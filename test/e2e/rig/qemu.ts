@@ -1,5 +1,5 @@
 import type { ChildProcess } from "node:child_process";
-import { copyFileSync, createWriteStream, type WriteStream } from "node:fs";
+import { copyFileSync, createWriteStream, existsSync, type WriteStream } from "node:fs";
 import { join } from "node:path";
 import type { Netns } from "./netns.ts";
 
@@ -9,15 +9,26 @@ import type { Netns } from "./netns.ts";
  */
 export interface VmOptions {
   ns: Netns;
-  /** SeaBIOS (QEMU's default) or OVMF from Debian's `ovmf`. */
-  firmware: "seabios" | "ovmf";
-  /** e1000 carries QEMU's iPXE ROM from `ipxe-qemu`; virtio is used without ROM so OVMF's own PXE runs. */
+  /**
+   * SeaBIOS (QEMU's default); OVMF from Debian's `ovmf`; OVMF's Secure Boot build with Microsoft's keys
+   * enrolled (`secboot`: q35 with SMM, Secure Boot enforced); AAVMF from `qemu-efi-aarch64` on
+   * `qemu-system-aarch64 -M virt` (arm64, TCG).
+   */
+  firmware: "seabios" | "ovmf" | "ovmf-secboot" | "aavmf";
+  /** e1000 carries QEMU's iPXE ROM from `ipxe-qemu`; virtio is used without ROM so the firmware's own PXE runs. */
   nic: "e1000" | "virtio";
   /** `ipxe`: the NIC's default iPXE option ROM; `none`: no option ROM (firmware's own network stack). */
   rom: "ipxe" | "none";
+  /**
+   * OVMF's PXE clients: both (default); `ipv4` only; `off`, so UEFI HTTP Boot is the first network boot option.
+   * (Nothing answers IPv6 here: an IPv6 attempt only adds its timeout.)
+   */
+  pxe?: "both" | "ipv4" | "off";
   mac: string;
-  /** Directory for the serial log (and OVMF's writable variable store). */
+  /** Directory for the serial log (and the firmware's writable variable store, kept across power-ons). */
   workDir: string;
+  /** Name of the serial log in workDir (several power-ons of one machine). */
+  logName?: string;
   /** A raw disk image attached as the second boot device. */
   disk?: string;
   memoryMiB?: number;
@@ -29,8 +40,25 @@ export interface Match {
   atMs: number;
 }
 
-const OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd";
-const OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+/** Code and variable-store template of each UEFI firmware. */
+const PFLASH = {
+  ovmf: { code: "/usr/share/OVMF/OVMF_CODE_4M.fd", vars: "/usr/share/OVMF/OVMF_VARS_4M.fd" },
+  "ovmf-secboot": { code: "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", vars: "/usr/share/OVMF/OVMF_VARS_4M.ms.fd" },
+  aavmf: { code: "/usr/share/AAVMF/AAVMF_CODE.fd", vars: "/usr/share/AAVMF/AAVMF_VARS.fd" },
+} as const;
+
+/** The machine part of the command line: x86 `pc`, x86 `q35` with SMM (Secure Boot OVMF needs it), arm64 `virt`. */
+function machineArgs(firmware: VmOptions["firmware"]): { qemu: string; args: string[] } {
+  if (firmware === "aavmf")
+    // cortex-a57: `-cpu max` emulates pointer authentication, which makes TCG several times slower.
+    return { qemu: "qemu-system-aarch64", args: ["-machine", "virt,accel=tcg", "-cpu", "cortex-a57"] };
+  if (firmware === "ovmf-secboot")
+    return {
+      qemu: "qemu-system-x86_64",
+      args: ["-machine", "q35,smm=on,accel=tcg", "-global", "driver=cfi.pflash01,property=secure,value=on"],
+    };
+  return { qemu: "qemu-system-x86_64", args: ["-machine", "pc,accel=tcg"] };
+}
 
 export class Vm {
   readonly serialLog: string;
@@ -42,11 +70,11 @@ export class Vm {
   private readonly waiters = new Set<() => void>();
 
   constructor(opts: VmOptions) {
-    this.serialLog = join(opts.workDir, "serial.log");
+    this.serialLog = join(opts.workDir, opts.logName ?? "serial.log");
     this.log = createWriteStream(this.serialLog);
+    const machine = machineArgs(opts.firmware);
     const args = [
-      "-machine",
-      "pc,accel=tcg",
+      ...machine.args,
       "-m",
       String(opts.memoryMiB ?? 512),
       "-smp",
@@ -66,18 +94,23 @@ export class Vm {
     if (opts.disk) {
       args.push("-drive", `file=${opts.disk},format=raw,if=none,id=d0`, "-device", "ide-hd,drive=d0,bootindex=2");
     }
-    if (opts.firmware === "ovmf") {
-      const vars = join(opts.workDir, "OVMF_VARS.fd");
-      copyFileSync(OVMF_VARS, vars);
+    if (opts.firmware !== "seabios") {
+      const flash = PFLASH[opts.firmware];
+      // The machine's NVRAM: made from the template at the first power-on, kept for the next.
+      const vars = join(opts.workDir, `${opts.firmware}-vars.fd`);
+      if (!existsSync(vars)) copyFileSync(flash.vars, vars);
       args.push(
         "-drive",
-        `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
+        `if=pflash,format=raw,unit=0,readonly=on,file=${flash.code}`,
         "-drive",
         `if=pflash,format=raw,unit=1,file=${vars}`,
       );
     }
+    if (opts.pxe === "off") args.push("-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=n");
+    if (opts.pxe === "off" || opts.pxe === "ipv4")
+      args.push("-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=n");
     this.startedAt = Date.now();
-    this.proc = opts.ns.spawn("qemu-system-x86_64", args, { stdio: ["pipe", "pipe", "pipe"] });
+    this.proc = opts.ns.spawn(machine.qemu, args, { stdio: ["pipe", "pipe", "pipe"] });
     const onData = (chunk: Buffer) => {
       const text = chunk.toString("latin1");
       this.output += text;

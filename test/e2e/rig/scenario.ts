@@ -8,7 +8,7 @@ import { Netns } from "./netns.ts";
 import { scenarioDir } from "./paths.ts";
 import { startDnsmasq } from "./peers.ts";
 import type { Vm } from "./qemu.ts";
-import { bootTarget, TARGET_ARGS } from "./target.ts";
+import { type BootTarget, bootTarget, TARGET_ARGS } from "./target.ts";
 
 /** Bound for one boot, QEMU start → marker; TCG boots take 30–60 s here. */
 export const BOOT_TIMEOUT_MS = 240_000;
@@ -21,6 +21,10 @@ export interface ScenarioOptions {
   siteDhcp?: boolean;
   defaultProfile?: string;
   retrySeconds?: number;
+  /** Kernel + initramfs served at /assets/e2e/ (default: the amd64 target). */
+  target?: () => BootTarget;
+  /** Extra files for <dataDir>/loaders/. */
+  loaders?: Record<string, string>;
 }
 
 export interface Scenario {
@@ -36,11 +40,21 @@ export const IGNITION = {
 };
 
 /** An ordinary raw-`boot` profile: kernel and initrd from Kindling's /assets, Ignition from its signed URL. */
-export function putProfile(k: Kindling, name: string, extraArgs: string[] = []): void {
+export function putProfile(
+  k: Kindling,
+  name: string,
+  extraArgs: string[] = [],
+  opts: { loader?: "ipxe" | "grub"; args?: string[] } = {},
+): void {
   k.call("PUT", `/profiles/${name}`, {
     description: "e2e: Debian kernel + busybox initramfs",
-    boot: { kernel: "/assets/e2e/vmlinuz", initrd: ["/assets/e2e/initrd.gz"], args: [...TARGET_ARGS, ...extraArgs] },
+    boot: {
+      kernel: "/assets/e2e/vmlinuz",
+      initrd: ["/assets/e2e/initrd.gz"],
+      args: [...(opts.args ?? TARGET_ARGS), ...extraArgs],
+    },
     ignition: { json: JSON.stringify(IGNITION) },
+    ...(opts.loader ? { loader: opts.loader } : {}),
   });
 }
 
@@ -60,7 +74,7 @@ export async function runScenario(
   opts: ScenarioOptions,
   body: (s: Scenario) => Promise<void>,
 ): Promise<void> {
-  const target = bootTarget();
+  const target = (opts.target ?? bootTarget)();
   const dir = scenarioDir(name);
   const ns = Netns.create({ subnet: opts.subnet });
   let kindling: Kindling | undefined;
@@ -72,6 +86,7 @@ export async function runScenario(
       workDir: dir,
       dhcp: opts.dhcp,
       assets: { vmlinuz: target.vmlinuz, "initrd.gz": target.initrd },
+      loaders: opts.loaders,
       defaultProfile: opts.defaultProfile,
       retrySeconds: opts.retrySeconds,
     });
@@ -100,8 +115,8 @@ export interface Booted {
  * Waits for the initramfs's marker and checks what it fetched: the Ignition URL on its command line is
  * Kindling's signed per-machine URL, and the sha256 the VM printed equals what Kindling serves there.
  */
-export async function expectBooted(vm: Vm, k: Kindling, from = 0): Promise<Booted> {
-  const marker = await vm.waitFor(/kindling-e2e: KINDLING-E2E-BOOTED/, BOOT_TIMEOUT_MS, from);
+export async function expectBooted(vm: Vm, k: Kindling, from = 0, timeoutMs = BOOT_TIMEOUT_MS): Promise<Booted> {
+  const marker = await vm.waitFor(/kindling-e2e: KINDLING-E2E-BOOTED/, timeoutMs, from);
   const serial = vm.serial.slice(from);
   const url = /kindling-e2e: ignition url (\S+)/.exec(serial)?.[1];
   const sha = SHA_LINE.exec(serial)?.[1];
@@ -117,8 +132,8 @@ export async function expectBooted(vm: Vm, k: Kindling, from = 0): Promise<Boote
 }
 
 /** Prints the measured boot time so the suite's output carries it next to the bench's peer numbers. */
-export function reportTime(name: string, ms: number): void {
-  console.log(`e2e ${name}: QEMU start → marker ${(ms / 1000).toFixed(1)} s`);
+export function reportTime(name: string, ms: number, what = "marker"): void {
+  console.log(`e2e ${name}: QEMU start → ${what} ${(ms / 1000).toFixed(1)} s`);
 }
 
 /** The list without consecutive repeats: a retransmitted request is answered (and logged) again. */
