@@ -209,6 +209,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
             events: attributed,
             log,
             loaderFor: (mac) => boot.loaderFor(mac),
+            bootsFromNetwork: (machine) => boot.bootsFromNetwork(machine),
           }),
       );
       if (dhcp) drains.push(() => dhcp!.close());

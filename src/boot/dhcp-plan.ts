@@ -2,7 +2,7 @@
  * What Kindling tells a booting client over DHCP: pure decisions over the facts a request carries and the
  * machine's state, so every rule is table-tested without sockets.
  */
-import type { Arch, MachineState } from "../model/machine.ts";
+import type { Arch } from "../model/machine.ts";
 import type { Loader } from "./plan.ts";
 
 /** Firmware families that get different iPXE binaries. */
@@ -105,7 +105,7 @@ export const bootFileFor = (firmware: Firmware, files: BootFiles): string =>
 export type BootAnswer =
   /** Not a boot client: lease only (full) or silence (proxy). */
   | { kind: "none" }
-  /** Installed or running: no boot file, so firmware falls through to the local disk. */
+  /** Boots its disk this time (installed under an install profile): no boot file, firmware falls through. */
   | { kind: "local-disk" }
   | { kind: "unknown-arch"; arch: number | undefined }
   /** The machine's loader cannot run on this path (GRUB over UEFI HTTP Boot): no boot file, and why. */
@@ -122,8 +122,8 @@ export type BootAnswer =
 
 export interface BootPlanInput {
   client: Client;
-  /** State of the machine record; undefined for a MAC seen for the first time. */
-  state?: MachineState | undefined;
+  /** Whether the machine boots from the network this time (lifecycle.ts `bootsFromNetwork`); new MACs do. */
+  fromNetwork: boolean;
   bootFiles: BootFiles;
   loaders: LoaderDefaults;
   /** The loader the machine's profile names, if any. */
@@ -144,11 +144,9 @@ export function loaderFor(firmware: Firmware, http: boolean, chosen: Loader | un
   return firmware === "efi-x64" ? d.efiX64 : d.efiArm64;
 }
 
-const LOCAL_DISK_STATES: ReadonlySet<MachineState> = new Set(["installed", "running"]);
-
-export function planBoot({ client, state, bootFiles, loaders, loader, httpBase }: BootPlanInput): BootAnswer {
+export function planBoot({ client, fromNetwork, bootFiles, loaders, loader, httpBase }: BootPlanInput): BootAnswer {
   if (client.kind === "plain") return { kind: "none" };
-  if (state && LOCAL_DISK_STATES.has(state)) return { kind: "local-disk" };
+  if (!fromNetwork) return { kind: "local-disk" };
   if (client.kind === "unknown-arch") return { kind: "unknown-arch", arch: client.arch };
   if (client.kind === "ipxe") {
     // iPXE fetches the script over HTTP itself, which ends the chainload loop.

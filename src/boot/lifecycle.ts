@@ -1,4 +1,5 @@
 import type { MachineState } from "../model/machine.ts";
+import type { Profile } from "../model/profile.ts";
 
 /**
  * What can happen to a machine. Reports come from the installer and the installed system over signed URLs;
@@ -79,4 +80,15 @@ export function overdueInstalls<M extends { state: MachineState; stateChangedAt:
   return machines.filter(
     (m) => m.state === "installing" && now - Date.parse(m.stateChangedAt) > deadlineSeconds * 1000,
   );
+}
+
+/**
+ * The one rule for whether a machine's next power-on boots from the network, used by DHCP (boot file or none)
+ * and `/ipxe` (kernel or local boot) alike. Installed and running machines of an install profile boot their
+ * disk; a live profile's machines boot from the network every time, whatever their state. A machine whose
+ * profile cannot be resolved keeps what its state says: an installed disk is never reinstalled by accident.
+ */
+export function bootsFromNetwork(state: MachineState, profile: Pick<Profile, "install"> | undefined): boolean {
+  if (state !== "installed" && state !== "running") return true;
+  return profile !== undefined && profile.install === undefined;
 }

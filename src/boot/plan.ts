@@ -1,5 +1,6 @@
 import type { Machine } from "../model/machine.ts";
 import type { Profile } from "../model/profile.ts";
+import { bootsFromNetwork } from "./lifecycle.ts";
 import type { ProfileSource } from "./match.ts";
 
 export type { Loader } from "../model/machine.ts";
@@ -27,11 +28,6 @@ export type BootPlan =
   | { kind: "local"; reason: string }
   | { kind: "wait"; reason: string };
 
-/** Installed machines of an install profile boot their disk; live profiles boot from the network every time. */
-export function isInstallProfile(p: Profile): boolean {
-  return p.install !== undefined;
-}
-
 export function planMachine(input: {
   machine: Machine;
   chosen: { profile: string; source: ProfileSource } | undefined;
@@ -41,8 +37,7 @@ export function planMachine(input: {
   if (!chosen) return { kind: "wait", reason: `${machine.mac} has no profile yet` };
   if (!profile) return { kind: "missing-profile", profile: chosen.profile };
   if (profile.localDisk) return { kind: "local", reason: `profile ${profile.name} boots the local disk` };
-  if ((machine.state === "installed" || machine.state === "running") && isInstallProfile(profile))
-    return { kind: "local", reason: `${machine.mac} is ${machine.state}` };
+  if (!bootsFromNetwork(machine.state, profile)) return { kind: "local", reason: `${machine.mac} is ${machine.state}` };
   return { kind: "boot", profile, source: chosen.source };
 }
 

@@ -5,6 +5,7 @@ import { HostnameSchema } from "../model/machine.ts";
 import type { Profile } from "../model/profile.ts";
 import type { Store } from "../store/index.ts";
 import { normalizeArch, normalizeMac, normalizeUuid } from "./identity.ts";
+import { bootsFromNetwork } from "./lifecycle.ts";
 import { chooseProfile, type Labels, type ProfileSource } from "./match.ts";
 import { type BootPlan, flatcarKernelArgs, type Loader, planMachine, rawKernelArgs } from "./plan.ts";
 import type { ReleaseSource } from "./releases.ts";
@@ -174,6 +175,11 @@ export class BootService {
     const machine = this.store.machines.get(mac);
     if (!machine) return undefined;
     return machine.loader ?? this.resolve(machine).profile?.loader;
+  }
+
+  /** DHCP's side of the one rule `/ipxe` follows too (lifecycle.ts): by state and the profile it resolves to. */
+  bootsFromNetwork(machine: Machine): boolean {
+    return bootsFromNetwork(machine.state, this.resolve(machine).profile);
   }
 
   /**

@@ -12,10 +12,11 @@ import {
   proxyOfferCarriesFile,
 } from "../boot/dhcp-plan.ts";
 import { macFromBytes, normalizeUuid } from "../boot/identity.ts";
+import { bootsFromNetwork } from "../boot/lifecycle.ts";
 import type { Loader } from "../boot/plan.ts";
 import type { Logger } from "../log.ts";
 import type { EventSink } from "../model/event.ts";
-import type { MachineState } from "../model/machine.ts";
+import type { Machine } from "../model/machine.ts";
 import type { LeaseStore } from "../store/leases.ts";
 import type { MachineStore } from "../store/machines.ts";
 import type { DhcpConfig } from "./config.ts";
@@ -56,6 +57,11 @@ export interface HandlerDeps {
   log: Logger;
   /** The loader a known machine's profile names (BootService.loaderFor). */
   loaderFor?: ((mac: string) => Loader | undefined) | undefined;
+  /**
+   * Whether a known machine boots from the network now, by its state and resolved profile
+   * (BootService.bootsFromNetwork). Without it only the state counts, as for an unresolvable profile.
+   */
+  bootsFromNetwork?: ((machine: Machine) => boolean) | undefined;
   now?: () => number;
 }
 
@@ -132,7 +138,7 @@ export class DhcpHandler {
       },
       this.d.config.ipxeUserClasses,
     );
-    let state: MachineState | undefined;
+    let machine: Machine | undefined;
     if (
       client.kind !== "plain" &&
       (type === MessageType.DISCOVER || type === MessageType.REQUEST || type === MessageType.INFORM)
@@ -151,11 +157,14 @@ export class DhcpHandler {
           kind: "machine.discovered",
           detail: { via: "dhcp", arch: seen.machine.arch, uuid: seen.machine.uuid },
         });
-      state = seen.machine.state;
+      machine = seen.machine;
     }
     // The profile's loader matters only to firmware choosing its first file.
-    const loader = client.kind === "pxe" && state ? this.d.loaderFor?.(mac) : undefined;
-    const ctx: Ctx = { req, inc, type, mac, client, loader, answer: this.plan(client, state, inc.link, loader) };
+    const loader = client.kind === "pxe" && machine ? this.d.loaderFor?.(mac) : undefined;
+    const fromNetwork =
+      !machine ||
+      (this.d.bootsFromNetwork ? this.d.bootsFromNetwork(machine) : bootsFromNetwork(machine.state, undefined));
+    const ctx: Ctx = { req, inc, type, mac, client, loader, answer: this.plan(client, fromNetwork, inc.link, loader) };
     if (ctx.answer.kind === "unknown-arch" && type === MessageType.DISCOVER)
       this.d.events.append({
         mac,
@@ -179,15 +188,10 @@ export class DhcpHandler {
     return link?.address ?? this.d.advertise;
   }
 
-  private plan(
-    client: Client,
-    state: MachineState | undefined,
-    link: Link | undefined,
-    loader: Loader | undefined,
-  ): BootAnswer {
+  private plan(client: Client, fromNetwork: boolean, link: Link | undefined, loader: Loader | undefined): BootAnswer {
     const answer = planBoot({
       client,
-      state,
+      fromNetwork,
       bootFiles: this.d.config.bootFiles,
       loaders: this.d.config.loaders,
       loader,
@@ -210,7 +214,7 @@ export class DhcpHandler {
   ): void {
     const answer =
       ctx.answer.kind === "boot" && link !== ctx.inc.link
-        ? this.plan(ctx.client, undefined, link, ctx.loader)
+        ? this.plan(ctx.client, true, link, ctx.loader) // it boots from the network: only the URLs move
         : ctx.answer;
     if (answer.kind !== "boot") return;
     reply.siaddr = this.serverIp(link);

@@ -7,6 +7,7 @@ import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import type { Loader } from "../boot/plan.ts";
 import type { Logger } from "../log.ts";
 import type { EventSink } from "../model/event.ts";
+import type { Machine } from "../model/machine.ts";
 import { literalLookup } from "../net/literal-lookup.ts";
 import type { Db } from "../store/db.ts";
 import { LeaseStore } from "../store/leases.ts";
@@ -30,6 +31,8 @@ export interface DhcpServerOptions {
   log: Logger;
   /** The loader a known machine's profile names (grub or ipxe). */
   loaderFor?: (mac: string) => Loader | undefined;
+  /** Whether a known machine boots from the network now (BootService.bootsFromNetwork). */
+  bootsFromNetwork?: (machine: Machine) => boolean;
 }
 
 const RECV_BUFFER = 4 * 1024 * 1024;

@@ -9,8 +9,10 @@ import {
   planBoot,
   proxyOfferCarriesFile,
 } from "../../src/boot/dhcp-plan.ts";
+import { bootsFromNetwork } from "../../src/boot/lifecycle.ts";
 import type { Loader } from "../../src/boot/plan.ts";
 import type { MachineState } from "../../src/model/machine.ts";
+import type { Profile } from "../../src/model/profile.ts";
 
 const files = {
   bios: "undionly.kpxe",
@@ -27,8 +29,15 @@ const pxe = (arch: number, vendor = `PXEClient:Arch:${String(arch).padStart(5, "
   archs: [arch],
   hasIpxeOptions: false,
 });
-const plan = (facts: ClientFacts, state?: MachineState, ipxeClasses: string[] = [], loader?: Loader): BootAnswer =>
-  planBoot({ client: classifyClient(facts, ipxeClasses), state, bootFiles: files, loaders, loader, httpBase: base });
+const plan = (facts: ClientFacts, fromNetwork = true, ipxeClasses: string[] = [], loader?: Loader): BootAnswer =>
+  planBoot({
+    client: classifyClient(facts, ipxeClasses),
+    fromNetwork,
+    bootFiles: files,
+    loaders,
+    loader,
+    httpBase: base,
+  });
 
 describe("boot file by architecture (option 93)", () => {
   it.each([
@@ -66,21 +75,21 @@ describe("boot file by architecture (option 93)", () => {
   ] as const)(
     "arch %i with the profile's loader %s → %s (BIOS and 32-bit UEFI have no GRUB path)",
     (arch, loader, file) => {
-      expect(plan(pxe(arch), "ready", [], loader)).toMatchObject({ kind: "boot", file, vendorClass: "PXEClient" });
+      expect(plan(pxe(arch), true, [], loader)).toMatchObject({ kind: "boot", file, vendorClass: "PXEClient" });
     },
   );
 
   it("UEFI HTTP Boot gets iPXE unless the profile asks for GRUB, which cannot boot over HTTP: no file, and why", () => {
     const http = pxe(16, "HTTPClient:Arch:00016:UNDI:003001");
-    expect(plan(http, "ready", [], "ipxe")).toMatchObject({ file: `${base}/ipxe-bin/snponly.efi` });
-    expect(plan(http, "ready", [], "grub")).toEqual({
+    expect(plan(http, true, [], "ipxe")).toMatchObject({ file: `${base}/ipxe-bin/snponly.efi` });
+    expect(plan(http, true, [], "grub")).toEqual({
       kind: "no-loader",
       reason: expect.stringContaining("http module"),
     });
   });
 
   it("an installed machine boots its disk whatever its loader", () => {
-    expect(plan(pxe(7), "installed", [], "grub")).toEqual({ kind: "local-disk" });
+    expect(plan(pxe(7), false, [], "grub")).toEqual({ kind: "local-disk" });
   });
 
   it.each([10, 18, 20, 1, 255])("arch %i is unknown: no boot file", (arch) => {
@@ -130,18 +139,26 @@ describe("iPXE detection", () => {
   });
 });
 
-describe("machine state", () => {
-  it.each<[MachineState | undefined, BootAnswer["kind"]]>([
-    [undefined, "boot"],
-    ["discovered", "boot"],
-    ["ready", "boot"],
-    ["installing", "boot"],
-    ["failed", "boot"],
-    ["installed", "local-disk"],
-    ["running", "local-disk"],
-  ])("state %s → %s", (state, kind) => {
-    expect(plan(pxe(7), state).kind).toBe(kind);
-    expect(plan({ ...pxe(7), userClasses: ["iPXE"] }, state).kind).toBe(kind);
+describe("machine state and profile: the one rule DHCP and /ipxe share", () => {
+  const install = { install: { extraArgs: [] } };
+  const live = { install: undefined };
+  it.each<[MachineState, Pick<Profile, "install"> | undefined, boolean]>([
+    ["discovered", undefined, true],
+    ["ready", install, true],
+    ["installing", install, true],
+    ["failed", install, true],
+    ["installed", install, false],
+    ["running", install, false],
+    // A live profile boots from the network on every power-on, whatever the machine reported.
+    ["running", live, true],
+    ["installed", live, true],
+    // A profile that cannot be resolved (deleted) never sends an installed disk back to the installer.
+    ["installed", undefined, false],
+  ])("%s with %j → from network: %s", (state, profile, expected) => {
+    expect(bootsFromNetwork(state, profile)).toBe(expected);
+    const kind = expected ? "boot" : "local-disk";
+    expect(plan(pxe(7), bootsFromNetwork(state, profile)).kind).toBe(kind);
+    expect(plan({ ...pxe(7), userClasses: ["iPXE"] }, bootsFromNetwork(state, profile)).kind).toBe(kind);
   });
 });
 

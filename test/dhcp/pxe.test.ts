@@ -18,6 +18,21 @@ const UUID = "4c4c4544-0051-3510-8052-b4c04f4b4e31";
 /** Option 97 as udhcpc -x hex: type 0, then the UUID with its first three fields little-endian. */
 const GUID_HEX = `00${"4445 4c4c 5100 1035 8052b4c04f4b4e31".replace(/ /g, "")}`;
 
+/** A live profile (boots from the network every time) and an install profile, once per data dir. */
+function addProfiles(s: Store): void {
+  const flatcar = { channel: "stable", version: "current", arch: "amd64" } as const;
+  if (!s.profiles.get("live")) s.profiles.create({ name: "live", description: "", flatcar, kernelArgs: [], vars: {} });
+  if (!s.profiles.get("install"))
+    s.profiles.create({
+      name: "install",
+      description: "",
+      flatcar,
+      install: { extraArgs: [] },
+      kernelArgs: [],
+      vars: {},
+    });
+}
+
 function withStore<T>(dataDir: string, fn: (s: Store) => T): T {
   const s = Store.open(dataDir);
   try {
@@ -130,6 +145,20 @@ describe("full mode: udhcpc as a PXE client", () => {
     const bound = udhcpc(mac, "PXEClient:Arch:00007:UNDI:003016", ["-x", "0x5d:0007"]);
     expect(bound).toMatch(/ip=10\.78\.0\.\d+ /);
     expect(bound).toContain("boot_file= ");
+  });
+
+  it("a running machine of a live profile gets its boot file on every power-on; of an install profile, none", () => {
+    const live = "02:78:00:00:00:97";
+    const installed = "02:78:00:00:00:96";
+    withStore(dataDir, (s) => {
+      addProfiles(s);
+      s.machines.create({ mac: live, labels: {}, metadata: {}, profile: "live" });
+      s.machines.setState(live, "running");
+      s.machines.create({ mac: installed, labels: {}, metadata: {}, profile: "install" });
+      s.machines.setState(installed, "running");
+    });
+    expect(udhcpc(live, "PXEClient:Arch:00007:UNDI:003016", ["-x", "0x5d:0007"])).toContain("boot_file=ipxe.efi ");
+    expect(udhcpc(installed, "PXEClient:Arch:00007:UNDI:003016", ["-x", "0x5d:0007"])).toContain("boot_file= ");
   });
 
   it("an unknown arch gets a lease without a boot file and one event", () => {
@@ -294,5 +323,16 @@ describe("proxy mode beside dnsmasq", () => {
     const installed = pxe(mac, { arch: 0, vendorClass: "PXEClient:Arch:00000:UNDI:002001" });
     expect(fromDnsmasq(installed)).toHaveLength(1);
     expect(fromKindling(installed)).toHaveLength(0);
+  });
+
+  it("answers a running machine of a live profile again: it boots from the network every time", () => {
+    const mac = "02:79:00:00:00:32";
+    withStore(dataDir, (s) => {
+      addProfiles(s);
+      s.machines.create({ mac, labels: {}, metadata: {}, profile: "live" });
+      s.machines.setState(mac, "running");
+    });
+    const r = pxe(mac, { arch: 0, vendorClass: "PXEClient:Arch:00000:UNDI:002001" });
+    expect(fromKindling(r)[0]).toMatchObject({ file: "undionly.kpxe", siaddr: KINDLING });
   });
 });

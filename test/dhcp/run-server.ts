@@ -4,6 +4,7 @@
  * prints the stats as one JSON line; stdin closing or SIGTERM stops the server.
  */
 import { createInterface } from "node:readline";
+import { bootsFromNetwork } from "../../src/boot/lifecycle.ts";
 import { DhcpConfigSchema } from "../../src/dhcp/config.ts";
 import { DhcpServer } from "../../src/dhcp/server.ts";
 import { createLogger } from "../../src/log.ts";
@@ -21,6 +22,8 @@ const server = await DhcpServer.start({
   machines: store.machines,
   events: store.events,
   log,
+  // `kindling serve` asks BootService (groups and the default profile too); here the machine's own profile.
+  bootsFromNetwork: (m) => bootsFromNetwork(m.state, m.profile ? store.profiles.get(m.profile) : undefined),
 });
 
 let stopping = false;
