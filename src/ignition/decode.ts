@@ -1,14 +1,16 @@
-import { type Document, isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import { Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Pair, parseAllDocuments, Scalar } from "yaml";
 import type { Diagnostic } from "./diagnostic.ts";
 import { IgnitionError } from "./diagnostic.ts";
-import type { Field, Node } from "./spec.ts";
+import type { Field, Node, ObjectNode } from "./spec.ts";
 import { TemplateError, type Templater } from "./template.ts";
 
 /**
  * Typed decoding of a YAML (or JSON, which YAML parses too) document against the spec tree, straight from the
- * YAML AST so that every value keeps its line:column and its source text. Typing follows the field, not YAML
- * 1.2: an integer field reads `0644` as octal (YAML 1.1, as Butane does), a string field keeps the raw text
- * (`0644` stays "0644", `yes` stays "yes"). Templates are expanded here, on string values only.
+ * YAML AST so that every value keeps its line:column and its source text. Typing follows the field, as the Go
+ * YAML library Butane decodes with (gopkg.in/yaml.v3) types a scalar for the Go field it lands in: an integer
+ * field reads `0644` as octal, `0x1A4`, `0b…`, `0o644` and `1_000` too; a boolean field takes `yes`/`on`/`y`;
+ * a string field keeps the raw text (`0644` stays "0644", `yes` stays "yes"). Merge keys (`<<`) merge, `!!binary`
+ * decodes, and only the first document of a stream is read. Templates are expanded here, on string values only.
  */
 export interface Pos {
   line: number;
@@ -17,13 +19,15 @@ export interface Pos {
 
 export interface DecodeOptions {
   /** Fields allowed on an object node in this dialect (Butane adds sugar and drops some Ignition fields). */
-  fieldsOf(node: Node & { kind: "object" }): Field[];
+  fieldsOf(node: ObjectNode): Field[];
   /** Key spelling in the source: Butane snake_case or Ignition camelCase. */
   keyOf(field: Field): string;
   strict: boolean;
   templater: Templater;
   /** Message for a key that must not be dropped as merely unknown: newer-spec fields, fields the variant refuses. Always an error. */
-  refusedKey?(node: Node & { kind: "object" }, key: string): string | undefined;
+  refusedKey?(node: ObjectNode, key: string): string | undefined;
+  /** YAML merge keys (`<<: *anchor`) merge the anchored map(s) in; keys written beside them win. */
+  mergeKeys?: boolean;
 }
 
 export interface Decoded {
@@ -51,7 +55,16 @@ interface Ctx extends DecodeOptions {
 
 export function parseYaml(text: string): { doc: Document; lc: LineCounter; diagnostics: Diagnostic[] } {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, strict: true });
+  const opts = {
+    lineCounter: lc,
+    prettyErrors: false,
+    uniqueKeys: true,
+    strict: true,
+    customTags: ["binary" as const],
+  };
+  // A stream of several documents is read up to the end of the first, as Butane's YAML decoder does.
+  const docs = parseAllDocuments(text, opts);
+  const doc = (Array.isArray(docs) ? docs[0] : undefined) ?? new Document(null);
   const toDiag =
     (severity: "error" | "warning") =>
     (e: { message: string; pos: [number, number] }): Diagnostic => {
@@ -102,8 +115,41 @@ function typeName(y: unknown): string {
   return "nothing";
 }
 
-const YAML11_OCTAL = /^[-+]?0[0-7]+$/;
-const DECIMAL = /^[-+]?(0|[1-9][0-9]*)$/;
+const TRUE = new Set(["true", "True", "TRUE"]);
+const FALSE = new Set(["false", "False", "FALSE"]);
+/** yaml.v3 takes these for a Go bool field only (YAML 1.1 compatibility), quoted or not. */
+const YES = new Set(["y", "Y", "yes", "Yes", "YES", "on", "On", "ON"]);
+const NO = new Set(["n", "N", "no", "No", "NO", "off", "Off", "OFF"]);
+const GO_INT = /^[-+]?(0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO]?[0-7]+|[1-9][0-9]*|0)$/;
+const YAML_FLOAT = /^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$/;
+
+function isPlain(y: Scalar): boolean {
+  return y.type === Scalar.PLAIN || y.type === undefined;
+}
+
+/** A plain scalar read into a Go int field the way yaml.v3 does: `_` ignored, Go's 0x/0o/0b/0 prefixes, else a float. */
+function goInt(src: string): { value: number } | { error: string } | undefined {
+  const plain = src.replace(/_/g, "");
+  if (!/^[-+.0-9]/.test(src)) return undefined;
+  if (GO_INT.test(plain)) {
+    const sign = plain.startsWith("-") ? -1 : 1;
+    const body = plain.replace(/^[-+]/, "");
+    const radix = /^0[xX]/.test(body) ? 16 : /^0[bB]/.test(body) ? 2 : /^0[oO]?[0-7]/.test(body) ? 8 : 10;
+    const digits = radix === 10 ? body : body.replace(/^0[xXbBoO]?/, "") || "0";
+    const n = Number.parseInt(digits, radix) * sign;
+    return Number.isSafeInteger(n) ? { value: n } : { error: `${src} is out of range` };
+  }
+  // yaml.v3 reads 0649 as the decimal 649 (not octal, so a float): a mode meant as octal with a typo.
+  if (/^[-+]?0[0-9]+$/.test(plain)) return { error: `"${src}" is not a valid octal number` };
+  if (YAML_FLOAT.test(plain)) {
+    const n = Number(plain);
+    // yaml.v3 truncates a fraction silently (uid: 1000.5 becomes 1000); a truncated uid or mode is never what
+    // was meant, so a fraction is refused.
+    if (!Number.isInteger(n)) return { error: `${src} is not a whole number` };
+    return Number.isSafeInteger(n) ? { value: n } : { error: `${src} is out of range` };
+  }
+  return undefined;
+}
 
 function decode(ctx: Ctx, y: unknown, node: Node, path: string): unknown {
   if (++ctx.visited > MAX_NODES)
@@ -111,7 +157,8 @@ function decode(ctx: Ctx, y: unknown, node: Node, path: string): unknown {
       { severity: "error", message: `document expands to more than ${MAX_NODES} nodes (alias loop?)` },
     ]);
   if (isAlias(y)) y = y.resolve(ctx.doc);
-  if (y === null || y === undefined || (isScalar(y) && y.value === null)) {
+  const plainNull = isScalar(y) && isPlain(y) && y.value === null;
+  if (y === null || y === undefined || plainNull || (isScalar(y) && y.value === null)) {
     if (node.kind !== "object" && node.kind !== "array" && node.nullable) return null;
     if (node.kind === "object" || node.kind === "array") return undefined;
     report(ctx, y, path, "must not be null");
@@ -131,40 +178,43 @@ function decode(ctx: Ctx, y: unknown, node: Node, path: string): unknown {
     }
     case "string": {
       if (!isScalar(y)) return report(ctx, y, path, `expected a string, got ${typeName(y)}`);
+      if (y.value instanceof Uint8Array) {
+        // !!binary: the decoded bytes. Resource contents keep them as bytes; elsewhere they are text.
+        const bytes = Buffer.from(y.value);
+        return path.endsWith(".inline") ? bytes : bytes.toString("utf8");
+      }
       const raw = typeof y.value === "string" ? y.value : (y.source ?? String(y.value));
       const ex = expand(ctx, y, path, raw);
       return ex?.text;
     }
     case "int": {
       if (!isScalar(y)) return report(ctx, y, path, `expected an integer, got ${typeName(y)}`);
-      if (typeof y.value === "number") {
+      if (isPlain(y)) {
         const src = y.source ?? String(y.value);
-        if (YAML11_OCTAL.test(src)) return Number.parseInt(src, 8);
-        if (/^[-+]?0[0-9]+$/.test(src)) return report(ctx, y, path, `"${src}" is not a valid octal number`);
-        if (Number.isSafeInteger(y.value)) return y.value;
-        return report(ctx, y, path, `expected an integer, got ${src}`);
+        const n = goInt(src);
+        if (n && "value" in n) return n.value;
+        if (n) return report(ctx, y, path, n.error);
       }
-      if (typeof y.value === "string") {
+      if (typeof y.value === "string" && ctx.templater.mode !== "off") {
         const ex = expand(ctx, y, path, y.value);
         if (!ex) return undefined;
         if (ex.refs.length > 0 && ctx.templater.mode === "check") return 0;
         if (ex.refs.length > 0 && typeof ex.single === "number" && Number.isSafeInteger(ex.single)) return ex.single;
         if (ex.refs.length > 0 && DECIMAL.test(ex.text)) return Number.parseInt(ex.text, 10);
-        return report(
-          ctx,
-          y,
-          path,
-          ex.refs.length > 0
-            ? `template gave "${ex.text}", expected an integer`
-            : `expected an integer, got string "${y.value}"`,
-        );
+        if (ex.refs.length > 0) return report(ctx, y, path, `template gave "${ex.text}", expected an integer`);
       }
       return report(ctx, y, path, `expected an integer, got ${typeName(y)}`);
     }
     case "bool": {
       if (!isScalar(y)) return report(ctx, y, path, `expected true or false, got ${typeName(y)}`);
-      if (typeof y.value === "boolean") return y.value;
-      if (typeof y.value === "string") {
+      if (typeof y.value === "boolean" && isPlain(y)) {
+        const src = y.source ?? String(y.value);
+        if (TRUE.has(src) || FALSE.has(src)) return y.value;
+      }
+      const text = typeof y.value === "string" ? y.value : (y.source ?? String(y.value));
+      if (YES.has(text)) return true;
+      if (NO.has(text)) return false;
+      if (typeof y.value === "string" && ctx.templater.mode !== "off") {
         const ex = expand(ctx, y, path, y.value);
         if (!ex) return undefined;
         if (ex.refs.length > 0 && ctx.templater.mode === "check") return false;
@@ -174,6 +224,8 @@ function decode(ctx: Ctx, y: unknown, node: Node, path: string): unknown {
     }
   }
 }
+
+const DECIMAL = /^[-+]?(0|[1-9][0-9]*)$/;
 
 function expand(ctx: Ctx, y: unknown, path: string, raw: string) {
   try {
@@ -187,7 +239,34 @@ function expand(ctx: Ctx, y: unknown, path: string, raw: string) {
   }
 }
 
-function decodeObject(ctx: Ctx, y: unknown, node: Node & { kind: "object" }, path: string): unknown {
+/**
+ * The pairs of a map with `<<` merges applied as yaml.v3 applies them: keys written in the map win over merged
+ * ones, and of several merged maps (`<<: [*a, *b]`) the first wins. The `<<` key itself stays in the list, so
+ * it is reported as an unknown key, as Butane does.
+ */
+function mergedPairs(ctx: Ctx, y: unknown): { pair: Pair; merged: boolean }[] {
+  if (!isMap(y)) return [];
+  const out = y.items.map((pair) => ({ pair, merged: false }));
+  if (!ctx.mergeKeys) return out;
+  const have = new Set(y.items.map((p) => (isScalar(p.key) ? p.key.value : undefined)));
+  for (const pair of y.items) {
+    if (!isScalar(pair.key) || pair.key.value !== "<<" || !isPlain(pair.key)) continue;
+    const value = isAlias(pair.value) ? pair.value.resolve(ctx.doc) : pair.value;
+    const sources = isSeq(value) ? value.items.map((v) => (isAlias(v) ? v.resolve(ctx.doc) : v)) : [value];
+    for (const src of sources) {
+      if (!isMap(src)) continue;
+      for (const { pair: inner } of mergedPairs(ctx, src)) {
+        const k = isScalar(inner.key) ? inner.key.value : undefined;
+        if (k === "<<" || have.has(k)) continue;
+        have.add(k);
+        out.push({ pair: inner, merged: true });
+      }
+    }
+  }
+  return out;
+}
+
+function decodeObject(ctx: Ctx, y: unknown, node: ObjectNode, path: string): unknown {
   if (!isMap(y)) return report(ctx, y, path, `expected a map, got ${typeName(y)}`);
   let keys = ctx.keys.get(node);
   if (!keys) {
@@ -196,7 +275,7 @@ function decodeObject(ctx: Ctx, y: unknown, node: Node & { kind: "object" }, pat
   }
   const out: Record<string, unknown> = {};
   const seen = new Set<string>();
-  for (const pair of y.items) {
+  for (const { pair, merged } of mergedPairs(ctx, y)) {
     const key = isScalar(pair.key) ? pair.key.value : undefined;
     if (typeof key !== "string") {
       report(ctx, pair.key, path, `keys must be strings, got ${typeName(pair.key)}`);
@@ -204,6 +283,8 @@ function decodeObject(ctx: Ctx, y: unknown, node: Node & { kind: "object" }, pat
     }
     const field = keys.get(key);
     if (!field) {
+      // Unknown keys of a merged map are reported where that map is written, not at each place it is merged.
+      if (merged) continue;
       const newer = ctx.refusedKey?.(node, key);
       if (newer) {
         report(ctx, pair.key, path, newer);
