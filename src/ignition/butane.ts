@@ -236,9 +236,9 @@ function desugar(config: Obj, sg: Sugar): void {
 function checkMountUnit(fs: Obj, path: string, sg: Sugar): void {
   if (fs.withMountUnit !== true) return;
   if (typeof fs.format !== "string" || fs.format === "")
-    sg.fail(`${path}.format`, "format is required if with_mount_unit is true");
+    sg.fail(`${path}.withMountUnit`, "format is required if with_mount_unit is true");
   else if (fs.format !== "swap" && (typeof fs.path !== "string" || fs.path === ""))
-    sg.fail(`${path}.path`, "path is required if with_mount_unit is true and format is not swap");
+    sg.fail(`${path}.withMountUnit`, "path is required if with_mount_unit is true and format is not swap");
 }
 
 function desugarResource(

@@ -49,18 +49,23 @@ function keyOf(type: string | undefined, v: unknown): string {
 }
 
 export function duplicates(o: Obj, node: ObjectNode, check: Check): void {
-  const seen = new Map<string, Set<string>>();
+  const seen = new Map<string, Map<string, string>>();
   for (const f of node.fields) {
     const list = o[f.name];
     if (f.node.kind !== "array" || !Array.isArray(list) || IGNORED[node.type]?.includes(f.name)) continue;
     const group = SHARED[node.type]?.[f.name] ?? f.name;
-    const keys = seen.get(group) ?? new Set<string>();
+    const keys = seen.get(group) ?? new Map<string, string>();
     seen.set(group, keys);
     const type = f.node.of.kind === "object" ? f.node.of.type : undefined;
     list.forEach((v, i) => {
       const k = keyOf(type, v);
-      if (keys.has(k)) check.error(`${f.name}[${i}]`, `duplicate entry${k ? ` ${JSON.stringify(k)}` : ""}`);
-      keys.add(k);
+      const first = keys.get(k);
+      if (first !== undefined)
+        check.error(
+          `${f.name}[${i}]`,
+          `duplicate entry${k ? ` ${JSON.stringify(k)}` : ""} (also at ${check.path}.${first})`,
+        );
+      else keys.set(k, `${f.name}[${i}]`);
     });
   }
 }

@@ -70,7 +70,7 @@ const resource: Rule = (o, c) => {
 
 /** Sources Ignition requires: merged configs and CA bundles. */
 const requiredSource = (c: Check, r: unknown, sub: string) => {
-  if (!notEmpty((r as Obj | undefined)?.source)) c.error(`${sub}.source`, "source is required");
+  if (!notEmpty((r as Obj | undefined)?.source)) c.error(sub, "source is required");
 };
 
 const mode = (o: Obj, c: Check) => {
@@ -250,7 +250,8 @@ export const RULES: Record<string, Rule> = {
   },
   Unit: (o, c) => {
     const name = String(o.name);
-    if (!UNIT_TYPES.includes(posix.extname(name))) c.error("name", `invalid systemd unit extension in "${name}"`);
+    if (!UNIT_TYPES.includes(posix.extname(name)))
+      c.error("name", `invalid systemd unit extension in "${name}" (${UNIT_TYPES.join(", ")})`);
     // Ignition joins the name onto /etc/systemd/system: a "/" would write outside it.
     if (name.includes("/")) c.error("name", 'unit name must not contain "/"');
     const contents = str(o.contents);

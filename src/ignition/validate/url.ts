@@ -148,6 +148,6 @@ export function urlError(raw: string, spec: Spec, dataUrl: (url: string) => stri
     case "data":
       return dataUrl(raw);
     default:
-      return `invalid url scheme ${JSON.stringify(u.scheme)}`;
+      return `invalid url scheme ${JSON.stringify(u.scheme)} (http, https, tftp, s3, gs, data${spec === "3.3.0" ? "" : ", arn"})`;
   }
 }
