@@ -272,7 +272,7 @@ function desugarResource(
   if (compression === "gzip" && !(data[0] === 0x1f && data[1] === 0x8b))
     sg.fail(`${path}.${kind}`, `compression is gzip but the ${kind} contents are not gzip data`);
   if (compression === "") checkHash(o, path, data, kind, sg);
-  if (path.startsWith("$.ignition.config.")) checkChildConfig(data, `${path}.${kind}`, sg);
+  if (path.startsWith("$.ignition.config.")) checkChildConfig(data, `${path}.${kind}`, sg, kind === "inline");
   Object.assign(o, encodeContents(data, compression === ""));
   if (compression !== "") o.compression = compression;
 }

@@ -60,10 +60,13 @@ const CHILD_SPECS = /^3\.[0-5]\.0$/;
 
 /**
  * Inline or local contents of `ignition.config.merge`/`replace`: Ignition fetches and parses them at boot, so
- * they must be a config it reads. One at the document's own spec is validated in full, as Butane does; one at
- * another 3.x spec only gets Butane's warning (Ignition translates it; Kindling cannot check it field by field).
+ * they must be a config it reads. Inline contents at the document's own spec are validated in full, as Butane
+ * does; at another 3.x spec they get Butane's warning (Ignition translates them; they are not checked field by
+ * field). Butane checks no local contents; Kindling refuses local contents that are not JSON, of a version
+ * Ignition cannot read, or, at the document's spec, invalid (Ignition would fail the boot on each), and adds
+ * no warnings for them.
  */
-export function checkChildConfig(data: Buffer, path: string, sg: Sugar): void {
+export function checkChildConfig(data: Buffer, path: string, sg: Sugar, inline: boolean): void {
   const text = data.toString("utf8");
   let version: unknown;
   try {
@@ -72,8 +75,10 @@ export function checkChildConfig(data: Buffer, path: string, sg: Sugar): void {
     return sg.fail(path, `config is not valid JSON: ${(e as Error).message}`);
   }
   if (version !== sg.spec) {
-    if (typeof version === "string" && CHILD_SPECS.test(version))
-      return sg.warn(path, `config is Ignition ${version}, not ${sg.spec}: skipping its validation`);
+    if (typeof version === "string" && CHILD_SPECS.test(version)) {
+      if (inline) sg.warn(path, `config is Ignition ${version}, not ${sg.spec}: skipping its validation`);
+      return;
+    }
     return sg.fail(path, `Ignition cannot read a merged config of version ${JSON.stringify(version ?? null)}`);
   }
   const parsed = parseIgnitionJson(text);
@@ -82,6 +87,6 @@ export function checkChildConfig(data: Buffer, path: string, sg: Sugar): void {
   for (const d of found) {
     const message = `merged config${d.path ? ` ${d.path}` : ""}: ${d.message}`;
     if (d.severity === "error") sg.fail(path, message);
-    else sg.warn(path, message);
+    else if (inline) sg.warn(path, message);
   }
 }
