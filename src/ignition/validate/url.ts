@@ -46,9 +46,9 @@ function hostError(host: string): string | undefined {
 
 /** `net/url.Parse`: the parts Ignition uses, or why Go would not parse it. */
 export function parseGoUrl(raw: string): GoUrl | { error: string } {
-  if (/[\x00-\x1f\x7f]/.test(raw)) return { error: "invalid control character in URL" };
   const hash = raw.indexOf("#");
   const main = hash < 0 ? raw : raw.slice(0, hash);
+  if (/[\x00-\x1f\x7f]/.test(main)) return { error: "invalid control character in URL" };
   if (hash >= 0) {
     const e = unescapeError(raw.slice(hash + 1), "fragment");
     if (e) return { error: e };
@@ -115,10 +115,8 @@ function queryValues(rawQuery: string, key: string): string[] | undefined {
 function s3ArnError(full: string): string | undefined {
   const parts = full.split(":");
   if (!full.startsWith("arn:") || parts.length < 6) return "invalid S3 ARN format";
-  const [, partition, service, , , ...resourceParts] = parts;
-  const resource = resourceParts.join(":");
-  if (!partition || !service || !resource) return "invalid S3 ARN format";
-  if (service !== "s3") return "invalid S3 ARN format";
+  const resource = parts.slice(5).join(":");
+  if (parts[2] !== "s3") return "invalid S3 ARN format";
   const slashes = full.split("/").length;
   if (resource.startsWith("accesspoint/") ? slashes < 3 : slashes < 2) return "invalid S3 ARN format";
   return undefined;

@@ -3,15 +3,19 @@
 # vendors its modules, so `go build -mod=vendor` needs only a Go toolchain at least as new as go.mod's `go` line
 # (Butane 0.29.0 needs Go 1.24; Debian trixie's golang-1.24-go does).
 #
-#   build-butane.sh SRC OUT [REF]
+#   build-butane.sh SRC OUT [REF] [ORACLE-OUT]
 #     SRC  a coreos/butane git directory (a clone or a bare mirror) or an unpacked source tree
 #     OUT  where the binary goes (e.g. /tmp/butane)
 #     REF  tag or commit to build when SRC is a git directory (default v0.29.0)
+#     ORACLE-OUT  also build oracle/main.go (Ignition's unit and URL checks, from the same vendored
+#          modules) there, for oracle-fixtures.ts
 #   GO   the go binary to use (default: `go` on PATH)
 set -euo pipefail
 src=${1:?usage: build-butane.sh SRC OUT [REF]}
 out=${2:?usage: build-butane.sh SRC OUT [REF]}
 ref=${3:-v0.29.0}
+oracle=${4:-}
+here=$(cd "$(dirname "$0")" && pwd)
 go=${GO:-go}
 
 work=$(mktemp -d)
@@ -29,3 +33,8 @@ export GOCACHE=${GOCACHE:-$work/.gocache} GOPATH=${GOPATH:-$work/.gopath}
 cd "$work"
 "$go" build -o "$out" -ldflags "-w -X github.com/coreos/butane/internal/version.Raw=$version" internal/main.go
 "$out" --version
+if [ -n "$oracle" ]; then
+  mkdir -p internal/kindling-oracle
+  cp "$here/oracle/main.go" internal/kindling-oracle/
+  "$go" build -o "$oracle" ./internal/kindling-oracle
+fi
