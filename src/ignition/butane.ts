@@ -142,6 +142,7 @@ export function parseButane(text: string, opts: ButaneOptions = {}): Parsed | { 
     },
     keyOf: butaneKey,
     mergeKeys: true,
+    untrackedMaps: true,
     strict: opts.strict ?? false,
     templater: opts.templater ?? literalTemplater,
   });

@@ -28,6 +28,11 @@ export interface DecodeOptions {
   refusedKey?(node: ObjectNode, key: string): string | undefined;
   /** YAML merge keys (`<<: *anchor`) merge the anchored map(s) in; keys written beside them win. */
   mergeKeys?: boolean;
+  /**
+   * Warn where a map is expected but the value is null or an alias, as Butane does (its position tracking
+   * cannot follow either, so Butane --strict refuses them).
+   */
+  untrackedMaps?: boolean;
 }
 
 export interface Decoded {
@@ -156,7 +161,18 @@ function decode(ctx: Ctx, y: unknown, node: Node, path: string): unknown {
     throw new IgnitionError([
       { severity: "error", message: `document expands to more than ${MAX_NODES} nodes (alias loop?)` },
     ]);
+  const alias = isAlias(y);
   if (isAlias(y)) y = y.resolve(ctx.doc);
+  if (ctx.untrackedMaps && node.kind === "object" && (alias || y == null || (isScalar(y) && y.value === null)))
+    report(
+      ctx,
+      y,
+      path,
+      alias
+        ? "map given by an alias: Butane warns here (it cannot follow aliases to check the keys)"
+        : "empty value where a map is expected",
+      "warning",
+    );
   const plainNull = isScalar(y) && isPlain(y) && y.value === null;
   if (y === null || y === undefined || plainNull || (isScalar(y) && y.value === null)) {
     if (node.kind !== "object" && node.kind !== "array" && node.nullable) return null;
@@ -169,7 +185,9 @@ function decode(ctx: Ctx, y: unknown, node: Node, path: string): unknown {
       return decodeObject(ctx, y, node, path);
     case "array": {
       if (!isSeq(y)) return report(ctx, y, path, `expected a list, got ${typeName(y)}`);
-      return y.items.map((item, i) => {
+      // A null item is left out, as Butane's YAML decoder leaves it out of a Go slice.
+      const items = y.items.filter((item) => !(item === null || (isScalar(item) && item.value === null)));
+      return items.map((item, i) => {
         const p = `${path}[${i}]`;
         const at = posOf(ctx.lc, item);
         if (at) ctx.positions.set(p, at);
@@ -276,7 +294,12 @@ function decodeObject(ctx: Ctx, y: unknown, node: ObjectNode, path: string): unk
   const out: Record<string, unknown> = {};
   const seen = new Set<string>();
   for (const { pair, merged } of mergedPairs(ctx, y)) {
-    const key = isScalar(pair.key) ? pair.key.value : undefined;
+    // A key that YAML reads as a number or boolean is matched by its text, as a Go struct field name is.
+    const key = isScalar(pair.key)
+      ? typeof pair.key.value === "string"
+        ? pair.key.value
+        : pair.key.source
+      : undefined;
     if (typeof key !== "string") {
       report(ctx, pair.key, path, `keys must be strings, got ${typeName(pair.key)}`);
       continue;

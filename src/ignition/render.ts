@@ -82,10 +82,13 @@ export function checkProfileIgnition(
   const parsed = parseSource(source, { strict: opts.strict, filesDir: opts.filesDir, templater: checkTemplater });
   const out = finish(parsed, target, opts.strict ?? false, opts.flatcarVersion);
   const templated = "templated" in parsed ? [...(parsed as Parsed).templated] : [];
+  // A finding is dropped when a templated value sits at its path, below it (a duplicate entry is reported on
+  // the entry, the templated value is its path) or beside it in the same object.
+  const under = (t: string, p: string) => t === p || t.startsWith(`${p}.`) || t.startsWith(`${p}[`);
   return out.diagnostics.filter((d) => {
     if (!d.path || templated.length === 0) return true;
     const parent = d.path.replace(/(\.[^.[\]]+|\[\d+\])$/, "");
-    return !templated.some((t) => t === d.path || t.startsWith(`${parent}.`));
+    return !templated.some((t) => under(t, d.path as string) || t.startsWith(`${parent}.`));
   });
 }
 

@@ -452,6 +452,13 @@ describe("checkProfileIgnition (API create/update)", () => {
     expect(checkProfileIgnition({ butane: TEMPLATE })).toEqual([]);
   });
 
+  it("entries that differ only by template references are not duplicates before the machine is known", () => {
+    const bu = `variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n    - path: /etc/{{ hostname }}\n    - path: /etc/{{ mac }}\nsystemd:\n  units:\n    - name: "{{ vars.a }}.service"\n    - name: "{{ vars.b }}.service"\n`;
+    expect(checkProfileIgnition({ butane: bu })).toEqual([]);
+    const same = `variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n    - path: /etc/a\n    - path: /etc/a\n`;
+    expect(checkProfileIgnition({ butane: same })[0]).toMatchObject({ path: "$.storage.files[1]", line: 6 });
+  });
+
   it("reports syntax, template and semantic errors with positions", () => {
     const bu =
       "variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n    - path: etc/x\n    - path: /y\n      contents:\n        inline: '{{ hostname'\n";

@@ -250,7 +250,7 @@ export const RULES: Record<string, Rule> = {
   },
   Unit: (o, c) => {
     const name = String(o.name);
-    if (!UNIT_TYPES.includes(posix.extname(name)))
+    if (!UNIT_TYPES.includes(goExt(name)))
       c.error("name", `invalid systemd unit extension in "${name}" (${UNIT_TYPES.join(", ")})`);
     // Ignition joins the name onto /etc/systemd/system: a "/" would write outside it.
     if (name.includes("/")) c.error("name", 'unit name must not contain "/"');
@@ -265,7 +265,7 @@ export const RULES: Record<string, Rule> = {
     const e = contents === undefined ? undefined : unitSyntaxError(contents);
     if (e) c.error("contents", `invalid unit content: ${e}`);
     const name = String(o.name);
-    if (posix.extname(name) !== ".conf") c.error("name", `invalid systemd drop-in extension in "${name}" (.conf)`);
+    if (goExt(name) !== ".conf") c.error("name", `invalid systemd drop-in extension in "${name}" (.conf)`);
     if (name.includes("/")) c.error("name", 'drop-in name must not contain "/"');
   },
   Systemd: (o, c) => {
@@ -296,6 +296,12 @@ const UNIT_TYPES = [
   ".slice",
   ".scope",
 ];
+
+/** Go's path.Ext: from the last "." of the last element (so ".service" is a unit type, unlike Node's extname). */
+function goExt(name: string): string {
+  const dot = name.lastIndexOf(".");
+  return dot > name.lastIndexOf("/") ? name.slice(dot) : "";
+}
 
 /** Whether the (syntactically valid) unit text has an option in an `[Install]` section. */
 function hasInstallSection(contents: string): boolean {
