@@ -141,8 +141,7 @@ export function parseButane(text: string, opts: ButaneOptions = {}): Parsed | { 
         : undefined;
     },
     keyOf: butaneKey,
-    mergeKeys: true,
-    untrackedMaps: true,
+    butane: true,
     strict: opts.strict ?? false,
     templater: opts.templater ?? literalTemplater,
   });

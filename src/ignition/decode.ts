@@ -26,13 +26,13 @@ export interface DecodeOptions {
   templater: Templater;
   /** Message for a key that must not be dropped as merely unknown: newer-spec fields, fields the variant refuses. Always an error. */
   refusedKey?(node: ObjectNode, key: string): string | undefined;
-  /** YAML merge keys (`<<: *anchor`) merge the anchored map(s) in; keys written beside them win. */
-  mergeKeys?: boolean;
   /**
-   * Warn where a map is expected but the value is null or an alias, as Butane does (its position tracking
-   * cannot follow either, so Butane --strict refuses them).
+   * Read YAML as Butane does (gopkg.in/yaml.v3 into Go structs, checked by vcontext): merge keys (`<<: *anchor`)
+   * merge the anchored map(s) in, keys written beside them winning; a null list item is left out; and a null
+   * or aliased value where a map belongs gets Butane's warning (its position tracking cannot follow either,
+   * so Butane --strict refuses them).
    */
-  untrackedMaps?: boolean;
+  butane?: boolean;
 }
 
 export interface Decoded {
@@ -163,7 +163,7 @@ function decode(ctx: Ctx, y: unknown, node: Node, path: string): unknown {
     ]);
   const alias = isAlias(y);
   if (isAlias(y)) y = y.resolve(ctx.doc);
-  if (ctx.untrackedMaps && node.kind === "object" && (alias || y == null || (isScalar(y) && y.value === null)))
+  if (ctx.butane && node.kind === "object" && (alias || y == null || (isScalar(y) && y.value === null)))
     report(
       ctx,
       y,
@@ -186,7 +186,9 @@ function decode(ctx: Ctx, y: unknown, node: Node, path: string): unknown {
     case "array": {
       if (!isSeq(y)) return report(ctx, y, path, `expected a list, got ${typeName(y)}`);
       // A null item is left out, as Butane's YAML decoder leaves it out of a Go slice.
-      const items = y.items.filter((item) => !(item === null || (isScalar(item) && item.value === null)));
+      const items = ctx.butane
+        ? y.items.filter((item) => !(item === null || (isScalar(item) && item.value === null)))
+        : y.items;
       return items.map((item, i) => {
         const p = `${path}[${i}]`;
         const at = posOf(ctx.lc, item);
@@ -209,9 +211,10 @@ function decode(ctx: Ctx, y: unknown, node: Node, path: string): unknown {
       if (!isScalar(y)) return report(ctx, y, path, `expected an integer, got ${typeName(y)}`);
       if (isPlain(y)) {
         const src = y.source ?? String(y.value);
-        const n = goInt(src);
-        if (n && "value" in n) return n.value;
-        if (n) return report(ctx, y, path, n.error);
+        // JSON (raw Ignition) numbers are decimal, as Go's encoding/json reads them into an int.
+        const n = ctx.butane ? goInt(src) : DECIMAL.test(src) ? { value: Number(src) } : undefined;
+        if (n && "value" in n && Number.isSafeInteger(n.value)) return n.value;
+        if (n && "error" in n) return report(ctx, y, path, n.error);
       }
       if (typeof y.value === "string" && ctx.templater.mode !== "off") {
         const ex = expand(ctx, y, path, y.value);
@@ -230,8 +233,8 @@ function decode(ctx: Ctx, y: unknown, node: Node, path: string): unknown {
         if (TRUE.has(src) || FALSE.has(src)) return y.value;
       }
       const text = typeof y.value === "string" ? y.value : (y.source ?? String(y.value));
-      if (YES.has(text)) return true;
-      if (NO.has(text)) return false;
+      if (ctx.butane && YES.has(text)) return true;
+      if (ctx.butane && NO.has(text)) return false;
       if (typeof y.value === "string" && ctx.templater.mode !== "off") {
         const ex = expand(ctx, y, path, y.value);
         if (!ex) return undefined;
@@ -265,7 +268,7 @@ function expand(ctx: Ctx, y: unknown, path: string, raw: string) {
 function mergedPairs(ctx: Ctx, y: unknown): { pair: Pair; merged: boolean }[] {
   if (!isMap(y)) return [];
   const out = y.items.map((pair) => ({ pair, merged: false }));
-  if (!ctx.mergeKeys) return out;
+  if (!ctx.butane) return out;
   const have = new Set(y.items.map((p) => (isScalar(p.key) ? p.key.value : undefined)));
   for (const pair of y.items) {
     if (!isScalar(pair.key) || pair.key.value !== "<<" || !isPlain(pair.key)) continue;
