@@ -89,7 +89,29 @@ function butaneFields(node: ObjectNode, spec: Spec): Field[] {
 }
 
 /** Parses and desugars a Butane document; diagnostics are returned, not thrown. */
+/**
+ * Characters refused in a document: those Butane's YAML reader refuses (C0/C1 controls, DEL, U+FFFE/F), and
+ * NEL, LS and PS written raw, which YAML 1.1 (Butane) reads as line breaks and YAML 1.2 as text: the document
+ * would mean different things to the two. Escaped in a double-quoted string, all of them are fine.
+ */
+const NOT_YAML = /[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/u;
+
 export function parseButane(text: string, opts: ButaneOptions = {}): Parsed | { diagnostics: Diagnostic[] } {
+  const bad = NOT_YAML.exec(text);
+  if (bad) {
+    const before = text.slice(0, bad.index).split("\n");
+    const code = (bad[0].codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0");
+    return {
+      diagnostics: [
+        {
+          severity: "error",
+          message: `character U+${code} may not be written raw in a Butane document (escape it in a double-quoted string: "\\u${code}")`,
+          line: before.length,
+          column: (before[before.length - 1]?.length ?? 0) + 1,
+        },
+      ],
+    };
+  }
   const { doc, lc, diagnostics } = parseYaml(text);
   if (diagnostics.some((d) => d.severity === "error")) return { diagnostics };
   const root = doc.contents;

@@ -25,7 +25,6 @@ const DELIBERATE: Record<string, string> = {
   "edge/boot-device-key": "boot_device is not supported by the flatcar variant (Butane drops it)",
   "bad/fcos-variant": "only the flatcar variant is translated",
   "bad/hash-mismatch": "the hash does not match the inline contents (Ignition fails the boot)",
-  "edge/hash-inline-uppercase": "",
   "bad/inline-compression": "compression: gzip on contents that are not gzip data (Ignition fails the boot)",
   "bad/newer-field": "a flatcar 1.1.0 key in a 1.0.0 document (Butane drops it)",
   "bad/newer-sugar": "a flatcar 1.1.0 key in a 1.0.0 document (Butane drops it)",
@@ -33,12 +32,22 @@ const DELIBERATE: Record<string, string> = {
   "edge/mode-dot": "a fractional mode (Butane truncates .5 to 0)",
   "edge/int-big": "an integer beyond 2^53, which JavaScript cannot hold exactly",
   "edge/hash-nonhex": "a hash digest that is not hex (Ignition fails the boot decoding it)",
+  "edge/yaml-nel-char": "NEL, LS or PS written raw (YAML 1.1 reads a line break, YAML 1.2 a character)",
+  "edge/yaml-line-separator": "NEL, LS or PS written raw (YAML 1.1 reads a line break, YAML 1.2 a character)",
+  "edge/user-empty-name": 'a user named "" (Ignition accepts it, then fails the boot creating it)',
+  "edge/raid-luks-empty-name": 'a RAID array or LUKS volume named "" (Ignition fails the boot creating it)',
   "edge/unit-name-slash": "a unit name with / (Ignition would write outside /etc/systemd/system)",
   "edge/dropin-name-slash": "a drop-in name with / (Ignition would write outside the unit's .d directory)",
   "edge/merge-local-bad": "local merge contents that are not an Ignition config (Ignition fails the boot)",
   "edge/merge-inline-unknown-version": "a merged config of a version no Ignition reads",
 };
-for (const [k, v] of Object.entries(DELIBERATE)) if (!v) delete DELIBERATE[k];
+/**
+ * Documents Butane's YAML parser (libyaml's rules) reads and Kindling's (YAML 1.2, eemeli/yaml) refuses as
+ * malformed: not a choice, a parser difference (docs/ignition.md, "Known differences").
+ */
+const YAML_PARSER: Record<string, string> = {
+  "edge/yaml-unindented-quoted": "continuation lines of a multi-line quoted string not indented",
+};
 /** flatcar 1.2.0-experimental targets Ignition 3.7.0-experimental, which no Flatcar release accepts: refused. */
 const experimental = (text: string) => /^version:\s*1\.2\.0-experimental\s*$/m.test(text);
 
@@ -118,7 +127,7 @@ describe("Kindling vs Butane 0.29 on the corpus", () => {
           error = e;
         }
         compared++;
-        if (butane.exit === 0 && error && (DELIBERATE[name] || experimental(text))) {
+        if (butane.exit === 0 && error && (DELIBERATE[name] || YAML_PARSER[name] || experimental(text))) {
           differences.push(`${name} (${mode})`);
           return;
         }

@@ -138,6 +138,7 @@ const partition: Rule = (o, c) => {
 };
 
 const luks: Rule = (o, c) => {
+  named(o, c);
   if (String(o.name).includes("/")) c.error("name", 'luks device name cannot contain "/"');
   if (notEmpty(o.label) && bytes(o.label) > 47) c.error("label", "luks device labels cannot be longer than 47 bytes");
   if (!notEmpty(o.device)) c.error("device", "luks device is required");
@@ -175,7 +176,17 @@ const RAID_LEVELS = [
   "10",
 ];
 
+/**
+ * Ignition validates no name of a user, group, RAID array or LUKS volume, but creating one named "" fails the
+ * boot; Kindling refuses it.
+ */
+const named: Rule = (o, c) => {
+  if (o.name === "") c.error("name", "name must not be empty (Ignition would fail the boot creating it)");
+};
+
 export const RULES: Record<string, Rule> = {
+  PasswdUser: named,
+  PasswdGroup: named,
   Config: topLevelRules,
   IgnitionConfig: (o, c) => list(o.merge).forEach((r, i) => requiredSource(c, r, `merge[${i}]`)),
   TLS: (o, c) => list(o.certificateAuthorities).forEach((r, i) => requiredSource(c, r, `certificateAuthorities[${i}]`)),
@@ -232,6 +243,7 @@ export const RULES: Record<string, Rule> = {
     }
   },
   Raid: (o, c) => {
+    named(o, c);
     const level = str(o.level);
     if (!notEmpty(level)) c.error("level", "raid level is required");
     else if (!RAID_LEVELS.includes(level)) c.error("level", `unrecognized raid level "${level}"`);
