@@ -164,6 +164,7 @@ export function parseButane(text: string, opts: ButaneOptions = {}): Parsed | { 
     },
     keyOf: butaneKey,
     butane: true,
+    text,
     strict: opts.strict ?? false,
     templater: opts.templater ?? literalTemplater,
   });

@@ -3,6 +3,7 @@ import type { Diagnostic } from "./diagnostic.ts";
 import { IgnitionError } from "./diagnostic.ts";
 import type { Field, Node, ObjectNode } from "./spec.ts";
 import { TemplateError, type Templater } from "./template.ts";
+import { hasEscapedLineBreak, libyamlDoubleQuoted } from "./yaml-quoted.ts";
 
 /**
  * Typed decoding of a YAML (or JSON, which YAML parses too) document against the spec tree, straight from the
@@ -33,6 +34,8 @@ export interface DecodeOptions {
    * so Butane --strict refuses them).
    */
   butane?: boolean;
+  /** The document text: in Butane mode, double-quoted scalars with an escaped line break are re-read from it. */
+  text?: string;
 }
 
 export interface Decoded {
@@ -203,7 +206,11 @@ function decode(ctx: Ctx, y: unknown, node: Node, path: string): unknown {
         const bytes = Buffer.from(y.value);
         return path.endsWith(".inline") ? bytes : bytes.toString("utf8");
       }
-      const raw = typeof y.value === "string" ? y.value : (y.source ?? String(y.value));
+      let raw = typeof y.value === "string" ? y.value : (y.source ?? String(y.value));
+      if (ctx.butane && ctx.text !== undefined && y.type === Scalar.QUOTE_DOUBLE && y.range) {
+        const quoted = ctx.text.slice(y.range[0], y.range[1]);
+        if (hasEscapedLineBreak(quoted)) raw = libyamlDoubleQuoted(quoted) ?? raw;
+      }
       const ex = expand(ctx, y, path, raw);
       return ex?.text;
     }

@@ -1,12 +1,14 @@
 /**
  * Hunts for disagreements with Butane outside the corpus: translates random documents (the property test's
  * generator, plus random mutations that break them) with both the real Butane and Kindling and prints every
- * case where they differ (one refuses and the other not, or the outputs differ), so it can be added to
- * corpus/edge/. Not part of the test suite (it needs Butane):
+ * case where they differ (one refuses and the other not, or the outputs differ), writing the document to a
+ * temporary file so it can be looked at and added to corpus/edge/. Not part of the test suite (it needs Butane):
  *
  *   npx tsx test/ignition/tools/differential-fuzz.ts /tmp/butane [RUNS] [SEED]
  */
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { IgnitionError, translateButane } from "../../../src/ignition/index.ts";
@@ -84,6 +86,7 @@ const edit = fc.oneof(
 );
 
 let differ = 0;
+const out = mkdtempSync(`${tmpdir()}/kindling-fuzz-`);
 fc.assert(
   fc.property(butaneDocument, edit, fc.boolean(), (doc, mutate, strict) => {
     const yaml = mutate(toYaml(doc));
@@ -105,8 +108,10 @@ fc.assert(
       (mine !== undefined && theirs !== undefined && (mine === theirs || mine.includes('"gzip"')));
     if (!same) {
       differ++;
+      const file = `${out}/${differ}.bu`;
+      writeFileSync(file, yaml);
       process.stdout.write(
-        `--- differ (strict=${strict}): kindling ${mine === undefined ? `refused: ${error}` : "accepted"}; butane ${theirs === undefined ? `refused: ${r.stderr.trim().split("\n")[0]}` : "accepted"}\n${yaml}\n`,
+        `--- ${file} (strict=${strict}): kindling ${mine === undefined ? `refused: ${error}` : "accepted"}; butane ${theirs === undefined ? `refused: ${r.stderr.trim().split("\n")[0]}` : "accepted"}\n`,
       );
     }
   }),
