@@ -112,7 +112,7 @@ export function parseButane(text: string, opts: ButaneOptions = {}): Parsed | { 
       ],
     };
   }
-  const { doc, lc, diagnostics } = parseYaml(text);
+  const { doc, lc, diagnostics, text: read } = parseYaml(text, { butane: true });
   if (diagnostics.some((d) => d.severity === "error")) return { diagnostics };
   const root = doc.contents;
   if (!isMap(root))
@@ -164,7 +164,7 @@ export function parseButane(text: string, opts: ButaneOptions = {}): Parsed | { 
     },
     keyOf: butaneKey,
     butane: true,
-    text,
+    text: read,
     strict: opts.strict ?? false,
     templater: opts.templater ?? literalTemplater,
   });

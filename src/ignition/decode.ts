@@ -61,26 +61,40 @@ interface Ctx extends DecodeOptions {
   keys: Map<Node, Map<string, Field>>;
 }
 
-export function parseYaml(text: string): { doc: Document; lc: LineCounter; diagnostics: Diagnostic[] } {
-  const lc = new LineCounter();
-  const opts = {
-    lineCounter: lc,
-    prettyErrors: false,
-    uniqueKeys: true,
-    strict: true,
-    customTags: ["binary" as const],
-  };
-  // A stream of several documents is read up to the end of the first, as Butane's YAML decoder does.
-  const docs = parseAllDocuments(text, opts);
-  const doc = (Array.isArray(docs) ? docs[0] : undefined) ?? new Document(null);
-  const toDiag =
-    (severity: "error" | "warning") =>
-    (e: { message: string; pos: [number, number] }): Diagnostic => {
-      const { line, col } = lc.linePos(e.pos[0]);
-      return { severity, message: e.message.split("\n")[0] ?? e.message, line, column: col };
-    };
-  const diagnostics = [...doc.errors.map(toDiag("error")), ...doc.warnings.map(toDiag("warning"))];
-  return { doc, lc, diagnostics };
+export function parseYaml(
+  source: string,
+  opts: { butane?: boolean } = {},
+): { doc: Document; lc: LineCounter; diagnostics: Diagnostic[]; text: string } {
+  let text = source;
+  for (;;) {
+    const lc = new LineCounter();
+    // A stream of several documents is read up to the end of the first, as Butane's YAML decoder does.
+    const docs = parseAllDocuments(text, {
+      lineCounter: lc,
+      prettyErrors: false,
+      uniqueKeys: true,
+      strict: true,
+      customTags: ["binary"],
+    });
+    const doc = (Array.isArray(docs) ? docs[0] : undefined) ?? new Document(null);
+    // libyaml (Butane) also takes \' as an escape in a double-quoted string; YAML 1.2 has no such escape. Each
+    // one is rewritten as \x27, which both read as ', and the document parsed again.
+    const quotes = opts.butane
+      ? doc.errors.filter((e) => e.code === "BAD_DQ_ESCAPE" && text.startsWith("\\'", e.pos[0])).map((e) => e.pos[0])
+      : [];
+    if (quotes.length > 0) {
+      for (const at of quotes.sort((a, b) => b - a)) text = `${text.slice(0, at)}\\x27${text.slice(at + 2)}`;
+      continue;
+    }
+    const toDiag =
+      (severity: "error" | "warning") =>
+      (e: { message: string; pos: [number, number] }): Diagnostic => {
+        const { line, col } = lc.linePos(e.pos[0]);
+        return { severity, message: e.message.split("\n")[0] ?? e.message, line, column: col };
+      };
+    const diagnostics = [...doc.errors.map(toDiag("error")), ...doc.warnings.map(toDiag("warning"))];
+    return { doc, lc, diagnostics, text };
+  }
 }
 
 export function decodeDocument(
@@ -294,6 +308,14 @@ function mergedPairs(ctx: Ctx, y: unknown): { pair: Pair; merged: boolean }[] {
   return out;
 }
 
+/** Whether an empty key was written as an explicit `?` key (the only form of empty key libyaml takes). */
+function explicitKey(ctx: Ctx, key: Scalar): boolean {
+  const at = key.range?.[0];
+  if (at === undefined || ctx.text === undefined) return true;
+  const lineStart = ctx.text.lastIndexOf("\n", at - 1) + 1;
+  return ctx.text.slice(lineStart, at).trimStart().startsWith("?");
+}
+
 function decodeObject(ctx: Ctx, y: unknown, node: ObjectNode, path: string): unknown {
   if (!isMap(y)) return report(ctx, y, path, `expected a map, got ${typeName(y)}`);
   let keys = ctx.keys.get(node);
@@ -304,6 +326,11 @@ function decodeObject(ctx: Ctx, y: unknown, node: ObjectNode, path: string): unk
   const out: Record<string, unknown> = {};
   const seen = new Set<string>();
   for (const { pair, merged } of mergedPairs(ctx, y)) {
+    // An empty key not written as `? ` (as in `: 1`, or `a: {}: 1`): libyaml refuses the line.
+    if (ctx.butane && isScalar(pair.key) && pair.key.value === null && !explicitKey(ctx, pair.key)) {
+      report(ctx, pair.key, path, "mapping values are not allowed in this context");
+      continue;
+    }
     // A key that YAML reads as a number or boolean is matched by its text, as a Go struct field name is.
     const key = isScalar(pair.key)
       ? typeof pair.key.value === "string"
