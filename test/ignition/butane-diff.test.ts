@@ -40,6 +40,11 @@ const DELIBERATE: Record<string, string> = {
   "edge/merge-local-bad": "local merge contents that are not an Ignition config (Ignition fails the boot)",
   "edge/merge-inline-unknown-version": "a merged config of a version no Ignition reads",
 };
+/** Documents both translate, where Kindling's output deliberately differs (reasons in docs/ignition.md). */
+const OUTPUT: Record<string, string> = {
+  "edge/mount-unit-control-char":
+    "a byte below 0x10 in a mount path is escaped \\x09, as systemd names the unit (Butane writes \\x9, which systemd rejects)",
+};
 /**
  * Documents Butane's YAML parser (libyaml's rules) reads and Kindling's (YAML 1.2, eemeli/yaml) refuses as
  * malformed: not a choice, a parser difference (docs/ignition.md, "Known differences").
@@ -126,7 +131,10 @@ describe("Kindling vs Butane 0.29 on the corpus", () => {
           error = e;
         }
         compared++;
-        if (butane.exit === 0 && error && (DELIBERATE[name] || YAML_PARSER[name] || experimental(text))) {
+        if (
+          (butane.exit === 0 && !error && OUTPUT[name]) ||
+          (butane.exit === 0 && error && (DELIBERATE[name] || YAML_PARSER[name] || experimental(text)))
+        ) {
           differences.push(`${name} (${mode})`);
           return;
         }
@@ -152,6 +160,7 @@ describe("Kindling vs Butane 0.29 on the corpus", () => {
   }
   it("every listed difference still occurs (no stale entries)", () => {
     const seen = new Set(differences.map((d) => d.replace(/ \((default|strict)\)$/, "")));
-    for (const name of [...Object.keys(DELIBERATE), ...Object.keys(YAML_PARSER)]) expect(seen, name).toContain(name);
+    for (const name of [...Object.keys(DELIBERATE), ...Object.keys(YAML_PARSER), ...Object.keys(OUTPUT)])
+      expect(seen, name).toContain(name);
   });
 });
