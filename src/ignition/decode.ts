@@ -66,7 +66,8 @@ export function parseYaml(
   opts: { butane?: boolean } = {},
 ): { doc: Document; lc: LineCounter; diagnostics: Diagnostic[]; text: string } {
   let text = source;
-  for (;;) {
+  // Each pass fixes every error of the two kinds below at once; the bound keeps a pathological text finite.
+  for (let pass = 0; ; pass++) {
     const lc = new LineCounter();
     // A stream of several documents is read up to the end of the first, as Butane's YAML decoder does.
     const docs = parseAllDocuments(text, {
@@ -77,13 +78,20 @@ export function parseYaml(
       customTags: ["binary"],
     });
     const doc = (Array.isArray(docs) ? docs[0] : undefined) ?? new Document(null);
-    // libyaml (Butane) also takes \' as an escape in a double-quoted string; YAML 1.2 has no such escape. Each
-    // one is rewritten as \x27, which both read as ', and the document parsed again.
-    const quotes = opts.butane
-      ? doc.errors.filter((e) => e.code === "BAD_DQ_ESCAPE" && text.startsWith("\\'", e.pos[0])).map((e) => e.pos[0])
+    // Two things libyaml (Butane) reads that YAML 1.2 does not: \' as an escape in a double-quoted string
+    // (rewritten as \x27, which both read as ') and a comment right after a closing quote or bracket
+    // (a space is put before the #). The document is then parsed again.
+    const patches = opts.butane
+      ? doc.errors.flatMap((e): [number, number, string][] => {
+          const at = e.pos[0];
+          if (e.code === "BAD_DQ_ESCAPE" && text.startsWith("\\'", at)) return [[at, 2, "\\x27"]];
+          if (e.code === "MISSING_CHAR" && text[at] === "#") return [[at, 0, " "]];
+          return [];
+        })
       : [];
-    if (quotes.length > 0) {
-      for (const at of quotes.sort((a, b) => b - a)) text = `${text.slice(0, at)}\\x27${text.slice(at + 2)}`;
+    if (patches.length > 0 && pass < 3) {
+      for (const [at, cut, put] of patches.sort((a, b) => b[0] - a[0]))
+        text = `${text.slice(0, at)}${put}${text.slice(at + cut)}`;
       continue;
     }
     const toDiag =
