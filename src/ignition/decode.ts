@@ -1,4 +1,15 @@
-import { Document, isAlias, isMap, isScalar, isSeq, LineCounter, type Pair, parseAllDocuments, Scalar } from "yaml";
+import {
+  Document,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Pair,
+  parseAllDocuments,
+  Scalar,
+  visit,
+} from "yaml";
 import type { Diagnostic } from "./diagnostic.ts";
 import { IgnitionError } from "./diagnostic.ts";
 import type { Field, Node, ObjectNode } from "./spec.ts";
@@ -101,8 +112,27 @@ export function parseYaml(
         return { severity, message: e.message.split("\n")[0] ?? e.message, line, column: col };
       };
     const diagnostics = [...doc.errors.map(toDiag("error")), ...doc.warnings.map(toDiag("warning"))];
+    if (opts.butane) diagnostics.push(...anchorNames(doc, lc));
     return { doc, lc, diagnostics, text };
   }
+}
+
+/** libyaml names anchors with letters, digits, `-` and `_` only (YAML 1.2 allows more). */
+function anchorNames(doc: Document, lc: LineCounter): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const check = (name: string | undefined, at: unknown) => {
+    if (name === undefined || /^[A-Za-z0-9_-]+$/.test(name)) return;
+    out.push({
+      severity: "error",
+      message: `anchor name "${name}" may hold only letters, digits, - and _`,
+      ...posOf(lc, at),
+    });
+  };
+  visit(doc, {
+    Alias: (_, a) => check(a.source, a),
+    Node: (_, n) => check(n.anchor, n),
+  });
+  return out;
 }
 
 export function decodeDocument(
@@ -187,7 +217,11 @@ function decode(ctx: Ctx, y: unknown, node: Node, path: string): unknown {
       { severity: "error", message: `document expands to more than ${MAX_NODES} nodes (alias loop?)` },
     ]);
   const alias = isAlias(y);
-  if (isAlias(y)) y = y.resolve(ctx.doc);
+  if (isAlias(y)) {
+    const target = y.resolve(ctx.doc);
+    if (target === undefined) return report(ctx, y, path, `unknown anchor "${y.source}" referenced`);
+    y = target;
+  }
   if (ctx.butane && node.kind === "object" && (alias || y == null || (isScalar(y) && y.value === null)))
     report(
       ctx,
@@ -294,18 +328,24 @@ function expand(ctx: Ctx, y: unknown, path: string, raw: string) {
  * ones, and of several merged maps (`<<: [*a, *b]`) the first wins. The `<<` key itself stays in the list, so
  * it is reported as an unknown key, as Butane does.
  */
-function mergedPairs(ctx: Ctx, y: unknown): { pair: Pair; merged: boolean }[] {
+function mergedPairs(ctx: Ctx, y: unknown, path: string): { pair: Pair; merged: boolean }[] {
   if (!isMap(y)) return [];
   const out = y.items.map((pair) => ({ pair, merged: false }));
   if (!ctx.butane) return out;
   const have = new Set(y.items.map((p) => (isScalar(p.key) ? p.key.value : undefined)));
   for (const pair of y.items) {
     if (!isScalar(pair.key) || pair.key.value !== "<<" || !isPlain(pair.key)) continue;
-    const value = isAlias(pair.value) ? pair.value.resolve(ctx.doc) : pair.value;
-    const sources = isSeq(value) ? value.items.map((v) => (isAlias(v) ? v.resolve(ctx.doc) : v)) : [value];
+    const resolve = (v: unknown) => {
+      if (!isAlias(v)) return v;
+      const target = v.resolve(ctx.doc);
+      if (target === undefined) report(ctx, v, path, `unknown anchor "${v.source}" referenced`);
+      return target;
+    };
+    const value = resolve(pair.value);
+    const sources = isSeq(value) ? value.items.map(resolve) : [value];
     for (const src of sources) {
       if (!isMap(src)) continue;
-      for (const { pair: inner } of mergedPairs(ctx, src)) {
+      for (const { pair: inner } of mergedPairs(ctx, src, path)) {
         const k = isScalar(inner.key) ? inner.key.value : undefined;
         if (k === "<<" || have.has(k)) continue;
         have.add(k);
@@ -333,7 +373,7 @@ function decodeObject(ctx: Ctx, y: unknown, node: ObjectNode, path: string): unk
   }
   const out: Record<string, unknown> = {};
   const seen = new Set<string>();
-  for (const { pair, merged } of mergedPairs(ctx, y)) {
+  for (const { pair, merged } of mergedPairs(ctx, y, path)) {
     // An empty key not written as `? ` (as in `: 1`, or `a: {}: 1`): libyaml refuses the line.
     if (ctx.butane && isScalar(pair.key) && pair.key.value === null && !explicitKey(ctx, pair.key)) {
       report(ctx, pair.key, path, "mapping values are not allowed in this context");
