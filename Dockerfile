@@ -1,23 +1,28 @@
 # syntax=docker/dockerfile:1
 # Kindling in a container. Build:  docker build -t kindling .
 # Run (host network: DHCP and TFTP need the machines' broadcast domain, not a bridge):
-#   docker run -d --name kindling --network host --cap-add NET_ADMIN --cap-add NET_BIND_SERVICE \
+#   docker run -d --name kindling --network host --cap-add NET_BIND_SERVICE \
 #     -v kindling:/var/lib/kindling kindling serve --strict-listeners --advertise 10.0.0.1
 # docs/operations.md explains the capabilities, the volume and the health check.
 
-# ---- build: production dependencies (better-sqlite3 compiles here if no prebuilt binary fits) ----
+# ---- build: dependencies (better-sqlite3 compiles here if no prebuilt binary fits), then dist/ ----
 FROM node:22-bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /opt/kindling
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
-# tsx runs the TypeScript sources; it reads tsconfig.json for the JSX settings of the console.
-COPY tsconfig.json ./
-COPY bin ./bin
+# Scripts off so this layer depends on the lock file alone (`prepare` would compile src/, not copied yet);
+# better-sqlite3's native install is the one script the runtime needs.
+RUN npm ci --ignore-scripts --no-audit --no-fund && npm rebuild better-sqlite3
+COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The image runs dist/ (bin/kindling.js picks it); the sources and the dev tools (tsc) stay behind.
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund && rm -rf src tsconfig.json tsconfig.build.json
+COPY bin ./bin
 COPY profiles ./profiles
+# ipxe/bin (self-built iPXE binaries, when present) is served instead of Debian's package.
+COPY ipxe ./ipxe
 
 # ---- runtime ----
 FROM node:22-bookworm-slim
@@ -40,9 +45,10 @@ VOLUME ["/var/lib/kindling"]
 USER node
 EXPOSE 8080/tcp 69/udp 67/udp 4011/udp
 
-# No curl in the slim image: node itself asks /healthz (SELECT 1 against the database).
+# Asks /healthz (SELECT 1 against the database) of the instance holding the data dir, on the port it really
+# bound (read from <dataDir>/serve.json), however that port was set: flag, environment or config file.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.KINDLING_HTTP_PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "/opt/kindling/bin/kindling.js", "healthcheck"]
 
 # Kindling handles SIGTERM itself (running TFTP transfers get 5 s, then HTTP and the database close).
 STOPSIGNAL SIGTERM

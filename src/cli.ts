@@ -4,15 +4,17 @@ import { registerAssetsCommands } from "./cli/assets.ts";
 import { registerIgnitionCommands } from "./cli/butane.ts";
 import { CliError } from "./cli/client.ts";
 import { registerEventCommands } from "./cli/events.ts";
+import { registerHealthcheckCommand } from "./cli/healthcheck.ts";
 import { registerMachineCommands } from "./cli/machines.ts";
 import { registerProfileCommands } from "./cli/profiles.ts";
 import { registerServeCommand } from "./cli/serve.ts";
 import { ConfigError } from "./config.ts";
 import { ListenerError } from "./listen.ts";
+import { DataDirInUseError } from "./lock/data-dir.ts";
 import { SchemaTooNewError } from "./store/db.ts";
 
 /** Errors whose message is the whole story: printed without a stack trace. */
-const EXPECTED = [CliError, ConfigError, ProfileFileError, ListenerError, SchemaTooNewError];
+const EXPECTED = [CliError, ConfigError, ProfileFileError, ListenerError, SchemaTooNewError, DataDirInUseError];
 
 const program = new Command("kindling")
   .description("Network-boot provisioning for bare-metal Flatcar Container Linux")
@@ -29,6 +31,7 @@ registerProfileCommands(program);
 registerEventCommands(program);
 registerAssetsCommands(program);
 registerIgnitionCommands(program);
+registerHealthcheckCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -19,11 +19,20 @@ export const ConfigSchema = z.strictObject({
   /** Address machines use to reach Kindling; default: the first non-loopback IPv4. */
   advertise: z.ipv4().optional(),
   /** Bearer token for /api/v1; without one, a random token is generated into <dataDir>/api-token. */
-  apiToken: z.string().min(16, "must be at least 16 characters").optional(),
+  apiToken: z
+    .string()
+    .min(16, "must be at least 16 characters")
+    .regex(/^\S+$/, "must not contain whitespace")
+    .optional(),
   /** Events (the boot story and audit log) older than this are deleted, hourly. */
   eventRetentionDays: z.coerce.number().int().min(1).default(90),
   /** Any listener that fails to bind stops start-up (for service units). */
   strictListeners: bool.default(false),
+  /**
+   * On SIGTERM/SIGINT, running transfers (HTTP downloads, TFTP) get this long to finish; then the remaining
+   * connections are closed and the process exits.
+   */
+  shutdownGraceSeconds: z.coerce.number().min(0).max(600).default(5),
   http: z
     .object({
       host: z.string().default("0.0.0.0"),
@@ -54,6 +63,13 @@ export const ConfigSchema = z.strictObject({
        * MAC, on top of the signed URL.
        */
       requireLeasedIp: bool.default(false),
+      /**
+       * Machines a boot request created and nobody touched since (no profile, no edit) kept at most; past
+       * this the least recently seen of them are forgotten with their events. Anyone can invent MACs.
+       */
+      maxDiscovered: z.coerce.number().int().min(1).default(10_000),
+      /** New machines one client address may add per minute through `/ipxe` (a burst of as many, then that rate). */
+      discoveriesPerMinute: z.coerce.number().int().min(1).default(60),
       /** An install that has not reported done or failed this long after it started is marked failed. */
       installDeadlineSeconds: z.coerce.number().int().min(1).default(3600),
       /** Built-in profiles directory. */
@@ -84,6 +100,12 @@ export const SETTINGS = [
     env: "KINDLING_STRICT_LISTENERS",
     path: ["strictListeners"],
     help: "fail start-up if any listener cannot bind",
+  },
+  {
+    flag: "shutdown-grace-seconds",
+    env: "KINDLING_SHUTDOWN_GRACE_SECONDS",
+    path: ["shutdownGraceSeconds"],
+    help: "how long running transfers may finish on shutdown",
   },
   { flag: "http-host", env: "KINDLING_HTTP_HOST", path: ["http", "host"], help: "HTTP listen address" },
   { flag: "http-port", env: "KINDLING_HTTP_PORT", path: ["http", "port"], help: "HTTP port (0 disables)" },

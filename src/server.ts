@@ -14,7 +14,9 @@ import { DhcpServer } from "./dhcp/server.ts";
 import { Mirror } from "./flatcar/mirror.ts";
 import { checkProfile } from "./http/api/profile-check.ts";
 import { createApp } from "./http/app.ts";
+import { CoalescedLog } from "./limits/coalesce.ts";
 import { tryListen } from "./listen.ts";
+import { DataDirLock } from "./lock/data-dir.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics/metrics.ts";
 import { Store } from "./store/index.ts";
@@ -32,7 +34,12 @@ export interface Kindling {
   /** Running protocol servers (undefined when disabled or failed to bind). */
   tftp: TftpServer | undefined;
   dhcp: DhcpServer | undefined;
-  close(): Promise<void>;
+  /**
+   * Stops taking requests on every listener at once, lets running transfers finish for up to `graceMs`
+   * (default: the `shutdownGraceSeconds` setting), closes whatever is still open, then the database and the
+   * data-dir lock.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** Base URL machines use: the advertised address and the HTTP port (80 left implicit). */
@@ -44,10 +51,24 @@ export const assetsRoot = (config: Config) => join(config.dataDir, "assets");
 
 export async function startKindling(config: Config, log: Logger): Promise<Kindling> {
   mkdirSync(config.dataDir, { recursive: true });
-  mkdirSync(assetsRoot(config), { recursive: true });
-  const store = Store.open(config.dataDir);
-  const closers: (() => Promise<void> | void)[] = [() => store.close()];
+  // Before anything else touches the data dir: a second instance must not even run migrations.
+  const dirLock = DataDirLock.acquire(config.dataDir);
+  // Run in reverse order on close, after every listener has drained.
+  const closers: (() => Promise<void> | void)[] = [() => dirLock.release()];
+  // Listeners: stop taking requests, finish what runs until the deadline (ms since the epoch), end the rest.
+  const drains: ((deadline: number) => Promise<void>)[] = [];
+  const closeAll = async (deadline: number) => {
+    await Promise.all(drains.splice(0).map((d) => d(deadline)));
+    for (const c of closers.splice(0).reverse()) await c();
+  };
   try {
+    mkdirSync(assetsRoot(config), { recursive: true });
+    const store = Store.open(config.dataDir, { maxDiscovered: config.boot.maxDiscovered });
+    closers.push(() => store.close());
+    // What unauthenticated HTTP clients can repeat at any rate becomes a bounded number of events and log lines,
+    // written through the boot requests' group commit.
+    const coalesced = new CoalescedLog({ events: store.history, log });
+    closers.push(() => coalesced.close());
     for (const p of readProfileDir(config.boot.profilesDir)) {
       try {
         checkProfile(p);
@@ -68,10 +89,11 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
         defaultProfile: config.boot.defaultProfile,
         retrySeconds: config.boot.retrySeconds,
         signedUrlSeconds: config.boot.signedUrlSeconds,
+        discoveriesPerMinute: config.boot.discoveriesPerMinute,
       },
       mirror,
       signer,
-      log,
+      coalesced,
     );
     // The iPXE binaries: served by TFTP to PXE ROMs and at /ipxe-bin/ to UEFI HTTP Boot, from the same roots.
     const bootRoots = await tftpRoots(config.tftp.roots, join(config.dataDir, "ipxe-bin"));
@@ -106,6 +128,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       recent,
       leasedIp: config.boot.requireLeasedIp ? (mac) => leases.boundIp(mac) : undefined,
       bodyLimit: config.http.bodyLimit,
+      coalesced,
       assetsRoots: () => [assetsRoot(config)],
       ipxeBinRoots: () => bootRoots,
     });
@@ -133,14 +156,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       );
       if (http) {
         httpPort = (http.address() as AddressInfo).port;
-        closers.push(
-          () =>
-            new Promise<void>((res) => {
-              http.close(() => res());
-              // Idle keep-alive sockets (iPXE, curl) would otherwise hold close() open until they time out.
-              http.closeIdleConnections();
-            }),
-        );
+        drains.push((deadline) => drainHttp(http, deadline, log));
         log.info({ url: `http://${host}:${httpPort}`, advertise: server }, "HTTP listening");
       }
     }
@@ -150,8 +166,8 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       tftp = await tryListen({ what: "TFTP", flag: "tftp-port", host, port, strict: config.strictListeners, log }, () =>
         TftpServer.start({ config: config.tftp, roots: bootRoots, events: attributed, log }),
       );
-      // Running transfers (a rack's worth of iPXE downloads) get a few seconds to finish on shutdown.
-      if (tftp) closers.push(() => tftp!.close(5000));
+      // Running transfers (a rack's worth of iPXE downloads) get the shutdown grace to finish.
+      if (tftp) drains.push((deadline) => tftp!.close(Math.max(0, deadline - Date.now())));
     }
 
     if (config.dhcp.mode !== "off" && config.dhcp.port !== 0) {
@@ -177,8 +193,9 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
             log,
           }),
       );
-      if (dhcp) closers.push(() => dhcp!.close());
+      if (dhcp) drains.push(() => dhcp!.close());
     }
+    dirLock.describe(listenerNames(config, httpPort, tftp, dhcp));
 
     let closed = false;
     return {
@@ -188,16 +205,57 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       httpPort,
       tftp,
       dhcp,
-      async close() {
+      async close(graceMs = config.shutdownGraceSeconds * 1000) {
         if (closed) return;
         closed = true;
-        for (const c of closers.reverse()) await c();
+        await closeAll(Date.now() + graceMs);
       },
     };
   } catch (err) {
-    for (const c of closers.reverse()) await c();
+    await closeAll(Date.now());
     throw err;
   }
+}
+
+/** How a second instance on this data dir names this one's listeners (see DataDirLock). */
+function listenerNames(
+  config: Config,
+  httpPort: number | undefined,
+  tftp: TftpServer | undefined,
+  dhcp: DhcpServer | undefined,
+): string[] {
+  const out: string[] = [];
+  if (httpPort !== undefined) out.push(`HTTP ${config.http.host}:${httpPort}`);
+  if (tftp) out.push(`TFTP ${tftp.address.host}:${tftp.address.port}`);
+  if (dhcp) {
+    const proxy = config.dhcp.mode === "proxy" && config.dhcp.proxyPort ? ` and ${config.dhcp.proxyPort}` : "";
+    out.push(`DHCP (${config.dhcp.mode}) on UDP ${config.dhcp.port}${proxy}`);
+  }
+  return out;
+}
+
+/**
+ * Stops accepting and lets running requests finish until `deadline`, closing keep-alive sockets (iPXE, curl) as
+ * soon as they are idle; then destroys every connection still open: a slow download, or a client that never
+ * finishes its headers, must not hold the process past the grace.
+ */
+function drainHttp(http: Server, deadline: number, log: Logger): Promise<void> {
+  return new Promise<void>((res) => {
+    const idle = setInterval(() => http.closeIdleConnections(), 100);
+    const force = setTimeout(
+      () => {
+        log.warn("shutdown grace over: closing the HTTP connections still open");
+        http.closeAllConnections();
+      },
+      Math.max(0, deadline - Date.now()),
+    );
+    http.close(() => {
+      clearInterval(idle);
+      clearTimeout(force);
+      res();
+    });
+    http.closeIdleConnections();
+  });
 }
 
 function listenHttp(

@@ -1,5 +1,5 @@
 import { execFile, spawn } from "node:child_process";
-import { chownSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -97,6 +97,7 @@ describe("kindling CLI (client commands over the API)", () => {
     [["machines", "show", "52:54:00:99:99:99"], /404/],
     [["machines", "add", "52:54:00:99:99:98", "--label", "novalue"], /--label expects key=value/],
     [["machines", "assign", "52:54:00:99:99:99", "local-disk"], /404/],
+    [["machines", "history", "52:54:00:99:99:99"], /404 machine 52:54:00:99:99:99 not found/],
   ])("%j fails with a clear message and exit 1", async (args, message) => {
     const r = await client(args);
     expect(r.code).toBe(1);
@@ -195,7 +196,71 @@ describe("kindling serve", () => {
   });
 });
 
+describe("kindling healthcheck", () => {
+  it("finds the serve holding the data dir on the port it bound, and says when none runs", async () => {
+    const dataDir = tempDir();
+    const port = await freePort();
+    const server = serve(
+      [process.execPath, BIN, "--data-dir", dataDir, "serve", "--http-host", "127.0.0.1", "--dhcp-port", "0"],
+      { KINDLING_HTTP_PORT: String(port), KINDLING_TFTP_PORT: "0", KINDLING_API_TOKEN: "" },
+    );
+    try {
+      await server.waitFor("HTTP listening");
+      const ok = await kindling(["--data-dir", dataDir, "healthcheck"]);
+      expect(ok).toMatchObject({ code: 0 });
+      expect(ok.stdout).toContain(`http://127.0.0.1:${port}/healthz`);
+    } finally {
+      await server.stop();
+    }
+    const down = await kindling(["--data-dir", dataDir, "healthcheck"]);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain(`no kindling serve is running on data dir ${dataDir}`);
+  });
+});
+
 describe("npm start as an ordinary user", () => {
+  it("with a file capability on node (as the container image sets it) binds a low port as nobody", async () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o755);
+    const node = join(dir, "node");
+    copyFileSync(process.execPath, node);
+    chmodSync(node, 0o755);
+    await run("setcap", ["cap_net_bind_service=+ep", node]);
+    const dataDir = join(dir, "data");
+    mkdirSync(dataDir);
+    chownSync(dataDir, 65534, 65534);
+    const lowPort = 900 + Math.floor(Math.random() * 90); // a port below 1024 that nothing else here uses
+    const server = serve(
+      [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        node,
+        BIN,
+        "--data-dir",
+        dataDir,
+        "serve",
+        "--http-port",
+        "0",
+        "--dhcp-port",
+        "0",
+        "--tftp-host",
+        "127.0.0.1",
+        "--tftp-port",
+        String(lowPort),
+      ],
+      { KINDLING_API_TOKEN: "", HOME: dataDir },
+    );
+    try {
+      const out = await server.waitFor("tftp listening", 30_000);
+      expect(out).toContain(`"port":${lowPort}`);
+      expect(out).not.toContain("permission denied");
+    } finally {
+      await server.stop();
+    }
+  });
+
   it("serves HTTP although ports 67, 69 and 4011 are refused, saying why and what to set", async () => {
     const dataDir = tempDir();
     chownSync(dataDir, 65534, 65534); // nobody

@@ -47,12 +47,15 @@ const RULES: Record<LifecycleEvent, Rule> = {
     failed: "failed",
   },
   // From `failed` too: the machine was rebooted into the installer again (by hand or by its firmware).
-  "install-started": { ready: "installing", installing: "installing", failed: "installing" },
+  // From `discovered`: a machine with no profile of its own booted through a group or the default profile.
+  // Reports come only over URLs Kindling signed when it served that boot, so the install is real; without
+  // this the machine would stay `discovered` and be sent to the installer again on every boot.
+  "install-started": { discovered: "installing", ready: "installing", installing: "installing", failed: "installing" },
   "install-done": { installing: "installed", installed: "installed" },
   "install-failed": { installing: "failed", failed: "failed" },
   "first-boot": { installed: "running", running: "running" },
   // Live (diskless) profiles: every network boot ends in a running system, and it stays on the network path.
-  booted: { ready: "running", running: "running" },
+  booted: { discovered: "running", ready: "running", running: "running" },
   reinstall: { ready: "ready", installing: "ready", installed: "ready", running: "ready", failed: "ready" },
   deadline: { installing: "failed" },
 };

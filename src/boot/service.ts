@@ -1,4 +1,5 @@
-import type { Logger } from "../log.ts";
+import type { CoalescedLog } from "../limits/coalesce.ts";
+import { KeyedRate } from "../limits/rate.ts";
 import type { Machine } from "../model/machine.ts";
 import { HostnameSchema } from "../model/machine.ts";
 import type { Profile } from "../model/profile.ts";
@@ -26,6 +27,8 @@ export interface BootSettings {
   defaultProfile: string | undefined;
   retrySeconds: number;
   signedUrlSeconds: number;
+  /** New machines one client address may add per minute. */
+  discoveriesPerMinute: number;
 }
 
 /** A script (or an honest error) for one `/ipxe` request, with what the log line and event need. */
@@ -34,7 +37,7 @@ export interface IpxeAnswer {
   body: string;
   mac?: string;
   profile?: string;
-  outcome: "boot" | "local" | "wait" | "syncing" | "bad-request" | "missing-profile" | "render-error";
+  outcome: "boot" | "local" | "wait" | "syncing" | "bad-request" | "missing-profile" | "render-error" | "too-many-new";
 }
 
 /** Query keys `/boot.ipxe` sends that are identity, not labels. */
@@ -42,45 +45,93 @@ const IDENTITY_KEYS = new Set(["mac", "uuid", "serial", "hostname", "arch", "pla
 
 /** The boot domain behind `/ipxe`: look the machine up, record it, decide, render. */
 export class BootService {
+  private readonly discoveries: KeyedRate;
+
+  /** `requests` logs and records `/ipxe` requests, counting repeats into a bounded number of events and lines. */
   constructor(
     private readonly store: Store,
     private readonly settings: BootSettings,
     private readonly releases: ReleaseSource,
     private readonly signer: Signer,
-    private readonly log: Logger,
-  ) {}
+    private readonly requests: CoalescedLog,
+  ) {
+    this.discoveries = new KeyedRate(settings.discoveriesPerMinute);
+  }
 
-  ipxe(query: Record<string, string>): IpxeAnswer {
+  /** Answers `/ipxe` from `ip`, recording the machine (a new MAC becomes `discovered`) and the request. */
+  ipxe(query: Record<string, string>, ip: string | undefined): IpxeAnswer {
     const mac = normalizeMac(query.mac ?? "");
-    if (!mac)
-      return { status: 400, body: `bad or missing mac: ${JSON.stringify(query.mac ?? "")}\n`, outcome: "bad-request" };
-    const { machine, created } = this.store.machines.recordSighting({
+    if (!mac) {
+      this.requests.record({
+        kind: "ipxe.refused",
+        client: ip,
+        reason: "bad-request",
+        detail: { ip, mac: query.mac ?? "" },
+        message: "boot request without a MAC",
+      });
+      return { status: 400, body: "bad or missing mac\n", outcome: "bad-request" };
+    }
+    // Anyone can invent MACs: a client adding machines faster than a rack powers on is told to come back.
+    if (!this.store.machines.get(mac) && !this.discoveries.take(ip ?? "")) {
+      this.requests.record({
+        kind: "ipxe.refused",
+        client: ip,
+        reason: "too-many-new",
+        detail: { ip, mac, perMinute: this.settings.discoveriesPerMinute },
+        message: "too many new machines from one address",
+        level: "warn",
+      });
+      const reason = "too many new machines from this address";
+      return {
+        status: 200,
+        body: waitScript(reason, this.settings.retrySeconds, this.settings.server),
+        mac,
+        outcome: "too-many-new",
+      };
+    }
+    const { machine, created, evicted } = this.store.history.recordSighting({
       mac,
       uuid: normalizeUuid(query.uuid),
-      serial: query.serial?.trim() || undefined,
+      // As long as an operator may type (MachineCreateSchema): the URL could carry kilobytes.
+      serial: query.serial?.trim().slice(0, 128) || undefined,
       arch: normalizeArch(query.arch),
       // Anyone on the boot network can send this: only a well-formed hostname is kept.
       hostname: HostnameSchema.safeParse(query.hostname?.trim()).data,
     });
     if (created)
-      this.store.events.append({
+      this.store.history.append({
         mac,
         kind: "machine.discovered",
         detail: { via: "ipxe", arch: machine.arch, uuid: machine.uuid },
+      });
+    if (evicted > 0)
+      this.requests.record({
+        kind: "machines.evicted",
+        client: ip,
+        reason: "max-discovered",
+        detail: { evicted, ip },
+        message: "discovered-machine cap reached: forgot the least recently seen untouched ones (boot.maxDiscovered)",
+        level: "warn",
       });
 
     const { chosen, profile, groupMetadata } = this.resolve(machine, query);
     const plan = planIpxe({ machine, chosen, profile });
     const answer = this.answer(plan, machine, query.platform, groupMetadata);
-    this.store.events.append({
-      mac,
+    this.requests.record({
       kind: "ipxe.request",
+      client: ip,
+      mac,
+      reason: `${answer.outcome} ${answer.profile ?? ""}`,
       detail: {
         profile: answer.profile ?? null,
         source: chosen?.source ?? null,
         outcome: answer.outcome,
         state: machine.state,
+        status: answer.status,
+        ip,
       },
+      message: answer.outcome === "missing-profile" ? "boot request for a profile that does not exist" : "boot request",
+      level: answer.status === 200 ? "info" : "warn",
     });
     return { ...answer, mac };
   }
@@ -121,17 +172,27 @@ export class BootService {
     profile: Profile,
     opts: { flatcarVersion?: string; groupMetadata?: Record<string, unknown> } = {},
   ): TemplateValues {
+    const url = (path: string, purpose: Purpose) => this.signedUrl(path, purpose, machine.mac);
     return templateValues({
       machine,
       profile,
       server: this.settings.server,
       flatcarVersion: opts.flatcarVersion,
       extraMetadata: opts.groupMetadata ?? {},
+      // Signed when read: each costs an HMAC, and most kernel arguments name none of them.
       urls: {
-        ignition: this.signedUrl("/ignition", "ignition", machine.mac),
-        final: this.signedUrl("/ignition/final", "final", machine.mac),
-        report: this.signedUrl("/report", "report", machine.mac),
-        metadata: this.signedUrl("/metadata", "metadata", machine.mac),
+        get ignition() {
+          return url("/ignition", "ignition");
+        },
+        get final() {
+          return url("/ignition/final", "final");
+        },
+        get report() {
+          return url("/report", "report");
+        },
+        get metadata() {
+          return url("/metadata", "metadata");
+        },
       },
     });
   }
@@ -167,7 +228,7 @@ export class BootService {
           ...(machine.profile ? { profile: machine.profile } : {}),
         };
       case "missing-profile":
-        this.log.warn({ mac: machine.mac, profile: plan.profile }, "machine's profile does not exist");
+        // Logged (as a warning) with the request: a client can repeat it at any rate.
         return {
           status: 404,
           body: `profile ${plan.profile} not found\n`,
@@ -179,14 +240,14 @@ export class BootService {
           return this.bootAnswer(plan.profile, machine, platform, groupMetadata);
         } catch (err) {
           if (!(err instanceof TemplateError)) throw err;
-          this.log.error(
-            { mac: machine.mac, profile: plan.profile.name, err: err.message },
-            "kernel arguments failed to render",
-          );
-          this.store.events.append({
-            mac: machine.mac,
+          this.requests.record({
             kind: "render.failed",
+            client: undefined,
+            mac: machine.mac,
+            reason: plan.profile.name,
             detail: { profile: plan.profile.name, what: "kernel args", error: err.message },
+            message: "kernel arguments failed to render",
+            level: "error",
           });
           return {
             status: 500,

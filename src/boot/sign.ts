@@ -1,25 +1,55 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { ConfigError } from "../config.ts";
+import { writeFileAtomic } from "../files/atomic.ts";
 
 /** What a signed URL grants; a signature for one purpose is worthless for another. */
 export type Purpose = "ignition" | "final" | "report" | "metadata";
 
 export type Verdict = "ok" | "expired" | "invalid";
 
+/** Shortest HMAC key accepted (128 bits); generated keys have 32 bytes. */
+const MIN_KEY_BYTES = 16;
+
 /**
  * HMAC-SHA256 signatures for per-machine URLs (Ignition often holds secrets, so knowing a MAC is not enough).
  * The key lives in the data dir, so URLs handed out before a restart stay valid after it.
  */
 export class Signer {
-  constructor(private readonly key: Buffer) {}
+  constructor(private readonly key: Buffer) {
+    // An empty HMAC key is public knowledge: anyone could forge every signed URL.
+    if (key.length < MIN_KEY_BYTES) throw new Error(`signing key of ${key.length} bytes; at least ${MIN_KEY_BYTES}`);
+  }
 
-  /** Loads `<file>` or creates it with 32 random bytes (mode 0600). */
+  /**
+   * Loads `<file>` (hex), or creates it with 32 random bytes, atomically and mode 0600. A file that is empty,
+   * not hex or shorter than 16 bytes stops start-up rather than weakening every signature.
+   */
   static fromFile(file: string): Signer {
-    if (!existsSync(file)) {
-      writeFileSync(file, `${randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
-      chmodSync(file, 0o600);
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      const key = randomBytes(32);
+      writeFileAtomic(file, `${key.toString("hex")}\n`, 0o600);
+      return new Signer(key);
     }
-    return new Signer(Buffer.from(readFileSync(file, "utf8").trim(), "hex"));
+    const hex = text.trim();
+    const problem =
+      hex.length === 0
+        ? "is empty"
+        : !/^(?:[0-9a-fA-F]{2})+$/.test(hex)
+          ? "is not hex (an even number of 0-9a-f digits)"
+          : hex.length < MIN_KEY_BYTES * 2
+            ? `holds ${hex.length / 2} bytes; at least ${MIN_KEY_BYTES} are needed`
+            : null;
+    if (problem)
+      throw new ConfigError(
+        `signing key ${file} ${problem}; delete it to have a new one generated ` +
+          "(signed URLs handed out before stop working), or write at least 32 hex digits",
+      );
+    return new Signer(Buffer.from(hex, "hex"));
   }
 
   sign(purpose: Purpose, mac: string, expiresAt: number): string {
@@ -29,7 +59,8 @@ export class Signer {
   /** Query string `mac=..&exp=..&sig=..` valid for `ttlSeconds`. */
   query(purpose: Purpose, mac: string, ttlSeconds: number, now = Date.now()): string {
     const exp = Math.floor(now / 1000) + ttlSeconds;
-    return new URLSearchParams({ mac, exp: String(exp), sig: this.sign(purpose, mac, exp) }).toString();
+    // What URLSearchParams would write (exp is digits, sig base64url), without its cost on every boot request.
+    return `mac=${encodeURIComponent(mac)}&exp=${exp}&sig=${this.sign(purpose, mac, exp)}`;
   }
 
   verify(purpose: Purpose, mac: string, exp: string | undefined, sig: string | undefined, now = Date.now()): Verdict {

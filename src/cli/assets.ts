@@ -1,7 +1,8 @@
 import { join } from "node:path";
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { pino } from "pino";
 import { type Config, ConfigError, loadConfig } from "../config.ts";
+import { DownloadError } from "../flatcar/download.ts";
 import { Mirror, type PinnedRelease } from "../flatcar/mirror.ts";
 import { formatBytes, ProgressReporter } from "../flatcar/progress.ts";
 import { boardOf, ReleaseRequestSchema } from "../flatcar/release.ts";
@@ -11,17 +12,49 @@ import { CliError } from "./client.ts";
 import { print, table } from "./table.ts";
 
 type Globals = { config?: string; dataDir?: string; json?: boolean };
-type SyncFlags = { origin?: string; signingKey?: string; signingFingerprint?: string };
+type MirrorFlags = {
+  flatcarOrigin?: string;
+  flatcarSigningKey?: string;
+  flatcarSigningFingerprint?: string;
+  origin?: string;
+  signingKey?: string;
+  signingFingerprint?: string;
+};
+
+/**
+ * The mirror flags, spelled as `kindling serve` spells them (`--flatcar-origin`, …). The short spellings
+ * these commands had first (`--origin`, `--signing-key`, `--signing-fingerprint`) stay as hidden aliases.
+ */
+function mirrorOptions(cmd: Command, withOrigin: boolean): Command {
+  const flags: [string, string, string][] = [
+    ["signing-key", "<file>", "armored image signing key (default: fetched from flatcar.org)"],
+    ["signing-fingerprint", "<fpr>", "pinned primary key fingerprint"],
+  ];
+  if (withOrigin) flags.unshift(["origin", "<url>", "release origin; {channel} and {board} are substituted"]);
+  for (const [name, arg, help] of flags) {
+    cmd.option(`--flatcar-${name} ${arg}`, help);
+    cmd.addOption(new Option(`--${name} ${arg}`).hideHelp());
+  }
+  return cmd;
+}
 
 /** Config for the local commands: the file, env, `--data-dir`, and the mirror flags given here. */
 function configFor(cmd: Command): Config {
-  const g = cmd.optsWithGlobals<Globals & SyncFlags>();
+  const g = cmd.optsWithGlobals<Globals & MirrorFlags>();
   const flatcar: Record<string, string> = {};
-  if (g.origin) flatcar.origin = g.origin;
-  if (g.signingKey) flatcar.signingKey = g.signingKey;
-  if (g.signingFingerprint) flatcar.signingFingerprint = g.signingFingerprint;
+  const origin = g.flatcarOrigin ?? g.origin;
+  const signingKey = g.flatcarSigningKey ?? g.signingKey;
+  const signingFingerprint = g.flatcarSigningFingerprint ?? g.signingFingerprint;
+  if (origin) flatcar.origin = origin;
+  if (signingKey) flatcar.signingKey = signingKey;
+  if (signingFingerprint) flatcar.signingFingerprint = signingFingerprint;
   return loadConfig({ file: g.config, flags: g.dataDir ? { "data-dir": g.dataDir } : {}, overrides: { flatcar } });
 }
+
+/** A download that failed says where it went and what else the user can do. */
+const OFFLINE_HINT =
+  "the release origin could not be reached: check --flatcar-origin (or flatcar.origin / KINDLING_FLATCAR_ORIGIN), " +
+  "or copy the release files with their .sig files here and run `kindling assets import DIR --channel …`";
 
 /**
  * Runs `fn` with a mirror over `<dataDir>/assets` whose events go to the data dir's event log (so the UI and
@@ -40,6 +73,7 @@ async function withMirror<T>(cmd: Command, fn: (m: Mirror, store: Store, config:
     });
     return await fn(mirror, store, config);
   } catch (err) {
+    if (err instanceof DownloadError) throw new CliError(`${err.message}\n${OFFLINE_HINT}`);
     if (err instanceof Error && !(err instanceof CliError) && !(err instanceof ConfigError))
       throw new CliError(err.message);
     throw err;
@@ -71,16 +105,14 @@ export function registerAssetsCommands(program: Command): void {
     .description("the verified Flatcar mirror in <data-dir>/assets (works without a running server)");
   const json = (cmd: Command) => cmd.optsWithGlobals<Globals>().json === true;
 
-  assets
+  const sync = assets
     .command("sync")
     .description("download a release and verify every file's signature before it can be served")
     .requiredOption("--channel <channel>", "alpha, beta, stable, lts or lts-YYYY")
     .option("--version <version>", "release such as 4593.2.5, or current", "current")
-    .option("--arch <arch>", "amd64 or arm64", arch, "amd64")
-    .option("--origin <url>", "release origin; {channel} and {board} are substituted")
-    .option("--signing-key <file>", "armored image signing key (default: fetched from flatcar.org)")
-    .option("--signing-fingerprint <fpr>", "pinned primary key fingerprint")
-    .action(async (o: { channel: string; version: string; arch: "amd64" | "arm64" }, cmd: Command) => {
+    .option("--arch <arch>", "amd64 or arm64", arch, "amd64");
+  mirrorOptions(sync, true).action(
+    async (o: { channel: string; version: string; arch: "amd64" | "arm64" }, cmd: Command) => {
       const parsed = ReleaseRequestSchema.safeParse({ channel: o.channel, version: o.version, arch: o.arch });
       if (!parsed.success)
         throw new CliError(parsed.error.issues.map((i) => `--${String(i.path[0])}: ${i.message}`).join("; "));
@@ -97,7 +129,8 @@ export function registerAssetsCommands(program: Command): void {
             `verified Flatcar ${r.channel} ${boardOf(r.arch)} ${version}${r.version === "current" ? " (current)" : ""} in ${dir}`,
         );
       });
-    });
+    },
+  );
 
   assets
     .command("list")
@@ -127,23 +160,22 @@ export function registerAssetsCommands(program: Command): void {
     .action(async (_o, cmd: Command) => {
       await withMirror(cmd, async (mirror, store) => {
         const result = await mirror.prune(pinnedByProfiles(store));
-        print(json(cmd), result, () =>
-          result.removed.length === 0
-            ? "nothing to prune"
-            : result.removed.map((r) => `removed ${r.channel} ${r.board} ${r.version}`).join("\n"),
-        );
+        const lines = [
+          ...result.removed.map((r) => `removed ${r.channel} ${r.board} ${r.version}`),
+          ...result.strays.map((f) => `removed ${f} (left by a stopped sync)`),
+        ];
+        print(json(cmd), result, () => (lines.length === 0 ? "nothing to prune" : lines.join("\n")));
       });
     });
 
-  assets
+  const importCmd = assets
     .command("import <dir>")
     .description("take release files copied by hand (with their .sig files) and verify them like a download")
     .requiredOption("--channel <channel>", "channel the files belong to")
     .option("--arch <arch>", "amd64 or arm64", arch, "amd64")
-    .option("--version <version>", "release number (default: from DIR/version.txt)")
-    .option("--signing-key <file>", "armored image signing key")
-    .option("--signing-fingerprint <fpr>", "pinned primary key fingerprint")
-    .action(async (dir: string, o: { channel: string; arch: "amd64" | "arm64"; version?: string }, cmd: Command) => {
+    .option("--version <version>", "release number (default: from DIR/version.txt)");
+  mirrorOptions(importCmd, false).action(
+    async (dir: string, o: { channel: string; arch: "amd64" | "arm64"; version?: string }, cmd: Command) => {
       await withMirror(cmd, async (mirror) => {
         const result = await mirror.import(dir, {
           channel: o.channel,
@@ -157,5 +189,6 @@ export function registerAssetsCommands(program: Command): void {
             `verified and imported Flatcar ${o.channel} ${boardOf(o.arch)} ${result.version}: ${result.files.join(", ")}`,
         );
       });
-    });
+    },
+  );
 }

@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { parse as parseYaml } from "yaml";
+import { looksLikeProfile, ProfileFileError, readProfileFile } from "../boot/builtin-profiles.ts";
+import { checkProfile } from "../http/api/profile-check.ts";
 import {
   type Diagnostic,
   formatDiagnostic,
@@ -68,13 +70,16 @@ export function registerIgnitionCommands(program: Command): void {
 
   program
     .command("validate")
-    .description("validate an Ignition JSON config (spec 3.3.0-3.5.0) or a Butane file; exit 1 on errors")
-    .argument("<file>", "Ignition JSON or Butane YAML")
+    .description(
+      "validate an Ignition JSON config (spec 3.3.0-3.5.0), a Butane file, or a profile file; exit 1 on errors",
+    )
+    .argument("<file>", "Ignition JSON, Butane YAML, or a profile YAML (as in profiles/)")
     .option("--strict", "fail on warnings too")
     .option("-d, --files-dir <dir>", "files directory for a Butane file's local references")
     .action((file: string, opts: { strict?: boolean; filesDir?: string }) => {
       const text = readInput(file, file);
       if (text === undefined) return;
+      if (isProfileText(text)) return validateProfile(file);
       const source = text.trimStart().startsWith("{") ? { json: text } : { butane: text };
       const { spec, diagnostics } = validateSource(source, {
         strict: opts.strict ?? false,
@@ -84,6 +89,29 @@ export function registerIgnitionCommands(program: Command): void {
       if (diagnostics.some((d) => d.severity === "error")) process.exitCode = 1;
       else process.stdout.write(`${file}: valid Ignition ${spec}\n`);
     });
+}
+
+function isProfileText(text: string): boolean {
+  try {
+    return looksLikeProfile(parseYaml(text));
+  } catch {
+    return false; // not YAML at all: validateSource reports it as a config
+  }
+}
+
+/**
+ * A profile file (as in `profiles/`): its schema, then its Ignition template compiled strictly with stand-in
+ * per-machine values, exactly as `kindling serve` checks built-in profiles at start and the API on save.
+ */
+function validateProfile(file: string): void {
+  try {
+    const profile = readProfileFile(file);
+    checkProfile(profile);
+    process.stdout.write(`${file}: valid profile ${profile.name}\n`);
+  } catch (err) {
+    process.stderr.write(`${err instanceof ProfileFileError ? "" : `${file}: `}${(err as Error).message}\n`);
+    process.exitCode = 1;
+  }
 }
 
 /** File (or stdin) contents; a read error is reported like any other CLI failure (exit 1, no stack trace). */

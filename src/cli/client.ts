@@ -32,6 +32,16 @@ export class ApiClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return (await this.send<T>(method, path, body)).body;
+  }
+
+  /** A GET of a paged list: the page and the cursor of the next one (the `X-Next-Cursor` header), if any. */
+  async page<T>(path: string): Promise<{ items: T[]; next: string | undefined }> {
+    const { body, headers } = await this.send<T[]>("GET", path);
+    return { items: body, next: headers.get("x-next-cursor") ?? undefined };
+  }
+
+  private async send<T>(method: string, path: string, body?: unknown): Promise<{ body: T; headers: Headers }> {
     let res: Response;
     try {
       res = await fetch(`${this.base}/api/v1${path}`, {
@@ -57,6 +67,6 @@ export class ApiClient {
       }
       throw new CliError(`${method} ${path}: ${res.status} ${message}`);
     }
-    return (text ? JSON.parse(text) : undefined) as T;
+    return { body: (text ? JSON.parse(text) : undefined) as T, headers: res.headers };
   }
 }

@@ -26,8 +26,8 @@ const machineRows = (ms: Machine[]) =>
 
 export const eventRows = (es: Event[]) =>
   table(
-    ["AT", "MAC", "KIND", "DETAIL"],
-    es.map((e) => [e.at, e.mac, e.kind, JSON.stringify(e.detail)]),
+    ["ID", "AT", "MAC", "KIND", "DETAIL"],
+    es.map((e) => [String(e.id), e.at, e.mac, e.kind, JSON.stringify(e.detail)]),
   );
 
 export function registerMachineCommands(program: Command): void {
@@ -68,15 +68,28 @@ export function registerMachineCommands(program: Command): void {
     .option("--state <state>")
     .option("--profile <name>")
     .option("--search <text>", "MAC or hostname contains")
+    .option("--limit <n>", "one page of at most n machines (default: every page)")
+    .option("--cursor <token>", "start where a previous --limit page ended")
     .action(async (o, cmd: Command) => {
-      const q = new URLSearchParams(
-        Object.entries({ state: o.state, profile: o.profile, search: o.search }).filter(([, v]) => v) as [
-          string,
-          string,
-        ][],
-      );
-      const ms = await client(cmd).request<Machine[]>("GET", `/machines${q.size ? `?${q}` : ""}`);
+      const api = client(cmd);
+      const filter = Object.entries({ state: o.state, profile: o.profile, search: o.search }).filter(([, v]) => v) as [
+        string,
+        string,
+      ][];
+      const ms: Machine[] = [];
+      let cursor: string | undefined = o.cursor;
+      let next: string | undefined;
+      do {
+        const q = new URLSearchParams(filter);
+        q.set("limit", o.limit ?? "1000"); // following every page: the largest pages
+        if (cursor) q.set("cursor", cursor);
+        const page = await api.page<Machine>(`/machines${q.size ? `?${q}` : ""}`);
+        ms.push(...page.items);
+        cursor = next = page.next;
+      } while (cursor && !o.limit);
       print(json(cmd), ms, () => machineRows(ms));
+      // With --limit, say how to go on (on stderr: stdout stays the table or JSON).
+      if (o.limit && next) process.stderr.write(`more: --cursor ${next}\n`);
     });
 
   machines
@@ -130,6 +143,8 @@ export function registerMachineCommands(program: Command): void {
         "GET",
         `/events?mac=${encodeURIComponent(mac)}&limit=${encodeURIComponent(o.limit)}`,
       );
+      // No events at all: an unknown MAC is an error (a forgotten machine's events are still its story).
+      if (es.length === 0) await client(cmd).request("GET", `/machines/${encodeURIComponent(mac)}`);
       const story = [...es].reverse();
       print(json(cmd), story, () => eventRows(story));
     });

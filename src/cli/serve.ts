@@ -29,8 +29,15 @@ export function registerServeCommand(program: Command): void {
     const stop = async (signal: string) => {
       if (stopping) return;
       stopping = true;
-      log.info({ signal }, "shutting down");
-      await kindling.close();
+      const graceMs = config.shutdownGraceSeconds * 1000;
+      log.info({ signal, graceSeconds: config.shutdownGraceSeconds }, "shutting down");
+      // close() ends every connection at the grace; this only catches a close that hangs anyway (a stuck disk).
+      setTimeout(() => {
+        log.error({ graceSeconds: config.shutdownGraceSeconds }, "shutdown did not finish after the grace; exiting");
+        log.flush();
+        process.exit(1);
+      }, graceMs + 5000).unref();
+      await kindling.close(graceMs);
       log.flush();
       process.exit(0);
     };

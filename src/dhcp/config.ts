@@ -86,6 +86,12 @@ export const DhcpConfigSchema = z.strictObject({
   offerSeconds: seconds(30),
   /** How long an address a client DECLINEd stays out of the pool. */
   declineSeconds: seconds(600),
+  /**
+   * Most addresses of a subnet's ranges quarantined by DECLINE at once, in percent (at least one address);
+   * past it the oldest quarantine ends early. A host that leases addresses only to decline them can hold out
+   * this share of the pool, no more.
+   */
+  declineMaxPercent: z.coerce.number().int().min(1).max(100).default(10),
   subnets: z.array(SubnetSchema).default([]),
 });
 export type DhcpConfig = z.infer<typeof DhcpConfigSchema>;

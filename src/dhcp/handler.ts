@@ -20,9 +20,10 @@ import type { MachineStore } from "../store/machines.ts";
 import type { DhcpConfig } from "./config.ts";
 import { inCidr, intToIp } from "./ip.ts";
 import type { Link } from "./links.ts";
-import { IpxeSub, ipToBuf, MessageType, messageTypeName, Opt, PxeSub } from "./options.ts";
+import { IpxeSub, ipToBuf, MessageType, messageTypeName, Opt, OptionError, PxeSub } from "./options.ts";
 import { BROADCAST_FLAG, DhcpOptions, type DhcpPacket, replyTo } from "./packet.ts";
 import { SubnetPool } from "./pool.ts";
+import { ReportLimiter } from "./report-limit.ts";
 
 export type Port = "dhcp" | "proxy";
 
@@ -57,8 +58,11 @@ export interface HandlerDeps {
 
 const ZERO = "0.0.0.0";
 const MESSAGE_TYPE_BYTES: Buffer[] = [];
-const EXHAUSTED_REPORT_MS = 10_000;
+/** A full pool, or declined addresses, are logged and recorded at most this often per subnet. */
+const REPORT_MS = 10_000;
 const BROADCAST = "255.255.255.255";
+/** Longest client-chosen text kept in a lease or an event, and longest option 82 echoed: one option's worth. */
+const MAX_TEXT = 255;
 
 /** Thrown for requests that decode but make no sense (counted as dropped, with the reason logged). */
 export class DropError extends Error {
@@ -82,15 +86,19 @@ export class DhcpHandler {
   private readonly linkPool = new Map<Link, SubnetPool>();
   private warnedNoTftp = false;
   private readonly encodedServerIds = new Map<string, Buffer>();
-  private readonly exhaustedReports = new Map<SubnetPool, { at: number; unanswered: number }>();
+  private readonly exhaustedReports: ReportLimiter<SubnetPool>;
+  private readonly declineReports: ReportLimiter<SubnetPool>;
   private readonly encodedSubnets = new Map<SubnetPool, { config: [number, Buffer][]; lease: [number, Buffer][] }>();
 
   constructor(private readonly d: HandlerDeps) {
     this.now = d.now ?? Date.now;
+    this.exhaustedReports = new ReportLimiter(REPORT_MS, this.now);
+    this.declineReports = new ReportLimiter(REPORT_MS, this.now);
     this.pools =
       d.config.mode === "full" && d.leases ? d.config.subnets.map((s) => new SubnetPool(s, d.leases!, this.now)) : [];
-    for (const l of d.leases && this.pools.length ? d.leases.all() : [])
-      this.pools.find((p) => p.contains(l.ip))?.restore(l);
+    // Oldest first, so quarantines come back in the order they began.
+    const leases = d.leases && this.pools.length ? d.leases.all().sort((a, b) => a.updatedAt - b.updatedAt) : [];
+    for (const l of leases) this.pools.find((p) => p.contains(l.ip))?.restore(l);
   }
 
   addLink(link: Link): void {
@@ -106,6 +114,10 @@ export class DhcpHandler {
     if (type === undefined) throw new DropError("no message type (BOOTP is not served)");
     if (req.hlen !== 6 || req.htype !== 1)
       throw new DropError(`hardware type ${req.htype}/${req.hlen} is not Ethernet`);
+    // Echoed into every reply: longer than one option (RFC 3046) it could make the reply too big to send.
+    const relay = req.options.raw.get(Opt.RelayAgent);
+    if (relay && relay.length > MAX_TEXT)
+      throw new OptionError(`option 82: ${relay.length} bytes, more than ${MAX_TEXT}`);
     const mac = macFromBytes(req.chaddr);
     const client = classifyClient(
       {
@@ -142,7 +154,10 @@ export class DhcpHandler {
       this.d.events.append({
         mac,
         kind: "dhcp.unknown-arch",
-        detail: { arch: ctx.answer.arch ?? null, vendorClass: req.options.get(Opt.VendorClass) ?? null },
+        detail: {
+          arch: ctx.answer.arch ?? null,
+          vendorClass: req.options.get(Opt.VendorClass)?.slice(0, MAX_TEXT) ?? null,
+        },
       });
     if (this.d.config.mode === "proxy" || inc.port === "proxy") return this.proxy(ctx);
     return this.full(ctx);
@@ -401,21 +416,16 @@ export class DhcpHandler {
   }
 
   /**
-   * A full pool is logged and recorded once per EXHAUSTED_REPORT_MS per subnet, with the number of DISCOVERs
-   * left unanswered since the last report: a rack of machines retrying against a full pool would otherwise
-   * write a warning and an event row for every packet.
+   * A full pool is logged and recorded once per REPORT_MS per subnet, with the number of DISCOVERs left
+   * unanswered since the last report: a rack of machines retrying against a full pool would otherwise write a
+   * warning and an event row for every packet.
    */
   private reportExhausted(ctx: Ctx, pool: SubnetPool): void {
-    const report = this.exhaustedReports.get(pool) ?? { at: -Infinity, unanswered: 0 };
-    this.exhaustedReports.set(pool, report);
-    report.unanswered++;
-    const now = this.now();
-    if (now - report.at < EXHAUSTED_REPORT_MS) return;
-    const detail = { subnet: pool.config.cidr, unanswered: report.unanswered };
+    const unanswered = this.exhaustedReports.hit(pool);
+    if (unanswered === undefined) return;
+    const detail = { subnet: pool.config.cidr, unanswered };
     this.d.log.warn({ ...detail, mac: ctx.mac }, "dhcp: pool exhausted");
     this.event(ctx, "dhcp.pool-exhausted", detail);
-    report.at = now;
-    report.unanswered = 0;
   }
 
   private nak(ctx: Ctx, link: Link | undefined, reason: string): Outgoing {
@@ -428,7 +438,7 @@ export class DhcpHandler {
 
   private ack(ctx: Ctx, pool: SubnetPool, link: Link | undefined, ip: string): Outgoing {
     const { req, mac } = ctx;
-    const hostname = req.options.get(Opt.Hostname) ?? null;
+    const hostname = req.options.get(Opt.Hostname)?.slice(0, MAX_TEXT) ?? null;
     const bound = pool.bind(mac, ip, pool.config.leaseSeconds * 1000, hostname, this.d.leases!.reservations());
     if (!bound.ok) return this.nak(ctx, link, bound.reason);
     const reply = this.base(req, MessageType.ACK, link);
@@ -497,16 +507,34 @@ export class DhcpHandler {
     return [];
   }
 
+  /**
+   * RFC 2131 4.3.3: a DECLINE names the address (50) and the server (54); it counts only from the client that
+   * address is offered or leased to, so a host cannot quarantine addresses it was never given. Anything else
+   * is dropped (counted, reason at debug level).
+   */
   private decline(ctx: Ctx): Outgoing[] {
     const { req, mac } = ctx;
     const ip = req.options.get(Opt.RequestedIp);
     const serverId = req.options.get(Opt.ServerId);
-    if (!ip || (serverId !== undefined && !this.isOurs(serverId))) return [];
+    if (!ip || serverId === undefined) throw new DropError("DECLINE without requested address (50) or server (54)");
+    if (!this.isOurs(serverId)) return [];
     const pool = this.pools.find((p) => p.contains(ip));
-    if (pool?.decline(mac, ip, this.d.config.declineSeconds * 1000)) {
-      this.d.log.warn({ ip, mac }, "dhcp: address declined, quarantined");
-      this.event(ctx, "dhcp.decline", { ip });
-    }
+    if (!pool) throw new DropError(`DECLINE of ${ip}, which no subnet holds`);
+    const max = Math.max(1, Math.floor((pool.size * this.d.config.declineMaxPercent) / 100));
+    const r = pool.decline(mac, ip, this.d.config.declineSeconds * 1000, max);
+    if (!r.ok) throw new DropError(`DECLINE refused: ${r.reason}`);
+    // Reported once per REPORT_MS per subnet (with how many declines it stands for): a host can lease
+    // addresses only to decline them.
+    const declines = this.declineReports.hit(pool);
+    if (declines === undefined) return [];
+    const detail = {
+      ip,
+      declines,
+      quarantined: pool.quarantined(),
+      ...(r.released ? { quarantineEnded: r.released } : {}),
+    };
+    this.d.log.warn({ ...detail, mac }, "dhcp: address declined, quarantined");
+    this.event(ctx, "dhcp.decline", detail);
     return [];
   }
 

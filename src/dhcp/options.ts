@@ -133,8 +133,13 @@ export const u32Codec: Codec<number> = {
   },
 };
 export const stringCodec: Codec<string> = {
-  // Some clients NUL-terminate strings inside options; the NUL is not part of the value.
-  decode: (b) => b.toString("latin1").replace(/\0+$/, ""),
+  // Some clients NUL-terminate strings inside options; the NUL is not part of the value. A loop, not a
+  // regex: /\0+$/ backtracks quadratically over a long run of NULs followed by anything else.
+  decode: (b) => {
+    let end = b.length;
+    while (end > 0 && b[end - 1] === 0) end--;
+    return b.toString("latin1", 0, end);
+  },
   encode: (v) => Buffer.from(v, "latin1"),
 };
 export const bytesCodec: Codec<Buffer> = { decode: (b) => Buffer.from(b), encode: (v) => Buffer.from(v) };
@@ -154,6 +159,8 @@ export type SubOptions = Map<number, Buffer>;
 export const subOptionsCodec: Codec<SubOptions> = {
   decode: (b) => {
     const out: SubOptions = new Map();
+    // Later pieces of repeated codes, joined once at the end: linear however often a code repeats.
+    let more: Map<number, Buffer[]> | undefined;
     let i = 0;
     while (i < b.length) {
       const code = b[i]!;
@@ -165,11 +172,18 @@ export const subOptionsCodec: Codec<SubOptions> = {
       if (i + 1 >= b.length) throw new OptionError(`sub-option ${code}: no length`);
       const len = b[i + 1]!;
       if (i + 2 + len > b.length) throw new OptionError(`sub-option ${code}: length ${len} past the end`);
-      const prev = out.get(code);
       const value = b.subarray(i + 2, i + 2 + len);
-      out.set(code, prev ? Buffer.concat([prev, value]) : Buffer.from(value));
+      // Copies: a decoded value must not change if the datagram's buffer is reused.
+      if (!out.has(code)) out.set(code, Buffer.from(value));
+      else {
+        more ??= new Map();
+        const pieces = more.get(code);
+        if (pieces) pieces.push(value);
+        else more.set(code, [value]);
+      }
       i += 2 + len;
     }
+    for (const [code, pieces] of more ?? []) out.set(code, Buffer.concat([out.get(code)!, ...pieces]));
     return out;
   },
   encode: (v) => {

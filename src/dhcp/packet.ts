@@ -67,8 +67,29 @@ export const BROADCAST_FLAG = 0x8000;
 
 export type DecodeResult = { ok: true; packet: DhcpPacket } | { ok: false; reason: string };
 
-/** Walks one option area; appends to `into` (RFC 3396: repeated codes concatenate). */
-function readOptions(b: Buffer, into: Map<number, Buffer>, where: string): string | undefined {
+/**
+ * Largest datagram decoded. Clients send one Ethernet frame's worth at most (ISC dhcpd and Kea read no more
+ * than that); a bigger one is refused before any option is looked at, so no datagram costs more than a few
+ * microseconds however it is built.
+ */
+export const MAX_PACKET_BYTES = 4096;
+
+/**
+ * Most option instances (code, length, value) one packet may carry over all its areas: a real client sends a
+ * few dozen, a full-size datagram of 3-byte options holds over 1,300.
+ */
+export const MAX_OPTION_INSTANCES = 512;
+
+/** What one packet's option areas decode into: first pieces by code, plus the rest of repeated codes. */
+interface OptionWalk {
+  raw: Map<number, Buffer>;
+  /** Later pieces of codes seen more than once, joined once at the end (RFC 3396): linear in the datagram. */
+  more: Map<number, Buffer[]> | undefined;
+  instances: number;
+}
+
+/** Walks one option area into `w`. */
+function readOptions(b: Buffer, w: OptionWalk, where: string): string | undefined {
   let i = 0;
   while (i < b.length) {
     const code = b[i]!;
@@ -77,16 +98,29 @@ function readOptions(b: Buffer, into: Map<number, Buffer>, where: string): strin
       i++;
       continue;
     }
+    if (++w.instances > MAX_OPTION_INSTANCES) return `more than ${MAX_OPTION_INSTANCES} options`;
     if (i + 1 >= b.length) return `${where}: option ${code} has no length byte`;
     const len = b[i + 1]!;
     if (i + 2 + len > b.length) return `${where}: option ${code} length ${len} runs past the end`;
     // Views into the datagram, not copies: node hands every datagram its own buffer.
     const value = b.subarray(i + 2, i + 2 + len);
-    const prev = into.get(code);
-    into.set(code, prev ? Buffer.concat([prev, value]) : value);
+    if (!w.raw.has(code)) w.raw.set(code, value);
+    else {
+      w.more ??= new Map();
+      const pieces = w.more.get(code);
+      if (pieces) pieces.push(value);
+      else w.more.set(code, [value]);
+    }
     i += 2 + len;
   }
   return undefined;
+}
+
+/** Joins the pieces of repeated codes walked so far into `w.raw`. */
+function joinRepeats(w: OptionWalk): void {
+  if (!w.more) return;
+  for (const [code, pieces] of w.more) w.raw.set(code, Buffer.concat([w.raw.get(code)!, ...pieces]));
+  w.more = undefined;
 }
 
 function cString(b: Buffer): string {
@@ -95,6 +129,7 @@ function cString(b: Buffer): string {
 }
 
 export function decodePacket(b: Buffer): DecodeResult {
+  if (b.length > MAX_PACKET_BYTES) return { ok: false, reason: `${b.length} bytes, more than ${MAX_PACKET_BYTES}` };
   if (b.length < HEADER) return { ok: false, reason: `truncated: ${b.length} bytes, need at least ${HEADER}` };
   const op = b[0]!;
   if (op !== 1 && op !== 2) return { ok: false, reason: `bad op ${op}` };
@@ -104,9 +139,11 @@ export function decodePacket(b: Buffer): DecodeResult {
   // RFC 1542: relays discard beyond 16 hops; a larger count is garbage or a loop.
   if (hops > 16) return { ok: false, reason: `hops ${hops} exceeds 16` };
   if (b.readUInt32BE(FIXED) !== MAGIC_COOKIE) return { ok: false, reason: "missing magic cookie" };
-  const raw = new Map<number, Buffer>();
-  let err = readOptions(b.subarray(HEADER), raw, "options");
+  const w: OptionWalk = { raw: new Map(), more: undefined, instances: 0 };
+  let err = readOptions(b.subarray(HEADER), w, "options");
   if (err) return { ok: false, reason: err };
+  joinRepeats(w);
+  const raw = w.raw;
   const sname = b.subarray(44, 44 + SNAME_LEN);
   const file = b.subarray(108, 108 + FILE_LEN);
   let overload = 0;
@@ -117,8 +154,9 @@ export function decodePacket(b: Buffer): DecodeResult {
     overload = ov[0]!;
     raw.delete(Opt.Overload);
     // RFC 2131 4.1: the file field is read before sname.
-    if (overload & 1 && (err = readOptions(file, raw, "file field"))) return { ok: false, reason: err };
-    if (overload & 2 && (err = readOptions(sname, raw, "sname field"))) return { ok: false, reason: err };
+    if (overload & 1 && (err = readOptions(file, w, "file field"))) return { ok: false, reason: err };
+    if (overload & 2 && (err = readOptions(sname, w, "sname field"))) return { ok: false, reason: err };
+    joinRepeats(w);
   }
   return {
     ok: true,

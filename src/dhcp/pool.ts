@@ -10,13 +10,23 @@ import { type Cidr, inCidr, intToIp, ipToInt, parseCidr } from "./ip.ts";
 const EXHAUSTED_RECHECK_MS = 1000;
 
 export type BindResult = { ok: true; lease: Lease } | { ok: false; reason: string };
+export type DeclineResult = { ok: true; released: string | undefined } | { ok: false; reason: string };
 
 export class SubnetPool {
   readonly cidr: Cidr;
   private readonly ranges: [number, number][];
-  private readonly size: number;
+  /** Addresses in the ranges. */
+  readonly size: number;
   private readonly leases = new Map<number, Lease>();
   private readonly byMac = new Map<string, number>();
+  /**
+   * Addresses held by an offer, oldest first. Offers need not be reserved (RFC 2131 3.1): once nothing else is
+   * free, a new client takes over the oldest one, so a flood of DISCOVERs from made-up MACs cannot hold the
+   * whole pool for `offerSeconds`.
+   */
+  private readonly offers = new Set<number>();
+  /** Declined addresses, oldest first: the first to end early when the cap is reached. */
+  private readonly quarantine = new Set<number>();
   /** Next-fit cursor: new addresses are handed out in order instead of rescanning from the start. */
   private cursor = 0;
   /**
@@ -46,11 +56,29 @@ export class SubnetPool {
     return this.ranges.some(([a, b]) => n >= a && n <= b);
   }
 
-  /** Puts a persisted lease back after a restart. */
+  /** Puts a persisted lease back after a restart; declined ones in the order they were declined. */
   restore(lease: Lease): void {
     const n = ipToInt(lease.ip);
     this.leases.set(n, lease);
-    if (lease.mac && lease.state !== "declined") this.byMac.set(lease.mac, n);
+    if (lease.state === "declined") {
+      if (lease.expiresAt > this.now()) this.quarantine.add(n);
+    } else if (lease.mac) this.byMac.set(lease.mac, n);
+  }
+
+  /**
+   * Puts `lease` at its address, ending whatever held the address before: an offer to another client loses
+   * it (that client's REQUEST is NAKed and it starts over), a quarantine ends.
+   */
+  private hold(n: number, lease: Lease): void {
+    const before = this.leases.get(n);
+    if (before && this.byMac.get(before.mac) === n) this.byMac.delete(before.mac);
+    this.offers.delete(n);
+    this.quarantine.delete(n);
+    this.leases.set(n, lease);
+    if (lease.state === "offered") this.offers.add(n);
+    // A released address stays linked to its client, who gets it back first if it is still free.
+    if (lease.state === "declined") this.quarantine.add(n);
+    else this.byMac.set(lease.mac, n);
   }
 
   /** The client's current (unexpired, not released) lease or offer. */
@@ -73,6 +101,14 @@ export class SubnetPool {
     return l.mac === mac || l.state === "released" || l.expiresAt <= this.now();
   }
 
+  /** Whether `mac` may bind `n`: free, or only offered to someone else (offers are not reservations). */
+  private bindableBy(n: number, mac: string, reservations: Map<string, string>): boolean {
+    if (this.availableTo(n, mac, reservations)) return true;
+    const l = this.leases.get(n)!;
+    const holder = reservations.size ? reservations.get(intToIp(n)) : undefined;
+    return l.state === "offered" && (holder === undefined || holder === mac);
+  }
+
   private indexToInt(i: number): number {
     for (const [a, b] of this.ranges) {
       if (i <= b - a) return a + i;
@@ -83,7 +119,8 @@ export class SubnetPool {
 
   /**
    * Chooses an address for a DISCOVER: the client's own lease, its reservation, the address it asks for,
-   * then never-used addresses, then expired ones. No ICMP probe: conflicts come back as DECLINE.
+   * then never-used addresses, then expired ones, then the oldest offer to another client. No ICMP probe:
+   * conflicts come back as DECLINE.
    */
   choose(mac: string, opts: { requested?: string | undefined; reservations: Map<string, string> }): string | undefined {
     const mine = this.byMac.get(mac);
@@ -101,7 +138,7 @@ export class SubnetPool {
     )
       return opts.requested;
     const now = this.now();
-    if (now < this.exhaustedUntil) return undefined;
+    if (now < this.exhaustedUntil) return this.oldestOffer(opts.reservations);
     let nextExpiry = now + EXHAUSTED_RECHECK_MS;
     for (const pass of ["unused", "expired"] as const) {
       for (let k = 0; k < this.size; k++) {
@@ -119,6 +156,15 @@ export class SubnetPool {
       }
     }
     this.exhaustedUntil = nextExpiry;
+    return this.oldestOffer(opts.reservations);
+  }
+
+  private oldestOffer(reservations: Map<string, string>): string | undefined {
+    for (const n of this.offers) {
+      // A reserved address is offered only to its holder, and stays theirs.
+      if (reservations.size && reservations.has(intToIp(n))) continue;
+      return intToIp(n);
+    }
     return undefined;
   }
 
@@ -137,8 +183,9 @@ export class SubnetPool {
       hostname: null,
       updatedAt: this.now(),
     };
-    this.leases.set(n, lease);
-    this.byMac.set(mac, n);
+    // An earlier offer to this client elsewhere in the pool is withdrawn: one client, one offer.
+    this.cancelOffer(mac);
+    this.hold(n, lease);
     return lease;
   }
 
@@ -157,11 +204,12 @@ export class SubnetPool {
     if (reservedFor === undefined && !this.inRange(ip))
       return { ok: false, reason: `${ip} is outside the ranges of ${this.config.cidr}` };
     const n = ipToInt(ip);
-    if (!this.availableTo(n, mac, reservations))
+    if (!this.bindableBy(n, mac, reservations))
       return { ok: false, reason: `${ip} is held by ${this.leases.get(n)?.mac || "a decline"}` };
     const lease: Lease = { ip, mac, state: "bound", expiresAt: this.now() + leaseMs, hostname, updatedAt: this.now() };
-    this.leases.set(n, lease);
-    this.byMac.set(mac, n);
+    const mine = this.byMac.get(mac);
+    if (mine !== undefined && mine !== n) this.cancelOffer(mac);
+    this.hold(n, lease);
     this.store.put(lease);
     return { ok: true, lease };
   }
@@ -173,6 +221,7 @@ export class SubnetPool {
     if (n !== undefined && l?.state === "offered" && l.mac === mac) {
       this.leases.delete(n);
       this.byMac.delete(mac);
+      this.offers.delete(n);
       this.exhaustedUntil = 0;
     }
   }
@@ -182,39 +231,58 @@ export class SubnetPool {
     const l = this.leases.get(n);
     if (!l || l.mac !== mac || l.state !== "bound") return false;
     const lease: Lease = { ...l, state: "released", expiresAt: this.now(), updatedAt: this.now() };
-    this.leases.set(n, lease);
+    this.hold(n, lease);
     this.store.put(lease);
     this.exhaustedUntil = 0;
     return true;
   }
 
-  /** Quarantines an address a client found in use; it returns to the pool after `ms`. */
-  decline(mac: string, ip: string, ms: number): boolean {
-    if (!this.inRange(ip)) return false;
+  /**
+   * A client reports `ip` in use by another host (RFC 2131 4.3.3). Only the client the address is offered or
+   * leased to can say so; then the address is quarantined for `ms`. At most `max` addresses are quarantined
+   * at once: past that the oldest quarantine ends early (its address is named in the result).
+   */
+  decline(mac: string, ip: string, ms: number, max: number): DeclineResult {
+    if (!this.inRange(ip)) return { ok: false, reason: `${ip} is outside the ranges of ${this.config.cidr}` };
     const n = ipToInt(ip);
     const l = this.leases.get(n);
-    if (l && l.mac !== mac) return false;
-    const lease: Lease = {
-      ip,
-      mac,
-      state: "declined",
-      expiresAt: this.now() + ms,
-      hostname: null,
-      updatedAt: this.now(),
-    };
-    this.leases.set(n, lease);
-    if (this.byMac.get(mac) === n) this.byMac.delete(mac);
-    this.store.put(lease);
-    return true;
+    if (!l || l.mac !== mac || (l.state !== "offered" && l.state !== "bound") || l.expiresAt <= this.now())
+      return { ok: false, reason: `${ip} is not offered or leased to ${mac}` };
+    const now = this.now();
+    let released: string | undefined;
+    for (const q of this.quarantine) {
+      const held = this.leases.get(q);
+      // Quarantines all last the same time, so the oldest ends first: stop at the first still running.
+      if (held?.state === "declined" && held.expiresAt > now && this.quarantine.size < max) break;
+      this.quarantine.delete(q);
+      if (held?.state === "declined" && held.expiresAt > now) {
+        const freed: Lease = { ...held, mac: "", state: "released", expiresAt: now, updatedAt: now };
+        this.leases.set(q, freed);
+        this.store.put(freed);
+        released = freed.ip;
+      }
+    }
+    this.hold(n, { ip, mac, state: "declined", expiresAt: now + ms, hostname: null, updatedAt: now });
+    this.store.put(this.leases.get(n)!);
+    this.exhaustedUntil = 0;
+    return { ok: true, released };
   }
 
-  stats(): { subnet: string; used: number; free: number } {
+  /** Addresses quarantined by DECLINE right now. */
+  quarantined(): number {
+    const now = this.now();
+    let live = 0;
+    for (const q of this.quarantine) if ((this.leases.get(q)?.expiresAt ?? 0) > now) live++;
+    return live;
+  }
+
+  stats(): { subnet: string; used: number; free: number; quarantined: number } {
     const now = this.now();
     let used = 0;
     for (const [n, l] of this.leases) {
       const inRange = this.ranges.some(([a, b]) => n >= a && n <= b);
       if (inRange && l.state !== "released" && l.expiresAt > now) used++;
     }
-    return { subnet: this.config.cidr, used, free: this.size - used };
+    return { subnet: this.config.cidr, used, free: this.size - used, quarantined: this.quarantined() };
   }
 }

@@ -30,6 +30,7 @@ export interface DhcpServerOptions {
 }
 
 const RECV_BUFFER = 4 * 1024 * 1024;
+const BROADCAST = "255.255.255.255";
 /** How often configured interfaces that are not up yet are looked for (getifaddrs: cheap). */
 const LINK_POLL_MS = 1000;
 const COMMIT_DELAY_MS = 2;
@@ -38,6 +39,8 @@ const COMMIT_DELAY_MS = 2;
  * costs about as much as 10 upserts); this bounds the burst of ACKs that leaves after each commit.
  */
 const MAX_BATCH = 64;
+/** At most one log line per this many ms for replies the kernel refused to send. */
+const UNSENT_LOG_MS = 10_000;
 
 export interface DhcpStats {
   received: number;
@@ -47,9 +50,12 @@ export interface DhcpStats {
   /** Requests left unanswered on purpose (non-PXE clients in proxy mode, RELEASE, another server chosen). */
   ignored: number;
   malformed: number;
+  /** Replies the kernel would not send (no route to a relay's giaddr, say). */
+  unsent: number;
   /** Received and sent messages by type name (DISCOVER, OFFER, ...). */
   byType: Record<string, number>;
-  leases?: { subnet: string; used: number; free: number }[];
+  /** Per subnet: addresses in use (bound, offered, quarantined), free, and quarantined by DECLINE. */
+  leases?: { subnet: string; used: number; free: number; quarantined: number }[];
 }
 
 function bind(sock: Socket, port: number, address: string): Promise<void> {
@@ -64,8 +70,10 @@ function bind(sock: Socket, port: number, address: string): Promise<void> {
 }
 
 export class DhcpServer {
-  private readonly sockets: { socket: Socket; port: Port; link: Link | undefined }[] = [];
-  private readonly counters = { received: 0, replied: 0, dropped: 0, ignored: 0, malformed: 0 };
+  private readonly sockets: { socket: Socket; port: Port; link: Link | undefined; unicast: boolean }[] = [];
+  private readonly counters = { received: 0, replied: 0, dropped: 0, ignored: 0, malformed: 0, unsent: 0 };
+  /** When a send failure was last logged: a request can name any giaddr, so failures are logged sparingly. */
+  private unsentLoggedAt = -Infinity;
   private readonly byType: Record<string, number> = {};
   /** Replies that follow a lease write, sent once the writes are committed. */
   private outbox: { reply: Outgoing; maxSize: number }[] = [];
@@ -93,6 +101,13 @@ export class DhcpServer {
     const { links, waiting } = resolveLinks(config.interfaces, opts.advertise);
     if (config.mode === "full" && config.subnets.length === 0)
       log.warn("dhcp: full mode without subnets leases nothing");
+    if (config.mode !== "off" && config.interfaces.length === 0 && links.length === 0)
+      log.warn(
+        { advertise: opts.advertise },
+        `dhcp: no interface holds the advertised address ${opts.advertise}: DHCP listens on 0.0.0.0 only and its ` +
+          "broadcast replies leave by the routing table; set --advertise to the boot network's address, or name the " +
+          "serving interfaces in dhcp.interfaces (fine as it is only if the address is NATed to this host)",
+      );
     const leases = config.mode === "full" ? new LeaseStore(opts.db) : undefined;
     const server = new DhcpServer(opts, new DhcpHandler({ ...opts, leases }), leases);
     try {
@@ -120,12 +135,21 @@ export class DhcpServer {
   private async openWildcard(): Promise<void> {
     if (this.wildcardOpen) return;
     this.wildcardOpen = true;
-    for (const [port, number] of this.ports) await this.open(port, number, "0.0.0.0", undefined);
+    for (const [port, number] of this.ports) await this.open(port, number, "0.0.0.0", undefined, false);
   }
 
+  /**
+   * Two sockets per port on the link's address. Unicast replies (to ciaddr, giaddr, a 4011 client) leave by
+   * the second: a reply to an address nobody answers ARP for waits in the kernel for seconds and holds the
+   * socket's send buffer, so a host naming absent addresses could otherwise stall every broadcast OFFER on
+   * the link. Both receive what is unicast to the address (the kernel hands each datagram to one of them).
+   */
   private async serveLink(link: Link): Promise<void> {
     await this.openWildcard();
-    for (const [port, number] of this.ports) await this.open(port, number, link.address, link);
+    for (const [port, number] of this.ports) {
+      await this.open(port, number, link.address, link, false);
+      await this.open(port, number, link.address, link, true);
+    }
     this.handler.addLink(link);
   }
 
@@ -172,7 +196,13 @@ export class DhcpServer {
     this.linkWatch.unref();
   }
 
-  private async open(port: Port, number: number, address: string, link: Link | undefined): Promise<void> {
+  private async open(
+    port: Port,
+    number: number,
+    address: string,
+    link: Link | undefined,
+    unicast: boolean,
+  ): Promise<void> {
     // A deep receive buffer absorbs bursts (hundreds of machines powered on at once) while the event loop is
     // busy; the kernel caps it at net.core.rmem_max.
     const socket = createSocket({ type: "udp4", reuseAddr: true, recvBufferSize: RECV_BUFFER, lookup: literalLookup });
@@ -189,7 +219,7 @@ export class DhcpServer {
     socket.setBroadcast(true);
     socket.on("message", (msg, rinfo) => this.onMessage(msg, rinfo, port, link));
     socket.on("error", (err) => this.opts.log.error({ err, port, address }, "dhcp: socket error"));
-    this.sockets.push({ socket, port, link });
+    this.sockets.push({ socket, port, link, unicast });
   }
 
   private count(name: string): void {
@@ -267,8 +297,9 @@ export class DhcpServer {
   }
 
   private send(r: Outgoing, maxSize: number): void {
+    const unicast = r.address !== BROADCAST;
     const entry =
-      this.sockets.find((s) => s.port === r.port && s.link === r.link) ??
+      this.sockets.find((s) => s.port === r.port && s.link === r.link && s.unicast === unicast) ??
       this.sockets.find((s) => s.port === r.port && !s.link);
     if (!entry) return;
     let bytes: Buffer;
@@ -281,8 +312,15 @@ export class DhcpServer {
     }
     this.counters.replied++;
     this.count(messageTypeName(r.packet.options.get(Opt.MessageType) ?? 0) ?? "unknown");
-    // Send errors surface as the socket's "error" event, which is logged.
-    entry.socket.send(bytes, r.destPort, r.address);
+    entry.socket.send(bytes, r.destPort, r.address, (err) => err && this.unsent(err, r.address));
+  }
+
+  private unsent(err: Error, address: string): void {
+    this.counters.unsent++;
+    const now = Date.now();
+    if (now - this.unsentLoggedAt < UNSENT_LOG_MS) return;
+    this.unsentLoggedAt = now;
+    this.opts.log.warn({ err, address, unsent: this.counters.unsent }, "dhcp: reply could not be sent");
   }
 
   stats(): DhcpStats {

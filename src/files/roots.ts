@@ -8,12 +8,19 @@ export type RootLookup =
 const MISSING = new Set(["ENOENT", "ENOTDIR"]);
 
 /**
+ * Names that are never served, as if absent: files still being written (`*.part`, `*.tmp`: unverified bytes
+ * under a temporary name) and dot-names (state kept beside served files, such as the mirror's writer locks).
+ */
+const unpublished = (segment: string) => segment.startsWith(".") || /\.(?:part|tmp)$/.test(segment);
+
+/**
  * Finds a relative path in the first root that has it, for every protocol that serves files (TFTP, HTTP).
  * Callers turn their request into `segments` by their own rules (each non-empty, never `.` or `..`); here
  * the real path, symlinks resolved, must stay inside that root's real path, so a link out of a served tree
  * is refused whoever made it.
  */
 export async function findInRoots(roots: readonly string[], segments: readonly string[]): Promise<RootLookup> {
+  if (segments.some(unpublished)) return { ok: false, reason: "not-found", detail: "file not found" };
   for (const root of roots) {
     let rootReal: string;
     try {

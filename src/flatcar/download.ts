@@ -1,5 +1,6 @@
 import { open, stat, truncate } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
+import { describeError } from "../net/error-cause.ts";
 
 /** The origin does not have this file (404/410): retrying will not help. */
 export class MissingFileError extends Error {
@@ -131,8 +132,7 @@ export async function downloadTo(
       if (attempt < opts.attempts) await sleep(100 * attempt);
     }
   }
-  const why = lastError instanceof Error ? lastError.message : String(lastError);
-  throw new DownloadError(`${url}: gave up after ${opts.attempts} attempts (${why})`);
+  throw new DownloadError(`${url}: gave up after ${opts.attempts} attempts (${describeError(lastError)})`);
 }
 
 /** Small files (signatures, version.txt) read whole; null when the origin does not have them. */
@@ -162,7 +162,7 @@ export async function fetchSmall(
     } catch (err) {
       const retryable = !(err instanceof DownloadError) || err.retryable;
       if (!retryable || attempt >= attempts)
-        throw err instanceof DownloadError ? err : new DownloadError(`${url}: ${(err as Error).message}`);
+        throw err instanceof DownloadError ? err : new DownloadError(`${url}: ${describeError(err)}`);
       await sleep(100 * attempt);
     }
   }

@@ -6,6 +6,7 @@ import type { EventSink } from "../model/event.ts";
 import type { FlatcarConfig } from "./config.ts";
 import { downloadTo, fetchSmall, MissingFileError } from "./download.ts";
 import { InlineCheck } from "./inline-check.ts";
+import { adoptPart, claimWriter, hasLiveWriter, markFilling, partName, removeStrays, tmpName } from "./partial.ts";
 import {
   type Arch,
   boardOf,
@@ -198,6 +199,7 @@ export class Mirror {
     this.opts.log.info(detail, "flatcar sync started");
     let version = r.version;
     try {
+      await claimWriter(this.dir);
       let versionTxt: Uint8Array | null = null;
       if (r.version === "current") {
         const url = `${base}/${upstreamChannel(r.channel).currentDir}/${VERSION_TXT}`;
@@ -226,17 +228,19 @@ export class Mirror {
         return { version };
       }
       await mkdir(dir, { recursive: true });
+      const filled = await markFilling(dir);
       const files: Manifest["files"] = [];
-      for (const name of releaseFiles(this.opts.config.oems)) {
-        const got = await this.fetchVerified(`${base}/${version}`, dir, name, progress);
-        files.push({ name, ...got });
+      let txt: string;
+      try {
+        for (const name of releaseFiles(this.opts.config.oems)) {
+          const got = await this.fetchVerified(`${base}/${version}`, dir, name, progress);
+          files.push({ name, ...got });
+        }
+        versionTxt ??= await fetchSmall(this.fetch, `${base}/${version}/${VERSION_TXT}`);
+        txt = await this.finishRelease(dir, { channel: r.channel, board, version, files, source: base }, versionTxt);
+      } finally {
+        await filled();
       }
-      versionTxt ??= await fetchSmall(this.fetch, `${base}/${version}/${VERSION_TXT}`);
-      const txt = await this.finishRelease(
-        dir,
-        { channel: r.channel, board, version, files, source: base },
-        versionTxt,
-      );
       if (r.version === "current") await writeAtomic(this.currentFile(r.channel, board), txt);
       this.failures.delete(key);
       const bytes = files.reduce((n, f) => n + f.bytes, 0);
@@ -279,6 +283,7 @@ export class Mirror {
     await writeAtomic(join(dir, VERSION_TXT), txt);
     const manifest: Manifest = { ...m, verifiedAt: new Date().toISOString() };
     await writeAtomic(join(dir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+    await removeStrays(this.dir, dir);
     return txt;
   }
 
@@ -303,6 +308,8 @@ export class Mirror {
     }
     if (!sig) throw new MissingFileError(`${baseUrl}/${name}.sig (signature of ${name})`);
     const temp = partName(dest);
+    const adopted = await adoptPart(this.dir, dest);
+    if (adopted > 0) this.opts.log.info({ file: dest, bytes: adopted }, "resuming what a stopped sync downloaded");
     const inline = new InlineCheck(this.signingKey, sig, name);
     try {
       const { bytes } = await downloadTo(`${baseUrl}/${name}`, temp, {
@@ -361,7 +368,9 @@ export class Mirror {
     ConcreteVersionSchema.parse(version);
     const detail = { channel: r.channel, board, version, source: `import ${dir}` };
     this.opts.events.append({ kind: "flatcar.sync.started", detail });
+    let filled: (() => Promise<void>) | undefined;
     try {
+      await claimWriter(this.dir);
       const present = new Set(await readdir(dir));
       for (const required of [PXE_KERNEL, PXE_INITRD, IMAGE]) {
         if (!present.has(required)) throw new Error(`${dir}: ${required} is missing`);
@@ -370,6 +379,7 @@ export class Mirror {
       const names = [PXE_KERNEL, PXE_INITRD, IMAGE, ...oems];
       const into = this.releaseDir(r.channel, board, version);
       await mkdir(into, { recursive: true });
+      filled = await markFilling(into);
       const files: Manifest["files"] = [];
       for (const name of names) {
         const sigName = signatureNames(name).find((s) => present.has(s));
@@ -403,6 +413,8 @@ export class Mirror {
     } catch (err) {
       this.opts.events.append({ kind: "flatcar.sync.failed", detail: { ...detail, reason: (err as Error).message } });
       throw err;
+    } finally {
+      await filled?.();
     }
   }
 
@@ -433,12 +445,17 @@ export class Mirror {
 
   /**
    * Keeps the newest `keep` verified versions per channel and board, the `current` one and every pinned one;
-   * removes the rest, and incomplete leftovers of syncs that are not running.
+   * removes the rest, incomplete leftovers of syncs that are not running (here or in another process), and
+   * the temporaries (`*.part`, `*.tmp`) stopped processes left in what is kept.
    */
   async prune(
     pinned: readonly PinnedRelease[] = [],
-  ): Promise<{ removed: { channel: string; board: string; version: string }[] }> {
+  ): Promise<{ removed: { channel: string; board: string; version: string }[]; strays: string[] }> {
     const removed: { channel: string; board: string; version: string }[] = [];
+    const strays: string[] = [];
+    const sweep = async (dir: string) => {
+      for (const name of await removeStrays(this.dir, dir)) strays.push(join(dir, name));
+    };
     const busy = new Set([...this.syncs.keys()]);
     for (const channel of await subdirs(this.dir)) {
       for (const arch of ARCHES) {
@@ -451,26 +468,26 @@ export class Mirror {
         );
         const complete = versions.filter((v) => existsSync(join(this.releaseDir(channel, board, v), MANIFEST)));
         const newest = new Set([...complete].sort((a, b) => compareVersions(b, a)).slice(0, this.opts.config.keep));
+        await sweep(join(this.boardDir(channel, board), "current"));
         for (const v of versions) {
-          const inFlight = [...busy].some((k) => k.startsWith(`${channel}/${board}/`));
+          const dir = this.releaseDir(channel, board, v);
           const incomplete = !complete.includes(v);
-          if (v === current || isPinned(v) || (incomplete ? inFlight : newest.has(v))) continue;
-          await rm(this.releaseDir(channel, board, v), { recursive: true, force: true });
+          const inFlight = incomplete
+            ? [...busy].some((k) => k.startsWith(`${channel}/${board}/`)) || (await hasLiveWriter(this.dir, dir))
+            : false;
+          if (v === current || isPinned(v) || (incomplete ? inFlight : newest.has(v))) {
+            if (!inFlight) await sweep(dir);
+            continue;
+          }
+          await rm(dir, { recursive: true, force: true });
           removed.push({ channel, board, version: v });
         }
       }
     }
-    if (removed.length > 0) this.opts.events.append({ kind: "flatcar.prune", detail: { removed } });
-    return { removed };
+    if (removed.length > 0 || strays.length > 0)
+      this.opts.events.append({ kind: "flatcar.prune", detail: { removed, strays } });
+    return { removed, strays };
   }
-}
-
-/**
- * Temp name per process: the server (syncing for a booting machine) and `kindling assets sync` may fetch the
- * same file at once; each verifies its own copy and the renames agree.
- */
-function partName(dest: string): string {
-  return `${dest}.${process.pid}.part`;
 }
 
 function syncKey(r: Release): string {
@@ -484,14 +501,15 @@ function splitKey(key: string): { channel: string; board: string; version: strin
 
 async function writeAtomic(path: string, data: string | Uint8Array): Promise<void> {
   await mkdir(join(path, ".."), { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
+  const tmp = tmpName(path);
   await writeFile(tmp, data);
   await rename(tmp, path);
 }
 
 async function subdirs(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-  return entries.filter((e) => e.isDirectory() && e.name !== "current").map((e) => e.name);
+  // Dot-names are the mirror's own state (partial.ts), never a channel or version.
+  return entries.filter((e) => e.isDirectory() && e.name !== "current" && !e.name.startsWith(".")).map((e) => e.name);
 }
 
 async function readManifest(path: string): Promise<Manifest | null> {

@@ -6,6 +6,7 @@ import type { Lifecycle } from "../boot/lifecycle-service.ts";
 import type { BootService } from "../boot/service.ts";
 import type { Signer } from "../boot/sign.ts";
 import type { Mirror } from "../flatcar/mirror.ts";
+import type { CoalescedLog } from "../limits/coalesce.ts";
 import type { Logger } from "../log.ts";
 import { observeHttp } from "../metrics/http.ts";
 import type { Metrics } from "../metrics/metrics.ts";
@@ -37,7 +38,10 @@ export interface AppDeps {
   server: string;
   apiToken: string;
   metrics: Metrics;
+  /** Largest request body on any route. */
   bodyLimit: number;
+  /** Records what unauthenticated clients can repeat (refusals, logins, asset downloads), counting repeats. */
+  coalesced: CoalescedLog;
   /** With `boot.requireLeasedIp`: the address a MAC's lease is on. */
   leasedIp: ((mac: string) => string | undefined) | undefined;
   /** IP → MAC of recent boot clients, to put asset downloads into a machine's boot story. */
@@ -54,6 +58,17 @@ export function createApp(deps: AppDeps): Hono {
   app.onError((err, c) => errorResponse(err, c, log));
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.use("*", ...observeHttp(deps.metrics, log));
+  // Every route, open ones included (the console login, installer reports): a body is read only up to this.
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: deps.bodyLimit,
+      // No `Connection: close`: that would reset the socket with the client's bytes unread, and the client
+      // could lose this answer. The node adapter instead discards what is still coming (at most 500 ms or
+      // 64 MiB, in constant memory) and then closes.
+      onError: (c) => c.json({ error: `request body larger than ${deps.bodyLimit} bytes`, field: "(body)" }, 413),
+    }),
+  );
   app.route("/", metricsRoute(deps.metrics));
 
   app.route("/", bootRoutes(deps));
@@ -61,22 +76,21 @@ export function createApp(deps: AppDeps): Hono {
   // A whole-file GET by a known boot client (kernel, initrd, iPXE binary, install image) joins its boot story.
   const served = (s: Served) => {
     const mac = deps.recent.macOf(s.ip);
+    // Counted when repeated: a host that asked /ipxe once could otherwise add a row per download.
     if (mac && s.method === "GET" && !s.partial)
-      deps.store.events.append({ mac, kind: "http.asset", detail: { path: s.path, bytes: s.bytes, ip: s.ip } });
+      deps.coalesced.record({
+        kind: "http.asset",
+        client: s.ip,
+        mac,
+        reason: s.path,
+        detail: { path: s.path, bytes: s.bytes, ip: s.ip },
+        message: "boot asset served",
+      });
   };
   app.route("/", fileRoutes("/assets", deps.assetsRoots, log, served));
   app.route("/", fileRoutes("/ipxe-bin", deps.ipxeBinRoots, log, served));
 
   const api = apiApp();
-  api.use(
-    "*",
-    bodyLimit({
-      maxSize: deps.bodyLimit,
-      // The rest of the body is never read, so this connection cannot carry another request: say so.
-      onError: (c) =>
-        c.json({ error: `request body larger than ${deps.bodyLimit} bytes` }, 413, { Connection: "close" }),
-    }),
-  );
   const auth = bearerAuth(deps.apiToken);
   api.use("*", async (c, next) => {
     // The OpenAPI document describes the API and holds no data: readable without a token, like /healthz.

@@ -30,7 +30,13 @@ export function errorResponse(err: Error, c: Context, log: Logger): Response {
   if (err instanceof ValidationError) return c.json({ error: err.message, field: err.field, issues: err.issues }, 400);
   if (err instanceof NotFoundError) return c.json({ error: err.message }, 404);
   if (err instanceof ConflictError) return c.json({ error: err.message, ...err.detail }, 409);
-  if (err instanceof HTTPException) return err.getResponse();
+  if (err instanceof HTTPException) {
+    // The framework's own refusals (body not JSON, wrong media type) answer in the API's JSON shape too.
+    if (err.status === 415)
+      return c.json({ error: "Content-Type must be application/json", field: "content-type" }, 415);
+    if (err.status === 400) return c.json({ error: err.message || "bad request", field: "(body)" }, 400);
+    return err.getResponse();
+  }
   log.error({ err, path: c.req.path }, "request failed");
   return c.json({ error: "internal error" }, 500);
 }

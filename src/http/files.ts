@@ -1,9 +1,11 @@
-import { createReadStream, type Stats } from "node:fs";
-import { stat as fsStat } from "node:fs/promises";
+import type { Stats } from "node:fs";
+import { stat as fsStat, open } from "node:fs/promises";
 import { extname } from "node:path";
-import { Readable } from "node:stream";
+import type { HttpBindings } from "@hono/node-server";
+import { RESPONSE_ALREADY_SENT } from "@hono/node-server/utils/response";
 import type { Context } from "hono";
 import { findInRoots } from "../files/roots.ts";
+import { pumpFile } from "./file-pump.ts";
 
 const CONTENT_TYPES: Record<string, string> = {
   ".ipxe": "text/plain; charset=utf-8",
@@ -68,8 +70,17 @@ export function parseRange(header: string | undefined, size: number): Range {
   return { start, end };
 }
 
-/** GET/HEAD of a resolved file with ETag, If-None-Match, Range/If-Range and an exact Content-Length. */
-export function sendFile(c: Context, file: string, stat: Stats): Response {
+/** What sendFile answered: the response for hono, and its status (the bytes may already be on their way). */
+export interface Sent {
+  response: Response;
+  status: number;
+}
+
+/**
+ * GET/HEAD of a resolved file with ETag, If-None-Match, Range/If-Range and an exact Content-Length. A body
+ * is written straight to Node's response (file-pump.ts), not converted to a web stream and back.
+ */
+export async function sendFile(c: Context, file: string, stat: Stats): Promise<Sent> {
   const etag = etagOf(stat);
   const headers: Record<string, string> = {
     "Content-Type": CONTENT_TYPES[extname(file)] ?? "application/octet-stream",
@@ -79,12 +90,16 @@ export function sendFile(c: Context, file: string, stat: Stats): Response {
   };
   const inm = c.req.header("if-none-match");
   if (inm?.split(",").some((t) => t.trim() === etag || t.trim() === "*"))
-    return new Response(null, { status: 304, headers });
+    return { status: 304, response: new Response(null, { status: 304, headers }) };
 
   const ifRange = c.req.header("if-range");
   const range = ifRange && ifRange !== etag ? undefined : parseRange(c.req.header("range"), stat.size);
   if (range === "unsatisfiable") {
-    return new Response(null, { status: 416, headers: { ...headers, "Content-Range": `bytes */${stat.size}` } });
+    const response = new Response(null, {
+      status: 416,
+      headers: { ...headers, "Content-Range": `bytes */${stat.size}` },
+    });
+    return { status: 416, response };
   }
   const head = c.req.method === "HEAD";
   const start = range?.start ?? 0;
@@ -93,8 +108,24 @@ export function sendFile(c: Context, file: string, stat: Stats): Response {
   headers["Content-Length"] = String(length);
   if (range) headers["Content-Range"] = `bytes ${start}-${end}/${stat.size}`;
   const status = range ? 206 : 200;
-  if (head || length === 0) return new Response(null, { status, headers });
-  // Node's web stream type and the DOM one differ only in their typings.
-  const stream = Readable.toWeb(createReadStream(file, { start, end })) as unknown as ReadableStream;
-  return new Response(stream, { status, headers });
+  if (head || length === 0) return { status, response: new Response(null, { status, headers }) };
+  // Opened before the status line goes out: a file removed since it was resolved is still a clean 404.
+  const fh = await open(file).catch(() => undefined);
+  if (!fh) return { status: 404, response: new Response("not found: removed while opening\n", { status: 404 }) };
+  const { outgoing } = c.env as HttpBindings;
+  outgoing.writeHead(status, headers);
+  const log = c.get("log");
+  pumpFile(fh, outgoing, start, length).catch((err: Error) => {
+    // The status line is gone already: all that is left to say is to cut the connection short.
+    log.debug({ file, err: err.message }, "file transfer ended early");
+    outgoing.destroy();
+  });
+  return { status, response: alreadySent(status) };
 }
+
+/**
+ * node-server's RESPONSE_ALREADY_SENT (it writes nothing for it) with the status that did go out, which
+ * hono's middleware reads for the request's log line and metrics.
+ */
+const alreadySent = (status: number): Response =>
+  new (RESPONSE_ALREADY_SENT.constructor as typeof Response)(null, { status, headers: RESPONSE_ALREADY_SENT.headers });

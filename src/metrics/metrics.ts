@@ -77,7 +77,7 @@ export class Metrics {
     });
     new Gauge({
       name: "kindling_dhcp_leases",
-      help: "Addresses per subnet in full mode, by state (used, free)",
+      help: "Addresses per subnet in full mode, by state (used, free, quarantined: declined, counted in used too)",
       labelNames: ["subnet", "state"],
       registers,
       collect() {
@@ -85,6 +85,7 @@ export class Metrics {
         for (const l of sources.dhcp()?.leases ?? []) {
           this.set({ subnet: l.subnet, state: "used" }, l.used);
           this.set({ subnet: l.subnet, state: "free" }, l.free);
+          this.set({ subnet: l.subnet, state: "quarantined" }, l.quarantined);
         }
       },
     });
@@ -100,6 +101,19 @@ export class Metrics {
         if (!s) return;
         this.inc({ outcome: "done" }, s.transfers);
         this.inc({ outcome: "failed" }, s.failed);
+      },
+    });
+    new Counter({
+      name: "kindling_tftp_requests_refused_total",
+      help: "TFTP read requests not served because of a slot limit (dropped: per-client or global cap reached; evicted: a stalled transfer gave way to a new request)",
+      labelNames: ["reason"],
+      registers,
+      collect() {
+        this.reset();
+        const s = sources.tftp();
+        if (!s) return;
+        this.inc({ reason: "dropped" }, s.dropped);
+        this.inc({ reason: "evicted" }, s.evicted);
       },
     });
     new Counter({

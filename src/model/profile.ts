@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { NameSchema } from "./mac.ts";
+import { boundedJson, NameSchema } from "./mac.ts";
 import { ArchSchema } from "./machine.ts";
 
 /** `alpha|beta|stable|lts` or a yearly LTS stream such as `lts-2024`. */
@@ -62,7 +62,7 @@ const ProfileFields = {
   install: InstallSchema.optional(),
   kernelArgs: z.array(z.string()).default([]),
   /** Template variables available to this profile's Ignition and kernel args. */
-  vars: z.record(z.string(), z.unknown()).default({}),
+  vars: z.record(z.string(), z.unknown()).superRefine(boundedJson).default({}),
 };
 
 function exactlyOneTarget(

@@ -1,7 +1,8 @@
-import { mkdirSync } from "node:fs";
+import { chmodSync, closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { MIGRATIONS } from "./migrations.ts";
+import { cacheStatements } from "./statements.ts";
 
 export type Db = Database.Database;
 
@@ -10,12 +11,17 @@ export class SchemaTooNewError extends Error {
 }
 
 /**
- * Opens (creating if needed) the SQLite file, sets WAL and foreign keys, and applies pending migrations in
- * one transaction each. A file whose schema is newer than this code knows is refused, not guessed at.
+ * Opens (creating if needed) the SQLite file, sets WAL and foreign keys, caches compiled statements
+ * (statements.ts) and applies pending migrations in one transaction each. A file whose schema is newer than
+ * this code knows is refused, not guessed at.
  */
 export function openDb(file: string): Db {
-  if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
+  if (file !== ":memory:") {
+    mkdirSync(dirname(file), { recursive: true });
+    restrictMode(file);
+  }
   const db = new Database(file);
+  cacheStatements(db);
   db.pragma("journal_mode = WAL");
   db.pragma("foreign_keys = ON");
   // The WAL makes NORMAL durable against process crashes; only power loss can drop the last commits.
@@ -23,6 +29,28 @@ export function openDb(file: string): Db {
   db.pragma("busy_timeout = 5000");
   migrate(db);
   return db;
+}
+
+/**
+ * The database holds machine metadata the API treats as secret: owner-only, like the token. SQLite gives its
+ * `-wal` and `-shm` files the database file's mode, so creating the (empty, valid) database file 0600 first
+ * covers all three; files an older Kindling created 0644 are tightened.
+ */
+function restrictMode(file: string): void {
+  try {
+    closeSync(openSync(file, "wx", 0o600));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+  }
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      chmodSync(f, 0o600);
+    } catch (err) {
+      // Absent is fine; a file owned by someone else is left as its owner set it.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT" && code !== "EPERM") throw err;
+    }
+  }
 }
 
 export function schemaVersion(db: Db): number {

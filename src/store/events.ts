@@ -16,6 +16,8 @@ export interface EventQuery {
   kind?: string;
   /** Only events with an id greater than this (live polling). */
   after?: number;
+  /** Only events with an id smaller than this (the page of older events). */
+  before?: number;
   limit?: number;
 }
 
@@ -44,6 +46,7 @@ export class EventStore implements EventSink {
     if (q.mac) where.push("mac = ?"), args.push(q.mac);
     if (q.kind) where.push("kind = ?"), args.push(q.kind);
     if (q.after !== undefined) where.push("id > ?"), args.push(q.after);
+    if (q.before !== undefined) where.push("id < ?"), args.push(q.before);
     const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT ?`;
     return (this.db.prepare(sql).all(...args, Math.min(q.limit ?? 100, 10_000)) as Row[]).map(toEvent);
   }

@@ -1,6 +1,7 @@
 import { type Group, GroupBodySchema, type GroupCreate } from "../model/group.ts";
 import { type Db, nowIso } from "./db.ts";
 import { ConflictError, NotFoundError } from "./errors.ts";
+import { bodyParser } from "./parsed.ts";
 
 interface Row {
   name: string;
@@ -9,9 +10,11 @@ interface Row {
   updated_at: string;
 }
 
+const parseBody = bodyParser(GroupBodySchema);
+
 const toGroup = (r: Row): Group => ({
   name: r.name,
-  ...GroupBodySchema.parse(JSON.parse(r.body)),
+  ...parseBody(r.body),
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });

@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { type Db, openDb } from "./db.ts";
 import { EventStore } from "./events.ts";
 import { GroupStore } from "./groups.ts";
+import { HistoryWriter } from "./history-writer.ts";
 import { MachineStore } from "./machines.ts";
 import { ProfileStore } from "./profiles.ts";
 
@@ -11,19 +12,27 @@ export class Store {
   readonly profiles: ProfileStore;
   readonly groups: GroupStore;
   readonly events: EventStore;
+  /** Boot requests' events and sightings, group-committed. */
+  readonly history: HistoryWriter;
 
-  constructor(readonly db: Db) {
-    this.machines = new MachineStore(db);
+  constructor(
+    readonly db: Db,
+    opts: { maxDiscovered?: number } = {},
+  ) {
+    this.machines = new MachineStore(db, opts.maxDiscovered);
     this.profiles = new ProfileStore(db);
     this.groups = new GroupStore(db);
     this.events = new EventStore(db);
+    this.history = new HistoryWriter(db, this.events, this.machines);
   }
 
-  static open(dataDir: string): Store {
-    return new Store(openDb(join(dataDir, "kindling.db")));
+  static open(dataDir: string, opts: { maxDiscovered?: number } = {}): Store {
+    return new Store(openDb(join(dataDir, "kindling.db")), opts);
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    this.history.flush();
+    this.db.close();
   }
 }

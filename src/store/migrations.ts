@@ -64,4 +64,12 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX events_at ON events(at);
   `,
+  // 4: machines a boot request created and nobody changed since (no profile, no edit, no state change): the
+  // discovered cap evicts from the front of this index, least recently seen first.
+  `
+  ALTER TABLE machines ADD COLUMN untouched INTEGER NOT NULL DEFAULT 0;
+  UPDATE machines SET untouched = 1
+    WHERE state = 'discovered' AND profile IS NULL AND first_seen = created_at AND updated_at = created_at;
+  CREATE INDEX machines_untouched ON machines(last_seen, mac) WHERE untouched = 1;
+  `,
 ];

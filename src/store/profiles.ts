@@ -1,6 +1,7 @@
 import { type Profile, ProfileBodySchema, type ProfileCreate } from "../model/profile.ts";
 import { type Db, nowIso } from "./db.ts";
 import { ConflictError, NotFoundError } from "./errors.ts";
+import { bodyParser } from "./parsed.ts";
 
 interface Row {
   name: string;
@@ -10,9 +11,11 @@ interface Row {
   updated_at: string;
 }
 
+const parseBody = bodyParser(ProfileBodySchema);
+
 const toProfile = (r: Row): Profile => ({
   name: r.name,
-  ...ProfileBodySchema.parse(JSON.parse(r.body)),
+  ...parseBody(r.body),
   builtin: r.builtin === 1,
   createdAt: r.created_at,
   updatedAt: r.updated_at,

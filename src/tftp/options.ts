@@ -6,6 +6,8 @@ export interface Limits {
   maxWindowsize: number;
   /** Retransmission timeout when the client does not negotiate one. */
   timeoutMs: number;
+  /** Largest client `timeout` granted: a client asking 255 s would otherwise hold its slot for many minutes. */
+  maxTimeoutMs: number;
 }
 
 export interface Negotiated {
@@ -44,8 +46,9 @@ export function negotiate(
     oack.set("blksize", String(blksize));
   }
   const t = integer(requested.get("timeout"));
-  if (t !== undefined && t >= 1 && t <= 255) {
-    // RFC 2349: the server must echo the client's value unchanged or leave the option out.
+  if (t !== undefined && t >= 1 && t <= 255 && t * 1000 <= limits.maxTimeoutMs) {
+    // RFC 2349: the server must echo the client's value unchanged or leave the option out, so a value
+    // above the cap is not lowered but refused.
     timeoutMs = t * 1000;
     oack.set("timeout", String(t));
   }

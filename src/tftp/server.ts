@@ -1,8 +1,10 @@
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
+import { CoalescedLog } from "../limits/coalesce.ts";
 import type { Logger } from "../log.ts";
 import type { EventSink } from "../model/event.ts";
 import { literalLookup } from "../net/literal-lookup.ts";
+import { Slots } from "./admission.ts";
 import { type BlockSource, bufferBlocks, handleBlocks, toNetascii } from "./blocks.ts";
 import type { TftpConfig } from "./config.ts";
 import { FileAccessError, FileCatalog, type Opened } from "./files.ts";
@@ -27,10 +29,16 @@ export interface TftpStats {
   bytes: number;
   /** Undecodable or out-of-place packets, dropped or answered with error 4/5. */
   malformed: number;
+  /** Requests dropped unanswered because their client, or the server, had no slot free. */
+  dropped: number;
+  /** Stalled transfers ended to make room for a new request (see admission.ts). */
+  evicted: number;
   active: number;
 }
 
 interface Transfer {
+  /** The client's IP: slots are counted per client. */
+  client: string;
   /** The request as received, to recognise a client's retransmitted RRQ. */
   request: Buffer;
   file: string;
@@ -39,7 +47,12 @@ interface Transfer {
   session?: Session;
   /** A repeat of this request is waiting to be judged (see onRead). */
   retried?: boolean;
+  /** Ended to make room for another request: counted, not recorded as an event (a flood would write one per packet). */
+  evicted?: boolean;
 }
+
+/** A transfer still opening its file has no session yet and cannot be judged stalled. */
+const overdue = (now: number) => (t: Transfer) => t.session?.overdueMs(now) ?? -1;
 
 /** Every address this server sends to is an IP literal: resolve it at once, not on dns.lookup's next tick. */
 function udpSocket(host: string, reuseAddr = false): Socket {
@@ -61,10 +74,13 @@ const CHUNK_MIN_BYTES = 256 * 1024;
 /** Kindling's read-only TFTP server: one listening socket, one ephemeral socket per transfer. */
 export class TftpServer {
   private readonly transfers = new Map<string, Transfer>();
+  private readonly slots: Slots<Transfer>;
   private readonly catalog: FileCatalog;
-  private readonly counters = { transfers: 0, failed: 0, bytes: 0, malformed: 0 };
+  private readonly counters = { transfers: 0, failed: 0, bytes: 0, malformed: 0, dropped: 0, evicted: 0 };
   private closing = false;
   private busyWarnedAt = 0;
+  /** Refused requests become counted, clipped events: a flood of them must not grow the database. */
+  private readonly refusals: CoalescedLog;
   readonly address: { host: string; port: number };
 
   private constructor(
@@ -74,6 +90,8 @@ export class TftpServer {
     const { address, port } = socket.address();
     this.address = { host: address, port };
     this.catalog = new FileCatalog(opts.roots, opts.config);
+    this.slots = new Slots(opts.config);
+    this.refusals = new CoalescedLog({ events: opts.events, log: opts.log });
     socket.on("message", (msg, rinfo) => this.onRequest(msg, rinfo));
     socket.on("error", (err) => opts.log.error({ err }, "tftp listener error"));
   }
@@ -94,7 +112,7 @@ export class TftpServer {
   }
 
   stats(): TftpStats {
-    return { ...this.counters, active: this.transfers.size };
+    return { ...this.counters, active: this.slots.size };
   }
 
   /** Stops taking requests, lets running transfers finish for up to `graceMs`, then ends the rest. */
@@ -107,6 +125,7 @@ export class TftpServer {
     for (const t of this.transfers.values()) t.session?.abort("server shutting down");
     // Requests still opening their file finish (and are refused) on their own; wait for them.
     while (this.transfers.size > 0) await new Promise((r) => setTimeout(r, 5));
+    this.refusals.close();
   }
 
   private onRequest(msg: Buffer, rinfo: RemoteInfo): void {
@@ -156,17 +175,25 @@ export class TftpServer {
       }
       // Not notified: an error from the old TID could be taken as the answer to the new request.
       existing.session?.abort("superseded by a new request from the same port", false);
+      this.release(key, existing);
     }
-    if (this.transfers.size >= this.opts.config.maxTransfers) {
+    const decision = this.slots.decide(rinfo.address, overdue(performance.now()));
+    if (!decision.admit) {
+      this.counters.dropped++;
       // Once a second at most: a flood must not turn into a log flood.
       if (Date.now() - this.busyWarnedAt > 1000) {
         this.busyWarnedAt = Date.now();
+        const cap = decision.full === "client" ? "maxTransfersPerClient" : "maxTransfers";
         this.opts.log.warn(
-          { client: rinfo.address, active: this.transfers.size },
-          "tftp busy (maxTransfers), requests dropped",
+          { client: rinfo.address, active: this.slots.size, dropped: this.counters.dropped },
+          `tftp busy (${cap}), requests dropped`,
         );
       }
       return;
+    }
+    if (decision.evict) {
+      decision.evict.evicted = true;
+      decision.evict.session?.abort("stalled transfer ended to make room for a new request");
     }
     if (!MODES.has(req.mode)) {
       this.refuse(
@@ -178,12 +205,14 @@ export class TftpServer {
       return;
     }
     const transfer: Transfer = {
+      client: rinfo.address,
       request: raw,
       file: req.filename,
       options: Object.fromEntries(req.options),
       startedAt: performance.now(),
     };
     this.transfers.set(key, transfer);
+    this.slots.add(transfer.client, transfer);
     this.catalog.open(req.filename).then(
       (opened) => {
         try {
@@ -240,6 +269,7 @@ export class TftpServer {
         windowsize: n.windowsize,
         timeoutMs: n.timeoutMs,
         retries: config.retries,
+        maxIdleMs: config.maxIdleMs,
         oack: n.oack,
         source,
       },
@@ -310,7 +340,10 @@ export class TftpServer {
       granted: Object.fromEntries(granted),
     };
     const { log, events } = this.opts;
-    if (outcome.kind === "done") {
+    if (t.evicted) {
+      this.counters.evicted++;
+      log.debug({ ...detail, reason: outcome.kind === "done" ? "done" : outcome.reason }, "tftp transfer evicted");
+    } else if (outcome.kind === "done") {
       this.counters.transfers++;
       log.info(detail, "tftp transfer done");
       events.append({ kind: "tftp.transfer", detail });
@@ -334,14 +367,17 @@ export class TftpServer {
       op: req.op === Opcode.WRQ ? "write" : "read",
       error: err.message,
     };
-    this.opts.log.info(detail, "tftp request refused");
-    this.opts.events.append({
+    this.refusals.record({
       kind: "tftp.failed",
+      client: rinfo.address,
+      reason: String(code),
       detail: { ...detail, bytes: 0, durationMs: 0, options: Object.fromEntries(req.options) },
+      message: "tftp request refused",
     });
   }
 
   private release(key: string, t: Transfer): void {
     if (this.transfers.get(key) === t) this.transfers.delete(key);
+    this.slots.delete(t.client, t);
   }
 }

@@ -10,6 +10,8 @@ export interface SessionParams {
   timeoutMs: number;
   /** Retransmissions of the same window before giving up. */
   retries: number;
+  /** Time without progress after which the transfer ends, however many retries are left. */
+  maxIdleMs: number;
   /** Options to acknowledge first; empty → start with DATA 1 (plain RFC 1350). */
   oack: ReadonlyMap<string, string>;
   source: BlockSource;
@@ -40,6 +42,10 @@ export class Session {
   private tries = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerDelay = 0;
+  /** The running timer is the last one: the client will have been silent for maxIdleMs when it fires. */
+  private finalWait = false;
+  /** When the client last moved the transfer forward (performance.now()); the start counts as progress. */
+  private lastProgress = performance.now();
   private ended = false;
   /** Payload bytes the client has acknowledged. */
   bytes = 0;
@@ -56,7 +62,16 @@ export class Session {
     return this.ended;
   }
 
+  /**
+   * How long the client has left the transfer without progress beyond one retransmission timeout: >= 0 means
+   * it is stalled (its packets are lost or it is gone), and the transfer may give way to a new request.
+   */
+  overdueMs(now: number): number {
+    return now - this.lastProgress - this.p.timeoutMs;
+  }
+
   start(): void {
+    this.lastProgress = performance.now();
     this.arm();
     if (this.awaitingOack) this.send(encodeOack(this.p.oack));
     else this.pump();
@@ -150,16 +165,21 @@ export class Session {
   private progress(): void {
     if (this.ended) return;
     this.tries = 0;
+    this.lastProgress = performance.now();
     this.arm();
   }
 
   /**
    * (Re)starts the retransmission timer. Each retry waits twice as long as the one before, up to
    * 16× (RFC 1123 asks for an adaptive timer): a client whose own timer is longer than ours then still
-   * gets a quiet spell in which to repeat its ACK, instead of drowning in our retransmissions.
+   * gets a quiet spell in which to repeat its ACK, instead of drowning in our retransmissions. The wait
+   * never runs past maxIdleMs since the last progress: that timer ends the transfer.
    */
   private arm(): void {
-    const delay = this.p.timeoutMs * Math.min(2 ** this.tries, 16);
+    const backoff = this.p.timeoutMs * Math.min(2 ** this.tries, 16);
+    const left = Math.ceil(this.p.maxIdleMs - (performance.now() - this.lastProgress));
+    this.finalWait = left <= backoff;
+    const delay = Math.max(1, Math.min(backoff, left));
     if (this.timer && this.timerDelay === delay) {
       this.timer.refresh();
       return;
@@ -171,6 +191,10 @@ export class Session {
 
   private timeout(): void {
     if (this.ended) return;
+    if (this.finalWait) {
+      this.end({ kind: "failed", reason: `no progress for ${this.p.maxIdleMs} ms`, notify: true });
+      return;
+    }
     if (++this.tries > this.p.retries) {
       this.end({ kind: "failed", reason: `no answer after ${this.p.retries} retransmissions`, notify: true });
       return;

@@ -8,6 +8,8 @@ describe("nextState", () => {
     ["ready", "unassign", "discovered"],
     ["ready", "install-started", "installing"],
     ["failed", "install-started", "installing"],
+    ["discovered", "install-started", "installing"],
+    ["discovered", "booted", "running"],
     ["installing", "install-done", "installed"],
     ["installing", "install-failed", "failed"],
     ["installed", "first-boot", "running"],
@@ -22,7 +24,7 @@ describe("nextState", () => {
 
   it.each<[MachineState, LifecycleEvent]>([
     ["ready", "install-done"],
-    ["discovered", "install-started"],
+    ["discovered", "install-done"],
     ["installed", "install-started"],
     ["running", "install-failed"],
     ["ready", "first-boot"],

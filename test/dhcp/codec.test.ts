@@ -17,6 +17,8 @@ import {
   decodePacket,
   encodePacket,
   MAGIC_COOKIE,
+  MAX_OPTION_INSTANCES,
+  MAX_PACKET_BYTES,
   MIN_REPLY,
 } from "../../src/dhcp/packet.ts";
 
@@ -200,6 +202,56 @@ describe("packets", () => {
     const long = Buffer.alloc(600, 7);
     const back = roundTrip(packet(new DhcpOptions().set(Opt.MessageType, 2).setRaw(250, long)), 1500);
     expect(back.options.raw.get(250)).toEqual(long);
+  });
+
+  it("joins a code repeated in the options, file and sname areas in wire order", () => {
+    const p = encodePacket(packet(new DhcpOptions().set(Opt.MessageType, 1)), 576);
+    const body = Buffer.from([52, 1, 3, 53, 1, 1, 250, 2, 1, 2, 250, 1, 3, 255]);
+    body.copy(p, 240);
+    Buffer.from([250, 1, 4, 255]).copy(p, 108);
+    Buffer.from([250, 2, 5, 6, 255]).copy(p, 44);
+    const d = decodePacket(p);
+    if (!d.ok) throw new Error(d.reason);
+    expect(d.packet.options.raw.get(250)).toEqual(Buffer.from([1, 2, 3, 4, 5, 6]));
+  });
+
+  it("joins repeated sub-options of 43/82/175 in order", () => {
+    const v = Buffer.from([71, 2, 0x80, 0, 6, 1, 8, 71, 2, 0, 0]);
+    expect(OPTION_CODECS[Opt.VendorSpecific].decode(v)).toEqual(
+      new Map([
+        [71, Buffer.from([0x80, 0, 0, 0])],
+        [6, Buffer.from([8])],
+      ]),
+    );
+  });
+
+  it("drops trailing NULs of a string option, also after a long run of them", () => {
+    expect(OPTION_CODECS[Opt.VendorClass].decode(Buffer.from("PXEClient\0\0"))).toBe("PXEClient");
+    const nuls = Buffer.concat([Buffer.alloc(3000), Buffer.from("x")]);
+    expect(OPTION_CODECS[Opt.VendorClass].decode(nuls)).toBe(nuls.toString("latin1"));
+  });
+
+  /** A request whose options are `body`, padded with END to `size` bytes. */
+  const withBody = (body: Buffer, size: number) => {
+    const b = Buffer.alloc(size, 255);
+    encodePacket(packet(new DhcpOptions())).copy(b, 0, 0, 240);
+    body.copy(b, 240);
+    return b;
+  };
+  const repeated = (n: number) => Buffer.concat(Array.from({ length: n }, () => Buffer.from([53, 1, 1])));
+
+  it(`reads up to ${MAX_OPTION_INSTANCES} option instances and refuses more`, () => {
+    const ok = decodePacket(withBody(repeated(MAX_OPTION_INSTANCES), 240 + 3 * MAX_OPTION_INSTANCES + 1));
+    expect(ok.ok && ok.packet.options.raw.get(Opt.MessageType)!.length).toBe(MAX_OPTION_INSTANCES);
+    const over = decodePacket(withBody(repeated(MAX_OPTION_INSTANCES + 1), MAX_PACKET_BYTES));
+    expect(over).toEqual({ ok: false, reason: `more than ${MAX_OPTION_INSTANCES} options` });
+  });
+
+  it(`refuses a datagram over ${MAX_PACKET_BYTES} bytes before reading any option`, () => {
+    // 64 KiB of one option repeated ~21,000 times: the datagram that used to cost a quadratic join.
+    const huge = withBody(repeated(21_800), 65_507);
+    expect(decodePacket(huge)).toEqual({ ok: false, reason: `65507 bytes, more than ${MAX_PACKET_BYTES}` });
+    expect(decodePacket(withBody(Buffer.from([53, 1, 1]), MAX_PACKET_BYTES)).ok).toBe(true);
   });
 
   const valid = encodePacket(packet(new DhcpOptions().set(Opt.MessageType, 1).set(Opt.VendorClass, "PXEClient")));

@@ -18,6 +18,9 @@ describe("DhcpConfigSchema", () => {
       clientPort: 68,
       interfaces: [],
       proxyFullOffer: false,
+      offerSeconds: 30,
+      declineSeconds: 600,
+      declineMaxPercent: 10,
       bootFiles: { bios: "undionly.kpxe", efiX64: "ipxe.efi", efiIa32: "ipxe.efi", efiArm64: "ipxe-arm64.efi" },
     });
     expect(sub({}).data?.subnets[0]).toMatchObject({ leaseSeconds: 3600, dns: [] });
@@ -37,6 +40,12 @@ describe("DhcpConfigSchema", () => {
     expect(r.success).toBe(false);
     expect(r.error!.issues[0]!.path).toEqual(path);
     expect(r.error!.issues[0]!.message).toMatch(message);
+  });
+
+  it.each([0, 101, 2.5])("rejects declineMaxPercent %j naming the key", (declineMaxPercent) => {
+    const r = DhcpConfigSchema.safeParse({ declineMaxPercent });
+    expect(r.success).toBe(false);
+    expect(r.error!.issues[0]!.path).toEqual(["declineMaxPercent"]);
   });
 });
 

@@ -13,6 +13,8 @@ const TSX = join(ROOT, "node_modules/.bin/tsx");
 export interface Running {
   stats(): Promise<DhcpStats>;
   stop(): Promise<void>;
+  /** Whether the server process is still running. */
+  alive(): boolean;
   output: string[];
 }
 
@@ -50,6 +52,7 @@ export async function startKindling(lab: Lab, ns: Netns, args: ServerArgs): Prom
   await waitFor("READY", 30_000);
   return {
     output,
+    alive: () => child.exitCode === null && child.signalCode === null,
     async stats() {
       const p = waitFor("STATS", 10_000);
       child.stdin!.write("stats\n");
@@ -68,6 +71,22 @@ export async function startKindling(lab: Lab, ns: Netns, args: ServerArgs): Prom
 export function runClient<T>(ns: Netns, scenario: Record<string, unknown>): T {
   const r = ns.run([TSX, join(ROOT, "test/dhcp/client.ts"), JSON.stringify(scenario)], { timeoutMs: 60_000 });
   return JSON.parse(r.stdout.trim().split("\n").pop()!) as T;
+}
+
+/** Like runClient, without blocking: several clients (in several namespaces) run at once. */
+export function runClientAsync<T>(ns: Netns, scenario: Record<string, unknown>, timeoutMs = 120_000): Promise<T> {
+  const child = ns.spawn([TSX, join(ROOT, "test/dhcp/client.ts"), JSON.stringify(scenario)]);
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      if (code !== 0) reject(new Error(`client exited with ${code}:\n${out}`));
+      else resolve(JSON.parse(out.trim().split("\n").pop()!) as T);
+    });
+  });
 }
 
 const tempDirs: string[] = [];

@@ -1,11 +1,9 @@
 /**
  * perfdhcp (Kea's load generator, acting as a relay) runs a short bounded load against full mode with
- * zero failed exchanges; then a few thousand random and mutated packets, after which the server still
- * answers real clients correctly.
+ * zero failed exchanges. Random and mutated packets are test/fuzz/dhcp.test.ts's.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ReplySummary } from "./client.ts";
-import { clientScripts, type Running, removeTempDirs, runClient, startKindling, tempDir } from "./harness.ts";
+import { type Running, removeTempDirs, startKindling, tempDir } from "./harness.ts";
 import { Lab, type Netns } from "./netns.ts";
 
 // Registered first so it runs last (after hooks run in reverse): servers are stopped before their data goes.
@@ -80,35 +78,5 @@ describe("load and abuse", () => {
     expect(stats.byType.ACK).toBe(600);
     expect(stats.leases?.[0]?.used).toBe(600);
     expect(stats.malformed).toBe(0);
-  });
-
-  it("survives 4000 random and mutated packets and still answers correctly", async () => {
-    const before = await kindling.stats();
-    runClient(cli, { op: "fuzz", count: 2000, seed: 4242, to: "255.255.255.255", port: 67 });
-    runClient(cli, { op: "fuzz", count: 2000, seed: 777, to: SERVER, port: 67 });
-    const after = await kindling.stats();
-    expect(after.received - before.received).toBeGreaterThan(3900);
-    // Noise and truncations are counted as malformed rather than crashing anything.
-    expect(after.malformed - before.malformed).toBeGreaterThan(1500);
-
-    const r = runClient<{ offers: ReplySummary[] }>(cli, {
-      op: "pxe",
-      mac: "02:80:00:00:00:01",
-      arch: 7,
-      vendorClass: "PXEClient:Arch:00007:UNDI:003016",
-      listenMs: 1000,
-    });
-    expect(r.offers).toHaveLength(1);
-    expect(r.offers[0]).toMatchObject({ serverId: SERVER, siaddr: SERVER, file: "ipxe.efi" });
-    expect(r.offers[0]!.yiaddr).toMatch(/^10\.80\./);
-
-    const scripts = clientScripts();
-    cli.ip("addr", "flush", "dev", "eth0");
-    cli.run(["busybox", "udhcpc", "-f", "-q", "-n", "-i", "eth0", "-s", scripts.udhcpc, "-t", "5", "-T", "1"], {
-      timeoutMs: 30_000,
-    });
-    expect(scripts.lines().find((l) => l.startsWith("udhcpc bound"))).toMatch(
-      /ip=10\.80\.\d+\.\d+ .*serverid=10\.80\.0\.1 /,
-    );
   });
 });

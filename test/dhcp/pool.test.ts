@@ -36,15 +36,31 @@ describe("SubnetPool", () => {
   it("hands out addresses across ranges in order and says when it is exhausted", () => {
     const got = [A, B, C].map((mac) => {
       const ip = pool.choose(mac, { reservations: none })!;
-      pool.offer(mac, ip, 30_000);
+      expect(pool.bind(mac, ip, 60_000, null, none).ok).toBe(true);
       return ip;
     });
     expect(got).toEqual(["10.0.0.10", "10.0.0.11", "10.0.0.20"]);
     expect(pool.choose(D, { reservations: none })).toBeUndefined();
-    expect(pool.stats()).toEqual({ subnet: "10.0.0.0/24", used: 3, free: 0 });
-    // Offers expire: the address comes back.
-    clock += 31_000;
+    expect(pool.stats()).toEqual({ subnet: "10.0.0.0/24", used: 3, free: 0, quarantined: 0 });
+    // Leases expire: the address comes back.
+    clock += 61_000;
     expect(pool.choose(D, { reservations: none })).toBeDefined();
+  });
+
+  it("once nothing is free, a new client takes over the oldest offer; the first REQUEST wins", () => {
+    for (const mac of [A, B, C]) pool.offer(mac, pool.choose(mac, { reservations: none })!, 30_000);
+    expect(pool.choose(D, { reservations: none })).toBe("10.0.0.10");
+    pool.offer(D, "10.0.0.10", 30_000);
+    expect(pool.current(A)).toBeUndefined();
+    // Next oldest: B's. A reserved address is never taken from its holder.
+    const reservations = new Map([["10.0.0.11", B]]);
+    expect(pool.choose("02:00:00:00:00:0e", { reservations })).toBe("10.0.0.20");
+    // A, whose offer went to D, asks anyway: an offer is no reservation, so A binds it and D's REQUEST fails.
+    expect(pool.bind(A, "10.0.0.10", 60_000, null, none).ok).toBe(true);
+    expect(pool.bind(D, "10.0.0.10", 60_000, null, none)).toMatchObject({ ok: false, reason: /held by/ });
+    // Bound leases are never taken over.
+    for (const mac of [B, C]) expect(pool.bind(mac, pool.current(mac)!.ip, 60_000, null, none).ok).toBe(true);
+    expect(pool.choose(D, { reservations: none })).toBeUndefined();
   });
 
   it("gives a client its own lease again, then its requested address, and honours reservations", () => {
@@ -89,7 +105,8 @@ describe("SubnetPool", () => {
     pool.bind(B, "10.0.0.11", 60_000, null, none);
     expect(pool.release(B, "10.0.0.11")).toBe(true);
     expect(pool.release(A, "10.0.0.11")).toBe(false);
-    expect(pool.decline(C, "10.0.0.20", 600_000)).toBe(true);
+    pool.offer(C, "10.0.0.20", 30_000);
+    expect(pool.decline(C, "10.0.0.20", 600_000, 1)).toEqual({ ok: true, released: undefined });
     expect(store.all().map((l) => [l.ip, l.mac, l.state, l.hostname])).toEqual([
       ["10.0.0.10", A, "bound", "node-a"],
       ["10.0.0.11", B, "released", null],
@@ -100,7 +117,7 @@ describe("SubnetPool", () => {
     expect(again.current(A)?.ip).toBe("10.0.0.10");
     // The declined address stays out of the pool until its quarantine ends; the released one is free.
     expect(again.choose(D, { reservations: none })).toBe("10.0.0.11");
-    again.offer(D, "10.0.0.11", 30_000);
+    again.bind(D, "10.0.0.11", 60_000, null, none);
     expect(again.choose(C, { reservations: none })).toBeUndefined();
     clock += 600_001;
     expect(again.choose(C, { reservations: none })).toBe("10.0.0.20");
@@ -114,25 +131,27 @@ describe("SubnetPool", () => {
   });
 
   it("answers a full pool without rescanning it until an address can be free again", () => {
-    for (const mac of [A, B, C]) pool.offer(mac, pool.choose(mac, { reservations: none })!, 30_000);
+    const E = "02:00:00:00:00:0e";
+    for (const mac of [A, B, C]) pool.bind(mac, pool.choose(mac, { reservations: none })!, 60_000, null, none);
     expect(pool.choose(D, { reservations: none })).toBeUndefined();
     // A release frees an address at once: the memo of the failed scan must not hide it.
-    expect(pool.bind(A, "10.0.0.10", 60_000, null, none)).toMatchObject({ ok: true });
     expect(pool.release(A, "10.0.0.10")).toBe(true);
     expect(pool.choose(D, { reservations: none })).toBe("10.0.0.10");
-    pool.offer(D, "10.0.0.10", 30_000);
-    expect(pool.choose("02:00:00:00:00:0e", { reservations: none })).toBeUndefined();
+    pool.bind(D, "10.0.0.10", 60_000, null, none);
+    expect(pool.choose(E, { reservations: none })).toBeUndefined();
     // So does an offer the client turned down.
-    pool.cancelOffer(B);
-    expect(pool.choose("02:00:00:00:00:0e", { reservations: none })).toBe("10.0.0.11");
-    pool.offer("02:00:00:00:00:0e", "10.0.0.11", 30_000);
+    expect(pool.release(B, "10.0.0.11")).toBe(true);
+    pool.offer(E, "10.0.0.11", 30_000);
+    pool.cancelOffer(E);
+    expect(pool.choose(E, { reservations: none })).toBe("10.0.0.11");
+    pool.bind(E, "10.0.0.11", 60_000, null, none);
     // Full again; within the recheck interval a reservation change is not seen, after it, it is.
     expect(pool.choose("02:00:00:00:00:0f", { reservations: none })).toBeUndefined();
     clock += 1_001;
     expect(pool.choose(C, { reservations: new Map([["10.0.0.20", C]]) })).toBe("10.0.0.20");
   });
 
-  it("fills a /16 completely, refuses new clients, and gives the first address back once offers expire", () => {
+  it("fills a /16 completely, refuses new clients, and gives the first address back once leases expire", () => {
     const big = new SubnetPool(
       SubnetSchema.parse({
         cidr: "10.8.0.0/16",
@@ -144,7 +163,7 @@ describe("SubnetPool", () => {
     );
     for (let i = 0; i < 65534; i++) {
       const mac = `02:00:00:00:${((i >> 8) & 255).toString(16).padStart(2, "0")}:${(i & 255).toString(16).padStart(2, "0")}`;
-      big.offer(mac, big.choose(mac, { reservations: none })!, 30_000);
+      big.bind(mac, big.choose(mac, { reservations: none })!, 30_000, null, none);
     }
     let answered = 0;
     for (let i = 0; i < 1_000; i++)
@@ -152,6 +171,76 @@ describe("SubnetPool", () => {
     expect(answered).toBe(0);
     clock += 30_001;
     expect(big.choose("02:ff:ff:ff:ff:ff", { reservations: none })).toBe("10.8.0.1");
+  });
+
+  it("takes over the offers of a /16 full of them, oldest first", () => {
+    const big = new SubnetPool(
+      SubnetSchema.parse({ cidr: "10.8.0.0/16", ranges: [{ start: "10.8.0.1", end: "10.8.255.254" }] }),
+      store,
+      () => clock,
+    );
+    const macOf = (i: number) =>
+      `02:00:${[16, 8, 0].map((s) => ((i >> s) & 255).toString(16).padStart(2, "0")).join(":")}:00`;
+    // Twice the pool: the second round takes every address over, in the order the first round got them.
+    for (let i = 0; i < 2 * 65534; i++) {
+      const ip = big.choose(macOf(i), { reservations: none })!;
+      if (i >= 65534) expect(ip).toBe(big.current(macOf(i - 65534))?.ip);
+      big.offer(macOf(i), ip, 30_000);
+    }
+    expect(big.stats()).toMatchObject({ used: 65534, free: 0 });
+  });
+
+  it("counts a DECLINE only from the client the address is offered or leased to", () => {
+    expect(pool.decline(A, "10.0.0.10", 600_000, 1)).toMatchObject({ ok: false, reason: /not offered or leased/ });
+    pool.offer(A, "10.0.0.10", 30_000);
+    expect(pool.decline(B, "10.0.0.10", 600_000, 1)).toMatchObject({ ok: false, reason: /not offered or leased/ });
+    expect(pool.decline(A, "10.0.0.99", 600_000, 1)).toMatchObject({ ok: false, reason: /outside the ranges/ });
+    expect(pool.decline(A, "10.0.0.10", 600_000, 1)).toEqual({ ok: true, released: undefined });
+    expect(pool.stats().quarantined).toBe(1);
+    // Quarantined: A is not given it again, and a second DECLINE of it counts for nothing.
+    expect(pool.choose(A, { reservations: none })).toBe("10.0.0.11");
+    expect(pool.decline(A, "10.0.0.10", 600_000, 1).ok).toBe(false);
+    // An expired lease is no longer A's to decline.
+    pool.bind(A, "10.0.0.11", 60_000, null, none);
+    clock += 60_001;
+    expect(pool.decline(A, "10.0.0.11", 600_000, 1).ok).toBe(false);
+  });
+
+  it("quarantines at most `max` addresses: the oldest quarantine ends first", () => {
+    for (const mac of [A, B, C]) pool.bind(mac, pool.choose(mac, { reservations: none })!, 60_000, null, none);
+    expect(pool.decline(A, "10.0.0.10", 600_000, 2)).toEqual({ ok: true, released: undefined });
+    clock += 1;
+    expect(pool.decline(B, "10.0.0.11", 600_000, 2)).toEqual({ ok: true, released: undefined });
+    clock += 1;
+    expect(pool.decline(C, "10.0.0.20", 600_000, 2)).toEqual({ ok: true, released: "10.0.0.10" });
+    expect(pool.stats().quarantined).toBe(2);
+    expect(store.all().find((l) => l.ip === "10.0.0.10")).toMatchObject({ state: "released", mac: "" });
+    expect(pool.choose(D, { reservations: none })).toBe("10.0.0.10");
+    // After a restart the order is kept: 10.0.0.11 (declined first) ends next.
+    const again = new SubnetPool(subnet, store, () => clock);
+    for (const l of store.all().sort((a, b) => a.updatedAt - b.updatedAt)) again.restore(l);
+    again.bind(D, "10.0.0.10", 60_000, null, none);
+    expect(again.decline(D, "10.0.0.10", 600_000, 2)).toEqual({ ok: true, released: "10.0.0.11" });
+    // Quarantines end on time, too.
+    expect(again.stats().quarantined).toBe(2);
+    clock += 600_000;
+    expect(again.stats().quarantined).toBe(0);
+  });
+
+  it("a real client still gets an address after 64,000 spoofed DECLINEs", () => {
+    const c24 = new SubnetPool(
+      SubnetSchema.parse({ cidr: "10.9.0.0/24", ranges: [{ start: "10.9.0.10", end: "10.9.0.250" }] }),
+      store,
+      () => clock,
+    );
+    let accepted = 0;
+    for (let i = 0; i < 64_000; i++) {
+      const mac = `02:aa:00:${((i >> 8) & 255).toString(16).padStart(2, "0")}:${(i & 255).toString(16).padStart(2, "0")}:00`;
+      if (c24.decline(mac, `10.9.0.${10 + (i % 241)}`, 600_000, 24).ok) accepted++;
+    }
+    expect(accepted).toBe(0);
+    expect(c24.stats().quarantined).toBe(0);
+    expect(c24.choose(A, { reservations: none })).toBe("10.9.0.10");
   });
 
   it("cancels an offer the client turned down", () => {

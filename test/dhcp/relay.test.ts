@@ -4,6 +4,7 @@
  * a client choosing another server, pool exhaustion, malformed input.
  */
 import { createSocket, type Socket } from "node:dgram";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DhcpConfigSchema } from "../../src/dhcp/config.ts";
 import { MessageType, Opt } from "../../src/dhcp/options.ts";
@@ -87,7 +88,7 @@ describe("relayed full mode on loopback", () => {
         false,
       ),
     ).toBeUndefined();
-    expect(server.stats().leases).toEqual([{ subnet: "127.0.0.0/8", used: 1, free: 2 }]);
+    expect(server.stats().leases).toEqual([{ subnet: "127.0.0.0/8", used: 1, free: 2, quarantined: 0 }]);
 
     const other = "02:00:00:00:01:04";
     const o2 = await exchange(req(other, MessageType.DISCOVER));
@@ -99,20 +100,31 @@ describe("relayed full mode on loopback", () => {
         ),
       ),
     ).toBe(MessageType.ACK);
-    await exchange(
-      req(other, MessageType.DECLINE, (o) => o.set(Opt.ServerId, "127.0.0.1").set(Opt.RequestedIp, ip)),
-      false,
-    );
+    // A DECLINE counts only from the client holding the address (RFC 2131 4.3.3), and must name this server.
+    const before = server.stats().dropped;
+    const decline = (from: string, set: (o: DhcpOptions) => void) =>
+      exchange(req(from, MessageType.DECLINE, set), false);
+    await decline("02:00:00:00:01:05", (o) => o.set(Opt.ServerId, "127.0.0.1").set(Opt.RequestedIp, ip));
+    await decline(other, (o) => o.set(Opt.RequestedIp, ip));
+    await decline(other, (o) => o.set(Opt.ServerId, "127.0.0.1").set(Opt.RequestedIp, "127.0.5.1"));
+    expect(server.stats().dropped - before).toBe(3);
+    expect(store.db.prepare("SELECT state FROM leases WHERE ip = ?").get(ip)).toEqual({ state: "bound" });
+    await decline(other, (o) => o.set(Opt.ServerId, "127.0.0.1").set(Opt.RequestedIp, ip));
     expect(store.db.prepare("SELECT state FROM leases WHERE ip = ?").get(ip)).toEqual({ state: "declined" });
     expect(events.some((e) => e.kind === "dhcp.decline" && e.detail?.ip === ip)).toBe(true);
     const o3 = await exchange(req(other, MessageType.DISCOVER));
     expect(o3!.yiaddr).toMatch(/^127\.0\.5\.[123]$/);
     expect(o3!.yiaddr).not.toBe(ip);
     expect(o3!.yiaddr).not.toBe("127.0.5.1");
+    expect(server.stats().leases?.[0]?.quarantined).toBe(1);
+    const ack3 = await exchange(
+      req(other, MessageType.REQUEST, (o) => o.set(Opt.ServerId, "127.0.0.1").set(Opt.RequestedIp, o3!.yiaddr)),
+    );
+    expect(type(ack3)).toBe(MessageType.ACK);
   });
 
   it("reports an exhausted pool as an event and a metric, and keeps serving", async () => {
-    // One address bound, one declined, one offered: nothing left for a newcomer.
+    // Two addresses bound, one declined: nothing left for a newcomer.
     expect(await exchange(req("02:00:00:00:01:06", MessageType.DISCOVER), false)).toBeUndefined();
     expect(events.filter((e) => e.kind === "dhcp.pool-exhausted").map((e) => e.detail)).toEqual([
       expect.objectContaining({ subnet: "127.0.0.0/8", unanswered: 1 }),
@@ -147,6 +159,27 @@ describe("relayed full mode on loopback", () => {
     const after = server.stats();
     expect(after.malformed - before.malformed).toBe(3);
     expect(type(await exchange(req("02:00:00:00:01:01", MessageType.DISCOVER)))).toBe(MessageType.OFFER);
+  });
+});
+
+describe("an advertised address no interface holds", () => {
+  it("is said at start, with what to set", async () => {
+    const lines: string[] = [];
+    const log = pino({ level: "warn" }, { write: (l: string) => void lines.push(l) });
+    const server = await DhcpServer.start({
+      config: DhcpConfigSchema.parse({ mode: "proxy", port: PORT + 3, proxyPort: 0 }),
+      advertise: "192.0.2.1", // TEST-NET-1: on no interface of this host
+      httpPort: 8080,
+      tftpEnabled: true,
+      db: store.db,
+      machines: store.machines,
+      events: { append: () => {} },
+      log,
+    });
+    await server.close();
+    const warning = lines.map((l) => JSON.parse(l) as { msg: string }).find((l) => l.msg.includes("192.0.2.1"));
+    expect(warning?.msg).toContain("no interface holds the advertised address 192.0.2.1");
+    expect(warning?.msg).toContain("dhcp.interfaces");
   });
 });
 

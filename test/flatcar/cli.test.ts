@@ -1,4 +1,5 @@
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
@@ -62,7 +63,7 @@ describe("kindling assets", () => {
       "sync",
       "--channel",
       "stable",
-      "--origin",
+      "--flatcar-origin",
       `${origin.url}/{channel}/{board}`,
     );
     expect(out).toContain(`verified Flatcar stable amd64-usr ${V} (current)`);
@@ -76,6 +77,27 @@ describe("kindling assets", () => {
     } finally {
       store.close();
     }
+  });
+
+  it("an unreachable origin names the cause and what to do instead (the old --origin spelling still works)", async () => {
+    // A loopback port nobody listens on any more: the connection is refused without leaving the machine.
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, "127.0.0.1", r));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((r) => closed.close(r));
+    const failed = kindling(
+      "assets",
+      "sync",
+      "--channel",
+      "beta",
+      "--origin",
+      `http://127.0.0.1:${port}/{channel}/{board}`,
+    );
+    await expect(failed).rejects.toThrow(CliError);
+    const message = await failed.catch((e: Error) => e.message);
+    expect(message).toContain("ECONNREFUSED");
+    expect(message).toContain("--flatcar-origin");
+    expect(message).toContain("kindling assets import");
   });
 
   it("list --json shows the release", async () => {

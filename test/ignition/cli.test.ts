@@ -116,4 +116,27 @@ describe("kindling validate", () => {
     expect(kindling(["validate", `${corpus}passwd.bu`]).stdout).toContain("valid Ignition 3.3.0");
     expect(kindling(["validate", `${corpus}bad/unit-suffix.bu`]).status).toBe(1);
   });
+
+  it("validates profile files: the schema, then the Ignition template with stand-in machine values", () => {
+    const builtin = `${root}profiles/flatcar-install.yaml`;
+    const ok = kindling(["validate", builtin]);
+    expect(ok.stderr).toBe("");
+    expect(ok.stdout).toBe(`${builtin}: valid profile flatcar-install\n`);
+
+    const typo = `${tmp}/typo.yaml`;
+    writeFileSync(
+      typo,
+      "flatcar: {channel: stable}\nignition:\n  butane: |\n    variant: flatcar\n    version: 1.0.0\n    storage: {filez: []}\n",
+    );
+    const bad = kindling(["validate", typo]);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain(`${typo}: ignition.butane:`);
+    expect(bad.stderr).toContain('unknown key "filez"');
+
+    const schema = `${tmp}/schema.yaml`;
+    writeFileSync(schema, "flatcar: {channel: sometimes}\n");
+    const wrong = kindling(["validate", schema]);
+    expect(wrong.status).toBe(1);
+    expect(wrong.stderr).toContain(`${schema}: flatcar.channel:`);
+  });
 });

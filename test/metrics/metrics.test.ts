@@ -43,7 +43,7 @@ beforeAll(async () => {
   tftpPort = await freeUdpPort();
   dhcpPort = await freeUdpPort();
   env = await startWithRelease({
-    tftp: { host: "127.0.0.1", port: tftpPort, roots: [root] },
+    tftp: { host: "127.0.0.1", port: tftpPort, roots: [root], maxTransfersPerClient: 1 },
     dhcp: {
       mode: "full",
       port: dhcpPort,
@@ -187,4 +187,29 @@ describe("/metrics", () => {
     expect(after.get('kindling_machines{state="discovered"}')).toBe(0);
     expect(after.get("kindling_tftp_active_transfers")).toBe(0);
   }, 60_000);
+
+  it("counts TFTP requests a slot limit turned away", async () => {
+    const before = await scrape();
+    // Two read requests from one client that never acknowledges: with one slot per client the second waits
+    // for nothing; it is dropped (the first is not stalled yet, so it does not give way).
+    const rrq = Buffer.concat([Buffer.from([0, 1]), Buffer.from("undionly.kpxe\0octet\0")]);
+    const sockets = [createSocket("udp4"), createSocket("udp4")];
+    try {
+      for (const s of sockets) {
+        await new Promise<void>((r) => s.bind(0, "127.0.0.3", r));
+        await new Promise<void>((r, j) => s.send(rrq, tftpPort, "127.0.0.1", (e) => (e ? j(e) : r())));
+      }
+      let after = await scrape();
+      for (let i = 0; i < 50 && (after.get('kindling_tftp_requests_refused_total{reason="dropped"}') ?? 0) < 1; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        after = await scrape();
+      }
+      const moved = (key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
+      expect(moved('kindling_tftp_requests_refused_total{reason="dropped"}')).toBe(1);
+      expect(moved('kindling_tftp_requests_refused_total{reason="evicted"}')).toBe(0);
+      expect(after.get("kindling_tftp_active_transfers")).toBe(1);
+    } finally {
+      for (const s of sockets) s.close();
+    }
+  });
 });

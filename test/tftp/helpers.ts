@@ -64,9 +64,10 @@ export class RawPeer {
       this.waiter?.();
     });
   }
-  static async open(): Promise<RawPeer> {
+  /** `address`: any of 127.0.0.0/8 is local, so peers can stand for different hosts. */
+  static async open(address = "127.0.0.1"): Promise<RawPeer> {
     const socket = createSocket("udp4");
-    await new Promise<void>((r) => socket.bind(0, "127.0.0.1", r));
+    await new Promise<void>((r) => socket.bind(0, address, r));
     return new RawPeer(socket);
   }
   send(buf: Buffer, port: number): void {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { negotiate } from "../../src/tftp/options.ts";
 
 describe("option negotiation", () => {
-  const limits = { maxBlksize: 1468, maxWindowsize: 64, timeoutMs: 1000 };
+  const limits = { maxBlksize: 1468, maxWindowsize: 64, timeoutMs: 1000, maxTimeoutMs: 5000 };
   const ask = (o: Record<string, string>, size?: number) => negotiate(new Map(Object.entries(o)), limits, size);
 
   it("grants nothing when nothing is asked (plain RFC 1350)", () => {
@@ -31,6 +31,12 @@ describe("option negotiation", () => {
     ["rollover", "1"],
   ])("ignores %s=%s", (name, value) => {
     expect(ask({ [name]: value }, 10).oack.size).toBe(0);
+  });
+  it("grants a timeout up to maxTimeoutMs and refuses a longer one rather than lowering it (RFC 2349)", () => {
+    expect(ask({ timeout: "5" })).toMatchObject({ timeoutMs: 5000, oack: new Map([["timeout", "5"]]) });
+    const n = ask({ timeout: "255", blksize: "1468" });
+    expect(n.timeoutMs).toBe(1000);
+    expect(Object.fromEntries(n.oack)).toEqual({ blksize: "1468" });
   });
   it("leaves tsize out when the size is not known in advance (netascii)", () => {
     expect(ask({ tsize: "0" }, undefined).oack.size).toBe(0);

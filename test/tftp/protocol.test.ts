@@ -112,7 +112,7 @@ describe("protocol rules, checked with a hand-driven peer", () => {
 
   it("does not answer duplicate ACKs (no Sorcerer's Apprentice)", async () => {
     // A long timeout so that every DATA seen is an answer to an ACK, not a retransmission.
-    const { server } = await startServer([root], { timeoutMs: 30_000 });
+    const { server } = await startServer([root], { timeoutMs: 30_000, maxIdleMs: 30_000 });
     const peer = await RawPeer.open();
     try {
       peer.send(rrq("small.bin"), server.address.port);

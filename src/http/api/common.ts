@@ -4,7 +4,7 @@ import { fromZod } from "../errors.ts";
 /** JSON error body every API failure uses; `field` names the failing input on a 400. */
 export const ErrorSchema = z.object({ error: z.string(), field: z.string().optional() }).meta({ id: "Error" });
 
-export const errors = (...codes: (400 | 401 | 404 | 409 | 500)[]) =>
+export const errors = (...codes: (400 | 401 | 404 | 409 | 413 | 415 | 500)[]) =>
   Object.fromEntries(
     codes.map((code) => [
       code,
@@ -14,6 +14,8 @@ export const errors = (...codes: (400 | 401 | 404 | 409 | 500)[]) =>
           401: "missing or bad token",
           404: "not found",
           409: "conflict",
+          413: "request body larger than http.bodyLimit",
+          415: "body is not application/json (field: content-type)",
           500: "server error",
         }[code],
         content: { "application/json": { schema: ErrorSchema } },

@@ -14,8 +14,25 @@ export function registerEvents(app: OpenAPIHono, store: Store): void {
         query: z.object({
           mac: MacSchema.optional(),
           kind: z.string().optional(),
-          after: z.coerce.number().int().min(0).optional(),
-          limit: z.coerce.number().int().min(1).max(10_000).optional(),
+          after: z.coerce
+            .number()
+            .int()
+            .min(0)
+            .optional()
+            .openapi({ description: "only events with a larger id (poll for new ones)" }),
+          before: z.coerce
+            .number()
+            .int()
+            .min(1)
+            .optional()
+            .openapi({ description: "only events with a smaller id: the next page back is before=<last id>" }),
+          limit: z.coerce
+            .number()
+            .int()
+            .min(1)
+            .max(10_000)
+            .optional()
+            .openapi({ description: "page size (default 100, at most 10000)" }),
         }),
       },
       responses: { 200: json(z.array(EventSchema.meta({ id: "Event" })), "events"), ...errors(400, 401) },

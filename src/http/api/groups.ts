@@ -37,7 +37,7 @@ export function registerGroups(app: OpenAPIHono, store: Store, onAssign: (profil
       path: "/groups",
       summary: "Create a group",
       request: body(GroupCreateSchema),
-      responses: { 201: json(Group, "created"), ...errors(400, 401, 409) },
+      responses: { 201: json(Group, "created"), ...errors(400, 401, 409, 413, 415) },
     }),
     (c) => {
       const g = c.req.valid("json");
@@ -66,7 +66,7 @@ export function registerGroups(app: OpenAPIHono, store: Store, onAssign: (profil
       path: "/groups/{name}",
       summary: "Create or replace a group",
       request: { params: NameParam, ...body(GroupBodySchema) },
-      responses: { 200: json(Group, "replaced"), 201: json(Group, "created"), ...errors(400, 401) },
+      responses: { 200: json(Group, "replaced"), 201: json(Group, "created"), ...errors(400, 401, 413, 415) },
     }),
     (c) => {
       const name = nameOf(c.req.valid("param").name);

@@ -3,6 +3,7 @@ import type { Lifecycle } from "../../boot/lifecycle-service.ts";
 import { MacSchema } from "../../model/mac.ts";
 import { MachineCreateSchema, MachineSchema, MachineStateSchema, MachineUpdateSchema } from "../../model/machine.ts";
 import type { Store } from "../../store/index.ts";
+import { decodeCursor, encodeCursor } from "../cursor.ts";
 import { ValidationError } from "../errors.ts";
 import { body, errors, json } from "./common.ts";
 
@@ -10,6 +11,10 @@ const MacParam = z.object({
   mac: z.string().openapi({ param: { name: "mac", in: "path" }, example: "52:54:00:12:34:56" }),
 });
 const Machine = MachineSchema.meta({ id: "Machine" });
+
+/** Machines per answer of GET /machines unless `limit` says otherwise, and the most it may say. */
+export const DEFAULT_PAGE = 100;
+export const MAX_PAGE = 1000;
 
 /** `onAssign` is told of every profile a machine is given (the mirror prefetches its release). */
 export function registerMachines(
@@ -37,17 +42,49 @@ export function registerMachines(
     createRoute({
       method: "get",
       path: "/machines",
-      summary: "List machines",
+      summary: "List machines, a page at a time",
+      description:
+        "Machines by MAC, at most `limit` per answer. When more follow, the `X-Next-Cursor` header holds a " +
+        "token: ask again with the same filters and `cursor` set to it for the next page.",
       request: {
         query: z.object({
           state: MachineStateSchema.optional(),
           profile: z.string().optional(),
-          search: z.string().optional(),
+          search: z.string().max(256).optional(),
+          limit: z.coerce
+            .number()
+            .int()
+            .min(1)
+            .max(MAX_PAGE)
+            .default(DEFAULT_PAGE)
+            .openapi({ description: `page size (default ${DEFAULT_PAGE}, at most ${MAX_PAGE})` }),
+          cursor: z
+            .string()
+            .max(1024)
+            .optional()
+            .openapi({ description: "opaque token from a previous answer's X-Next-Cursor header" }),
         }),
       },
-      responses: { 200: json(z.array(Machine), "machines, by MAC"), ...errors(400, 401) },
+      responses: {
+        200: {
+          ...json(z.array(Machine), "a page of machines, by MAC"),
+          headers: z.object({
+            "X-Next-Cursor": z
+              .string()
+              .optional()
+              .openapi({ description: "present when more machines follow: the `cursor` for the next page" }),
+          }),
+        },
+        ...errors(400, 401),
+      },
     }),
-    (c) => c.json(store.machines.list(c.req.valid("query")), 200),
+    (c) => {
+      const { limit, cursor, ...filter } = c.req.valid("query");
+      const at = cursor ? decodeCursor(cursor) : {};
+      const page = store.machines.page(filter, { limit, ...at });
+      if (page.next) c.header("X-Next-Cursor", encodeCursor("after", page.next));
+      return c.json(page.items, 200);
+    },
   );
 
   app.openapi(
@@ -56,7 +93,7 @@ export function registerMachines(
       path: "/machines",
       summary: "Register a machine",
       request: body(MachineCreateSchema),
-      responses: { 201: json(Machine, "registered"), ...errors(400, 401, 409) },
+      responses: { 201: json(Machine, "registered"), ...errors(400, 401, 409, 413, 415) },
     }),
     (c) => {
       const input = c.req.valid("json");
@@ -92,7 +129,7 @@ export function registerMachines(
       path: "/machines/{mac}",
       summary: "Change a machine (null clears a field)",
       request: { params: MacParam, ...body(MachineUpdateSchema) },
-      responses: { 200: json(Machine, "updated"), ...errors(400, 401, 404, 409) },
+      responses: { 200: json(Machine, "updated"), ...errors(400, 401, 404, 409, 413, 415) },
     }),
     (c) => {
       const mac = macOf(c.req.valid("param").mac);

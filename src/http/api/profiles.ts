@@ -41,7 +41,7 @@ export function registerProfiles(app: OpenAPIHono, store: Store, check: ProfileC
       path: "/profiles",
       summary: "Create a profile",
       request: body(ProfileCreateSchema),
-      responses: { 201: json(Profile, "created"), ...errors(400, 401, 409) },
+      responses: { 201: json(Profile, "created"), ...errors(400, 401, 409, 413, 415) },
     }),
     (c) => {
       const p = c.req.valid("json");
@@ -69,7 +69,7 @@ export function registerProfiles(app: OpenAPIHono, store: Store, check: ProfileC
       path: "/profiles/{name}",
       summary: "Create or replace a profile",
       request: { params: NameParam, ...body(ProfileBodySchema) },
-      responses: { 200: json(Profile, "replaced"), 201: json(Profile, "created"), ...errors(400, 401) },
+      responses: { 200: json(Profile, "replaced"), 201: json(Profile, "created"), ...errors(400, 401, 413, 415) },
     }),
     (c) => {
       const name = nameOf(c.req.valid("param").name);

@@ -62,7 +62,7 @@ export function registerAssets(app: OpenAPIHono, mirror: Mirror): void {
         200: json(SyncResult, "verified and mirrored (wait: true)"),
         202: json(SyncResult, "sync started; poll GET /assets"),
         502: json(z.object({ error: z.string() }), "the origin or the verification failed (wait: true)"),
-        ...errors(400, 401),
+        ...errors(400, 401, 413, 415),
       },
     }),
     async (c) => {

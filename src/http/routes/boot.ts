@@ -4,40 +4,30 @@ import { normalizeMac } from "../../boot/identity.ts";
 import { bootScript } from "../../boot/render.ts";
 import type { BootService } from "../../boot/service.ts";
 import type { Signer } from "../../boot/sign.ts";
-import type { Logger } from "../../log.ts";
 import type { Store } from "../../store/index.ts";
 
 const IPXE_TYPE = { "Content-Type": "text/plain; charset=utf-8" };
 
-/** Routes firmware and iPXE call: no auth (firmware cannot authenticate), one log line per request. */
+/** Routes firmware and iPXE call: no auth (firmware cannot authenticate). */
 export function bootRoutes(deps: {
   boot: BootService;
   store: Store;
   signer: Signer;
   server: string;
-  log: Logger;
   recent: RecentClients;
 }): Hono {
-  const { boot, store, signer, log } = deps;
+  const { boot, store, signer } = deps;
   const app = new Hono();
 
   app.get("/boot.ipxe", (c) => c.body(bootScript(deps.server), 200, IPXE_TYPE));
 
-  app.get("/ipxe", (c) => {
-    const answer = boot.ipxe(c.req.query());
+  // The boot service logs and records each request (counted when repeated: anyone can send them).
+  app.get("/ipxe", async (c) => {
     const ip = clientIp(c);
-    deps.recent.note(ip, answer.mac);
-    log.info(
-      {
-        route: "/ipxe",
-        mac: answer.mac,
-        profile: answer.profile,
-        outcome: answer.outcome,
-        status: answer.status,
-        ip: clientIp(c),
-      },
-      "boot request",
-    );
+    const answer = store.history.reading(() => boot.ipxe(c.req.query(), ip));
+    if (answer.outcome !== "too-many-new") deps.recent.note(ip, answer.mac);
+    // The answer leaves once the request's history is committed (group commit: store/history-writer.ts).
+    await store.history.committed();
     return c.body(answer.body, answer.status, IPXE_TYPE);
   });
 

@@ -35,16 +35,16 @@ export function fileRoutes(
       if (r.status !== 404) log.warn({ path: pathname, reason: r.reason }, "refused file request");
       return c.text(`${r.status === 404 ? "not found" : "refused"}: ${r.reason}\n`, r.status);
     }
-    const res = sendFile(c, r.file, r.stat);
-    if (res.status === 200 || res.status === 206)
+    const { status, response } = await sendFile(c, r.file, r.stat);
+    if (status === 200 || status === 206)
       onServed({
         path: pathname,
         ip: clientIp(c),
         method: c.req.method,
         bytes: r.stat.size,
-        partial: res.status === 206,
+        partial: status === 206,
       });
-    return res;
+    return response;
   };
   app.on(["GET", "HEAD"], `${prefix}/*`, handler);
   return app;

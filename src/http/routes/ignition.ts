@@ -4,6 +4,7 @@ import { normalizeMac } from "../../boot/identity.ts";
 import { REPORT_KINDS, type ReportKind } from "../../boot/lifecycle.ts";
 import type { Lifecycle } from "../../boot/lifecycle-service.ts";
 import type { Purpose, Signer } from "../../boot/sign.ts";
+import type { CoalescedLog } from "../../limits/coalesce.ts";
 import type { Logger } from "../../log.ts";
 import type { Store } from "../../store/index.ts";
 import { clientIp } from "./boot.ts";
@@ -21,10 +22,12 @@ export function ignitionRoutes(deps: {
   store: Store;
   signer: Signer;
   log: Logger;
+  /** Where refused requests are counted (anyone can send them). */
+  coalesced: CoalescedLog;
   /** When set, the request must also come from the address leased to the MAC (full DHCP mode). */
   leasedIp: ((mac: string) => string | undefined) | undefined;
 }): Hono {
-  const { configs, lifecycle, store, signer, log, leasedIp } = deps;
+  const { configs, lifecycle, store, signer, log, leasedIp, coalesced } = deps;
   const app = new Hono();
 
   /** The MAC when the URL carries a valid signature for `purpose`; otherwise a 403 response (and an event). */
@@ -34,8 +37,15 @@ export function ignitionRoutes(deps: {
     let verdict: string = mac ? signer.verify(purpose, mac, c.req.query("exp"), c.req.query("sig")) : "invalid";
     if (mac && verdict === "ok" && leasedIp && leasedIp(mac) !== ip) verdict = "not-from-leased-ip";
     if (mac && verdict === "ok") return mac;
-    store.events.append({ mac, kind: `${purpose}.refused`, detail: { verdict, ip, path: c.req.path } });
-    log.warn({ mac, verdict, ip, path: c.req.path }, "refused a request without a valid signature");
+    coalesced.record({
+      kind: `${purpose}.refused`,
+      client: ip,
+      reason: verdict,
+      mac,
+      detail: { verdict, ip, path: c.req.path },
+      message: "refused a request without a valid signature",
+      level: "warn",
+    });
     const error = {
       expired: "signed URL expired",
       "not-from-leased-ip": "request does not come from the address leased to this machine",

@@ -7,15 +7,19 @@ import type { Lifecycle } from "../../boot/lifecycle-service.ts";
 import type { BootService } from "../../boot/service.ts";
 import type { Mirror } from "../../flatcar/mirror.ts";
 import { ReleaseRequestSchema } from "../../flatcar/release.ts";
+import type { CoalescedLog } from "../../limits/coalesce.ts";
 import { MachineStateSchema, MachineUpdateSchema } from "../../model/machine.ts";
 import { ConflictError, NotFoundError } from "../../store/errors.ts";
 import type { Store } from "../../store/index.ts";
+import type { MachineQuery, PagePosition } from "../../store/machines.ts";
+import { decodeCursor, encodeCursor } from "../cursor.ts";
+import { clientIp } from "../routes/boot.ts";
 import { maskIgnition, metadataStrings } from "./mask.ts";
 import { AssetsPage, MirrorSection } from "./pages/assets.tsx";
 import { DiscoveredPage } from "./pages/discovered.tsx";
 import { LoginPage } from "./pages/login.tsx";
 import { MachinePage, type Preview } from "./pages/machine.tsx";
-import { type MachineFilter, MachineRows, MachinesPage } from "./pages/machines.tsx";
+import { type MachineFilter, MachineRows, MachinesPage, query } from "./pages/machines.tsx";
 import { ProfilesPage } from "./pages/profiles.tsx";
 import { flashRedirect, formOf, Sessions, takeFlash } from "./session.ts";
 import { addressesOf, bootStory } from "./timeline.ts";
@@ -28,9 +32,14 @@ export interface UiDeps {
   lifecycle: Lifecycle;
   mirror: Mirror;
   apiToken: string;
+  /** Counts refused logins (anyone who reaches the console can try). */
+  coalesced: CoalescedLog;
   /** Told of every profile the console assigns (the mirror starts fetching its release). */
   prefetch: (profile: string | null | undefined) => void;
 }
+
+/** Machines per console page: the console never renders more than this many rows. */
+const UI_PAGE = 100;
 
 const require = createRequire(import.meta.url);
 // Read once: both are small, and the console must work with no internet (no CDN).
@@ -68,7 +77,15 @@ export function uiApp(deps: UiDeps): Hono {
       c.get("log").info("console login");
       return c.redirect("/ui/machines", 303);
     }
-    c.get("log").warn("console login refused");
+    const ip = clientIp(c);
+    deps.coalesced.record({
+      kind: "console.login-refused",
+      client: ip,
+      reason: "wrong token",
+      detail: { ip },
+      message: "console login refused",
+      level: "warn",
+    });
     return c.html(<LoginPage flash={{ kind: "error", text: "That is not the API token." }} />, 401);
   });
 
@@ -85,46 +102,76 @@ export function uiApp(deps: UiDeps): Hono {
     return {
       state: state.success ? state.data : undefined,
       profile: c.req.query("profile") || undefined,
-      q: c.req.query("q")?.trim() || undefined,
+      q: c.req.query("q")?.trim().slice(0, 256) || undefined,
+      cursor: c.req.query("cursor") || undefined,
     };
   };
-  const rowsFor = (f: MachineFilter) =>
-    store.machines
-      .list({
+  /**
+   * One page of machines. A cursor that is not ours (edited by hand), or one past the end (its machines were
+   * assigned or forgotten since), shows the first page.
+   */
+  const pageOf = (q: MachineQuery, cursor: string | undefined, order: "mac" | "newest") => {
+    let at = {};
+    try {
+      at = cursor ? decodeCursor(cursor) : {};
+    } catch {
+      // the first page
+    }
+    const page = store.machines.page(q, { limit: UI_PAGE, order, ...at });
+    return page.items.length > 0 || !cursor ? page : store.machines.page(q, { limit: UI_PAGE, order });
+  };
+  const rowsFor = (f: MachineFilter) => {
+    const page = pageOf(
+      {
         ...(f.state ? { state: MachineStateSchema.parse(f.state) } : {}),
         ...(f.profile ? { profile: f.profile } : {}),
         ...(f.q ? { search: f.q } : {}),
-      })
-      .map((m) => machineView(m, boot, mirror));
+      },
+      f.cursor,
+      "mac",
+    );
+    const link = (dir: "after" | "before", at: PagePosition | undefined) =>
+      at && `/ui/machines?${query({ ...f, cursor: encodeCursor(dir, at) })}`;
+    return {
+      rows: page.items.map((m) => machineView(m, boot, mirror)),
+      prev: link("before", page.prev),
+      next: link("after", page.next),
+    };
+  };
 
   app.get("/machines", (c) => {
     const filter = filterOf(c);
+    const { rows, prev, next } = rowsFor(filter);
     return c.html(
       <MachinesPage
         csrf={c.get("session").csrf}
         flash={takeFlash(c)}
-        rows={rowsFor(filter)}
+        rows={rows}
         filter={filter}
         profiles={store.profiles.list()}
         counts={store.machines.countByState()}
+        prev={prev}
+        next={next}
       />,
     );
   });
   app.get("/machines/rows", (c) => {
     const filter = filterOf(c);
-    return c.html(<MachineRows rows={rowsFor(filter)} filter={filter} />);
+    return c.html(<MachineRows rows={rowsFor(filter).rows} filter={filter} />);
   });
 
   app.get("/discovered", (c) => {
-    const machines = store.machines
-      .list({ state: "discovered" })
-      .sort((a, b) => (b.firstSeen ?? b.createdAt).localeCompare(a.firstSeen ?? a.createdAt));
+    const page = pageOf({ state: "discovered" }, c.req.query("cursor"), "newest");
+    const link = (dir: "after" | "before", at: PagePosition | undefined) =>
+      at && `/ui/discovered?cursor=${encodeCursor(dir, at)}`;
     return c.html(
       <DiscoveredPage
         csrf={c.get("session").csrf}
         flash={takeFlash(c)}
-        machines={machines}
+        machines={page.items}
         profiles={store.profiles.list()}
+        prev={link("before", page.prev)}
+        next={link("after", page.next)}
       />,
     );
   });
@@ -242,10 +289,11 @@ export function uiApp(deps: UiDeps): Hono {
   });
 
   app.get("/profiles", (c) => {
+    const counts = store.machines.countByProfile();
     const rows = store.profiles.list().map((profile) => ({
       profile,
       release: releaseOf(profile, mirror),
-      machines: store.machines.list({ profile: profile.name }).length,
+      machines: counts.get(profile.name) ?? 0,
     }));
     return c.html(<ProfilesPage csrf={c.get("session").csrf} flash={takeFlash(c)} rows={rows} />);
   });

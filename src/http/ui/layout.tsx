@@ -75,3 +75,12 @@ export const Time = (props: { iso: string | null; text: string }) =>
   ) : (
     <span class="muted">{props.text}</span>
   );
+
+/** Links to the pages before and after this one (hrefs already carry the filters and the cursor). */
+export const Pager = (props: { prev?: string | undefined; next?: string | undefined }) =>
+  props.prev || props.next ? (
+    <nav class="pager" aria-label="pages">
+      {props.prev ? <a href={props.prev}>← Previous</a> : <span />}
+      {props.next ? <a href={props.next}>Next →</a> : <span />}
+    </nav>
+  ) : null;

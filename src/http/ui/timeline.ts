@@ -45,6 +45,8 @@ function summaryOf(e: Event): string {
   else if (e.kind.startsWith("lifecycle.")) parts.push(`${d.from} → ${d.to}`, `by ${d.by}`);
   else if (e.kind.startsWith("dhcp.") && d.file) parts.push(`boot file ${d.file}`);
   for (const key of ["error", "reason"]) if (typeof d[key] === "string") parts.push(String(d[key]));
+  // A row that counts repeats (limits/coalesce.ts) stands for that many more within its window.
+  if (typeof d.repeated === "number") parts.push(`${d.repeated} more like it within ${d.windowSeconds} s`);
   return parts.filter((p) => p && p !== "undefined").join(" · ");
 }
 

@@ -1,16 +1,18 @@
 import type { Machine } from "../../../model/machine.ts";
 import type { Profile } from "../../../model/profile.ts";
 import { ago } from "../format.ts";
-import { Csrf, Page, Time } from "../layout.tsx";
+import { Csrf, Page, Pager, Time } from "../layout.tsx";
 import type { Flash } from "../session.ts";
 import { AssignForm, ProfileSelect } from "./assign.tsx";
 
-/** Machines that booted without a profile, newest first: assign one at a time, or tick many and assign them together. */
+/** Machines that booted without a profile, newest first, a page at a time: assign one at a time, or tick many and assign them together. */
 export const DiscoveredPage = (props: {
   csrf: string;
   flash?: Flash | undefined;
   machines: readonly Machine[];
   profiles: readonly Profile[];
+  prev?: string | undefined;
+  next?: string | undefined;
 }) => (
   <Page title="Discovered" current="/ui/discovered" csrf={props.csrf} flash={props.flash}>
     {props.machines.length === 0 ? (
@@ -65,5 +67,6 @@ export const DiscoveredPage = (props: {
         </div>
       </>
     )}
+    <Pager prev={props.prev} next={props.next} />
   </Page>
 );

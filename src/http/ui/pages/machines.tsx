@@ -1,7 +1,7 @@
 import { MACHINE_STATES } from "../../../model/machine.ts";
 import type { Profile } from "../../../model/profile.ts";
 import { ago } from "../format.ts";
-import { Page, StateBadge, Time } from "../layout.tsx";
+import { Page, Pager, StateBadge, Time } from "../layout.tsx";
 import type { Flash } from "../session.ts";
 import type { MachineView } from "../view.ts";
 
@@ -9,9 +9,11 @@ export interface MachineFilter {
   state?: string | undefined;
   profile?: string | undefined;
   q?: string | undefined;
+  /** The page: an opaque token from a Previous/Next link. */
+  cursor?: string | undefined;
 }
 
-const query = (f: MachineFilter) =>
+export const query = (f: MachineFilter) =>
   new URLSearchParams(Object.entries(f).filter((e): e is [string, string] => !!e[1])).toString();
 
 /** The table body, also served alone as the fragment htmx polls: it carries its own polling attributes. */
@@ -62,6 +64,8 @@ export const MachinesPage = (props: {
   filter: MachineFilter;
   profiles: readonly Profile[];
   counts: Record<string, number>;
+  prev?: string | undefined;
+  next?: string | undefined;
 }) => (
   <Page title="Machines" current="/ui/machines" csrf={props.csrf} flash={props.flash}>
     <p class="muted">{MACHINE_STATES.map((s) => `${s}: ${props.counts[s] ?? 0}`).join(" · ")}</p>
@@ -112,5 +116,6 @@ export const MachinesPage = (props: {
         <MachineRows rows={props.rows} filter={props.filter} />
       </table>
     </div>
+    <Pager prev={props.prev} next={props.next} />
   </Page>
 );

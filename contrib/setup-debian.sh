@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Kindling's tests and benchmarks talk to (real peers, firmware, tools).
+# Run as root on Debian 12 (bookworm): `npm run setup:debian`. CI (.ci/run) calls it too.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+PACKAGES=(
+  ipxe                                   # undionly.kpxe, ipxe.efi, snponly.efi served over TFTP/HTTP
+  atftp tftp-hpa tftpd-hpa curl          # TFTP clients, the TFTP peer, HTTP/TFTP client
+  iproute2 tcpdump                       # network namespaces, veth, captures
+  dnsmasq isc-dhcp-client kea-admin      # DHCP peer, dhclient, perfdhcp (kea-admin ships perfdhcp)
+  qemu-system-x86 ipxe-qemu seabios ovmf # end-to-end boots with real firmware
+  ignition                               # ignition-validate and the Ignition 2.14 binary
+  cpio gpgv policycoreutils systemd      # initramfs building, signature checks, setfiles, systemd-analyze
+  nginx-light wrk chromium               # the HTTP peer and load generator for benchmarks, the console's browser tests
+)
+# busybox (udhcpc, the e2e initramfs) comes from either package; installing one removes the other,
+# so an existing busybox-static is kept.
+dpkg -s busybox-static >/dev/null 2>&1 || PACKAGES+=(busybox)
+
+missing=()
+for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}"
+fi
