@@ -13,6 +13,7 @@ import {
   translateButane,
   validateSource,
 } from "../ignition/index.ts";
+import { marshal } from "../ignition/marshal.ts";
 
 /** `kindling butane` and `kindling validate`: the Ignition tools, usable without a running server. */
 export function registerIgnitionCommands(program: Command): void {
@@ -21,7 +22,7 @@ export function registerIgnitionCommands(program: Command): void {
     .description("translate a Butane config (variant flatcar 1.0.0/1.1.0) to Ignition JSON; reads stdin without FILE")
     .argument("[file]", "Butane YAML file (default: stdin)")
     .option("--strict", "fail on warnings (unknown keys, ignored mode bits)")
-    .option("--pretty", "indent the JSON output")
+    .option("--pretty", "indent the JSON output (byte for byte as butane --pretty writes it)")
     .option("-d, --files-dir <dir>", "directory that local:, contents_local, trees etc. are relative to")
     .option("--values <file>", "render as a profile template with these per-machine values (JSON or YAML map)")
     .option("--flatcar-version <version>", "with --values: serve at the highest spec this Flatcar release accepts")
@@ -63,7 +64,7 @@ export function registerIgnitionCommands(program: Command): void {
           return;
         }
         printDiagnostics(name, out.warnings);
-        process.stdout.write(`${JSON.stringify(out.config, null, opts.pretty ? 2 : undefined)}\n`);
+        process.stdout.write(`${marshal(out.config, opts.pretty)}\n`);
       },
     );
 

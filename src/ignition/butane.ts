@@ -1,19 +1,22 @@
 import { createHash } from "node:crypto";
-import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
-import { isAbsolute, posix, relative, resolve, sep } from "node:path";
+import { readFileSync } from "node:fs";
 import { isMap, isScalar } from "yaml";
 import { encodeContents } from "./dataurl.ts";
 import { decodeDocument, type Pos, parseYaml, posOf } from "./decode.ts";
 import type { Diagnostic } from "./diagnostic.ts";
-import { type Field, fieldsAt, IGNITION, type Node, type Spec, specAtMost, type Tag } from "./spec.ts";
-import { systemdEscapePath } from "./systemd-escape.ts";
+import { checkChildConfig } from "./json.ts";
+import { localPath } from "./local.ts";
+import { desugarMountUnits } from "./mount-units.ts";
+import { type Field, fieldsAt, IGNITION, type Node, type ObjectNode, type Spec, specAtMost, type Tag } from "./spec.ts";
 import { literalTemplater, type Templater } from "./template.ts";
+import { desugarTrees } from "./trees.ts";
 
 /**
  * Butane (`variant: flatcar`) → Ignition. The Butane document is decoded against the Ignition spec tree with
  * snake_case keys plus Butane's sugar fields, then the sugar is desugared: inline/local contents become data
  * URLs, trees become files and links, `with_mount_unit` becomes a unit, `*_local` fields are read from
- * `filesDir`.
+ * `filesDir`. The result is what Butane 0.29 writes for the same document (docs/ignition.md lists the few
+ * places where Kindling refuses more, and why).
  */
 export const FLATCAR_VERSIONS: Record<string, Spec> = { "1.0.0": "3.3.0", "1.1.0": "3.4.0" };
 
@@ -43,6 +46,7 @@ const EXTRAS: Record<Tag, { field: Field; since?: Spec }[]> = {
           kind: "array",
           of: {
             kind: "object",
+            type: "Tree",
             fields: [
               { name: "local", node: s(false), required: true },
               { name: "path", node: s() },
@@ -59,14 +63,14 @@ const EXTRAS: Record<Tag, { field: Field; since?: Spec }[]> = {
 };
 /** Ignition fields the flatcar variant leaves out (Flatcar has no clevis pins; cex arrives with 1.2.0-experimental). */
 const FLATCAR_DROPS: Partial<Record<Tag, string[]>> = { luks: ["clevis", "cex"] };
-const IGNITION_SECTION = (IGNITION as Node & { kind: "object" }).fields.find((f) => f.name === "ignition")?.node;
+const IGNITION_SECTION = IGNITION.fields.find((f) => f.name === "ignition")?.node;
 
 function snake(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 const butaneKey = (f: Field): string => f.butane ?? snake(f.name);
 
-function butaneFields(node: Node & { kind: "object" }, spec: Spec): Field[] {
+function butaneFields(node: ObjectNode, spec: Spec): Field[] {
   let fields = fieldsAt(node, spec);
   // Butane has variant/version at the top and no ignition.version (the translator sets it), so `ignition` is optional.
   if (node === IGNITION)
@@ -85,8 +89,30 @@ function butaneFields(node: Node & { kind: "object" }, spec: Spec): Field[] {
 }
 
 /** Parses and desugars a Butane document; diagnostics are returned, not thrown. */
+/**
+ * Characters refused in a document: those Butane's YAML reader refuses (C0/C1 controls, DEL, U+FFFE/F), and
+ * NEL, LS and PS written raw, which YAML 1.1 (Butane) reads as line breaks and YAML 1.2 as text: the document
+ * would mean different things to the two. Escaped in a double-quoted string, all of them are fine.
+ */
+const NOT_YAML = /[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/u;
+
 export function parseButane(text: string, opts: ButaneOptions = {}): Parsed | { diagnostics: Diagnostic[] } {
-  const { doc, lc, diagnostics } = parseYaml(text);
+  const bad = NOT_YAML.exec(text);
+  if (bad) {
+    const before = text.slice(0, bad.index).split("\n");
+    const code = (bad[0].codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0");
+    return {
+      diagnostics: [
+        {
+          severity: "error",
+          message: `character U+${code} may not be written raw in a Butane document (escape it in a double-quoted string: "\\u${code}")`,
+          line: before.length,
+          column: (before[before.length - 1]?.length ?? 0) + 1,
+        },
+      ],
+    };
+  }
+  const { doc, lc, diagnostics, text: read } = parseYaml(text, { butane: true });
   if (diagnostics.some((d) => d.severity === "error")) return { diagnostics };
   const root = doc.contents;
   if (!isMap(root))
@@ -137,6 +163,8 @@ export function parseButane(text: string, opts: ButaneOptions = {}): Parsed | { 
         : undefined;
     },
     keyOf: butaneKey,
+    butane: true,
+    text: read,
     strict: opts.strict ?? false,
     templater: opts.templater ?? literalTemplater,
   });
@@ -148,15 +176,19 @@ export function parseButane(text: string, opts: ButaneOptions = {}): Parsed | { 
   const errors: Diagnostic[] = [];
   const fail = (path: string, message: string) =>
     errors.push({ severity: "error", path, message, ...decoded.positions.get(path) });
-  desugar(config, { filesDir: opts.filesDir, fail });
+  const warn = (path: string, message: string) =>
+    errors.push({ severity: "warning", path, message, ...decoded.positions.get(path) });
+  desugar(config, { filesDir: opts.filesDir, spec, fail, warn });
   const ignition = (config.ignition ?? {}) as Record<string, unknown>;
   config.ignition = { ...ignition, version: spec };
   return { config, spec, diagnostics: [...all, ...errors], positions: decoded.positions, templated: decoded.templated };
 }
 
-interface Sugar {
+export interface Sugar {
   filesDir: string | undefined;
+  spec: Spec;
   fail(path: string, message: string): void;
+  warn(path: string, message: string): void;
 }
 
 type Obj = Record<string, unknown>;
@@ -191,8 +223,9 @@ function desugar(config: Obj, sg: Sugar): void {
       case "dropin":
         if (o.contentsLocal !== undefined && o.contentsLocal !== null) {
           if (o.contents !== undefined && o.contents !== null)
-            sg.fail(`${path}.contentsLocal`, "contents and contents_local are mutually exclusive");
-          else o.contents = readLocal(String(o.contentsLocal), `${path}.contentsLocal`)?.toString("utf8");
+            sg.fail(`${path}.contentsLocal`, "only one of the following can be set: contents, contents_local");
+          else if (o.contentsLocal !== "")
+            o.contents = readLocal(String(o.contentsLocal), `${path}.contentsLocal`)?.toString("utf8");
         }
         delete o.contentsLocal;
         return;
@@ -202,36 +235,33 @@ function desugar(config: Obj, sg: Sugar): void {
           const keys = [...((o.sshAuthorizedKeys as string[] | undefined) ?? [])];
           locals.forEach((rel, i) => {
             const text = readLocal(rel, `${path}.sshAuthorizedKeysLocal[${i}]`)?.toString("utf8") ?? "";
-            keys.push(...text.split(/\r?\n/).filter((l) => l.trim() !== ""));
+            // One key a line; only empty lines are skipped (as Butane does: a blank-looking line is a key).
+            keys.push(...text.split(/\r?\n/).filter((l) => l !== ""));
           });
           o.sshAuthorizedKeys = keys;
         }
         delete o.sshAuthorizedKeysLocal;
         return;
       }
+      case "filesystem":
+        return checkMountUnit(o, path, sg);
       case "storage":
-        desugarTrees(o, path, sg);
-        return;
+        return desugarTrees(o, path, sg);
       default:
         return;
     }
   });
-  desugarMountUnits(config, sg);
+  desugarMountUnits(config);
+  warnDecimalModes(config, sg);
 }
 
-function localPath(rel: string, path: string, sg: Sugar): string | undefined {
-  if (!sg.filesDir) {
-    sg.fail(path, `"${rel}" is a local file, which needs a files directory (--files-dir)`);
-    return undefined;
-  }
-  const base = resolve(sg.filesDir);
-  const file = resolve(base, rel);
-  const r = relative(base, file);
-  if (isAbsolute(rel) || r.startsWith("..") || isAbsolute(r)) {
-    sg.fail(path, `local path "${rel}" is outside the files directory`);
-    return undefined;
-  }
-  return file;
+/** Butane's own checks of `with_mount_unit`, before any unit is generated. */
+function checkMountUnit(fs: Obj, path: string, sg: Sugar): void {
+  if (fs.withMountUnit !== true) return;
+  if (typeof fs.format !== "string" || fs.format === "")
+    sg.fail(`${path}.withMountUnit`, "format is required if with_mount_unit is true");
+  else if (fs.format !== "swap" && (typeof fs.path !== "string" || fs.path === ""))
+    sg.fail(`${path}.withMountUnit`, "path is required if with_mount_unit is true and format is not swap");
 }
 
 function desugarResource(
@@ -240,131 +270,87 @@ function desugarResource(
   readLocal: (rel: string, path: string) => Buffer | undefined,
   sg: Sugar,
 ): void {
-  const given = ["source", "inline", "local"].filter((k) => o[k] !== undefined && o[k] !== null);
+  const given = ["local", "inline", "source"].filter((k) => o[k] !== undefined && o[k] !== null);
   if (given.length > 1) {
-    sg.fail(`${path}.${given[1]}`, `${given.join(", ")} are mutually exclusive`);
+    sg.fail(`${path}.${given[given.length - 1]}`, "only one of the following can be set: inline, local, source");
     return;
   }
   const inline = o.inline;
   const local = o.local;
   delete o.inline;
   delete o.local;
-  if (typeof inline !== "string" && typeof local !== "string") return;
-  if (o.compression !== undefined && o.compression !== null) {
-    sg.fail(
-      `${path}.compression`,
-      "compression must be left out with inline/local contents: the translator compresses when that is shorter",
-    );
-    return;
-  }
-  const data = typeof inline === "string" ? Buffer.from(inline, "utf8") : readLocal(local as string, `${path}.local`);
+  const kind =
+    inline !== undefined && inline !== null ? "inline" : local !== undefined && local !== null ? "local" : "";
+  if (!kind) return;
+  const data =
+    kind === "inline"
+      ? Buffer.isBuffer(inline)
+        ? inline
+        : Buffer.from(String(inline), "utf8")
+      : readLocal(String(local), `${path}.local`);
   if (!data) return;
+  const compression = typeof o.compression === "string" ? o.compression : "";
+  // Given a compression, the contents are already compressed: they are encoded as they are. Ignition would fail
+  // the boot decompressing anything else, so contents that are not gzip data are refused here.
+  if (compression === "gzip" && !(data[0] === 0x1f && data[1] === 0x8b))
+    sg.fail(`${path}.${kind}`, `compression is gzip but the ${kind} contents are not gzip data`);
+  if (compression === "") checkHash(o, path, data, kind, sg);
+  if (path.startsWith("$.ignition.config.")) checkChildConfig(data, `${path}.${kind}`, sg, kind === "inline");
+  Object.assign(o, encodeContents(data, compression === ""));
+  if (compression !== "") o.compression = compression;
+}
+
+/**
+ * A hash next to inline/local contents must match them: Ignition checks it at boot and would fail there.
+ * Hex digits are compared in either case (Ignition decodes them).
+ */
+function checkHash(o: Obj, path: string, data: Buffer, kind: string, sg: Sugar): void {
   const hash = (o.verification as Obj | undefined)?.hash;
-  if (typeof hash === "string") {
-    const [algo, digest] = hash.split("-", 2);
-    if ((algo === "sha512" || algo === "sha256") && digest !== createHash(algo).update(data).digest("hex")) {
-      sg.fail(
-        `${path}.verification.hash`,
-        `hash does not match the ${typeof inline === "string" ? "inline" : "local"} contents`,
-      );
-    }
-  }
-  Object.assign(o, encodeContents(data));
+  if (typeof hash !== "string") return;
+  const [algo, digest] = hash.split("-", 2);
+  if ((algo === "sha512" || algo === "sha256") && digest?.toLowerCase() !== createHash(algo).update(data).digest("hex"))
+    sg.fail(`${path}.verification.hash`, `hash does not match the ${kind} contents`);
 }
 
-function desugarTrees(storage: Obj, path: string, sg: Sugar): void {
-  const trees = storage.trees as { local: string; path?: string | null }[] | undefined;
-  delete storage.trees;
-  if (!trees?.length) return;
-  const files = ((storage.files as Obj[] | undefined) ?? []).slice();
-  const links = ((storage.links as Obj[] | undefined) ?? []).slice();
-  trees.forEach((tree, i) => {
-    const tp = `${path}.trees[${i}]`;
-    const dir = localPath(tree.local, `${tp}.local`, sg);
-    if (!dir) return;
-    try {
-      if (!statSync(dir).isDirectory()) return sg.fail(`${tp}.local`, `"${tree.local}" is not a directory`);
-    } catch (e) {
-      return sg.fail(
-        `${tp}.local`,
-        `cannot read tree "${tree.local}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-      );
-    }
-    const walk = (abs: string, rel: string) => {
-      for (const name of readdirSync(abs).sort()) {
-        const a = `${abs}${sep}${name}`;
-        const r = rel ? `${rel}/${name}` : name;
-        const target = posix.join(tree.path ?? "/", r);
-        const st = lstatSync(a);
-        if (st.isDirectory()) walk(a, r);
-        else if (st.isFile()) {
-          const contents = encodeContents(readFileSync(a));
-          const mode = st.mode & 0o111 ? 0o755 : 0o644;
-          const existing = files.find((f) => f.path === target);
-          if (!existing) files.push({ path: target, contents, mode });
-          else if ((existing.contents as Obj | undefined)?.source)
-            sg.fail(`${tp}.local`, `tree file "${r}" conflicts with the files entry for ${target}, which has contents`);
-          else {
-            existing.contents = contents;
-            existing.mode ??= mode;
-          }
-        } else if (st.isSymbolicLink()) {
-          const existing = links.find((l) => l.path === target);
-          if (!existing) links.push({ path: target, target: readlinkSync(a) });
-          else if (existing.target)
-            sg.fail(`${tp}.local`, `tree link "${r}" conflicts with the links entry for ${target}, which has a target`);
-          else existing.target = readlinkSync(a);
-        } else sg.fail(`${tp}.local`, `tree entry "${r}" is neither a file, a directory nor a symlink`);
-      }
-    };
-    walk(dir, "");
-  });
-  if (files.length) storage.files = files;
-  if (links.length) storage.links = links;
-}
-
-function desugarMountUnits(config: Obj, sg: Sugar): void {
-  const storage = config.storage as Obj | undefined;
-  const filesystems = (storage?.filesystems as Obj[] | undefined) ?? [];
-  const generated: Obj[] = [];
-  filesystems.forEach((fs, i) => {
-    const want = fs.withMountUnit;
-    delete fs.withMountUnit;
-    if (want !== true) return;
-    const path = `$.storage.filesystems[${i}].withMountUnit`;
-    const device = String(fs.device);
-    const format = fs.format as string | null | undefined;
-    if (format === "swap") {
-      generated.push({
-        name: `${systemdEscapePath(device)}.swap`,
-        enabled: true,
-        contents: `# Generated by Kindling\n[Swap]\nWhat=${device}\n\n[Install]\nRequiredBy=swap.target\n`,
-      });
-      return;
-    }
-    const where = fs.path as string | null | undefined;
-    if (!where) return sg.fail(path, "with_mount_unit needs path (or format: swap)");
-    if (!format || format === "none") return sg.fail(path, "with_mount_unit needs a filesystem format");
-    const dev = systemdEscapePath(device);
-    const options = (fs.mountOptions as string[] | undefined) ?? [];
-    generated.push({
-      name: `${systemdEscapePath(where)}.mount`,
-      enabled: true,
-      contents:
-        "# Generated by Kindling\n[Unit]\nBefore=local-fs.target\n" +
-        `Requires=systemd-fsck@${dev}.service\nAfter=systemd-fsck@${dev}.service\n\n` +
-        `[Mount]\nWhere=${where}\nWhat=${device}\nType=${format}\n` +
-        (options.length ? `Options=${options.join(",")}\n` : "") +
-        "\n[Install]\nRequiredBy=local-fs.target\n",
+/** Butane warns about a mode that looks like octal digits written as a decimal number (`mode: 644`). */
+function warnDecimalModes(config: Obj, sg: Sugar): void {
+  const storage = (config.storage ?? {}) as Record<string, Obj[] | undefined>;
+  for (const kind of ["files", "directories"] as const)
+    storage[kind]?.forEach((n, i) => {
+      if (typeof n.mode === "number" && looksDecimal(n.mode, kind === "directories"))
+        sg.warn(
+          `$.storage.${kind}[${i}].mode`,
+          "unreasonable mode would be reasonable if specified in octal; remember to add a leading zero",
+        );
     });
-  });
-  if (!generated.length) return;
-  const systemd = (config.systemd ??= {}) as Obj;
-  const units = ((systemd.units as Obj[] | undefined) ?? []).slice();
-  for (const u of generated) {
-    if (units.some((x) => x.name === u.name))
-      sg.fail("$.systemd.units", `unit ${String(u.name)} is both written out and generated by with_mount_unit`);
-    else units.push(u);
+}
+
+function looksDecimal(mode: number, directory: boolean): boolean {
+  if (mode < 0 || mode > 7777) return false;
+  const digits = String(mode).padStart(4, "0");
+  if (/[89]/.test(digits)) return false;
+  return !typicalMode(mode, directory) && typicalMode(Number.parseInt(digits, 8), directory);
+}
+
+/** Butane's notion of an unsurprising mode: permissions nest (u ⊇ g ⊇ o), someone can read, sane special bits. */
+function typicalMode(mode: number, directory: boolean): boolean {
+  if (mode === 0) return true;
+  let hadR = false;
+  let hadW = false;
+  let hadX = false;
+  for (const perm of [mode & 7, (mode >> 3) & 7, (mode >> 6) & 7]) {
+    const r = (perm & 4) !== 0;
+    const w = (perm & 2) !== 0;
+    const x = (perm & 1) !== 0;
+    if ((!r && hadR) || (!w && hadW) || (!x && hadX)) return false;
+    if (x && hadR && !hadX) return false;
+    if ((w || x) && !r) return false;
+    hadR ||= r;
+    hadW ||= w;
+    hadX ||= x;
   }
-  systemd.units = units;
+  if (!hadR) return false;
+  if (directory) return hadX && !(mode & 0o4000) && !(mode & 0o3000 && !hadW);
+  if (mode & 0o6000 && (!hadX || mode & 2)) return false;
+  return !(mode & 0o1000);
 }

@@ -23,21 +23,19 @@ export interface EncodedContents {
 }
 
 /**
- * Butane's rule: the shortest of `data:,<percent-encoded>`, `data:;base64,<base64>` and (when allowed)
- * gzip+base64 with `compression: gzip`. Ties keep the earlier, more readable form.
+ * Butane's rule: `data:,<percent-encoded>` unless `data:;base64,<base64>` is shorter, then (when allowed)
+ * gzip+base64 with `compression: gzip` if it is shorter still by more than the 4 characters of "gzip".
  */
 export function encodeContents(data: Buffer, allowGzip = true): EncodedContents {
-  const candidates: EncodedContents[] = [
-    { source: `data:,${percentEncode(data)}`, compression: "" },
-    { source: `data:;base64,${data.toString("base64")}`, compression: "" },
-  ];
-  // gzip's fixed 18-byte frame, base64-encoded, is already 24+ characters: below that it can never win.
-  const shortest = Math.min(candidates[0]?.source.length ?? 0, candidates[1]?.source.length ?? 0);
-  if (allowGzip && shortest > "data:;base64,".length + 24) {
-    const gz = gzipSync(data, { level: constants.Z_BEST_COMPRESSION });
-    candidates.push({ source: `data:;base64,${gz.toString("base64")}`, compression: "gzip" });
+  const percent = `data:,${percentEncode(data)}`;
+  const b64 = `data:;base64,${data.toString("base64")}`;
+  const best: EncodedContents = { source: b64.length < percent.length ? b64 : percent, compression: "" };
+  // gzip's fixed 18-byte frame is 24 base64 characters: below that size it can never win.
+  if (allowGzip && best.source.length > "data:;base64,".length + 24 + 4) {
+    const gz = `data:;base64,${gzipSync(data, { level: constants.Z_BEST_COMPRESSION }).toString("base64")}`;
+    if (gz.length + 4 < best.source.length) return { source: gz, compression: "gzip" };
   }
-  return candidates.reduce((best, c) => (c.source.length < best.source.length ? c : best));
+  return best;
 }
 
 export interface DataUrl {
@@ -46,38 +44,93 @@ export interface DataUrl {
   data: Buffer;
 }
 
-/** Parses a data URL strictly (RFC 2397); throws with the reason on bad syntax. */
+const TSPECIAL = new Set([...'()<>@,;:\\"/[]?=']);
+const isToken = (c: string | undefined) =>
+  c !== undefined && c.length === 1 && c > " " && c < "\x7f" && !TSPECIAL.has(c);
+const NOT_URL_CHAR = /[^\x21-\x7e]|[<>#"{}|\\^[\]`]/;
+const MEDIA_TYPES = ["text", "image", "audio", "video", "application", "message", "multipart"];
+
+/**
+ * Parses a data URL with the rules of the Go library Ignition decodes them with (vincent-petithory/dataurl):
+ * `data:[<type>/<subtype>][;<attr>=<value>]*[;base64],<data>`, where the data is URL characters with valid
+ * %-escapes (no space, no `#`, `<`, `>`, `"`, braces, `|`, `\\`, `^`, brackets, backquote, nothing outside
+ * ASCII), or base64 with padding. Throws with the reason.
+ */
 export function parseDataUrl(url: string): DataUrl {
-  const m = /^data:([^,]*),(.*)$/s.exec(url);
-  if (!m) throw new Error("data URL needs the form data:[<mediatype>][;base64],<data>");
-  const meta = m[1] ?? "";
-  const payload = m[2] ?? "";
-  const params = meta.split(";");
-  const base64 = params.length > 1 && params[params.length - 1] === "base64";
-  if (base64) params.pop();
-  const mediaType = params[0] ?? "";
-  if (mediaType !== "" && !/^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+$/.test(mediaType)) {
-    throw new Error(`data URL has an invalid media type "${mediaType}"`);
+  if (!url.startsWith("data:")) throw new Error("missing data prefix");
+  let i = 5;
+  const at = () => url[i];
+  let mediaType = "";
+  let base64 = false;
+  if (at() !== ";" && at() !== ",") {
+    if (at() === undefined) throw new Error("missing comma before data");
+    const start = i;
+    const x = at() === "x" || at() === "X";
+    if (!x && !isToken(at())) throw new Error("invalid character after data prefix");
+    i += x ? 2 : 1;
+    const xToken = x && url[i - 1] === "-";
+    for (; at() !== "/"; i++) {
+      if (at() === undefined) throw new Error("missing media type slash");
+      if (!isToken(at())) throw new Error("invalid character for media type");
+    }
+    if (!xToken && !MEDIA_TYPES.some((t) => url.slice(start, i).startsWith(t))) throw new Error("invalid media type");
+    for (i++; at() !== ";" && at() !== ","; i++) {
+      if (at() === undefined) throw new Error("incomplete media type");
+      if (!isToken(at())) throw new Error("invalid character for media subtype");
+    }
+    mediaType = url.slice(start, i);
   }
-  for (const p of params.slice(1))
-    if (!/^[^=;]+=[^;]*$/.test(p)) throw new Error(`data URL has an invalid parameter "${p}"`);
-  if (/%(?![0-9A-Fa-f]{2})/.test(payload)) throw new Error("data URL has a malformed %-escape");
-  // Ignition's decoder refuses raw non-ASCII in the data part: such bytes must be %-escaped or base64.
-  if (/[^\x00-\x7f]/.test(payload))
-    throw new Error("data URL contains non-ASCII characters (escape them or use base64)");
+  while (at() === ";") {
+    i++;
+    const start = i;
+    if (at() === undefined || at() === "=" || at() === ",") throw new Error("unterminated parameter sequence");
+    for (; at() !== "=" && at() !== ","; i++) {
+      if (at() === undefined) throw new Error("unterminated parameter sequence");
+      if (!isToken(at())) throw new Error("invalid character for parameter attribute");
+    }
+    if (at() === ",") {
+      if (url.slice(start, i) !== "base64") throw new Error(`expected base64, got ${url.slice(start, i)}`);
+      base64 = true;
+      break;
+    }
+    i++;
+    if (at() === '"') {
+      for (i++; at() !== '"'; i++) {
+        if (at() === undefined) throw new Error("unclosed quoted string");
+        if (at() === "\\") i++;
+        if ((at() ?? "") > "\x7f") throw new Error("invalid character for parameter value");
+      }
+      i++;
+    } else {
+      if (at() === undefined) throw new Error("missing comma before data");
+      const valStart = i;
+      for (; at() !== ";" && at() !== ","; i++) {
+        if (at() === undefined) throw new Error("missing comma before data");
+        if (!isToken(at())) throw new Error("invalid character for parameter value");
+      }
+      unescapeRfc2396(url.slice(valStart, i));
+    }
+    if (at() !== ";" && at() !== ",")
+      throw new Error(at() === undefined ? "missing comma before data" : "expected semicolon or comma");
+  }
+  if (at() !== ",") throw new Error("missing comma before data");
+  const payload = url.slice(i + 1);
   if (base64) {
-    const text = decodeURIComponentBytes(payload).toString("latin1").replace(/\s+/g, "");
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0)
-      throw new Error("data URL has invalid base64 data");
+    if (/[^A-Za-z0-9+/=\n]/.test(payload)) throw new Error("invalid data character");
+    const text = payload.replace(/\n/g, "");
+    if (text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*(|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)$/.test(text))
+      throw new Error("illegal base64 data");
     return { mediaType, base64, data: Buffer.from(text, "base64") };
   }
-  return { mediaType, base64, data: decodeURIComponentBytes(payload) };
+  if (NOT_URL_CHAR.test(payload)) throw new Error("invalid data character");
+  return { mediaType, base64, data: unescapeRfc2396(payload) };
 }
 
-function decodeURIComponentBytes(s: string): Buffer {
+function unescapeRfc2396(s: string): Buffer {
   const bytes: number[] = [];
   for (let i = 0; i < s.length; i++) {
     if (s[i] === "%") {
+      if (!/^[0-9A-Fa-f]{2}$/.test(s.slice(i + 1, i + 3))) throw new Error("invalid %-escape in data URL");
       bytes.push(Number.parseInt(s.slice(i + 1, i + 3), 16));
       i += 2;
     } else bytes.push(s.charCodeAt(i));

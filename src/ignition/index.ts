@@ -6,4 +6,4 @@ export type { IgnitionConfig, IgnitionSource, Rendered, RenderInput } from "./re
 export { checkProfileIgnition, renderIgnition, translateButane, validateSource } from "./render.ts";
 export { SPECS, type Spec } from "./spec.ts";
 export type { TemplateValues } from "./template.ts";
-export { validateIgnition } from "./validate.ts";
+export { validateIgnition } from "./validate/index.ts";

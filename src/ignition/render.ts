@@ -3,9 +3,9 @@ import { type Parsed, parseButane } from "./butane.ts";
 import type { Pos } from "./decode.ts";
 import { type Diagnostic, hasErrors, IgnitionError } from "./diagnostic.ts";
 import { parseIgnitionJson } from "./json.ts";
-import { canonicalize, fieldsNewerThan, type NewerField, pruneNewer, type Spec, specAtMost } from "./spec.ts";
+import { canonicalize, fieldsNewerThan, pruneNewer, type Spec, specAtMost } from "./spec.ts";
 import { checkTemplater, literalTemplater, renderTemplater, type Templater, type TemplateValues } from "./template.ts";
-import { validateIgnition } from "./validate.ts";
+import { validateIgnition } from "./validate/index.ts";
 
 /** A profile's `ignition` field (ProfileSchema guarantees exactly one of the two). */
 export interface IgnitionSource {
@@ -82,10 +82,13 @@ export function checkProfileIgnition(
   const parsed = parseSource(source, { strict: opts.strict, filesDir: opts.filesDir, templater: checkTemplater });
   const out = finish(parsed, target, opts.strict ?? false, opts.flatcarVersion);
   const templated = "templated" in parsed ? [...(parsed as Parsed).templated] : [];
+  // A finding is dropped when a templated value sits at its path, below it (a duplicate entry is reported on
+  // the entry, the templated value is its path) or beside it in the same object.
+  const under = (t: string, p: string) => t === p || t.startsWith(`${p}.`) || t.startsWith(`${p}[`);
   return out.diagnostics.filter((d) => {
     if (!d.path || templated.length === 0) return true;
     const parent = d.path.replace(/(\.[^.[\]]+|\[\d+\])$/, "");
-    return !templated.some((t) => t === d.path || t.startsWith(`${parent}.`));
+    return !templated.some((t) => under(t, d.path as string) || t.startsWith(`${parent}.`));
   });
 }
 
@@ -134,7 +137,7 @@ function finish(
   const spec = target ?? parsed.spec;
   let config: unknown = parsed.config;
   if (!specAtMost(parsed.spec, spec)) {
-    const newer = [...fieldsNewerThan(config, spec), ...specialModeBits(config, spec)];
+    const newer = fieldsNewerThan(config, spec);
     if (newer.length > 0) {
       const diagnostics = newer.map(
         (n): Diagnostic => ({
@@ -153,19 +156,6 @@ function finish(
   const canonical = canonicalize(c);
   const found = validateIgnition(canonical).map((d) => ({ ...d, ...(d.path ? locate(d.path, parsed.positions) : {}) }));
   return { config: canonical, spec, diagnostics: harden([...parsed.diagnostics, ...found], strict) };
-}
-
-/** setuid/setgid/sticky bits are honoured from spec 3.4.0 on; served at 3.3.0 they would be silently dropped. */
-function specialModeBits(config: unknown, target: Spec): NewerField[] {
-  if (target !== "3.3.0") return [];
-  const storage = (config as { storage?: Record<string, { mode?: number | null }[] | undefined> }).storage ?? {};
-  return (["files", "directories"] as const).flatMap((kind) =>
-    (storage[kind] ?? []).flatMap((n, i) =>
-      typeof n.mode === "number" && n.mode & 0o7000
-        ? [{ path: `$.storage.${kind}[${i}].mode`, since: "3.4.0" as const }]
-        : [],
-    ),
-  );
 }
 
 function harden(diags: Diagnostic[], strict: boolean): Diagnostic[] {

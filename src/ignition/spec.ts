@@ -21,10 +21,15 @@ export type ScalarKind = "string" | "int" | "bool";
 /** Object tags let the Butane layer attach its sugar fields to the right objects. */
 export type Tag = "resource" | "filesystem" | "storage" | "unit" | "dropin" | "user" | "luks";
 
+/**
+ * Object nodes carry the name of Ignition's Go type (`Resource`, `Partition`, ...): the validation rules are
+ * keyed by it, as Ignition's are methods of those types.
+ */
 export type Node =
   | { kind: ScalarKind; nullable: boolean }
-  | { kind: "object"; fields: Field[]; tag?: Tag }
+  | { kind: "object"; type: string; fields: Field[]; tag?: Tag }
   | { kind: "array"; of: Node };
+export type ObjectNode = Node & { kind: "object" };
 
 export interface Field {
   /** Ignition (camelCase) key. */
@@ -34,6 +39,10 @@ export interface Field {
   node: Node;
   required?: boolean;
   since?: Spec;
+  /** Written out even when empty (Go fields without `omitempty`): required strings. */
+  always?: boolean;
+  /** A non-pointer Go int with `omitempty`: 0 is not written (partition `number`). */
+  omitZero?: boolean;
 }
 
 const str: Node = { kind: "string", nullable: false };
@@ -42,137 +51,191 @@ const int: Node = { kind: "int", nullable: false };
 const nint: Node = { kind: "int", nullable: true };
 const nbool: Node = { kind: "bool", nullable: true };
 const list = (of: Node): Node => ({ kind: "array", of });
-const obj = (fields: Field[], tag?: Tag): Node => (tag ? { kind: "object", fields, tag } : { kind: "object", fields });
+const obj = (type: string, fields: Field[], tag?: Tag): ObjectNode =>
+  tag ? { kind: "object", type, fields, tag } : { kind: "object", type, fields };
 const f = (name: string, node: Node, extra: Partial<Field> = {}): Field => ({ name, node, ...extra });
+/** A required string that Ignition's Go types always write (no `omitempty`). */
+const key = (name: string): Field => f(name, str, { required: true, always: true });
 
+// Fields are listed in the order of Ignition's Go types (alphabetical by Go name, a node's path/user/group/
+// overwrite before the file/directory/link fields), which is the order Butane and Ignition write JSON in.
 const resource = obj(
+  "Resource",
   [
-    f("source", nstr),
     f("compression", nstr),
-    f("httpHeaders", list(obj([f("name", str, { required: true }), f("value", nstr)]))),
-    f("verification", obj([f("hash", nstr)])),
+    f("httpHeaders", list(obj("HTTPHeader", [key("name"), f("value", nstr)]))),
+    f("source", nstr),
+    f("verification", obj("Verification", [f("hash", nstr)])),
   ],
   "resource",
 );
 
-const owner = obj([f("id", nint), f("name", nstr)]);
 const nodeFields = (): Field[] => [
-  f("path", str, { required: true }),
+  f("group", obj("NodeGroup", [f("id", nint), f("name", nstr)])),
   f("overwrite", nbool),
-  f("user", owner),
-  f("group", owner),
+  key("path"),
+  f("user", obj("NodeUser", [f("id", nint), f("name", nstr)])),
 ];
 
-export const IGNITION: Node = obj([
+export const IGNITION: ObjectNode = obj("Config", [
   f(
     "ignition",
-    obj([
-      f("version", str, { required: true }),
-      f("config", obj([f("merge", list(resource)), f("replace", resource)])),
-      f("timeouts", obj([f("httpResponseHeaders", nint), f("httpTotal", nint)])),
-      f("security", obj([f("tls", obj([f("certificateAuthorities", list(resource))]))])),
-      f("proxy", obj([f("httpProxy", nstr), f("httpsProxy", nstr), f("noProxy", list(str))])),
+    obj("Ignition", [
+      f("config", obj("IgnitionConfig", [f("merge", list(resource)), f("replace", resource)])),
+      f("proxy", obj("Proxy", [f("httpProxy", nstr), f("httpsProxy", nstr), f("noProxy", list(str))])),
+      f("security", obj("Security", [f("tls", obj("TLS", [f("certificateAuthorities", list(resource))]))])),
+      f("timeouts", obj("Timeouts", [f("httpResponseHeaders", nint), f("httpTotal", nint)])),
+      key("version"),
     ]),
-    { required: true },
+    { required: true, always: true },
+  ),
+  f("kernelArguments", obj("KernelArguments", [f("shouldExist", list(str)), f("shouldNotExist", list(str))])),
+  f(
+    "passwd",
+    obj("Passwd", [
+      f(
+        "groups",
+        list(
+          obj("PasswdGroup", [
+            f("gid", nint),
+            key("name"),
+            f("passwordHash", nstr),
+            f("shouldExist", nbool),
+            f("system", nbool),
+          ]),
+        ),
+      ),
+      f(
+        "users",
+        list(
+          obj(
+            "PasswdUser",
+            [
+              f("gecos", nstr),
+              f("groups", list(str)),
+              f("homeDir", nstr),
+              key("name"),
+              f("noCreateHome", nbool),
+              f("noLogInit", nbool),
+              f("noUserGroup", nbool),
+              f("passwordHash", nstr),
+              f("primaryGroup", nstr),
+              f("sshAuthorizedKeys", list(str)),
+              f("shell", nstr),
+              f("shouldExist", nbool),
+              f("system", nbool),
+              f("uid", nint),
+            ],
+            "user",
+          ),
+        ),
+      ),
+    ]),
   ),
   f(
     "storage",
     obj(
+      "Storage",
       [
+        f("directories", list(obj("Directory", [...nodeFields(), f("mode", nint)]))),
         f(
           "disks",
           list(
-            obj([
-              f("device", str, { required: true }),
-              f("wipeTable", nbool),
+            obj("Disk", [
+              key("device"),
               f(
                 "partitions",
                 list(
-                  obj([
+                  obj("Partition", [
+                    f("guid", nstr),
                     f("label", nstr),
-                    f("number", int),
+                    f("number", int, { omitZero: true }),
+                    f("resize", nbool),
+                    f("shouldExist", nbool),
                     f("sizeMiB", nint, { butane: "size_mib" }),
                     f("startMiB", nint, { butane: "start_mib" }),
                     f("typeGuid", nstr),
-                    f("guid", nstr),
                     f("wipePartitionEntry", nbool),
-                    f("shouldExist", nbool),
-                    f("resize", nbool),
                   ]),
                 ),
               ),
+              f("wipeTable", nbool),
             ]),
           ),
         ),
         f(
-          "raid",
-          list(
-            obj([
-              f("name", str, { required: true }),
-              f("level", nstr),
-              f("devices", list(str)),
-              f("spares", nint),
-              f("options", list(str)),
-            ]),
-          ),
+          "files",
+          list(obj("File", [...nodeFields(), f("append", list(resource)), f("contents", resource), f("mode", nint)])),
         ),
         f(
           "filesystems",
           list(
             obj(
+              "Filesystem",
               [
-                f("device", str, { required: true }),
+                key("device"),
                 f("format", nstr),
-                f("path", nstr),
-                f("wipeFilesystem", nbool),
                 f("label", nstr),
-                f("uuid", nstr),
-                f("options", list(str)),
                 f("mountOptions", list(str)),
+                f("options", list(str)),
+                f("path", nstr),
+                f("uuid", nstr),
+                f("wipeFilesystem", nbool),
               ],
               "filesystem",
             ),
           ),
         ),
-        f("files", list(obj([...nodeFields(), f("mode", nint), f("contents", resource), f("append", list(resource))]))),
-        f("directories", list(obj([...nodeFields(), f("mode", nint)]))),
-        f("links", list(obj([...nodeFields(), f("target", nstr), f("hard", nbool)]))),
+        f("links", list(obj("Link", [...nodeFields(), f("hard", nbool), f("target", nstr)]))),
         f(
           "luks",
           list(
             obj(
+              "Luks",
               [
-                f("name", str, { required: true }),
-                f("label", nstr),
-                f("uuid", nstr),
-                f("device", nstr),
-                f("keyFile", resource),
-                f("wipeVolume", nbool),
-                f("options", list(str)),
-                f("discard", nbool, { since: "3.4.0" }),
-                f("openOptions", list(str), { since: "3.4.0" }),
+                f("cex", obj("Cex", [f("enabled", nbool)]), { since: "3.5.0" }),
                 f(
                   "clevis",
-                  obj([
-                    f("custom", obj([f("pin", nstr), f("config", nstr), f("needsNetwork", nbool)])),
-                    f("tpm2", nbool),
+                  obj("Clevis", [
+                    f("custom", obj("ClevisCustom", [f("config", nstr), f("needsNetwork", nbool), f("pin", nstr)])),
                     f(
                       "tang",
                       list(
-                        obj([
-                          f("url", str, { required: true }),
-                          f("thumbprint", nstr),
+                        obj("Tang", [
                           f("advertisement", nstr, { since: "3.4.0" }),
+                          f("thumbprint", nstr),
+                          f("url", str, { required: true }),
                         ]),
                       ),
                     ),
                     f("threshold", nint),
+                    f("tpm2", nbool),
                   ]),
                 ),
-                f("cex", obj([f("enabled", nbool)]), { since: "3.5.0" }),
+                f("device", nstr),
+                f("discard", nbool, { since: "3.4.0" }),
+                f("keyFile", resource),
+                f("label", nstr),
+                key("name"),
+                f("openOptions", list(str), { since: "3.4.0" }),
+                f("options", list(str)),
+                f("uuid", nstr),
+                f("wipeVolume", nbool),
               ],
               "luks",
             ),
+          ),
+        ),
+        f(
+          "raid",
+          list(
+            obj("Raid", [
+              f("devices", list(str)),
+              f("level", nstr),
+              key("name"),
+              f("options", list(str)),
+              f("spares", nint),
+            ]),
           ),
         ),
       ],
@@ -181,17 +244,18 @@ export const IGNITION: Node = obj([
   ),
   f(
     "systemd",
-    obj([
+    obj("Systemd", [
       f(
         "units",
         list(
           obj(
+            "Unit",
             [
-              f("name", str, { required: true }),
+              f("contents", nstr),
+              f("dropins", list(obj("Dropin", [f("contents", nstr), key("name")], "dropin"))),
               f("enabled", nbool),
               f("mask", nbool),
-              f("contents", nstr),
-              f("dropins", list(obj([f("name", str, { required: true }), f("contents", nstr)], "dropin"))),
+              key("name"),
             ],
             "unit",
           ),
@@ -199,52 +263,10 @@ export const IGNITION: Node = obj([
       ),
     ]),
   ),
-  f(
-    "passwd",
-    obj([
-      f(
-        "users",
-        list(
-          obj(
-            [
-              f("name", str, { required: true }),
-              f("passwordHash", nstr),
-              f("sshAuthorizedKeys", list(str)),
-              f("uid", nint),
-              f("gecos", nstr),
-              f("homeDir", nstr),
-              f("noCreateHome", nbool),
-              f("primaryGroup", nstr),
-              f("groups", list(str)),
-              f("noUserGroup", nbool),
-              f("noLogInit", nbool),
-              f("shell", nstr),
-              f("shouldExist", nbool),
-              f("system", nbool),
-            ],
-            "user",
-          ),
-        ),
-      ),
-      f(
-        "groups",
-        list(
-          obj([
-            f("name", str, { required: true }),
-            f("gid", nint),
-            f("passwordHash", nstr),
-            f("shouldExist", nbool),
-            f("system", nbool),
-          ]),
-        ),
-      ),
-    ]),
-  ),
-  f("kernelArguments", obj([f("shouldExist", list(str)), f("shouldNotExist", list(str))])),
 ]);
 
 /** Fields that exist in `spec`. */
-export function fieldsAt(node: Node & { kind: "object" }, spec: Spec): Field[] {
+export function fieldsAt(node: ObjectNode, spec: Spec): Field[] {
   return node.fields.filter((fl) => fl.since === undefined || specAtMost(fl.since, spec));
 }
 
@@ -275,20 +297,26 @@ export const IGNITION_SCHEMAS: Record<Spec, z.ZodType> = {
 };
 
 /**
- * Stable output: keys in the spec's field order, nulls dropped (null and absent mean the same to Ignition),
- * so two renders of the same profile are byte-identical and diff well.
+ * Stable output, as Ignition's Go types marshal (and so as Butane writes): keys in the Go field order, and
+ * nothing written for null, an empty list, an object with nothing set or a zero partition number; required
+ * strings are always written. Two renders of one profile are byte-identical and diff well.
  */
 export function canonicalize(value: unknown, node: Node = IGNITION): unknown {
   if (value === null || value === undefined) return undefined;
-  if (node.kind === "array" && Array.isArray(value)) return value.map((v) => canonicalize(v, node.of) ?? null);
+  if (node.kind === "array" && Array.isArray(value)) {
+    if (value.length === 0) return undefined;
+    return value.map((v) => canonicalize(v, node.of) ?? (node.of.kind === "object" ? {} : null));
+  }
   if (node.kind === "object" && typeof value === "object" && !Array.isArray(value)) {
     const src = value as Record<string, unknown>;
     const out: Record<string, unknown> = {};
     for (const fl of node.fields) {
-      const v = canonicalize(src[fl.name], fl.node);
-      if (v !== undefined) out[fl.name] = v;
+      let v = canonicalize(src[fl.name], fl.node);
+      if (v === undefined && fl.always && fl.node.kind === "object") v = canonicalize({}, fl.node) ?? {};
+      if (v === undefined || (fl.omitZero && v === 0)) continue;
+      out[fl.name] = v;
     }
-    return out;
+    return Object.keys(out).length === 0 && node !== IGNITION ? undefined : out;
   }
   return value;
 }

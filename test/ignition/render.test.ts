@@ -244,14 +244,18 @@ describe("spec targeting", () => {
     );
     expect(e.first).toMatchObject({ path: "$.storage.luks[0].discard", line: 7 });
     expect(e.message).toContain("needs Ignition spec 3.4.0, but Flatcar 3510.3.2 accepts at most 3.3.0");
-    const bits = failure(() =>
-      renderIgnition({
-        source: { butane: "variant: flatcar\nversion: 1.1.0\nstorage:\n  files:\n    - path: /x\n      mode: 04755\n" },
-        values: {},
-        flatcarVersion: "3510.3.2",
-      }),
-    );
-    expect(bits.first?.path).toBe("$.storage.files[0].mode");
+  });
+
+  it("setuid/setgid/sticky bits are served with Ignition's warning (no spec before 3.6.0 applies them)", () => {
+    const bits = renderIgnition({
+      source: { butane: "variant: flatcar\nversion: 1.1.0\nstorage:\n  files:\n    - path: /x\n      mode: 04755\n" },
+      values: {},
+      flatcarVersion: "3510.3.2",
+    });
+    expect(bits.spec).toBe("3.3.0");
+    expect(bits.warnings).toMatchObject([
+      { path: "$.storage.files[0].mode", message: expect.stringMatching(/not supported or functional/) },
+    ]);
   });
 
   it("raw JSON: validated, down-converted when lossless, else the field is named", () => {
@@ -371,7 +375,7 @@ describe("YAML typing and encoding", () => {
     const b = `storage:\n  files:\n    - contents: {inline: hi}\n      overwrite: true\n      mode: 420\n      path: /x\nversion: 1.0.0\nvariant: flatcar\n`;
     expect(JSON.stringify(translateButane(a).config)).toBe(JSON.stringify(translateButane(b).config));
     expect(JSON.stringify(translateButane(a).config)).toBe(
-      '{"ignition":{"version":"3.3.0"},"storage":{"files":[{"path":"/x","overwrite":true,"mode":420,"contents":{"source":"data:,hi","compression":""}}]}}',
+      '{"ignition":{"version":"3.3.0"},"storage":{"files":[{"overwrite":true,"path":"/x","contents":{"compression":"","source":"data:,hi"},"mode":420}]}}',
     );
   });
 
@@ -446,6 +450,13 @@ describe("checkProfileIgnition (API create/update)", () => {
     const bu = `variant: flatcar\nversion: 1.0.0\nignition:\n  config:\n    merge:\n      - source: "{{ server }}/extra.ign"\nstorage:\n  files:\n    - path: /etc/{{ hostname }}\n      contents:\n        source: "{{ urls.blob }}"\n`;
     expect(checkProfileIgnition({ butane: bu })).toEqual([]);
     expect(checkProfileIgnition({ butane: TEMPLATE })).toEqual([]);
+  });
+
+  it("entries that differ only by template references are not duplicates before the machine is known", () => {
+    const bu = `variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n    - path: /etc/{{ hostname }}\n    - path: /etc/{{ mac }}\nsystemd:\n  units:\n    - name: "{{ vars.a }}.service"\n    - name: "{{ vars.b }}.service"\n`;
+    expect(checkProfileIgnition({ butane: bu })).toEqual([]);
+    const same = `variant: flatcar\nversion: 1.0.0\nstorage:\n  files:\n    - path: /etc/a\n    - path: /etc/a\n`;
+    expect(checkProfileIgnition({ butane: same })[0]).toMatchObject({ path: "$.storage.files[1]", line: 6 });
   });
 
   it("reports syntax, template and semantic errors with positions", () => {
