@@ -84,11 +84,14 @@ export function overdueInstalls<M extends { state: MachineState; stateChangedAt:
 
 /**
  * The one rule for whether a machine's next power-on boots from the network, used by DHCP (boot file or none)
- * and `/ipxe` (kernel or local boot) alike. Installed and running machines of an install profile boot their
- * disk; a live profile's machines boot from the network every time, whatever their state. A machine whose
- * profile cannot be resolved keeps what its state says: an installed disk is never reinstalled by accident.
+ * and `/ipxe` (kernel or local boot) alike. An install that reported done boots its disk (`installed`, whatever
+ * the profile: a raw `boot` profile may run any installer). `running` is reached two ways: a first boot from
+ * disk (`installed` → `running`) or a live system's report (`ready` → `running`); a live profile (one with no
+ * `install` block) keeps booting from the network, anything else boots its disk. A machine whose profile cannot
+ * be resolved keeps its disk: an installed machine is never reinstalled by accident.
  */
 export function bootsFromNetwork(state: MachineState, profile: Pick<Profile, "install"> | undefined): boolean {
-  if (state !== "installed" && state !== "running") return true;
+  if (state === "installed") return false;
+  if (state !== "running") return true;
   return profile !== undefined && profile.install === undefined;
 }

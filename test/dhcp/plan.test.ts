@@ -149,9 +149,10 @@ describe("machine state and profile: the one rule DHCP and /ipxe share", () => {
     ["failed", install, true],
     ["installed", install, false],
     ["running", install, false],
-    // A live profile boots from the network on every power-on, whatever the machine reported.
+    // A live profile boots from the network on every power-on.
     ["running", live, true],
-    ["installed", live, true],
+    // An install reported done boots its disk whatever the profile (a raw profile may run any installer).
+    ["installed", live, false],
     // A profile that cannot be resolved (deleted) never sends an installed disk back to the installer.
     ["installed", undefined, false],
   ])("%s with %j → from network: %s", (state, profile, expected) => {
