@@ -44,8 +44,10 @@ if timeout 30 wget -q -O /tmp/ignition "$url"; then
   say "ignition sha256 $(sha256sum /tmp/ignition | cut -d' ' -f1)"
   # A scripted "installer": tell Kindling the install started and finished, as flatcar-install's unit would.
   report=$(tr ' ' '\n' < /proc/cmdline | sed -n 's/^kindling.e2e.report=//p' | head -n 1)
+  # kindling.e2e.report-kinds=booted makes it a live system instead (comma-separated report kinds).
+  kinds=$(tr ' ' '\n' < /proc/cmdline | sed -n 's/^kindling.e2e.report-kinds=//p' | head -n 1 | tr ',' ' ')
   if [ -n "$report" ]; then
-    for ev in install-started install-done; do
+    for ev in \${kinds:-install-started install-done}; do
       if timeout 30 wget -q -O /dev/null --post-data "e2e initramfs: $ev" "$report&kind=$ev"; then
         say "reported $ev"
       else
