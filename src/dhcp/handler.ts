@@ -14,6 +14,7 @@ import {
 import { macFromBytes, normalizeUuid } from "../boot/identity.ts";
 import { bootsFromNetwork } from "../boot/lifecycle.ts";
 import type { Loader } from "../boot/plan.ts";
+import { ReportLimiter } from "../limits/report-limit.ts";
 import type { Logger } from "../log.ts";
 import type { EventSink } from "../model/event.ts";
 import type { Machine } from "../model/machine.ts";
@@ -25,7 +26,6 @@ import type { Link } from "./links.ts";
 import { IpxeSub, ipToBuf, MessageType, messageTypeName, Opt, OptionError, PxeSub } from "./options.ts";
 import { BROADCAST_FLAG, DhcpOptions, type DhcpPacket, replyTo } from "./packet.ts";
 import { SubnetPool } from "./pool.ts";
-import { ReportLimiter } from "./report-limit.ts";
 
 export type Port = "dhcp" | "proxy";
 
