@@ -208,8 +208,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
             machines: store.machines,
             events: attributed,
             log,
-            loaderFor: (mac) => boot.loaderFor(mac),
-            bootsFromNetwork: (machine) => boot.bootsFromNetwork(machine),
+            bootFor: (machine) => boot.dhcpBoot(machine),
           }),
       );
       if (dhcp) drains.push(() => dhcp!.close());

@@ -46,6 +46,12 @@ export type BootOutcome =
 
 const TOO_MANY_NEW = "too many new machines from this address";
 
+/** DHCP's view of a known machine (BootService.dhcpBoot). */
+export interface DhcpBoot {
+  fromNetwork: boolean;
+  loader: Loader | undefined;
+}
+
 /** A machine's boot plan, or the error that stands in for one. */
 type Decision =
   | { plan: BootPlan; profile?: string; outcome: BootOutcome }
@@ -168,18 +174,16 @@ export class BootService {
   }
 
   /**
-   * The loader DHCP gives a known machine: its own, else its profile's; undefined leaves it to the firmware's
-   * architecture (DhcpConfig `loaders`).
+   * What DHCP needs to know of a known machine, from one profile resolution per request: whether it boots from
+   * the network now (the rule `/ipxe` follows too, lifecycle.ts), and its loader (its own, else its profile's;
+   * undefined leaves it to the firmware's architecture, DhcpConfig `loaders`).
    */
-  loaderFor(mac: string): Loader | undefined {
-    const machine = this.store.machines.get(mac);
-    if (!machine) return undefined;
-    return machine.loader ?? this.resolve(machine).profile?.loader;
-  }
-
-  /** DHCP's side of the one rule `/ipxe` follows too (lifecycle.ts): by state and the profile it resolves to. */
-  bootsFromNetwork(machine: Machine): boolean {
-    return bootsFromNetwork(machine.state, this.resolve(machine).profile);
+  dhcpBoot(machine: Machine): DhcpBoot {
+    const { profile } = this.resolve(machine);
+    return {
+      fromNetwork: bootsFromNetwork(machine.state, profile),
+      loader: machine.loader ?? profile?.loader,
+    };
   }
 
   /**

@@ -14,6 +14,7 @@ import {
 import { macFromBytes, normalizeUuid } from "../boot/identity.ts";
 import { bootsFromNetwork } from "../boot/lifecycle.ts";
 import type { Loader } from "../boot/plan.ts";
+import type { DhcpBoot } from "../boot/service.ts";
 import { ReportLimiter } from "../limits/report-limit.ts";
 import type { Logger } from "../log.ts";
 import type { EventSink } from "../model/event.ts";
@@ -55,13 +56,11 @@ export interface HandlerDeps {
   machines: MachineStore;
   events: EventSink;
   log: Logger;
-  /** The loader a known machine's profile names (BootService.loaderFor). */
-  loaderFor?: ((mac: string) => Loader | undefined) | undefined;
   /**
-   * Whether a known machine boots from the network now, by its state and resolved profile
-   * (BootService.bootsFromNetwork). Without it only the state counts, as for an unresolvable profile.
+   * Whether a known machine boots from the network now and with which loader, by its state and resolved
+   * profile (BootService.dhcpBoot). Without it only the state counts, as for an unresolvable profile.
    */
-  bootsFromNetwork?: ((machine: Machine) => boolean) | undefined;
+  bootFor?: ((machine: Machine) => DhcpBoot) | undefined;
   now?: () => number;
 }
 
@@ -159,11 +158,12 @@ export class DhcpHandler {
         });
       machine = seen.machine;
     }
+    const boot = machine
+      ? (this.d.bootFor?.(machine) ?? { fromNetwork: bootsFromNetwork(machine.state, undefined), loader: undefined })
+      : { fromNetwork: true, loader: undefined };
     // The profile's loader matters only to firmware choosing its first file.
-    const loader = client.kind === "pxe" && machine ? this.d.loaderFor?.(mac) : undefined;
-    const fromNetwork =
-      !machine ||
-      (this.d.bootsFromNetwork ? this.d.bootsFromNetwork(machine) : bootsFromNetwork(machine.state, undefined));
+    const loader = client.kind === "pxe" ? boot.loader : undefined;
+    const fromNetwork = boot.fromNetwork;
     const ctx: Ctx = { req, inc, type, mac, client, loader, answer: this.plan(client, fromNetwork, inc.link, loader) };
     if (ctx.answer.kind === "unknown-arch" && type === MessageType.DISCOVER)
       this.d.events.append({

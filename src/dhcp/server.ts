@@ -4,7 +4,7 @@
  * every reply meant for that link, so limited broadcasts leave through that interface only.
  */
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
-import type { Loader } from "../boot/plan.ts";
+import type { DhcpBoot } from "../boot/service.ts";
 import type { Logger } from "../log.ts";
 import type { EventSink } from "../model/event.ts";
 import type { Machine } from "../model/machine.ts";
@@ -29,10 +29,8 @@ export interface DhcpServerOptions {
   machines: MachineStore;
   events: EventSink;
   log: Logger;
-  /** The loader a known machine's profile names (grub or ipxe). */
-  loaderFor?: (mac: string) => Loader | undefined;
-  /** Whether a known machine boots from the network now (BootService.bootsFromNetwork). */
-  bootsFromNetwork?: (machine: Machine) => boolean;
+  /** Whether a known machine boots from the network now, and its loader (BootService.dhcpBoot). */
+  bootFor?: (machine: Machine) => DhcpBoot;
 }
 
 const RECV_BUFFER = 4 * 1024 * 1024;

@@ -23,7 +23,10 @@ const server = await DhcpServer.start({
   events: store.events,
   log,
   // `kindling serve` asks BootService (groups and the default profile too); here the machine's own profile.
-  bootsFromNetwork: (m) => bootsFromNetwork(m.state, m.profile ? store.profiles.get(m.profile) : undefined),
+  bootFor: (m) => {
+    const profile = m.profile ? store.profiles.get(m.profile) : undefined;
+    return { fromNetwork: bootsFromNetwork(m.state, profile), loader: m.loader ?? profile?.loader };
+  },
 });
 
 let stopping = false;
