@@ -6,7 +6,7 @@ import { createAdaptorServer } from "@hono/node-server";
 import { attributeByIp, RecentClients } from "./boot/attribution.ts";
 import { ProfileFileError, readProfileDir } from "./boot/builtin-profiles.ts";
 import { IgnitionConfigs } from "./boot/configs.ts";
-import { Lifecycle } from "./boot/lifecycle-service.ts";
+import { Machines } from "./boot/machines.ts";
 import { grubMainConfig } from "./boot/render-grub.ts";
 import { BootService } from "./boot/service.ts";
 import { Signer } from "./boot/sign.ts";
@@ -85,14 +85,22 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     const signer = Signer.fromFile(join(config.dataDir, "signing-key"));
     const server = serverUrl(config);
     const mirror = new Mirror({ root: assetsRoot(config), config: config.flatcar, events: store.events, log });
+    // The one owner of every machine's fate (boot/machines.ts): DHCP, /ipxe, the API and the console call it.
+    const machines = new Machines({
+      store,
+      releases: mirror,
+      discoveriesPerMinute: config.boot.discoveriesPerMinute,
+      requests: coalesced,
+      log,
+    });
     const boot = new BootService(
       store,
+      machines,
       {
         server,
         defaultProfile: config.boot.defaultProfile,
         retrySeconds: config.boot.retrySeconds,
         signedUrlSeconds: config.boot.signedUrlSeconds,
-        discoveriesPerMinute: config.boot.discoveriesPerMinute,
       },
       mirror,
       signer,
@@ -104,7 +112,6 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     const loaders = join(config.dataDir, "loaders");
     await stageSignedLoaders(loaders);
     bootRoots.push(loaders);
-    const lifecycle = new Lifecycle(store, log);
     // Read-only here: the DHCP server writes leases through its own LeaseStore.
     const leases = new LeaseStore(store.db);
     // TFTP and asset requests name only an IP: DHCP leases and /ipxe requests teach which MAC is behind it.
@@ -125,7 +132,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       store,
       boot,
       configs,
-      lifecycle,
+      machines,
       mirror,
       signer,
       log,
@@ -141,10 +148,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     });
 
     // Installs that never report back become `failed` instead of `installing` forever.
-    const deadline = config.boot.installDeadlineSeconds;
-    const watchdog = setInterval(() => lifecycle.sweep(deadline), Math.min(30_000, (deadline * 1000) / 2));
-    watchdog.unref();
-    closers.push(() => clearInterval(watchdog));
+    closers.push(machines.startWatchdog(config.boot.installDeadlineSeconds));
     const pruneEvents = () => {
       const removed = store.events.prune(config.eventRetentionDays);
       if (removed > 0) log.info({ removed, days: config.eventRetentionDays }, "pruned old events");
@@ -205,7 +209,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
             httpPort: httpPort ?? config.http.port,
             tftpEnabled: tftp !== undefined,
             db: store.db,
-            machines: store.machines,
+            machines,
             events: attributed,
             log,
             bootFor: (machine) => boot.dhcpBoot(machine),

@@ -1,11 +1,11 @@
 import type { CoalescedLog } from "../limits/coalesce.ts";
-import { KeyedRate } from "../limits/rate.ts";
+import { normalizeArch, normalizeMac, normalizeUuid } from "../model/identity.ts";
 import type { Machine } from "../model/machine.ts";
 import { HostnameSchema } from "../model/machine.ts";
 import type { Profile } from "../model/profile.ts";
 import type { Store } from "../store/index.ts";
-import { normalizeArch, normalizeMac, normalizeUuid } from "./identity.ts";
 import { bootsFromNetwork } from "./lifecycle.ts";
+import type { Machines } from "./machines.ts";
 import { chooseProfile, type Labels, type ProfileSource } from "./match.ts";
 import { type BootPlan, flatcarKernelArgs, type Loader, planMachine, rawKernelArgs } from "./plan.ts";
 import type { ReleaseSource } from "./releases.ts";
@@ -21,8 +21,6 @@ export interface BootSettings {
   defaultProfile: string | undefined;
   retrySeconds: number;
   signedUrlSeconds: number;
-  /** New machines one client address may add per minute. */
-  discoveriesPerMinute: number;
 }
 
 /** A script (or an honest error) for one `/ipxe` request, with what the log line and event need. */
@@ -62,18 +60,18 @@ const IDENTITY_KEYS = new Set(["mac", "uuid", "serial", "hostname", "arch", "pla
 
 /** The boot domain behind `/ipxe` and GRUB's per-machine config: look the machine up, record it, decide, render. */
 export class BootService {
-  private readonly discoveries: KeyedRate;
-
-  /** `requests` logs and records boot requests, counting repeats into a bounded number of events and lines. */
+  /**
+   * `requests` logs and records boot requests, counting repeats into a bounded number of events and lines;
+   * `machines` (the machine owner) records each request's machine.
+   */
   constructor(
     private readonly store: Store,
+    private readonly machines: Pick<Machines, "sighting">,
     private readonly settings: BootSettings,
     private readonly releases: ReleaseSource,
     private readonly signer: Signer,
     private readonly requests: CoalescedLog,
-  ) {
-    this.discoveries = new KeyedRate(settings.discoveriesPerMinute);
-  }
+  ) {}
 
   /** Answers `/ipxe` from `ip`, recording the machine (a new MAC becomes `discovered`) and the request. */
   ipxe(query: Record<string, string>, ip: string | undefined): IpxeAnswer {
@@ -88,7 +86,7 @@ export class BootService {
       });
       return { status: 400, body: "bad or missing mac\n", outcome: "bad-request" };
     }
-    const machine = this.sighting(
+    const machine = this.machines.sighting(
       {
         mac,
         uuid: normalizeUuid(query.uuid),
@@ -98,8 +96,7 @@ export class BootService {
         // Anyone on the boot network can send this: only a well-formed hostname is kept.
         hostname: HostnameSchema.safeParse(query.hostname?.trim()).data,
       },
-      "ipxe",
-      ip,
+      { by: "ipxe", ip },
     );
     const { server, retrySeconds } = this.settings;
     if (!machine)
@@ -147,7 +144,7 @@ export class BootService {
       });
       return { config: grubWaitConfig("GRUB reported no usable MAC", retrySeconds), outcome: "bad-request" };
     }
-    const machine = this.sighting({ mac }, "grub", ip);
+    const machine = this.machines.sighting({ mac }, { by: "grub", ip });
     if (!machine) return { config: grubWaitConfig(TOO_MANY_NEW, retrySeconds), outcome: "too-many-new" };
     const { decision, source } = this.decide(machine, {}, "efi");
     let outcome = decision.outcome;
@@ -184,45 +181,6 @@ export class BootService {
       fromNetwork: bootsFromNetwork(machine.state, profile),
       loader: machine.loader ?? profile?.loader,
     };
-  }
-
-  /**
-   * Records a boot request's machine (a new MAC becomes `discovered`), or undefined when `ip` has added new
-   * machines faster than `discoveriesPerMinute`: anyone can invent MACs, and a rack powers on far slower.
-   */
-  private sighting(
-    seen: Parameters<Store["history"]["recordSighting"]>[0],
-    via: "ipxe" | "grub",
-    ip: string | undefined,
-  ): Machine | undefined {
-    if (!this.store.machines.get(seen.mac) && !this.discoveries.take(ip ?? "")) {
-      this.requests.record({
-        kind: `${via}.refused`,
-        client: ip,
-        reason: "too-many-new",
-        detail: { ip, mac: seen.mac, perMinute: this.settings.discoveriesPerMinute },
-        message: "too many new machines from one address",
-        level: "warn",
-      });
-      return undefined;
-    }
-    const { machine, created, evicted } = this.store.history.recordSighting(seen);
-    if (created)
-      this.store.history.append({
-        mac: machine.mac,
-        kind: "machine.discovered",
-        detail: { via, arch: machine.arch, uuid: machine.uuid },
-      });
-    if (evicted > 0)
-      this.requests.record({
-        kind: "machines.evicted",
-        client: ip,
-        reason: "max-discovered",
-        detail: { evicted, ip },
-        message: "discovered-machine cap reached: forgot the least recently seen untouched ones (boot.maxDiscovered)",
-        level: "warn",
-      });
-    return machine;
   }
 
   /** The boot plan for a machine, or why there is none, whichever loader asks. */

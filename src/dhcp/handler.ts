@@ -11,16 +11,16 @@ import {
   planBoot,
   proxyOfferCarriesFile,
 } from "../boot/dhcp-plan.ts";
-import { macFromBytes, normalizeUuid } from "../boot/identity.ts";
 import { bootsFromNetwork } from "../boot/lifecycle.ts";
+import type { Machines } from "../boot/machines.ts";
 import type { Loader } from "../boot/plan.ts";
 import type { DhcpBoot } from "../boot/service.ts";
 import { ReportLimiter } from "../limits/report-limit.ts";
 import type { Logger } from "../log.ts";
 import type { EventSink } from "../model/event.ts";
+import { macFromBytes, normalizeUuid } from "../model/identity.ts";
 import type { Machine } from "../model/machine.ts";
 import type { LeaseStore } from "../store/leases.ts";
-import type { MachineStore } from "../store/machines.ts";
 import type { DhcpConfig } from "./config.ts";
 import { inCidr, intToIp } from "./ip.ts";
 import type { Link } from "./links.ts";
@@ -53,7 +53,8 @@ export interface HandlerDeps {
   httpPort: number;
   tftpEnabled: boolean;
   leases: LeaseStore | undefined;
-  machines: MachineStore;
+  /** The machine owner (boot/machines.ts): records each boot exchange's machine. */
+  machines: Pick<Machines, "sighting">;
   events: EventSink;
   log: Logger;
   /**
@@ -145,18 +146,10 @@ export class DhcpHandler {
       // Every boot exchange feeds the machine record before iPXE ever runs.
       // An all-zero GUID means the firmware has no SMBIOS UUID.
       const uuid = normalizeUuid(req.options.get(Opt.ClientGuid));
-      const seen = this.d.machines.recordSighting({
-        mac,
-        uuid: uuid && /[1-9a-f]/.test(uuid) ? uuid : undefined,
-        arch: machineArch(client),
-      });
-      if (seen.created)
-        this.d.events.append({
-          mac,
-          kind: "machine.discovered",
-          detail: { via: "dhcp", arch: seen.machine.arch, uuid: seen.machine.uuid },
-        });
-      machine = seen.machine;
+      machine = this.d.machines.sighting(
+        { mac, uuid: uuid && /[1-9a-f]/.test(uuid) ? uuid : undefined, arch: machineArch(client) },
+        { by: "dhcp" },
+      );
     }
     const boot = machine
       ? (this.d.bootFor?.(machine) ?? { fromNetwork: bootsFromNetwork(machine.state, undefined), loader: undefined })

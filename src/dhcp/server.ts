@@ -4,6 +4,7 @@
  * every reply meant for that link, so limited broadcasts leave through that interface only.
  */
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
+import type { Machines } from "../boot/machines.ts";
 import type { DhcpBoot } from "../boot/service.ts";
 import type { Logger } from "../log.ts";
 import type { EventSink } from "../model/event.ts";
@@ -11,7 +12,6 @@ import type { Machine } from "../model/machine.ts";
 import { literalLookup } from "../net/literal-lookup.ts";
 import type { Db } from "../store/db.ts";
 import { LeaseStore } from "../store/leases.ts";
-import type { MachineStore } from "../store/machines.ts";
 import type { DhcpConfig } from "./config.ts";
 import { DhcpHandler, DropError, type Outgoing, type Port } from "./handler.ts";
 import { type Link, resolveLinks } from "./links.ts";
@@ -26,7 +26,7 @@ export interface DhcpServerOptions {
   tftpEnabled: boolean;
   /** For leases (full mode). */
   db: Db;
-  machines: MachineStore;
+  machines: Pick<Machines, "sighting">;
   events: EventSink;
   log: Logger;
   /** Whether a known machine boots from the network now, and its loader (BootService.dhcpBoot). */

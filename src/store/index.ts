@@ -30,6 +30,16 @@ export class Store {
     return new Store(openDb(join(dataDir, "kindling.db")), opts);
   }
 
+  /** Runs `fn` in one transaction: all its writes or none. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  /** Throws when the database cannot answer (`/healthz`). */
+  ping(): void {
+    this.db.prepare("SELECT 1").get();
+  }
+
   close(): void {
     if (!this.db.open) return;
     this.history.flush();

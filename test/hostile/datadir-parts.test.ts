@@ -100,7 +100,12 @@ async function killedSync(assets: string, version: string) {
   await sync.exited;
   const name = readdirSync(dir).find((f) => f.endsWith(".part"))!;
   expect(name).toContain(`.${sync.child.pid}.part`);
-  return { dir, name, size: statSync(join(dir, name)).size, pid: sync.child.pid! };
+  // Everything the killed process was writing: the .part, its filling mark, and any file it had in flight
+  // beside it (a signature being fetched), which depends on where the kill landed.
+  const leftovers = readdirSync(dir)
+    .filter((f) => f.includes(`.${sync.child.pid}.`))
+    .map((f) => join(dir, f));
+  return { dir, name, size: statSync(join(dir, name)).size, pid: sync.child.pid!, leftovers };
 }
 
 const kindling = (dataDir: string, ...args: string[]) =>
@@ -189,10 +194,11 @@ describe("a killed assets sync", () => {
     expect(pruned.removed.map((r) => r.version)).toEqual(["4803.0.0"]);
     expect(existsSync(abandoned.dir)).toBe(false);
     expect(existsSync(releaseDir(assets, "4801.0.0"))).toBe(true);
-    // The .part, and the mark saying the killed process was filling that directory.
-    expect(pruned.strays.sort()).toEqual(
-      [join(pinned.dir, pinned.name), join(pinned.dir, `.filling-1.${pinned.pid}.tmp`)].sort(),
+    // The .part, the mark saying the killed process was filling that directory, and whatever else it had in flight.
+    expect(pinned.leftovers).toEqual(
+      expect.arrayContaining([join(pinned.dir, pinned.name), join(pinned.dir, `.filling-1.${pinned.pid}.tmp`)]),
     );
+    expect(pruned.strays.sort()).toEqual(pinned.leftovers.sort());
     expect(existsSync(pinned.dir)).toBe(true);
     expect(temporaries(pinned.dir)).toEqual([]);
 

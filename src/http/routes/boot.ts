@@ -1,9 +1,9 @@
 import { Hono } from "hono";
 import { normalizeIp, type RecentClients } from "../../boot/attribution.ts";
-import { normalizeMac } from "../../boot/identity.ts";
 import { bootScript } from "../../boot/render.ts";
 import type { BootService } from "../../boot/service.ts";
 import type { Signer } from "../../boot/sign.ts";
+import { normalizeMac } from "../../model/identity.ts";
 import type { Store } from "../../store/index.ts";
 
 const IPXE_TYPE = { "Content-Type": "text/plain; charset=utf-8" };
@@ -46,7 +46,7 @@ export function bootRoutes(deps: {
   });
 
   app.get("/healthz", (c) => {
-    store.db.prepare("SELECT 1").get();
+    store.ping();
     return c.json({ status: "ok" });
   });
 

@@ -1,11 +1,11 @@
 import { type Context, Hono } from "hono";
 import type { IgnitionConfigs, Stage } from "../../boot/configs.ts";
-import { normalizeMac } from "../../boot/identity.ts";
 import { REPORT_KINDS, type ReportKind } from "../../boot/lifecycle.ts";
-import type { Lifecycle } from "../../boot/lifecycle-service.ts";
+import type { Machines } from "../../boot/machines.ts";
 import type { Purpose, Signer } from "../../boot/sign.ts";
 import type { CoalescedLog } from "../../limits/coalesce.ts";
 import type { Logger } from "../../log.ts";
+import { normalizeMac } from "../../model/identity.ts";
 import type { Store } from "../../store/index.ts";
 import { clientIp } from "./boot.ts";
 
@@ -18,7 +18,7 @@ const REPORT_TAIL = 8 * 1024;
  */
 export function ignitionRoutes(deps: {
   configs: IgnitionConfigs;
-  lifecycle: Lifecycle;
+  machines: Machines;
   store: Store;
   signer: Signer;
   log: Logger;
@@ -27,7 +27,7 @@ export function ignitionRoutes(deps: {
   /** When set, the request must also come from the address leased to the MAC (full DHCP mode). */
   leasedIp: ((mac: string) => string | undefined) | undefined;
 }): Hono {
-  const { configs, lifecycle, store, signer, log, leasedIp, coalesced } = deps;
+  const { configs, machines, store, signer, log, leasedIp, coalesced } = deps;
   const app = new Hono();
 
   /** The MAC when the URL carries a valid signature for `purpose`; otherwise a 403 response (and an event). */
@@ -93,7 +93,7 @@ export function ignitionRoutes(deps: {
     if (!REPORT_KINDS.includes(kind as ReportKind))
       return c.json({ error: `kind must be one of ${REPORT_KINDS.join(", ")}`, field: "kind" }, 400);
     const text = await c.req.text();
-    const m = lifecycle.apply(mac, kind as ReportKind, {
+    const m = await machines.report(mac, kind as ReportKind, {
       by: "report",
       ip: clientIp(c),
       detail: text ? { log: text.slice(-REPORT_TAIL) } : {},
