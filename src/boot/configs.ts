@@ -32,8 +32,9 @@ export class IgnitionConfigs {
     private readonly server: string,
   ) {}
 
-  forMachine(machine: Machine, stage: Stage, profileOverride?: Profile): ConfigAnswer {
-    const resolved = this.boot.resolve(machine);
+  /** `group`: the group a signed URL says the machine booted through (BootService.resolve). */
+  forMachine(machine: Machine, stage: Stage, profileOverride?: Profile, group?: string): ConfigAnswer {
+    const resolved = this.boot.resolve(machine, {}, group);
     const profile = profileOverride ?? resolved.profile;
     if (!profile) return { ok: false, status: 404, reason: `${machine.mac} has no profile` };
     const fail = (status: 404 | 500 | 503, reason: string): ConfigAnswer => ({
@@ -59,7 +60,7 @@ export class IgnitionConfigs {
     try {
       const values = this.boot.valuesFor(machine, profile, {
         flatcarVersion: version,
-        groupMetadata: resolved.groupMetadata,
+        group: resolved.chosen?.group,
       });
       if (profile.flatcar && profile.install && stage === "boot") {
         const config = installerIgnition({

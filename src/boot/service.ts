@@ -1,4 +1,5 @@
 import type { CoalescedLog } from "../limits/coalesce.ts";
+import type { Group } from "../model/group.ts";
 import { normalizeArch, normalizeMac, normalizeUuid } from "../model/identity.ts";
 import type { Machine } from "../model/machine.ts";
 import { HostnameSchema } from "../model/machine.ts";
@@ -189,7 +190,7 @@ export class BootService {
     query: Record<string, string>,
     platform: string | undefined,
   ): { decision: Decision; source: ProfileSource | null } {
-    const { chosen, profile, groupMetadata } = this.resolve(machine, query);
+    const { chosen, profile } = this.resolve(machine, query);
     const plan = planMachine({ machine, chosen, profile });
     const source = chosen?.source ?? null;
     switch (plan.kind) {
@@ -213,7 +214,7 @@ export class BootService {
         };
       case "boot":
         try {
-          return { decision: this.bootPlan(plan.profile, machine, platform, groupMetadata), source };
+          return { decision: this.bootPlan(plan.profile, machine, platform, chosen?.group), source };
         } catch (err) {
           if (!(err instanceof TemplateError)) throw err;
           this.renderFailed(machine.mac, plan.profile.name, "kernel args", err.message);
@@ -245,22 +246,29 @@ export class BootService {
 
   /**
    * The profile a machine boots and why: its own, else the most specific matching group, else the default.
-   * A group's metadata fills template values under the machine's own (matchbox semantics).
+   * A group's metadata fills template values under the machine's own (matchbox semantics). `pinnedGroup` is
+   * the group a signed URL says the machine booted through: labels its `/ipxe` request sent may have chosen
+   * it, and those are not sent again to `/ignition`, so the URL carries the group (when it still exists).
    */
   resolve(
     machine: Machine,
     query: Record<string, string> = {},
+    pinnedGroup?: string,
   ): {
     chosen: ReturnType<typeof chooseProfile>;
     profile: Profile | undefined;
     groupMetadata: Record<string, unknown>;
   } {
-    const chosen = chooseProfile({
-      machineProfile: machine.profile,
-      groups: this.store.groups.list(),
-      labels: this.labelsFor(machine, query),
-      defaultProfile: this.settings.defaultProfile,
-    });
+    const groups = this.store.groups.list();
+    const pinned = machine.profile ? undefined : groups.find((g) => g.name === pinnedGroup);
+    const chosen = pinned
+      ? { profile: pinned.profile, source: "group" as const, group: pinned }
+      : chooseProfile({
+          machineProfile: machine.profile,
+          groups,
+          labels: this.labelsFor(machine, query),
+          defaultProfile: this.settings.defaultProfile,
+        });
     return {
       chosen,
       profile: chosen && this.store.profiles.get(chosen.profile),
@@ -268,24 +276,25 @@ export class BootService {
     };
   }
 
-  /** Signed URL for a per-machine endpoint (`/ignition`, `/report`, `/metadata`). */
-  signedUrl(path: string, purpose: Purpose, mac: string): string {
-    return `${this.settings.server}${path}?${this.signer.query(purpose, mac, this.settings.signedUrlSeconds)}`;
+  /** Signed URL for a per-machine endpoint (`/ignition`, `/report`, `/metadata`), pinned to a group when given. */
+  signedUrl(path: string, purpose: Purpose, mac: string, group?: string): string {
+    const query = this.signer.query(purpose, mac, this.settings.signedUrlSeconds, Date.now(), group);
+    return `${this.settings.server}${path}?${query}`;
   }
 
   /** Template values for a machine under a profile, with its signed URLs. */
   valuesFor(
     machine: Machine,
     profile: Profile,
-    opts: { flatcarVersion?: string; groupMetadata?: Record<string, unknown> } = {},
+    opts: { flatcarVersion?: string; group?: Group | undefined } = {},
   ): TemplateValues {
-    const url = (path: string, purpose: Purpose) => this.signedUrl(path, purpose, machine.mac);
+    const url = (path: string, purpose: Purpose) => this.signedUrl(path, purpose, machine.mac, opts.group?.name);
     return templateValues({
       machine,
       profile,
       server: this.settings.server,
       flatcarVersion: opts.flatcarVersion,
-      extraMetadata: opts.groupMetadata ?? {},
+      extraMetadata: opts.group?.metadata ?? {},
       // Signed when read: each costs an HMAC, and most kernel arguments name none of them.
       urls: {
         get ignition() {
@@ -321,16 +330,18 @@ export class BootService {
     profile: Profile,
     machine: Machine,
     platform: string | undefined,
-    groupMetadata: Record<string, unknown>,
+    group: Group | undefined,
   ): Decision {
-    const ignitionUrl = profile.ignition ? this.signedUrl("/ignition", "ignition", machine.mac) : undefined;
+    const ignitionUrl = profile.ignition
+      ? this.signedUrl("/ignition", "ignition", machine.mac, group?.name)
+      : undefined;
     if (profile.flatcar) {
       const release = this.releases.ensure(profile.flatcar);
       if (release.state !== "ready") {
         const reason = `${release.state === "syncing" ? "waiting for" : "cannot mirror"} Flatcar ${profile.flatcar.channel} ${profile.flatcar.version}: ${release.reason}`;
         return { plan: { kind: "wait", reason }, profile: profile.name, outcome: "syncing" };
       }
-      const values = this.valuesFor(machine, profile, { flatcarVersion: release.version, groupMetadata });
+      const values = this.valuesFor(machine, profile, { flatcarVersion: release.version, group });
       const base = `${release.basePath}/${release.version}`;
       const args = flatcarKernelArgs({
         ignitionUrl,
@@ -350,7 +361,7 @@ export class BootService {
       };
     }
     if (profile.boot) {
-      const values = this.valuesFor(machine, profile, { groupMetadata });
+      const values = this.valuesFor(machine, profile, { group });
       const loc = (u: string) => {
         const expanded = expandKernelArg(u, values);
         return isAbsoluteUrl(expanded) || expanded.startsWith("/") ? expanded : `/${expanded}`;

@@ -40,7 +40,8 @@ export function bootRoutes(deps: {
     if (!mac) return c.json({ error: "bad or missing mac" }, 400);
     const m = store.machines.get(mac);
     if (!m) return c.json({ error: `machine ${mac} not found` }, 404);
-    const signed = signer.verify("metadata", mac, c.req.query("exp"), c.req.query("sig")) === "ok";
+    const signed =
+      signer.verify("metadata", mac, c.req.query("exp"), c.req.query("sig"), Date.now(), c.req.query("group")) === "ok";
     const { metadata, ...identity } = m;
     return c.json(signed ? { ...identity, metadata } : identity);
   });

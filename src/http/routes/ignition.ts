@@ -30,11 +30,16 @@ export function ignitionRoutes(deps: {
   const { configs, machines, store, signer, log, leasedIp, coalesced } = deps;
   const app = new Hono();
 
-  /** The MAC when the URL carries a valid signature for `purpose`; otherwise a 403 response (and an event). */
+  /**
+   * The MAC when the URL carries a valid signature for `purpose`; otherwise a 403 response (and an event).
+   * A `group` in the URL is part of what was signed (the group the machine booted through).
+   */
   const authorize = (c: Context, purpose: Purpose): string | Response => {
     const mac = normalizeMac(c.req.query("mac") ?? "");
     const ip = clientIp(c);
-    let verdict: string = mac ? signer.verify(purpose, mac, c.req.query("exp"), c.req.query("sig")) : "invalid";
+    let verdict: string = mac
+      ? signer.verify(purpose, mac, c.req.query("exp"), c.req.query("sig"), Date.now(), c.req.query("group"))
+      : "invalid";
     if (mac && verdict === "ok" && leasedIp && leasedIp(mac) !== ip) verdict = "not-from-leased-ip";
     if (mac && verdict === "ok") return mac;
     coalesced.record({
@@ -58,7 +63,7 @@ export function ignitionRoutes(deps: {
     if (typeof mac !== "string") return mac;
     const machine = store.machines.get(mac);
     if (!machine) return c.json({ error: `machine ${mac} not found` }, 404);
-    const answer = configs.forMachine(machine, stage);
+    const answer = configs.forMachine(machine, stage, undefined, c.req.query("group"));
     if (!answer.ok) {
       store.events.append({
         mac,
