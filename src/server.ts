@@ -12,6 +12,7 @@ import { BootService } from "./boot/service.ts";
 import { Signer } from "./boot/sign.ts";
 import type { Config } from "./config.ts";
 import { DhcpServer } from "./dhcp/server.ts";
+import { assetsDir } from "./files/assets.ts";
 import { Mirror } from "./flatcar/mirror.ts";
 import { checkProfile } from "./http/api/profile-check.ts";
 import { createApp } from "./http/app.ts";
@@ -50,7 +51,7 @@ export function serverUrl(config: Config): string {
   return `http://${config.advertise}${config.http.port === 80 ? "" : `:${config.http.port}`}`;
 }
 
-export const assetsRoot = (config: Config) => join(config.dataDir, "assets");
+export const assetsRoot = (config: Config) => assetsDir(config.dataDir);
 
 export async function startKindling(config: Config, log: Logger): Promise<Kindling> {
   mkdirSync(config.dataDir, { recursive: true });

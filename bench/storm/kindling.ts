@@ -7,6 +7,7 @@ import { execFileSync } from "node:child_process";
 import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { stringify } from "yaml";
+import { assetsDir } from "../../src/files/assets.ts";
 import { profilerFlags } from "./profile.ts";
 import type { StagedRelease } from "./release.ts";
 import { CIDR, SERVER_IF, SERVER_IP, type Topology } from "./topology.ts";
@@ -37,7 +38,7 @@ export async function startKindling(
   const dataDir = join(dir, "data");
   mkdirSync(dataDir, { recursive: true });
   // A fresh database every run; the mirror is shared by hard links (no copy of the large files).
-  execFileSync("cp", ["-al", release.assetsDir, join(dataDir, "assets")]);
+  execFileSync("cp", ["-al", release.assetsDir, assetsDir(dataDir)]);
   const config = {
     dataDir,
     advertise: SERVER_IP,

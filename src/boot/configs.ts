@@ -1,4 +1,5 @@
 import { maxIgnitionSpec } from "../flatcar/ignition-spec.ts";
+import { boardOf } from "../flatcar/release.ts";
 import { formatDiagnostic, IgnitionError, renderIgnition, validateIgnition } from "../ignition/index.ts";
 import type { Machine } from "../model/machine.ts";
 import type { Profile } from "../model/profile.ts";
@@ -67,7 +68,7 @@ export class IgnitionConfigs {
           mac: machine.mac,
           channel: profile.flatcar.channel,
           version: version!,
-          board: `${profile.flatcar.arch}-usr`,
+          board: boardOf(profile.flatcar.arch),
           baseUrl: `${this.server}${basePath}`,
           disk: profile.install.disk,
           oem: profile.install.oem,

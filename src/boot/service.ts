@@ -1,3 +1,4 @@
+import { PXE_INITRD, PXE_KERNEL } from "../flatcar/release.ts";
 import type { CoalescedLog } from "../limits/coalesce.ts";
 import type { Group } from "../model/group.ts";
 import { normalizeArch, normalizeMac, normalizeUuid } from "../model/identity.ts";
@@ -10,7 +11,7 @@ import type { Machines } from "./machines.ts";
 import { chooseProfile, type Labels, type ProfileSource } from "./match.ts";
 import { type BootPlan, flatcarKernelArgs, type Loader, planMachine, rawKernelArgs } from "./plan.ts";
 import type { ReleaseSource } from "./releases.ts";
-import { FLATCAR_CONSOLE_ARGS, ipxeScript, isAbsoluteUrl, PXE_INITRD_NAME, PXE_KERNEL, waitScript } from "./render.ts";
+import { FLATCAR_CONSOLE_ARGS, ipxeScript, isAbsoluteUrl, waitScript } from "./render.ts";
 import { grubMachineConfig, grubWaitConfig } from "./render-grub.ts";
 import type { Purpose, Signer } from "./sign.ts";
 import { expandKernelArg, TemplateError } from "./template.ts";
@@ -353,7 +354,7 @@ export class BootService {
           kind: "kernel",
           comment: `${machine.mac} profile ${profile.name}: Flatcar ${profile.flatcar.channel} ${release.version} ${profile.flatcar.arch} (${platform ?? "unknown"} firmware)`,
           kernel: `${base}/${PXE_KERNEL}`,
-          initrds: [`${base}/${PXE_INITRD_NAME}`],
+          initrds: [`${base}/${PXE_INITRD}`],
           args,
         },
         profile: profile.name,

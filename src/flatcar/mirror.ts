@@ -72,6 +72,11 @@ export class Mirror {
     return this.layout.currentVersion(channel, arch);
   }
 
+  /** Where a release's files are on disk. */
+  releaseDir(channel: string, arch: Arch, version: string): string {
+    return this.layout.releaseDir(channel, boardOf(arch), version);
+  }
+
   isMirrored(channel: string, arch: Arch, version: string): boolean {
     return this.layout.isMirrored(channel, arch, version);
   }

@@ -5,6 +5,7 @@ import type { IgnitionConfigs } from "../boot/configs.ts";
 import type { Machines } from "../boot/machines.ts";
 import type { BootService } from "../boot/service.ts";
 import type { Signer } from "../boot/sign.ts";
+import { ASSETS_URL } from "../files/assets.ts";
 import type { Mirror } from "../flatcar/mirror.ts";
 import type { CoalescedLog } from "../limits/coalesce.ts";
 import type { Logger } from "../log.ts";
@@ -88,7 +89,7 @@ export function createApp(deps: AppDeps): Hono {
         message: "boot asset served",
       });
   };
-  app.route("/", fileRoutes("/assets", deps.assetsRoots, log, served));
+  app.route("/", fileRoutes(ASSETS_URL, deps.assetsRoots, log, served));
   app.route("/", fileRoutes("/ipxe-bin", deps.ipxeBinRoots, log, served));
 
   const api = apiApp();

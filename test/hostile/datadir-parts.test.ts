@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { assetsDir } from "../../src/files/assets.ts";
 import { FlatcarConfigSchema } from "../../src/flatcar/config.ts";
 import { MANIFEST } from "../../src/flatcar/layout.ts";
 import { Mirror } from "../../src/flatcar/mirror.ts";
@@ -116,7 +117,7 @@ describe("a killed assets sync", () => {
   it("leaves a .part that /assets never serves, which the next sync (beside a running serve) resumes", async () => {
     origin.pace = 25;
     const dataDir = await mkdtemp(join(work, "data-"));
-    const assets = join(dataDir, "assets");
+    const assets = assetsDir(dataDir);
     const v = "4801.0.0";
     const left = await killedSync(assets, v);
     const file = left.name.replace(/\.\d+\.part$/, "");
@@ -165,7 +166,7 @@ describe("a killed assets sync", () => {
   it("`assets prune` removes what killed syncs left and leaves a running sync alone", async () => {
     origin.pace = 0;
     const dataDir = await mkdtemp(join(work, "data-"));
-    const assets = join(dataDir, "assets");
+    const assets = assetsDir(dataDir);
     const config = FlatcarConfigSchema.parse({
       origin: originUrl(),
       signingKey: join(work, "key.asc"),
