@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { assetsDir } from "../../src/files/assets.ts";
 import { IMAGE, KERNEL_SIG_FALLBACK, PXE_INITRD, PXE_KERNEL } from "../../src/flatcar/release.ts";
 import { detachedSign, makeKey } from "../../test/flatcar/fixture.ts";
-import { kindlingCommand } from "./kindling.ts";
+import { kindlingCommand } from "./command.ts";
 
 export const CHANNEL = "stable";
 export const VERSION = "9999.0.0";

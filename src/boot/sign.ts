@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { ConfigError } from "../config.ts";
 import { writeFileAtomic } from "../files/atomic.ts";
+import { ConfigError } from "../model/errors.ts";
 
 /** What a signed URL grants; a signature for one purpose is worthless for another. */
 export type Purpose = "ignition" | "final" | "report" | "metadata";

@@ -1,12 +1,13 @@
 import { type Command, Option } from "commander";
 import { pino } from "pino";
-import { type Config, ConfigError, loadConfig } from "../config.ts";
+import { type Config, loadConfig } from "../config.ts";
 import { assetsDir } from "../files/assets.ts";
 import { DownloadError } from "../flatcar/download.ts";
 import { Mirror } from "../flatcar/mirror.ts";
 import { formatBytes, ProgressReporter } from "../flatcar/progress.ts";
 import type { PinnedRelease } from "../flatcar/prune.ts";
 import { boardOf, ReleaseRequestSchema } from "../flatcar/release.ts";
+import { ConfigError } from "../model/errors.ts";
 import { ArchSchema } from "../model/machine.ts";
 import { Store } from "../store/index.ts";
 import { CliError } from "./client.ts";

@@ -8,3 +8,8 @@ export class InvalidFieldError extends Error {
     super(`${field}: ${reason}`);
   }
 }
+
+/** A setting (file, flag, environment or a file it names) that stops start-up; the message names the key. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
