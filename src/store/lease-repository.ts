@@ -34,8 +34,11 @@ export interface AllocateRequest extends Omit<BindRequest, "ip"> {
   candidates: readonly string[];
 }
 
-/** `taken`: leases met on the way that others hold, for the caller's cache. */
-export type AllocateResult = { ok: true; lease: Lease; taken: Lease[] } | { ok: false; taken: Lease[] };
+/**
+ * On success the candidates before `lease.ip` were held by others. On failure `taken` holds the leases that
+ * kept each candidate away (for the caller's cache); a candidate missing from it was lost to a race too often.
+ */
+export type AllocateResult = { ok: true; lease: Lease } | { ok: false; taken: Lease[] };
 
 export interface DeclineRequest {
   subnet: string;

@@ -61,7 +61,7 @@ export class SqliteLeaseRepository implements LeaseRepository {
       }
       const lease = this.bound(req, ip);
       await this.commit([lease]);
-      return { ok: true, lease, taken };
+      return { ok: true, lease };
     }
     return { ok: false, taken };
   }

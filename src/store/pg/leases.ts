@@ -132,7 +132,7 @@ export class PgLeaseRepository implements LeaseRepository {
         req.hostname,
         req.now,
       ]);
-      if (rows[0]) return { ok: true, lease: toLease(rows[0]), taken: [...taken.values()] };
+      if (rows[0]) return { ok: true, lease: toLease(rows[0]) };
       // Nothing takeable, or another node won the one picked: see which, and try the rest.
       const held = await this.db.query<Row>(Q.getMany, [req.subnet, remaining]);
       for (const r of held.rows) {
