@@ -22,6 +22,9 @@ export interface TestPostgres {
   url(database: string): string;
   /** Creates an empty database with a fresh name (prefix + counter) and returns its name. */
   createDatabase(prefix?: string): Promise<string>;
+  dropDatabase(name: string): Promise<void>;
+  /** The postmaster's pid: its backends are its children (benchmarks pin and meter them). */
+  postmasterPid(): number;
   /** Stops the cluster (in-flight connections are cut) and starts it again on the same data. */
   restart(): void;
   /** Stops the cluster without removing it; `start()` brings it back. */
@@ -101,20 +104,27 @@ export function startPostgres(opts: { durable?: boolean } = {}): TestPostgres {
 
   const url = (database: string) => `postgresql://postgres@/${database}?host=${encodeURIComponent(dir)}`;
   let databases = 0;
+  const admin = async (sql: string) => {
+    const client = new pg.Client({ connectionString: url("postgres") });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
   return {
     socketDir: dir,
     url,
     async createDatabase(prefix = "kindling") {
       const name = `${prefix.replace(/[^a-z0-9_]/gi, "_").toLowerCase()}_${++databases}`;
-      const client = new pg.Client({ connectionString: url("postgres") });
-      await client.connect();
-      try {
-        await client.query(`CREATE DATABASE ${name}`);
-      } finally {
-        await client.end();
-      }
+      await admin(`CREATE DATABASE ${name}`);
       return name;
     },
+    async dropDatabase(name) {
+      await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
+    postmasterPid: () => Number(readFileSync(join(data, "postmaster.pid"), "utf8").split("\n")[0]),
     restart() {
       stopServer();
       start();
