@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DatabaseUnavailableError, PgDatabase } from "../../src/store/pg/database.ts";
+import { DatabaseBusyError, DatabaseUnavailableError, PgDatabase } from "../../src/store/pg/database.ts";
 import { startPostgres, type TestPostgres } from "../helpers/postgres.ts";
 
 let pgs: TestPostgres;
 let name: string;
 const open: PgDatabase[] = [];
-const connect = (opts: { poolMax?: number; statementTimeoutMs?: number; connectTimeoutMs?: number } = {}) => {
+const connect = (
+  opts: { poolMax?: number; maxWaiting?: number; statementTimeoutMs?: number; connectTimeoutMs?: number } = {},
+) => {
   const d = new PgDatabase({ url: pgs.url(name), backoffMinMs: 50, backoffMaxMs: 400, ...opts });
   open.push(d);
   return d;
@@ -48,6 +50,17 @@ describe("PgDatabase", () => {
     expect(results.map((r) => r.rows[0]!.one)).toEqual([1, 1, 1, 1, 1, 1]);
     expect(peak).toBe(2);
     expect(db.stats().total).toBeLessThanOrEqual(2);
+  });
+
+  it("refuses queries beyond poolMax + maxWaiting at once, and takes them again once the queue drains", async () => {
+    const db = connect({ poolMax: 1, maxWaiting: 2 });
+    const outcomes = await Promise.allSettled(Array.from({ length: 5 }, () => db.query("SELECT pg_sleep(0.1)")));
+    expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "fulfilled", "fulfilled", "rejected", "rejected"]);
+    const refused = (outcomes[3] as PromiseRejectedResult).reason;
+    expect(refused).toBeInstanceOf(DatabaseBusyError);
+    expect(refused.message).toContain("poolMax 1 + maxWaiting 2");
+    expect(db.stats().inFlight).toBe(0);
+    expect((await db.query("SELECT 1 AS one")).rows[0]!.one).toBe(1);
   });
 
   it("cancels a statement past statementTimeoutMs on the server and stays available", async () => {

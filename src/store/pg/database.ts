@@ -13,6 +13,11 @@ export class DatabaseUnavailableError extends Error {
   override name = "DatabaseUnavailableError";
 }
 
+/** More queries are waiting for a connection than `maxWaiting`: the caller drops or retries the request. */
+export class DatabaseBusyError extends Error {
+  override name = "DatabaseBusyError";
+}
+
 export interface Reachability {
   reachable: boolean;
   /** Round trip of the probe query, when it answered. */
@@ -56,6 +61,8 @@ export class PgDatabase {
   private backoffMs: number;
   private retry: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Queries and transactions running or waiting for a connection. */
+  private inFlight = 0;
   /** The last connection error, for /healthz and logs. */
   lastError: string | undefined;
 
@@ -92,17 +99,27 @@ export class PgDatabase {
     q: Query,
     values?: unknown[],
   ): Promise<pg.QueryResult<R>> {
-    this.ensureUp();
+    this.admit();
     try {
       return await this.pool.query<R>(typeof q === "string" ? { text: q, values } : { ...q, values });
     } catch (err) {
       throw this.classify(err);
+    } finally {
+      this.inFlight--;
     }
   }
 
   /** Runs `fn` in one transaction on one connection; rolls back if it throws. */
   async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    this.ensureUp();
+    this.admit();
+    try {
+      return await this.inTransaction(fn);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async inTransaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -148,8 +165,9 @@ export class PgDatabase {
     }
   }
 
-  stats(): { total: number; idle: number; waiting: number; available: boolean } {
+  stats(): { inFlight: number; total: number; idle: number; waiting: number; available: boolean } {
     return {
+      inFlight: this.inFlight,
       total: this.pool.totalCount,
       idle: this.pool.idleCount,
       waiting: this.pool.waitingCount,
@@ -161,6 +179,16 @@ export class PgDatabase {
     this.closed = true;
     clearTimeout(this.retry);
     await this.pool.end();
+  }
+
+  /** Counts a query in, or refuses it: database down, or too many already waiting. */
+  private admit(): void {
+    this.ensureUp();
+    if (this.inFlight >= this.settings.poolMax + this.settings.maxWaiting)
+      throw new DatabaseBusyError(
+        `database busy: ${this.inFlight} queries running or waiting (poolMax ${this.settings.poolMax} + maxWaiting ${this.settings.maxWaiting})`,
+      );
+    this.inFlight++;
   }
 
   private ensureUp(): void {

@@ -12,6 +12,11 @@ export const PgSettingsSchema = z.strictObject({
    * nodes × poolMax must stay under the server's max_connections (100 by default) with room for operators.
    */
   poolMax: z.coerce.number().int().min(1).max(100).default(10),
+  /**
+   * Queries waiting for a free connection beyond which new ones are refused at once (DatabaseBusyError): a
+   * flood of requests costs a bounded queue, not unbounded memory and minutes-old answers.
+   */
+  maxWaiting: z.coerce.number().int().min(0).max(100_000).default(1_000),
   /** A statement running longer is cancelled by the server (SQLSTATE 57014) and its caller gets the error. */
   statementTimeoutMs: z.coerce.number().int().min(100).max(600_000).default(5_000),
   /** A new connection that has not authenticated by then counts as the database being unreachable. */
