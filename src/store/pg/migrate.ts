@@ -25,7 +25,6 @@ export async function migratePg(
 ): Promise<MigrateResult> {
   const migrations = opts.migrations ?? PG_MIGRATIONS;
   const client = await db.connect();
-  let broken: Error | undefined;
   try {
     // DDL may rewrite big tables: no statement timeout here, but a bound on waiting for the lock.
     await client.query("SET statement_timeout = 0");
@@ -71,13 +70,10 @@ export async function migratePg(
     } finally {
       await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]);
     }
-  } catch (err) {
-    // A connection whose session state is unknown (lock held? transaction open?) is closed, which also
-    // releases a session lock it held.
-    broken = err as Error;
-    throw err;
   } finally {
-    client.release(broken);
+    // Closed, not returned to the pool: its session settings (no statement timeout) must not serve queries,
+    // and after an error its state is unknown; closing also releases a session lock it may still hold.
+    client.release(true);
   }
 }
 
