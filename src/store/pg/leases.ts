@@ -18,6 +18,7 @@ import {
   type LeaseState,
   takeable,
 } from "../lease-repository.ts";
+import { type BatchItem, BindBatcher } from "./bind-batch.ts";
 import type { PgDatabase } from "./database.ts";
 
 /** A pool offers a window of candidates, not its whole range: one statement carries at most this many. */
@@ -43,6 +44,17 @@ const UPSERT_TAIL = (now: string) => `
 
 // Named statements are prepared once per connection and reused: no parse or plan per packet.
 const Q = {
+  bindMany: {
+    name: "kindling_lease_bind_many",
+    // One row per address (the batcher sees to it), written in key order so that concurrent batches take
+    // their row locks in the same order and cannot deadlock one another.
+    text: `INSERT INTO leases AS l (subnet, ip, mac, state, expires_at, hostname, updated_at)
+           SELECT b.subnet, b.ip, b.mac, 'bound', b.expires_at, b.hostname, b.updated_at
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[])
+             AS b(subnet, ip, mac, expires_at, hostname, updated_at)
+           ORDER BY b.subnet, b.ip
+           ${UPSERT_TAIL("excluded.updated_at")}`,
+  },
   write: {
     name: "kindling_lease_write",
     text: `INSERT INTO leases AS l (subnet, ip, mac, state, expires_at, hostname, updated_at)
@@ -103,21 +115,46 @@ const toLease = (r: Row): Lease => ({
 export class PgLeaseRepository implements LeaseRepository {
   readonly engine = "postgres";
   private reservationCache: { at: number; map: Map<string, string> } | undefined;
+  private readonly binds = new BindBatcher<BindRequest, BindResult>((batch) => this.bindBatch(batch));
 
   constructor(private readonly db: PgDatabase) {}
 
-  async bind(req: BindRequest): Promise<BindResult> {
-    const { rows } = await this.db.query<Row>(Q.write, [
-      req.subnet,
-      req.ip,
-      req.mac,
-      "bound",
-      req.now + req.leaseMs,
-      req.hostname,
-      req.now,
-    ]);
-    if (rows[0]) return { ok: true, lease: toLease(rows[0]) };
-    return { ok: false, holder: await this.get(req.subnet, req.ip) };
+  /** Joins the binds of this event-loop turn in one statement and one commit (bind-batch.ts). */
+  bind(req: BindRequest): Promise<BindResult> {
+    return this.binds.submit(`${req.subnet} ${req.ip}`, req);
+  }
+
+  private async bindBatch(batch: BatchItem<BindRequest, BindResult>[]): Promise<void> {
+    const reqs = batch.map((b) => b.req);
+    const params = [
+      reqs.map((r) => r.subnet),
+      reqs.map((r) => r.ip),
+      reqs.map((r) => r.mac),
+      reqs.map((r) => r.now + r.leaseMs),
+      reqs.map((r) => r.hostname),
+      reqs.map((r) => r.now),
+    ];
+    let result: { rows: Row[] };
+    try {
+      result = await this.db.query<Row>(Q.bindMany, params);
+    } catch (err) {
+      // A decline ending other quarantines locks rows in its own order; PostgreSQL breaks such a cycle by
+      // failing one side, which is safe to run again.
+      if ((err as { code?: string }).code !== "40P01") throw err;
+      result = await this.db.query<Row>(Q.bindMany, params);
+    }
+    const won = new Map(result.rows.map((r) => [`${r.subnet} ${r.ip}`, r]));
+    const lost = batch.filter((b) => !won.has(b.key));
+    const holders = new Map<string, Lease>();
+    for (const subnet of new Set(lost.map((b) => b.req.subnet))) {
+      const ips = lost.filter((b) => b.req.subnet === subnet).map((b) => b.req.ip);
+      const { rows } = await this.db.query<Row>(Q.getMany, [subnet, ips]);
+      for (const r of rows) holders.set(`${r.subnet} ${r.ip}`, toLease(r));
+    }
+    for (const b of batch) {
+      const row = won.get(b.key);
+      b.resolve(row ? { ok: true, lease: toLease(row) } : { ok: false, holder: holders.get(b.key) });
+    }
   }
 
   async allocate(req: AllocateRequest): Promise<AllocateResult> {
