@@ -234,8 +234,8 @@ const peers: Peer[] = [
     start: (ns, lab, dir) => startKeaPg(ns, lab, dir),
   },
   {
-    // Kea 2.2 handles packets in one thread unless told otherwise; with a database each lease waits for a
-    // round trip and a commit, which threads overlap. Four threads and a queue of 64, as ISC's examples do.
+    // kea-pg keeps Kea 2.2's defaults; here its multi-threading is switched on explicitly, since with a
+    // database each lease waits for a round trip and a commit, which threads overlap (4 threads, queue 64).
     name: "kea-pg-mt",
     postgres: { countLeases: (db) => countRows(db, "SELECT count(*) AS n FROM lease4") },
     start: (ns, lab, dir) =>
