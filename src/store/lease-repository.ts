@@ -56,8 +56,8 @@ export type DeclineResult = { ok: true; lease: Lease; released: string[] } | { o
 
 export interface LeaseChanges {
   leases: (Lease & { subnet: string })[];
-  /** Pass back as `afterRev` to get only later changes. */
-  rev: number;
+  /** Pass back to changes() to get only later writes. */
+  cursor: number;
 }
 
 export interface LeaseRepository {
@@ -85,8 +85,13 @@ export interface LeaseRepository {
   get(subnet: string, ip: string): Promise<Lease | undefined>;
   /** Every lease row, for a node that (re)starts and fills its pools' caches. */
   all(): Promise<Lease[]>;
-  /** Rows written since `afterRev` by any node (PostgreSQL); SQLite has no other writer and returns none. */
-  changes(afterRev: number, limit: number): Promise<LeaseChanges>;
+  /**
+   * Rows any node wrote from `cursor` on (PostgreSQL), to keep a node's cache current; SQLite has no other
+   * writer and returns none. A row may come twice; applying it again changes nothing.
+   */
+  changes(cursor: number, limit: number): Promise<LeaseChanges>;
+  /** Where changes() starts for a node about to read all(): take it first, so nothing falls in between. */
+  cursor(): Promise<number>;
   /** Static reservations (`machines.ip`), ip → mac. */
   reservations(): Promise<Map<string, string>>;
   /** The address a MAC holds a live lease on (who may fetch its config). */

@@ -134,8 +134,12 @@ export class SqliteLeaseRepository implements LeaseRepository {
     return [...this.rows.values()].sort((a, b) => a.updatedAt - b.updatedAt);
   }
 
-  async changes(afterRev: number): Promise<LeaseChanges> {
-    return { leases: [], rev: afterRev };
+  async changes(cursor: number): Promise<LeaseChanges> {
+    return { leases: [], cursor };
+  }
+
+  async cursor(): Promise<number> {
+    return 0;
   }
 
   async reservations(): Promise<Map<string, string>> {

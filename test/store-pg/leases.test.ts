@@ -386,17 +386,58 @@ describe("several nodes on one PostgreSQL", () => {
   it("a node learns the others' writes from the change feed", async () => {
     const name = await pgDatabase("changes");
     const [a, b] = [pgNode(name), pgNode(name)];
-    const start = await b.repo.changes(0, 100);
-    expect(start.leases).toEqual([]);
+    const start = await b.repo.cursor();
+    expect((await b.repo.changes(start, 100)).leases).toEqual([]);
     await a.repo.bind(bindReq(mac(1), ip(12)));
     await a.repo.bind(bindReq(mac(2), ip(13)));
-    const seen = await b.repo.changes(start.rev, 100);
+    const seen = await b.repo.changes(start, 100);
     expect(seen.leases.map((l) => [l.subnet, l.ip, l.mac])).toEqual([
       [SUBNET, ip(12), mac(1)],
       [SUBNET, ip(13), mac(2)],
     ]);
     await a.repo.release(SUBNET, mac(1), ip(12), T0 + 1);
-    const later = await b.repo.changes(seen.rev, 100);
+    const later = await b.repo.changes(seen.cursor, 100);
     expect(later.leases.map((l) => [l.ip, l.state])).toEqual([[ip(12), "released"]]);
+    expect((await b.repo.changes(later.cursor, 100)).leases).toEqual([]);
+  });
+
+  it("a write that commits after a later one is not skipped by the feed", async () => {
+    const name = await pgDatabase("latecommit");
+    const [a, b] = [pgNode(name), pgNode(name)];
+    let cursor = await b.repo.cursor();
+    const slow = await a.db.connect();
+    const got: string[] = [];
+    try {
+      await slow.query("BEGIN");
+      await slow.query(
+        "INSERT INTO leases (subnet, ip, mac, state, expires_at, updated_at) VALUES ($1, $2, $3, 'bound', $4, $5)",
+        [SUBNET, ip(20), mac(20), T0 + HOUR, T0],
+      );
+      // A later transaction commits first.
+      await a.repo.bind(bindReq(mac(21), ip(21)));
+      const early = await b.repo.changes(cursor, 100);
+      got.push(...early.leases.map((l) => l.ip));
+      cursor = early.cursor;
+      await slow.query("COMMIT");
+    } finally {
+      slow.release();
+    }
+    const rest = await b.repo.changes(cursor, 100);
+    got.push(...rest.leases.map((l) => l.ip));
+    expect(got.sort()).toEqual([ip(20), ip(21)]);
+  });
+
+  it("pages the feed between transactions, and returns a transaction larger than the page whole", async () => {
+    const name = await pgDatabase("pages");
+    const [a, b] = [pgNode(name), pgNode(name)];
+    let cursor = await b.repo.cursor();
+    // Five binds in one turn: one batch, one transaction.
+    await Promise.all([30, 31, 32, 33, 34].map((i) => a.repo.bind(bindReq(mac(i), ip(i)))));
+    await a.repo.bind(bindReq(mac(35), ip(35)));
+    const first = await b.repo.changes(cursor, 3);
+    expect(first.leases.map((l) => l.ip).sort()).toEqual([30, 31, 32, 33, 34].map(ip).sort());
+    cursor = first.cursor;
+    const second = await b.repo.changes(cursor, 3);
+    expect(second.leases.map((l) => l.ip)).toEqual([ip(35)]);
   });
 });

@@ -90,7 +90,7 @@ describe("PostgreSQL migrations", () => {
         expect(r.applied).toEqual([v]);
         const pgCols = await pgColumns(db);
         // PostgreSQL keys a lease by (subnet, ip) and numbers its writes (migrations.ts says why).
-        pgCols.leases = pgCols.leases!.filter((c) => c !== "subnet" && c !== "rev");
+        pgCols.leases = pgCols.leases!.filter((c) => c !== "subnet" && c !== "txid");
         expect(pgCols, `schema version ${v}`).toEqual(sqliteColumns(lite));
       }
     } finally {
@@ -126,7 +126,7 @@ describe("PostgreSQL migrations", () => {
     const lite = new Database(":memory:");
     migrate(lite);
     const cols = await pgColumns(db);
-    cols.leases = cols.leases!.filter((c) => c !== "subnet" && c !== "rev");
+    cols.leases = cols.leases!.filter((c) => c !== "subnet" && c !== "txid");
     expect(cols).toEqual(sqliteColumns(lite));
     lite.close();
   });

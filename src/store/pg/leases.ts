@@ -28,7 +28,7 @@ const MAX_ALLOCATE_ROUNDS = 8;
 /** Reservations are re-read at most this often: an operator's change applies within that. */
 const RESERVATION_TTL_MS = 1000;
 
-const COLUMNS = "subnet, ip, mac, state, expires_at, hostname, updated_at, rev";
+const COLUMNS = "subnet, ip, mac, state, expires_at, hostname, updated_at, txid::text AS txid";
 
 // takeable() in SQL: `l` is the row there, excluded the row being written, $now the writer's clock.
 const TAKEABLE = (now: string) =>
@@ -38,7 +38,7 @@ const TAKEABLE = (now: string) =>
 const UPSERT_TAIL = (now: string) => `
   ON CONFLICT (subnet, ip) DO UPDATE SET mac = excluded.mac, state = excluded.state,
     expires_at = excluded.expires_at, hostname = excluded.hostname, updated_at = excluded.updated_at,
-    rev = nextval('lease_rev')
+    txid = pg_current_xact_id()
   WHERE ${TAKEABLE(now)}
   RETURNING ${COLUMNS}`;
 
@@ -81,7 +81,7 @@ const Q = {
   },
   release: {
     name: "kindling_lease_release",
-    text: `UPDATE leases SET state = 'released', expires_at = $4, updated_at = $4, rev = nextval('lease_rev')
+    text: `UPDATE leases SET state = 'released', expires_at = $4, updated_at = $4, txid = pg_current_xact_id()
            WHERE subnet = $1 AND ip = $2 AND mac = $3 AND state = 'bound' RETURNING ip`,
   },
   boundIp: {
@@ -100,7 +100,7 @@ interface Row {
   expires_at: string;
   hostname: string | null;
   updated_at: string;
-  rev: string;
+  txid: string;
 }
 
 const toLease = (r: Row): Lease => ({
@@ -210,7 +210,7 @@ export class PgLeaseRepository implements LeaseRepository {
       let released: string[] = [];
       if (excess > 0) {
         const ended = await c.query<{ ip: string }>(
-          `UPDATE leases SET mac = '', state = 'released', expires_at = $3, updated_at = $3, rev = nextval('lease_rev')
+          `UPDATE leases SET mac = '', state = 'released', expires_at = $3, updated_at = $3, txid = pg_current_xact_id()
            WHERE subnet = $1 AND ip = ANY($2::text[]) RETURNING ip`,
           [subnet, live.rows.slice(0, excess).map((r) => r.ip), now],
         );
@@ -243,19 +243,37 @@ export class PgLeaseRepository implements LeaseRepository {
   }
 
   /**
-   * Rows by rev. A sequence number is taken when a write starts, not when it commits, so a slow write can
-   * appear below a rev already handed out: a cache fed by this can miss it. Caches stay advisory for that
-   * reason: a stale one costs a NAK and a retry, never a second holder, because the upsert decides.
+   * Rows written by transactions in [cursor, horizon), where the horizon is the oldest transaction still
+   * running: everything below it has finished, so a window never misses a write that commits late, and
+   * the next call starts at the horizon. A row written again later comes again. A long transaction holds
+   * the horizon back (statements are bounded by statementTimeoutMs). At most `limit` rows, cut between
+   * transactions, unless one transaction alone wrote more.
    */
-  async changes(afterRev: number, limit: number): Promise<LeaseChanges> {
-    const { rows } = await this.db.query<Row>(`SELECT ${COLUMNS} FROM leases WHERE rev > $1 ORDER BY rev LIMIT $2`, [
-      afterRev,
-      limit,
-    ]);
-    return {
-      leases: rows.map((r) => ({ ...toLease(r), subnet: r.subnet })),
-      rev: rows.length ? Number(rows.at(-1)!.rev) : afterRev,
-    };
+  async changes(cursor: number, limit: number): Promise<LeaseChanges> {
+    const { rows } = await this.db.query<Row & { horizon: string }>(
+      `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS x)
+       SELECT h.x::text AS horizon, l.* FROM h LEFT JOIN LATERAL (
+         SELECT ${COLUMNS} FROM leases WHERE txid >= $1::text::xid8 AND txid < h.x ORDER BY txid LIMIT $2
+       ) l ON true`,
+      [String(cursor), limit + 1],
+    );
+    const found = rows.filter((r) => r.ip !== null);
+    const out = (list: Row[], next: number): LeaseChanges => ({
+      leases: list.map((r) => ({ ...toLease(r), subnet: r.subnet })),
+      cursor: next,
+    });
+    if (found.length <= limit) return out(found, Number(rows[0]!.horizon));
+    // The last transaction in the page may have more rows beyond it: it comes whole in the next call.
+    const last = found[limit]!.txid;
+    const whole = found.filter((r) => r.txid !== last);
+    if (whole.length) return out(whole, Number(last));
+    const { rows: one } = await this.db.query<Row>(`SELECT ${COLUMNS} FROM leases WHERE txid = $1::text::xid8`, [last]);
+    return out(one, Number(last) + 1);
+  }
+
+  async cursor(): Promise<number> {
+    const { rows } = await this.db.query<{ x: string }>("SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS x");
+    return Number(rows[0]!.x);
   }
 
   async reservations(): Promise<Map<string, string>> {

@@ -6,8 +6,8 @@
  *
  * Types follow the SQLite ones so the store code reads the same values from both: timestamps stay ISO-8601
  * TEXT, flags INTEGER 0/1, unix-ms values BIGINT. Where PostgreSQL serves several nodes, it differs on
- * purpose: a lease is keyed by (subnet, ip) and carries `rev`, a number from one sequence that grows with
- * every write, so a node can fetch what the others changed since it last looked.
+ * purpose: a lease is keyed by (subnet, ip) and carries `txid`, the transaction that last wrote it, so a
+ * node can fetch exactly what the others committed since it last looked (pg/leases.ts changes()).
  */
 export const PG_MIGRATIONS: readonly string[] = [
   // 1
@@ -52,7 +52,6 @@ export const PG_MIGRATIONS: readonly string[] = [
     at          TEXT NOT NULL
   );
   CREATE INDEX events_mac ON events(mac, id);
-  CREATE SEQUENCE lease_rev;
   CREATE TABLE leases (
     subnet      TEXT NOT NULL,            -- the subnet's CIDR as configured on every node
     ip          TEXT NOT NULL,
@@ -61,12 +60,12 @@ export const PG_MIGRATIONS: readonly string[] = [
     expires_at  BIGINT NOT NULL,          -- unix ms
     hostname    TEXT,
     updated_at  BIGINT NOT NULL,
-    rev         BIGINT NOT NULL DEFAULT nextval('lease_rev'),
+    txid        XID8 NOT NULL DEFAULT pg_current_xact_id(),
     -- The rule the issue asks for: one row per address and subnet, whoever writes it first wins.
     CONSTRAINT leases_subnet_ip PRIMARY KEY (subnet, ip)
   );
   CREATE INDEX leases_mac ON leases(mac);
-  CREATE INDEX leases_rev ON leases(rev);
+  CREATE INDEX leases_txid ON leases(txid);
   CREATE INDEX leases_expires ON leases(expires_at);
   CREATE INDEX leases_declined ON leases(subnet, updated_at) WHERE state = 'declined';
   `,
