@@ -144,16 +144,23 @@ export class PgLeaseRepository implements LeaseRepository {
       result = await this.db.query<Row>(Q.bindMany, params);
     }
     const won = new Map(result.rows.map((r) => [`${r.subnet} ${r.ip}`, r]));
-    const lost = batch.filter((b) => !won.has(b.key));
-    const holders = new Map<string, Lease>();
-    for (const subnet of new Set(lost.map((b) => b.req.subnet))) {
-      const ips = lost.filter((b) => b.req.subnet === subnet).map((b) => b.req.ip);
-      const { rows } = await this.db.query<Row>(Q.getMany, [subnet, ips]);
-      for (const r of rows) holders.set(`${r.subnet} ${r.ip}`, toLease(r));
-    }
+    // Winners are committed: they are answered before anything else can fail.
+    const lost: typeof batch = [];
     for (const b of batch) {
       const row = won.get(b.key);
-      b.resolve(row ? { ok: true, lease: toLease(row) } : { ok: false, holder: holders.get(b.key) });
+      if (row) b.resolve({ ok: true, lease: toLease(row) });
+      else lost.push(b);
+    }
+    const holders = new Map<string, Lease>();
+    try {
+      for (const subnet of new Set(lost.map((b) => b.req.subnet))) {
+        const ips = lost.filter((b) => b.req.subnet === subnet).map((b) => b.req.ip);
+        const { rows } = await this.db.query<Row>(Q.getMany, [subnet, ips]);
+        for (const r of rows) holders.set(`${r.subnet} ${r.ip}`, toLease(r));
+      }
+    } finally {
+      // Who holds it is for the caller's cache; a refusal stands without it.
+      for (const b of lost) b.resolve({ ok: false, holder: holders.get(b.key) });
     }
   }
 
