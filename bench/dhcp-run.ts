@@ -111,6 +111,10 @@ async function countRows(db: string, sql: string): Promise<number> {
   await client.connect();
   try {
     return Number((await client.query(sql)).rows[0].n);
+  } catch (err) {
+    // No such table: the server never created its schema there.
+    if ((err as { code?: string }).code === "42P01") return 0;
+    throw err;
   } finally {
     await client.end();
   }
