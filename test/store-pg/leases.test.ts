@@ -2,6 +2,7 @@
  * The lease repository contract, run against both engines (a real SQLite file, a real PostgreSQL 15), then
  * what only PostgreSQL is for: several nodes, each with its own connection pool, sharing one database.
  */
+import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -18,9 +19,30 @@ import { startPostgres, type TestPostgres } from "../helpers/postgres.ts";
 const SUBNET = "10.9.0.0/24";
 const T0 = 1_800_000_000_000;
 const HOUR = 3_600_000;
+/** Advisory lock key the node processes wait at before they start. */
+const START_LOCK = "4242";
 const mac = (i: number) =>
   `02:00:00:00:${(i >> 8).toString(16).padStart(2, "0")}:${(i & 255).toString(16).padStart(2, "0")}`;
 const ip = (i: number) => `10.9.0.${i}`;
+
+/** Runs test/store-pg/lease-node.ts as its own process; resolves with its [mac, ip | null] answers. */
+function runNode(args: string[]): Promise<[string, string | null][]> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(join("node_modules", ".bin", "tsx"), [join("test", "store-pg", "lease-node.ts"), ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    p.stdout.on("data", (d) => (out += d));
+    p.stderr.on("data", (d) => (err += d));
+    const timer = setTimeout(() => p.kill("SIGKILL"), 45_000);
+    p.on("exit", (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(JSON.parse(out));
+      else reject(new Error(`lease-node exited ${code}: ${err}`));
+    });
+  });
+}
 
 let pgs: TestPostgres;
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -285,6 +307,43 @@ describe("several nodes on one PostgreSQL", () => {
       [SUBNET],
     );
     expect(rows.map((r) => `${r.ip}=${r.mac}`).sort()).toEqual(won.map((w) => `${w.ip}=${w.mac}`).sort());
+  });
+
+  it("separate processes racing for one small subnet never give an address to two clients", async () => {
+    const name = await pgDatabase("processes");
+    const { db } = pgNode(name, 2);
+    const PROCS = 3;
+    const CLIENTS = 40;
+    const SIZE = 50;
+    // Hold the start gate until every process waits at it, so they all begin in the same instant.
+    const gate = await db.connect();
+    await gate.query("SELECT pg_advisory_lock($1)", [START_LOCK]);
+    const procs = Array.from({ length: PROCS }, (_, n) =>
+      runNode([pgs.url(name), String(n), String(CLIENTS), SUBNET, ip(100), String(SIZE), START_LOCK]),
+    );
+    try {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const { rows } = await db.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+        );
+        if (rows[0]!.n === PROCS) break;
+        if (Date.now() > deadline) throw new Error("the node processes never reached the start gate");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await gate.query("SELECT pg_advisory_unlock($1)", [START_LOCK]);
+      gate.release();
+    }
+    const answers = (await Promise.all(procs)).flat();
+    const won = answers.filter(([, a]) => a !== null) as [string, string][];
+    expect(answers).toHaveLength(PROCS * CLIENTS);
+    expect(won).toHaveLength(SIZE);
+    expect(new Set(won.map(([, a]) => a)).size).toBe(SIZE);
+    const { rows } = await db.query<{ ip: string; mac: string }>("SELECT ip, mac FROM leases WHERE subnet = $1", [
+      SUBNET,
+    ]);
+    expect(rows.map((r) => `${r.ip}=${r.mac}`).sort()).toEqual(won.map(([m, a]) => `${a}=${m}`).sort());
   });
 
   it("direct REQUESTs for the same address from different clients on different nodes: exactly one wins", async () => {
