@@ -1,20 +1,13 @@
 /**
  * One "node" in its own process: `tsx lease-node.ts <url> <node> <clients> <subnet> <first-ip> <size> <gate>`.
- * Connects, waits at the shared advisory lock `gate` the test holds (so every node starts at once), then allocates an
- * address for each of its clients from the same candidate list and prints [mac, ip | null] pairs as JSON.
+ * Connects, waits at the shared advisory lock `gate` the test holds (so every node starts at once), then
+ * allocates an address for each of its clients from the same candidate list and prints [mac, ip | null] pairs
+ * as JSON.
  */
 import { PgDatabase } from "../../src/store/pg/database.ts";
 import { PgLeaseRepository } from "../../src/store/pg/leases.ts";
 
-const [url, node, clients, subnet, first, size, gateKey] = process.argv.slice(2) as string[] as [
-  string,
-  string,
-  string,
-  string,
-  string,
-  string,
-  string,
-];
+const [url = "", node = "0", clients = "0", subnet = "", first = "", size = "0", gateKey = ""] = process.argv.slice(2);
 const db = new PgDatabase({ url, poolMax: 4 });
 const repo = new PgLeaseRepository(db);
 const base = first.split(".").map(Number);
