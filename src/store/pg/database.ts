@@ -126,19 +126,19 @@ export class PgDatabase {
     } catch (err) {
       throw this.classify(err);
     }
-    let broken: unknown;
+    let broken = false;
     try {
       await client.query("BEGIN");
       const result = await fn(client);
       await client.query("COMMIT");
       return result;
     } catch (err) {
-      if (isConnectionError(err)) broken = err;
-      else await client.query("ROLLBACK").catch((e) => (broken = e));
+      if (isConnectionError(err)) broken = true;
+      else await client.query("ROLLBACK").catch(() => (broken = true));
       throw this.classify(err);
     } finally {
       // A connection in an unknown state is destroyed, not handed to the next caller.
-      client.release(broken instanceof Error ? broken : broken ? new Error(String(broken)) : undefined);
+      client.release(broken);
     }
   }
 
