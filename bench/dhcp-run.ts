@@ -1,18 +1,31 @@
 /**
  * Driver for bench/dhcp.sh. For each server: raise perfdhcp's rate step by step (a fresh server and fresh
  * clients per step) until more than 1 % of DORA exchanges fail; the last rate that held is the score.
- * perfdhcp plays a relay (giaddr = its address), which all three servers serve from the same /10 pool.
+ * perfdhcp plays a relay (giaddr = its address), which all servers serve from the same /10 pool.
+ *
+ * With --pg, a PostgreSQL 15 cluster (test/helpers/postgres.ts, PostgreSQL's durable defaults) runs for the
+ * whole run and each step of a PostgreSQL column gets a fresh database in it: `kea-pg` is Kea with its
+ * lease-database on PostgreSQL (schema from `kea-admin db-init pgsql`), `kindling-pg` (--kindling-pg) is
+ * Kindling with `database` pointing there. PostgreSQL shares the server's CPU, and its CPU time counts as
+ * the server's: one box running the DHCP server and its database, the load generator on the other core.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startKindling, until } from "../test/dhcp/harness.ts";
+import { type ServerArgs, startKindling, until } from "../test/dhcp/harness.ts";
 import { Lab, type Netns } from "../test/dhcp/netns.ts";
+import { startPostgres, type TestPostgres } from "../test/helpers/postgres.ts";
 
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
+const flag = (name: string) => process.argv.includes(`--${name}`);
 const SECONDS = Number(arg("seconds") ?? 3);
-const ONLY = (arg("only") ?? "kindling,dnsmasq,kea").split(",");
+const ONLY = (
+  arg("only") ??
+  ["kindling,dnsmasq,kea", flag("pg") ? "kea-pg,kea-pg-mt" : "", flag("kindling-pg") ? "kindling-pg" : ""]
+    .filter(Boolean)
+    .join(",")
+).split(",");
 // The ladder goes past the measured ceilings (perfdhcp itself included) so the top step is a real limit.
 const LADDER = [
   200, 300, 450, 700, 1000, 1250, 1500, 1800, 2200, 2700, 3300, 4000, 5000, 6000, 7500, 9000, 11000, 13500, 16500,
@@ -49,10 +62,26 @@ interface Step {
 const pidsIn = (ns: Netns) =>
   spawnSync("ip", ["netns", "pids", ns.name], { encoding: "utf8" }).stdout.split(/\s+/).filter(Boolean);
 
-/** CPU milliseconds (user + system) used so far by the processes in `ns` (the server and nothing else). */
+/** The PostgreSQL cluster of the run (--pg / --kindling-pg) and the database of the step running now. */
+let postgres: TestPostgres | undefined;
+let stepDatabase: string | undefined;
+
+/** The postmaster and its children (backends, WAL writer, checkpointer ...). */
+function postgresPids(): string[] {
+  if (!postgres) return [];
+  const pm = String(postgres.postmasterPid());
+  try {
+    return [pm, ...readFileSync(`/proc/${pm}/task/${pm}/children`, "utf8").split(/\s+/).filter(Boolean)];
+  } catch {
+    return [pm];
+  }
+}
+
+/** CPU milliseconds (user + system) used so far by the processes in `ns` (the server and nothing else), and by
+ * PostgreSQL when the step's server keeps its leases there. */
 function cpuMs(ns: Netns): number {
   let ticks = 0;
-  for (const pid of pidsIn(ns)) {
+  for (const pid of [...pidsIn(ns), ...(stepDatabase ? postgresPids() : [])]) {
     try {
       // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
       const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
@@ -70,19 +99,98 @@ const rcvbufErrors = (ns: Netns) =>
 
 interface Peer {
   name: string;
+  /** Keeps its leases in PostgreSQL: the step creates a database for it and `countLeases` checks it after. */
+  postgres?: { countLeases(db: string): Promise<number> };
   /** Starts the server in `ns`; returns a stop function. */
   start(ns: Netns, lab: Lab, dir: string): Promise<() => Promise<void>>;
 }
+
+async function countRows(db: string, sql: string): Promise<number> {
+  const pg = (await import("pg")).default;
+  const client = new pg.Client({ connectionString: postgres!.url(db) });
+  await client.connect();
+  try {
+    return Number((await client.query(sql)).rows[0].n);
+  } catch (err) {
+    // No such table: the server never created its schema there.
+    if ((err as { code?: string }).code === "42P01") return 0;
+    throw err;
+  } finally {
+    await client.end();
+  }
+}
+
+function keaConfig(dir: string, leaseDatabase: Record<string, unknown>, multiThreading?: object): string {
+  const conf = join(dir, "kea.json");
+  writeFileSync(
+    conf,
+    JSON.stringify({
+      Dhcp4: {
+        "interfaces-config": { interfaces: ["k0"], "dhcp-socket-type": "udp" },
+        "lease-database": leaseDatabase,
+        "valid-lifetime": 3600,
+        ...(multiThreading ? { "multi-threading": multiThreading } : {}),
+        subnet4: [
+          {
+            id: 1,
+            subnet: CIDR,
+            pools: [{ pool: `${POOL.start} - ${POOL.end}` }],
+            "option-data": [{ name: "routers", data: SERVER }],
+          },
+        ],
+        loggers: [{ name: "kea-dhcp4", severity: "WARN", output_options: [{ output: "stderr" }] }],
+      },
+    }),
+  );
+  return conf;
+}
+
+async function startKea(ns: Netns, lab: Lab, dir: string, conf: string): Promise<() => Promise<void>> {
+  const p = lab.adopt(ns.spawn(["env", `KEA_PIDFILE_DIR=${dir}`, `KEA_LOCKFILE_DIR=${dir}`, "kea-dhcp4", "-c", conf]));
+  await until("kea listening", () => ns.run(["ss", "-ulnp"], { allowFail: true }).stdout.includes("kea-dhcp4"));
+  return async () => {
+    p.kill("SIGTERM");
+    await new Promise((r) => p.once("exit", r));
+  };
+}
+
+function startKeaPg(ns: Netns, lab: Lab, dir: string, multiThreading?: object): Promise<() => Promise<void>> {
+  const init = spawnSync(
+    "kea-admin",
+    ["db-init", "pgsql", "-u", "postgres", "-n", stepDatabase!, "-h", postgres!.socketDir],
+    {
+      encoding: "utf8",
+      timeout: 60_000,
+    },
+  );
+  if (init.status !== 0) throw new Error(`kea-admin db-init pgsql failed:\n${init.stdout}${init.stderr}`);
+  // libpq takes a directory as host: the unix socket, reachable from inside the namespace.
+  const db = { type: "postgresql", name: stepDatabase, host: postgres!.socketDir, user: "postgres" };
+  return startKea(ns, lab, dir, keaConfig(dir, db, multiThreading));
+}
+
+const kindlingConfig = { mode: "full", subnets: [{ cidr: CIDR, ranges: [POOL], router: SERVER, leaseSeconds: 3600 }] };
 
 const peers: Peer[] = [
   {
     name: "kindling",
     async start(ns, lab, dir) {
-      const k = await startKindling(lab, ns, {
-        config: { mode: "full", subnets: [{ cidr: CIDR, ranges: [POOL], router: SERVER, leaseSeconds: 3600 }] },
+      const k = await startKindling(lab, ns, { config: kindlingConfig, advertise: SERVER, dataDir: dir });
+      return () => k.stop();
+    },
+  },
+  {
+    name: "kindling-pg",
+    // Counted after the step: a Kindling that silently kept its leases in SQLite fails the step loudly.
+    postgres: { countLeases: (db) => countRows(db, "SELECT count(*) AS n FROM leases") },
+    async start(ns, lab, dir) {
+      const args: ServerArgs & { database: string } = {
+        config: kindlingConfig,
         advertise: SERVER,
         dataDir: dir,
-      });
+        database: postgres!.url(stepDatabase!),
+      };
+      const k = await startKindling(lab, ns, args);
       return () => k.stop();
     },
   },
@@ -116,36 +224,26 @@ const peers: Peer[] = [
   },
   {
     name: "kea",
-    async start(ns, lab, dir) {
-      const conf = join(dir, "kea.json");
-      writeFileSync(
-        conf,
-        JSON.stringify({
-          Dhcp4: {
-            "interfaces-config": { interfaces: ["k0"], "dhcp-socket-type": "udp" },
-            "lease-database": { type: "memfile", persist: true, name: join(dir, "kea-leases4.csv"), "lfc-interval": 0 },
-            "valid-lifetime": 3600,
-            subnet4: [
-              {
-                id: 1,
-                subnet: CIDR,
-                pools: [{ pool: `${POOL.start} - ${POOL.end}` }],
-                "option-data": [{ name: "routers", data: SERVER }],
-              },
-            ],
-            loggers: [{ name: "kea-dhcp4", severity: "WARN", output_options: [{ output: "stderr" }] }],
-          },
-        }),
-      );
-      const p = lab.adopt(
-        ns.spawn(["env", `KEA_PIDFILE_DIR=${dir}`, `KEA_LOCKFILE_DIR=${dir}`, "kea-dhcp4", "-c", conf]),
-      );
-      await until("kea listening", () => ns.run(["ss", "-ulnp"], { allowFail: true }).stdout.includes("kea-dhcp4"));
-      return async () => {
-        p.kill("SIGTERM");
-        await new Promise((r) => p.once("exit", r));
-      };
-    },
+    start: (ns, lab, dir) =>
+      startKea(
+        ns,
+        lab,
+        dir,
+        keaConfig(dir, { type: "memfile", persist: true, name: join(dir, "kea-leases4.csv"), "lfc-interval": 0 }),
+      ),
+  },
+  {
+    name: "kea-pg",
+    postgres: { countLeases: (db) => countRows(db, "SELECT count(*) AS n FROM lease4") },
+    start: (ns, lab, dir) => startKeaPg(ns, lab, dir),
+  },
+  {
+    // kea-pg keeps Kea 2.2's defaults; here its multi-threading is switched on explicitly, since with a
+    // database each lease waits for a round trip and a commit, which threads overlap (4 threads, queue 64).
+    name: "kea-pg-mt",
+    postgres: { countLeases: (db) => countRows(db, "SELECT count(*) AS n FROM lease4") },
+    start: (ns, lab, dir) =>
+      startKeaPg(ns, lab, dir, { "enable-multi-threading": true, "thread-pool-size": 4, "packet-queue-size": 64 }),
   },
 ];
 
@@ -204,6 +302,7 @@ function perfdhcp(ns: Netns, srv: Netns, rate: number, step: number): Step {
 async function step(peer: Peer, rate: number, i: number): Promise<Step> {
   const lab = new Lab("kdb");
   const dir = mkdtempSync(join(tmpdir(), `kindling-bench-${peer.name}-`));
+  if (peer.postgres) stepDatabase = await postgres!.createDatabase(peer.name);
   try {
     const srv = lab.ns("s");
     const cli = lab.ns("c");
@@ -238,6 +337,15 @@ async function step(peer: Peer, rate: number, i: number): Promise<Step> {
     for (const pid of pidsIn(srv)) spawnSync("taskset", ["-a", "-cp", SERVER_CPU, pid]);
     const s = perfdhcp(cli, srv, rate, i + 1);
     await stop();
+    if (peer.postgres) {
+      const rows = await peer.postgres.countLeases(stepDatabase!);
+      // Warm-up leases are in there too; every lease ACKed in the step must be.
+      if (rows < s.acked)
+        throw new Error(
+          `${peer.name}: ${s.acked} leases ACKed but ${rows} in PostgreSQL` +
+            (peer.name === "kindling-pg" ? " (does test/dhcp/run-server.ts pass `database` to the store yet?)" : ""),
+        );
+    }
     process.stderr.write(
       `${peer.name.padEnd(9)} rate ${String(rate).padStart(5)}/s  DORA ${s.acked}/${s.sent}  drops ${s.dropPct.toFixed(2)} %  server CPU ${s.cpuMsPerK.toFixed(0)} ms/1000 DORA  rcvbuf overflows: server ${s.serverRcvbuf}, perfdhcp ${s.clientRcvbuf}\n`,
     );
@@ -245,6 +353,8 @@ async function step(peer: Peer, rate: number, i: number): Promise<Step> {
   } finally {
     await lab.destroy();
     rmSync(dir, { recursive: true, force: true });
+    if (stepDatabase) await postgres!.dropDatabase(stepDatabase);
+    stepDatabase = undefined;
   }
 }
 
@@ -271,14 +381,34 @@ async function measureAll(selected: Peer[]): Promise<Record<string, number>> {
 }
 
 const haveKea = spawnSync("sh", ["-c", "command -v kea-dhcp4"]).status === 0 && existsSync("/usr/sbin/kea-dhcp4");
-if (ONLY.includes("kea") && !haveKea)
+const isKea = (name: string) => name.startsWith("kea");
+if (ONLY.some(isKea) && !haveKea)
   process.stderr.write("kea-dhcp4 not installed (apt-get install kea-dhcp4-server): no Kea column\n");
-const results = await measureAll(peers.filter((p) => ONLY.includes(p.name) && (p.name !== "kea" || haveKea)));
+const selected = peers.filter((p) => ONLY.includes(p.name) && (!isKea(p.name) || haveKea));
+if (selected.some((p) => p.postgres)) {
+  postgres = startPostgres({ durable: true });
+  // Interrupted runs still stop the cluster (its exit hook runs on process.exit, not on a signal's default).
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => process.exit(130));
+  // Backends are forked from the postmaster later and inherit its CPU; its helpers already run.
+  for (const pid of postgresPids()) spawnSync("taskset", ["-a", "-cp", SERVER_CPU, pid]);
+}
+let results: Record<string, number>;
+try {
+  results = await measureAll(selected);
+} finally {
+  postgres?.stop();
+}
 console.log(`\nleases/s sustained with < 1 % failed DORA (${SECONDS} s per step, leases persisted by each server):`);
 for (const [name, best] of Object.entries(results))
-  console.log(`  ${name.padEnd(9)} ${best >= RATES.at(-1)! ? `>= ${best}` : best}`);
-if (results.kindling !== undefined) {
-  for (const peer of ["dnsmasq", "kea"]) {
-    if (results[peer]) console.log(`  ratio kindling/${peer}: ${(results.kindling / results[peer]).toFixed(2)}`);
-  }
-}
+  console.log(`  ${name.padEnd(11)} ${best >= RATES.at(-1)! ? `>= ${best}` : best}`);
+const ratio = (a: string, b: string) => {
+  if (results[a] && results[b]) console.log(`  ratio ${a}/${b}: ${(results[a] / results[b]).toFixed(2)}`);
+};
+ratio("kindling", "dnsmasq");
+ratio("kindling", "kea");
+ratio("kindling-pg", "kea-pg");
+ratio("kindling-pg", "kea-pg-mt");
+// What moving the leases into PostgreSQL costs each server.
+ratio("kea-pg", "kea");
+ratio("kea-pg-mt", "kea");
+ratio("kindling-pg", "kindling");

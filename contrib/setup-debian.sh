@@ -9,6 +9,7 @@ PACKAGES=(
   atftp tftp-hpa tftpd-hpa curl          # TFTP clients, the TFTP peer, HTTP/TFTP client
   iproute2 tcpdump                       # network namespaces, veth, captures
   dnsmasq isc-dhcp-client kea-admin      # DHCP peer, dhclient, perfdhcp (kea-admin ships perfdhcp)
+  postgresql                             # PostgreSQL 15: the shared store of several nodes (test/helpers/postgres.ts)
   qemu-system-x86 ipxe-qemu seabios ovmf # end-to-end boots with real firmware
   shim-signed grub-efi-amd64-signed      # the Secure Boot chain Kindling stages: shim → signed netboot GRUB
   qemu-system-arm qemu-efi-aarch64       # arm64 UEFI boots (AAVMF)
