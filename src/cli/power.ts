@@ -63,6 +63,7 @@ export function registerPowerCommands(machines: Command, client: Client, json: J
     .requiredOption("--username <name>")
     .option("--password-file <file>", "file holding the password (- for stdin); else env KINDLING_BMC_PASSWORD")
     .option("--port <n>", "default 623 (ipmi) or 443 (redfish)")
+    .option("--cipher-suite <n>", "ipmi: RMCP+ cipher suite (3 or 17; default: ask the BMC)")
     .option("--system-id <id>", "redfish: the ComputerSystem id (default: the only one)")
     .option("--auth <mode>", "redfish: session (default) or basic")
     .option("--ca-cert <file>", "redfish: PEM CA (or the BMC's self-signed certificate) to verify TLS with")
@@ -74,6 +75,7 @@ export function registerPowerCommands(machines: Command, client: Client, json: J
         username: o.username,
         password: password(o),
         ...(o.port && { port: Number(o.port) }),
+        ...(o.cipherSuite && { cipherSuite: Number(o.cipherSuite) }),
         ...(o.systemId && { systemId: o.systemId }),
         ...(o.auth && { auth: o.auth }),
         ...(o.caCert && { caCert: readFileSync(o.caCert, "utf8") }),

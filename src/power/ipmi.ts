@@ -49,6 +49,7 @@ export class IpmiDriver implements PowerDriver {
       bmc.address,
       "-p",
       String(bmc.port),
+      ...(bmc.cipherSuite !== undefined ? ["-C", String(bmc.cipherSuite)] : []),
       "-U",
       bmc.username,
       "-E",
@@ -80,7 +81,22 @@ export class IpmiDriver implements PowerDriver {
         call.signal.removeEventListener("abort", onAbort);
         if (call.signal.aborted) return reject(timeoutError(call));
         const text = (out.trim() || err.trim()).slice(0, 1000);
-        if (code === 0) return resolve(out.trim());
+        // ipmitool exits 0 when a `chassis bootdev` parameter is refused; its "failed" lines say so (a refused
+        // boot-info acknowledgement alone is harmless: the boot device line then says it was set).
+        const refused = /Set Boot Device to/.test(out) ? [] : err.split("\n").filter((l) => /\bfailed\b/i.test(l));
+        if (code === 0 && refused.length === 0)
+          return resolve(
+            `${out.trim()}${
+              err.includes("failed")
+                ? ` (${err
+                    .trim()
+                    .split("\n")
+                    .filter((l) => /failed/.test(l))
+                    .join("; ")})`
+                : ""
+            }`,
+          );
+        if (code === 0) return reject(new BmcError(`ipmitool: ${refused.join("; ").slice(0, 500)}`, "refused"));
         reject(classify(err.trim() || out.trim() || `ipmitool exited with ${code}`, text));
       });
     });

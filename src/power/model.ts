@@ -35,6 +35,11 @@ export const BmcInputSchema = z.strictObject({
     .min(1)
     .max(256)
     .regex(/^[^\0\n]*$/, "must not contain NUL or line breaks"),
+  /**
+   * IPMI: the RMCP+ cipher suite (ipmitool -C). Unset, ipmitool asks the BMC which it supports; BMCs that do
+   * not answer that question (OpenIPMI's simulator among them) cost the whole timeout, so name it (3 or 17).
+   */
+  cipherSuite: z.number().int().min(0).max(17).optional(),
   /** Redfish: the ComputerSystem's id under /redfish/v1/Systems; default: the only member. */
   systemId: z
     .string()
@@ -72,6 +77,7 @@ export const BmcViewSchema = z
     port: z.number().int(),
     username: z.string(),
     password: z.literal("set"),
+    cipherSuite: z.number().int().optional(),
     systemId: z.string().optional(),
     auth: z.enum(["session", "basic"]).optional(),
     caCert: z.string().optional(),

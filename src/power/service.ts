@@ -117,8 +117,8 @@ export class PowerService {
 
   /**
    * Reinstall without anybody at the rack: back to `ready`, next boot from the network once, then a power
-   * cycle (power on when it was off). Stops at the first BMC failure; the machine stays `ready` either way, so
-   * its next boot installs even when the BMC failed and somebody presses the button.
+   * cycle (power on when it was off). A BMC that refuses the boot override is still cycled; any other failure
+   * stops there. The machine stays `ready` either way, so its next boot installs when somebody presses the button.
    */
   async reinstall(mac: string, by: "api" | "ui"): Promise<{ machine: Machine; steps: PowerResult[] }> {
     this.d.bmcs.require(mac);
@@ -126,7 +126,9 @@ export class PowerService {
     const steps: PowerResult[] = [];
     const pxe = await this.act(mac, "pxe-once", by);
     steps.push(pxe);
-    if (!pxe.ok) return { machine, steps };
+    // A BMC without boot override support still power-cycles; a machine whose boot order starts with the
+    // network (what Kindling asks for) then installs anyway. An unreachable BMC or bad credentials stop here.
+    if (!pxe.ok && pxe.errorKind !== "refused" && pxe.errorKind !== "unsupported") return { machine, steps };
     const status = await this.act(mac, "status", by);
     steps.push(status);
     if (!status.ok) return { machine, steps };

@@ -26,7 +26,7 @@ interface Row {
   updated_at: string;
 }
 
-type Options = Pick<BmcInput, "systemId" | "auth" | "caCert" | "insecure">;
+type Options = Pick<BmcInput, "cipherSuite" | "systemId" | "auth" | "caCert" | "insecure">;
 
 const toRecord = (r: Row): BmcRecord => ({
   mac: r.mac,

@@ -65,6 +65,10 @@ export function registerPower(app: OpenAPIHono, power: Power): void {
     (c) => {
       const mac = macOf(c.req.valid("param").mac);
       const input = c.req.valid("json");
+      if (input.driver === "redfish" && input.cipherSuite !== undefined)
+        throw new ValidationError("cipherSuite", "cipherSuite: only for driver ipmi", [
+          { field: "cipherSuite", message: "only for driver ipmi" },
+        ]);
       if (input.driver === "ipmi")
         for (const field of ["systemId", "auth", "caCert", "insecure"] as const)
           if (input[field] !== undefined)
@@ -166,8 +170,8 @@ export function registerPower(app: OpenAPIHono, power: Power): void {
             { field: "reinstall", message: "only with action cycle" },
           ]);
         const out = await power.service.reinstall(mac, by);
-        const failed = out.steps.find((s) => !s.ok);
-        return c.json(out, failed ? (statusOf(failed) as 200) : 200);
+        // The last step decides: a refused boot override before a done power cycle is still a reinstall.
+        return c.json(out, statusOf(out.steps.at(-1)!) as 200);
       }
       const r = await power.service.act(mac, action, by);
       return c.json(r, statusOf(r) as 200);
