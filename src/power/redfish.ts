@@ -131,6 +131,7 @@ export class RedfishDriver implements PowerDriver {
     const token = res.headers.get("x-auth-token");
     if (!token) throw new BmcError("Redfish session created without an X-Auth-Token", "protocol");
     const session = { token, location: res.headers.get("location") ?? undefined };
+    for (const k of this.sessions.keys()) if (k.startsWith(`${call.bmc.mac}\n`)) this.sessions.delete(k);
     this.sessions.set(key, session);
     return session;
   }
@@ -199,7 +200,8 @@ export class RedfishDriver implements PowerDriver {
   }
 }
 
-const sessionKey = (b: BmcRecord) => `${b.mac}\n${b.address}:${b.port}\n${b.username}`;
+/** A changed BMC record (new address, user or password) opens a new session. */
+const sessionKey = (b: BmcRecord) => `${b.mac}\n${b.address}:${b.port}\n${b.username}\n${b.updatedAt}`;
 
 function odataId(link: unknown, what: string): string {
   const id = (link as Json | undefined)?.["@odata.id"];
