@@ -2,7 +2,7 @@ import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { createServer, type Server, type Socket } from "node:net";
 import { Writable } from "node:stream";
 import { pino } from "pino";
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loadConfig } from "../../src/config.ts";
 import { startKindling } from "../../src/server.ts";
 import {
@@ -17,7 +17,6 @@ import { RedfishSim, VirtualChassis } from "./rig/redfish-sim.ts";
 import { selfSigned } from "./rig/tls.ts";
 
 const PASSWORD = "Masked-Secret-93ad01";
-const MAC = "52:54:00:18:01:01";
 const TIMEOUT_S = 2;
 
 let k: Running;
