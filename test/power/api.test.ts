@@ -5,14 +5,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loadConfig } from "../../src/config.ts";
 import { startKindling } from "../../src/server.ts";
-import {
-  freePort,
-  type JsonResponse,
-  type Running,
-  startTestKindling,
-  TEST_TOKEN,
-  tempDir,
-} from "../helpers/kindling.ts";
+import { freePort, type JsonResponse, type Running, TEST_TOKEN, tempDir } from "../helpers/kindling.ts";
 import { RedfishSim, VirtualChassis } from "./rig/redfish-sim.ts";
 import { selfSigned } from "./rig/tls.ts";
 
