@@ -39,9 +39,9 @@ export class IpmiDriver implements PowerDriver {
 
   private run(call: BmcCall, command: string[]): Promise<string> {
     const { bmc } = call;
-    // -N: seconds per try, -R: tries; both inside the deadline so ipmitool usually gives up (with its own
-    // message) before it is killed.
-    const perTry = Math.max(1, Math.floor(call.timeoutMs / 3000));
+    // -N/-R: one try as long as the deadline, so a silent BMC always ends in the deadline's clear message (the
+    // process is killed then) rather than in whichever of ipmitool's retry stages happened to run out first.
+    const perTry = Math.max(1, Math.ceil(call.timeoutMs / 1000));
     const args = [
       "-I",
       "lanplus",
@@ -53,10 +53,12 @@ export class IpmiDriver implements PowerDriver {
       "-U",
       bmc.username,
       "-E",
+      // -v: ipmitool then says why a session failed (bad password, unknown user, no answer) instead of one line.
+      "-v",
       "-N",
       String(perTry),
       "-R",
-      "2",
+      "1",
       ...command,
     ];
     return new Promise((resolve, reject) => {
@@ -80,7 +82,7 @@ export class IpmiDriver implements PowerDriver {
       child.once("close", (code) => {
         call.signal.removeEventListener("abort", onAbort);
         if (call.signal.aborted) return reject(timeoutError(call));
-        const text = (out.trim() || err.trim()).slice(0, 1000);
+        const text = `${out}\n${err}`.slice(0, 4000);
         // ipmitool exits 0 when a `chassis bootdev` parameter is refused; its "failed" lines say so (a refused
         // boot-info acknowledgement alone is harmless: the boot device line then says it was set).
         const refused = /Set Boot Device to/.test(out) ? [] : err.split("\n").filter((l) => /\bfailed\b/i.test(l));
@@ -110,9 +112,13 @@ const timeoutError = (call: BmcCall) =>
   );
 
 function classify(message: string, text: string): BmcError {
-  const line = message.split("\n").filter(Boolean).slice(-3).join("; ").slice(0, 500);
-  if (/RAKP|unauthorized name|password|privilege/i.test(text)) return new BmcError(`ipmitool: ${line}`, "auth");
-  if (/Unable to establish|Insufficient resources|no response|timeout/i.test(text))
-    return new BmcError(`ipmitool: ${line}`, "unreachable");
+  const lines = message
+    .split("\n")
+    .filter((l) => /error|invalid|unable|fail|unauthori[sz]ed|no response|insufficient/i.test(l));
+  const line = (lines.length ? lines : message.split("\n").filter(Boolean)).slice(-3).join("; ").slice(0, 500);
+  if (/RAKP \d HMAC is invalid|unauthori[sz]ed name|invalid (user|password)|insufficient privilege/i.test(text))
+    return new BmcError(`ipmitool: authentication refused (${line})`, "auth");
+  if (/Get Auth Capabilities error|no response|Unable to establish|timeout/i.test(text))
+    return new BmcError(`ipmitool: no session with the BMC (${line})`, "unreachable");
   return new BmcError(`ipmitool: ${line}`, "refused");
 }
