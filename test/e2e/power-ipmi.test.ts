@@ -4,6 +4,7 @@ import { expect, test } from "vitest";
 import { guestArgs } from "../power/rig/guest.ts";
 import { ipmiGuestArgs, startIpmiSim } from "../power/rig/ipmi-sim.ts";
 import { SerialFile } from "../power/rig/serial-file.ts";
+import { until } from "../power/rig/until.ts";
 import { BOOT_TIMEOUT_MS, putProfile, runScenario } from "./rig/scenario.ts";
 
 const USER = "kindling";
@@ -93,14 +94,6 @@ test("ipmi: reinstall --power-cycle through the API restarts an installed machin
     expect(execFileSync("cat", [k.logFile], { encoding: "utf8" })).not.toContain(PASSWORD);
   });
 });
-
-async function until(check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 async function waitState(k: { call(m: string, p: string): unknown }, mac: string, state: string): Promise<void> {
   await until(() => (k.call("GET", `/machines/${mac}`) as { state: string }).state === state, 60_000);
