@@ -39,6 +39,8 @@ export interface PowerResult {
 
 type By = "api" | "ui" | "poller";
 
+const IMPLIED_STATE: Partial<Record<PowerAction, PowerState>> = { on: "on", off: "off", cycle: "on", reset: "on" };
+
 /**
  * Out-of-band power: every action goes through the BMC's queue (one call at a time per BMC, a hard deadline
  * each) and becomes an event in the machine's history with the BMC's answer. Nothing here runs on the boot
@@ -95,7 +97,9 @@ export class PowerService {
     } catch (err) {
       result = failure(mac, action, err);
     }
-    if (result.state) this.d.bmcs.setPower(mac, result.state, null);
+    // A done hard power change says the state as well as a status would; a soft-off only asked the OS.
+    const implied = result.ok ? IMPLIED_STATE[action] : undefined;
+    if (result.state ?? implied) this.d.bmcs.setPower(mac, (result.state ?? implied)!, null);
     else if (!result.ok && result.errorKind !== "busy") this.d.bmcs.setPower(mac, bmc.power.state, result.answer);
     this.d.events.append({
       mac,

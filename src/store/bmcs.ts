@@ -112,6 +112,13 @@ export class BmcStore {
       .run(state, error, nowIso(), mac);
   }
 
+  /** BMCs by MAC, `limit` after `afterMac` (the console's power page). */
+  page(limit: number, afterMac = ""): BmcRecord[] {
+    return (this.db.prepare("SELECT * FROM bmcs WHERE mac > ? ORDER BY mac LIMIT ?").all(afterMac, limit) as Row[]).map(
+      toRecord,
+    );
+  }
+
   /** The BMCs asked longest ago (never asked first), for the poller. */
   stalest(limit: number): string[] {
     return (

@@ -9,6 +9,7 @@ import type { Mirror } from "../../flatcar/mirror.ts";
 import { ReleaseRequestSchema } from "../../flatcar/release.ts";
 import type { CoalescedLog } from "../../limits/coalesce.ts";
 import { MachineStateSchema, MachineUpdateSchema } from "../../model/machine.ts";
+import type { Power } from "../../power/start.ts";
 import { ConflictError, NotFoundError } from "../../store/errors.ts";
 import type { Store } from "../../store/index.ts";
 import type { MachineQuery, PagePosition } from "../../store/machines.ts";
@@ -21,6 +22,7 @@ import { LoginPage } from "./pages/login.tsx";
 import { MachinePage, type Preview } from "./pages/machine.tsx";
 import { type MachineFilter, MachineRows, MachinesPage, query } from "./pages/machines.tsx";
 import { ProfilesPage } from "./pages/profiles.tsx";
+import { powerUi } from "./power.tsx";
 import { flashRedirect, formOf, Sessions, takeFlash } from "./session.ts";
 import { addressesOf, bootStory } from "./timeline.ts";
 import { machineView, releaseOf } from "./view.ts";
@@ -30,6 +32,8 @@ export interface UiDeps {
   boot: BootService;
   configs: IgnitionConfigs;
   lifecycle: Lifecycle;
+  /** Out-of-band power: the console's power page and a machine's power section. */
+  power: Power;
   mirror: Mirror;
   apiToken: string;
   /** Counts refused logins (anyone who reaches the console can try). */
@@ -96,6 +100,7 @@ export function uiApp(deps: UiDeps): Hono {
     return c.redirect("/ui/login", 303);
   });
   app.get("/", (c) => c.redirect("/ui/machines", 303));
+  app.route("/", powerUi(store, deps.power));
 
   const filterOf = (c: Context): MachineFilter => {
     const state = MachineStateSchema.safeParse(c.req.query("state"));
