@@ -45,12 +45,7 @@ export function registerPowerCommands(machines: Command, client: Client, json: J
     .action(async (mac: string, action: string, _o, cmd: Command) => {
       if (!(POWER_ACTIONS as readonly string[]).includes(action))
         throw new CliError(`action must be one of ${POWER_ACTIONS.join(", ")}, got ${JSON.stringify(action)}`);
-      let r: PowerResult;
-      try {
-        r = await client(cmd).request<PowerResult>("POST", path(mac, "/power"), { action });
-      } catch (err) {
-        throw new CliError((err as Error).message);
-      }
+      const r = await client(cmd).request<PowerResult>("POST", path(mac, "/power"), { action });
       print(json(cmd), r, () => `${mac} ${action}: ${r.state ? `${r.state} (${r.answer})` : r.answer}`);
     });
 

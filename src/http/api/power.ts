@@ -19,8 +19,13 @@ const PowerResultSchema = z
     answer: z.string().openapi({ description: "the BMC's answer, or why there was none" }),
     state: PowerStateSchema.optional(),
     errorKind: z.string().optional(),
+    /** On failure: the answer again, where every API error carries its message. */
+    error: z.string().optional(),
   })
   .meta({ id: "PowerResult" });
+
+const errorOf = (r: PowerResult) => `${r.mac} ${r.action}: ${r.answer}`;
+const withError = (r: PowerResult) => (r.ok ? r : { ...r, error: errorOf(r) });
 
 const ActionBodySchema = z.strictObject({
   action: PowerActionSchema,
@@ -135,7 +140,7 @@ export function registerPower(app: OpenAPIHono, power: Power): void {
       const mac = macOf(c.req.valid("param").mac);
       if (c.req.valid("query").refresh === "true") {
         const r = await power.service.act(mac, "status", by);
-        if (!r.ok) return c.json(r, statusOf(r) as 502);
+        if (!r.ok) return c.json(withError(r), statusOf(r) as 502);
       }
       return c.json(power.bmcs.require(mac).power, 200);
     },
@@ -171,10 +176,11 @@ export function registerPower(app: OpenAPIHono, power: Power): void {
           ]);
         const out = await power.service.reinstall(mac, by);
         // The last step decides: a refused boot override before a done power cycle is still a reinstall.
-        return c.json(out, statusOf(out.steps.at(-1)!) as 200);
+        const last = out.steps.at(-1)!;
+        return c.json(last.ok ? out : { ...out, error: errorOf(last) }, statusOf(last) as 200);
       }
       const r = await power.service.act(mac, action, by);
-      return c.json(r, statusOf(r) as 200);
+      return c.json(withError(r), statusOf(r) as 200);
     },
   );
 
