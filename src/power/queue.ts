@@ -25,7 +25,7 @@ export class BmcQueues {
   run<T>(key: string, job: () => Promise<T>): Promise<T> {
     const entry = this.tails.get(key) ?? { tail: Promise.resolve(), waiting: 0 };
     if (entry.waiting >= this.perBmcWaiting)
-      return Promise.reject(new BmcBusyError(`BMC of ${key} has ${entry.waiting} calls waiting; try again later`));
+      return Promise.reject(new BmcBusyError(`BMC ${key} has ${entry.waiting} calls waiting; try again later`));
     entry.waiting++;
     const result = entry.tail.then(async () => {
       await this.acquire();

@@ -7,7 +7,7 @@ import type { MachineStore } from "../store/machines.ts";
 import { bootModeOf } from "./boot-mode.ts";
 import { type BmcCall, BmcError, type PowerDriver } from "./driver.ts";
 import { IpmiDriver } from "./ipmi.ts";
-import type { BmcDriver, PowerAction, PowerState } from "./model.ts";
+import type { BmcDriver, BmcRecord, PowerAction, PowerState } from "./model.ts";
 import { BmcQueues } from "./queue.ts";
 import { RedfishDriver } from "./redfish.ts";
 import { reinstallMachine } from "./reinstall.ts";
@@ -77,7 +77,7 @@ export class PowerService {
     const started = Date.now();
     let result: PowerResult;
     try {
-      const r: { answer: string; state?: PowerState } = await this.queues.run(mac, () =>
+      const r: { answer: string; state?: PowerState } = await this.queues.run(queueKey(bmc), () =>
         this.call(mac, async (call, driver): Promise<{ answer: string; state?: PowerState }> => {
           switch (action) {
             case "status": {
@@ -169,14 +169,19 @@ export class PowerService {
   async pollOnce(batch: number): Promise<void> {
     const macs = this.d.bmcs
       .stalest(batch * 2)
-      .filter((m) => !this.queues.busy(m))
+      .filter((m) => {
+        const b = this.d.bmcs.get(m);
+        return b !== undefined && !this.queues.busy(queueKey(b));
+      })
       .slice(0, batch);
     await Promise.all(
       macs.map(async (mac) => {
         const before = this.d.bmcs.get(mac);
         if (!before || this.closed) return;
         try {
-          const s = await this.queues.run(mac, () => this.call(mac, (call, driver) => driver.status(call)));
+          const s = await this.queues.run(queueKey(before), () =>
+            this.call(mac, (call, driver) => driver.status(call)),
+          );
           this.d.bmcs.setPower(mac, s.state, null);
           if (s.state !== before.power.state)
             this.d.events.append({
@@ -224,6 +229,9 @@ export class PowerService {
     }
   }
 }
+
+/** One line per BMC, not per machine: a chassis BMC (blades, a Redfish service with several systems) serves many. */
+const queueKey = (b: BmcRecord) => `${b.driver}://${b.address}:${b.port}`;
 
 function failure(mac: string, action: PowerAction, err: unknown): PowerResult {
   if (err instanceof BmcError) return { mac, action, ok: false, answer: err.message, errorKind: err.kind };
