@@ -167,3 +167,25 @@ describe("Keyring", () => {
     expect(() => new Keyring([b]).decrypt(old, MAC)).toThrow(new RegExp(`key ${keyIdOf(a)}`));
   });
 });
+
+describe("key settings", () => {
+  test("a bad key from the environment stops start-up naming the setting, never echoing the value", async () => {
+    const { loadConfig } = await import("../../src/config.ts");
+    const secret = "not-a-real-key-but-secret";
+    let message = "";
+    try {
+      loadConfig({ env: { KINDLING_BMC_KEY: secret } });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^invalid config: power\.key: a 32-byte key in base64 .*\(from env KINDLING_BMC_KEY\)$/);
+    expect(message).not.toContain(secret);
+    const good = Buffer.alloc(32, 3).toString("base64");
+    expect(
+      loadConfig({ env: { KINDLING_BMC_KEY: good, KINDLING_BMC_OLD_KEYS: `${good},${good}` } }).power,
+    ).toMatchObject({
+      key: good,
+      oldKeys: `${good},${good}`,
+    });
+  });
+});
