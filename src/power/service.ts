@@ -7,8 +7,9 @@ import type { MachineStore } from "../store/machines.ts";
 import { bootModeOf } from "./boot-mode.ts";
 import { type BmcCall, BmcError, type PowerDriver } from "./driver.ts";
 import { IpmiDriver } from "./ipmi.ts";
+import { KeyError } from "./keyring.ts";
 import type { BmcDriver, BmcRecord, PowerAction, PowerState } from "./model.ts";
-import { BmcQueues } from "./queue.ts";
+import { BmcBusyError, BmcQueues } from "./queue.ts";
 import { RedfishDriver } from "./redfish.ts";
 import { reinstallMachine } from "./reinstall.ts";
 
@@ -60,13 +61,12 @@ export class PowerService {
       lifecycle: Lifecycle;
       log: Logger;
       settings: PowerSettings;
-      drivers?: Partial<Record<BmcDriver, PowerDriver>>;
     },
   ) {
     this.queues = new BmcQueues(d.settings.queuePerBmc, d.settings.maxConcurrent);
     this.drivers = {
-      ipmi: d.drivers?.ipmi ?? new IpmiDriver(d.settings.ipmitool),
-      redfish: d.drivers?.redfish ?? new RedfishDriver(),
+      ipmi: new IpmiDriver(d.settings.ipmitool),
+      redfish: new RedfishDriver(),
     };
   }
 
@@ -235,9 +235,7 @@ const queueKey = (b: BmcRecord) => `${b.driver}://${b.address}:${b.port}`;
 
 function failure(mac: string, action: PowerAction, err: unknown): PowerResult {
   if (err instanceof BmcError) return { mac, action, ok: false, answer: err.message, errorKind: err.kind };
-  if ((err as Error).name === "BmcBusyError")
-    return { mac, action, ok: false, answer: (err as Error).message, errorKind: "busy" };
-  if ((err as Error).name === "KeyError")
-    return { mac, action, ok: false, answer: (err as Error).message, errorKind: "key" };
+  if (err instanceof BmcBusyError) return { mac, action, ok: false, answer: err.message, errorKind: "busy" };
+  if (err instanceof KeyError) return { mac, action, ok: false, answer: err.message, errorKind: "key" };
   throw err;
 }
