@@ -5,8 +5,9 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loadConfig } from "../../src/config.ts";
 import { startKindling } from "../../src/server.ts";
-import { freePort, type JsonResponse, type Running, TEST_TOKEN, tempDir } from "../helpers/kindling.ts";
+import { freePort, type JsonResponse, type Running, TEST_TOKEN } from "../helpers/kindling.ts";
 import { RedfishSim, VirtualChassis } from "./rig/redfish-sim.ts";
+import { scratchDir } from "./rig/scratch.ts";
 import { selfSigned } from "./rig/tls.ts";
 
 const PASSWORD = "Masked-Secret-93ad01";
@@ -26,7 +27,7 @@ const held: Socket[] = [];
 /** Kindling with a logger at trace level into a string: the password must not reach any line. */
 async function kindlingWithLog(): Promise<Running> {
   const port = await freePort();
-  const dataDir = tempDir();
+  const dataDir = scratchDir("kindling-power-api-");
   const sink = new Writable({
     write(chunk, _enc, done) {
       logText += chunk.toString();
@@ -67,7 +68,7 @@ async function kindlingWithLog(): Promise<Running> {
 }
 
 beforeAll(async () => {
-  const tls = selfSigned(tempDir("kindling-bmc-tls-"));
+  const tls = selfSigned(scratchDir("kindling-bmc-tls-"));
   cert = tls.cert;
   sim = new RedfishSim({
     username: "admin",

@@ -3,8 +3,9 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { type Running, startTestKindling, TEST_TOKEN, tempDir } from "../helpers/kindling.ts";
+import { type Running, startTestKindling, TEST_TOKEN } from "../helpers/kindling.ts";
 import { RedfishSim, VirtualChassis } from "./rig/redfish-sim.ts";
+import { scratchDir } from "./rig/scratch.ts";
 import { selfSigned } from "./rig/tls.ts";
 
 const run = promisify(execFile);
@@ -33,7 +34,7 @@ async function kindling(args: string[], env: Record<string, string> = {}) {
 }
 
 beforeAll(async () => {
-  dir = tempDir("kindling-power-cli-");
+  dir = scratchDir("kindling-power-cli-");
   const tls = selfSigned(dir);
   certFile = tls.certFile;
   chassis = new VirtualChassis();

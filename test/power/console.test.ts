@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { MASK } from "../../src/http/ui/mask.ts";
-import { type Running, startTestKindling, TEST_TOKEN, tempDir } from "../helpers/kindling.ts";
+import { type Running, startTestKindling, TEST_TOKEN } from "../helpers/kindling.ts";
 import { RedfishSim, VirtualChassis } from "./rig/redfish-sim.ts";
+import { scratchDir } from "./rig/scratch.ts";
 import { selfSigned } from "./rig/tls.ts";
 
 const PASSWORD = "Console-Secret-77c2";
@@ -34,7 +35,7 @@ async function post(path: string, fields: Record<string, string | string[]>): Pr
 }
 
 beforeAll(async () => {
-  const tls = selfSigned(tempDir("kindling-console-tls-"));
+  const tls = selfSigned(scratchDir("kindling-console-tls-"));
   cert = tls.cert;
   chassis = new VirtualChassis();
   sim = new RedfishSim({ username: "admin", password: PASSWORD, cert: tls.cert, key: tls.key, chassis });

@@ -2,7 +2,8 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { freeUdpPort, type Running, startTestKindling, tempDir } from "../helpers/kindling.ts";
+import { freeUdpPort, type Running, startTestKindling } from "../helpers/kindling.ts";
+import { scratchDir } from "./rig/scratch.ts";
 
 const USER = "kindling";
 const PASSWORD = "Ipmi-Unit-Pw-31b";
@@ -17,7 +18,7 @@ let k: Running;
  * keeps power and boot device in files and logs every call, so the test sees what reached the chassis.
  */
 beforeAll(async () => {
-  dir = tempDir("kindling-ipmi-");
+  dir = scratchDir("kindling-ipmi-");
   lanPort = await freeUdpPort();
   const prog = join(dir, "chassis.sh");
   writeFileSync(
@@ -144,7 +145,7 @@ describe("IPMI through ipmitool against OpenIPMI's ipmi_sim", () => {
 
 describe("what ipmitool is given", () => {
   test("the password only in its environment (-E), never in argv; efiboot for a UEFI machine", async () => {
-    const spy = join(tempDir("kindling-ipmitool-"), "ipmitool");
+    const spy = join(scratchDir("kindling-ipmitool-"), "ipmitool");
     const out = `${spy}.out`;
     // Records what `ps` would show (argv) and whether the environment carried the password.
     writeFileSync(

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { type Running, startTestKindling, tempDir } from "../helpers/kindling.ts";
+import { type Running, startTestKindling } from "../helpers/kindling.ts";
 import { RedfishSim, VirtualChassis } from "./rig/redfish-sim.ts";
+import { scratchDir } from "./rig/scratch.ts";
 import { selfSigned } from "./rig/tls.ts";
 
 let k: Running;
@@ -9,7 +10,7 @@ let chassis: VirtualChassis;
 const MACS = ["52:54:00:18:07:01", "52:54:00:18:07:02", "52:54:00:18:07:03"];
 
 beforeAll(async () => {
-  const tls = selfSigned(tempDir("kindling-poll-tls-"));
+  const tls = selfSigned(scratchDir("kindling-poll-tls-"));
   chassis = new VirtualChassis();
   sim = new RedfishSim({ username: "admin", password: "pw-poll", cert: tls.cert, key: tls.key, chassis });
   const port = await sim.listen();

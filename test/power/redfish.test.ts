@@ -1,8 +1,9 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { type Running, startTestKindling, tempDir } from "../helpers/kindling.ts";
+import { type Running, startTestKindling } from "../helpers/kindling.ts";
 import { RedfishSim, VirtualChassis } from "./rig/redfish-sim.ts";
+import { scratchDir } from "./rig/scratch.ts";
 import { selfSigned } from "./rig/tls.ts";
 
 const run = promisify(execFile);
@@ -17,7 +18,7 @@ let cert: string;
 let otherCert: string;
 
 beforeAll(async () => {
-  const dir = tempDir("kindling-redfish-");
+  const dir = scratchDir("kindling-redfish-");
   const tls = selfSigned(dir);
   cert = tls.cert;
   otherCert = selfSigned(dir, "other").cert;

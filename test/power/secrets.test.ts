@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { Keyring, keyIdOf } from "../../src/power/keyring.ts";
 import { type Running, startTestKindling, tempDir } from "../helpers/kindling.ts";
 import { RedfishSim, VirtualChassis } from "./rig/redfish-sim.ts";
+import { scratchDir } from "./rig/scratch.ts";
 import { selfSigned } from "./rig/tls.ts";
 
 const PASSWORD = "Unique-BMC-Secret-4f1c9e";
@@ -15,7 +16,7 @@ let cert: string;
 const running: Running[] = [];
 
 beforeAll(async () => {
-  const tls = selfSigned(tempDir("kindling-bmc-tls-"));
+  const tls = selfSigned(scratchDir("kindling-bmc-tls-"));
   cert = tls.cert;
   sim = new RedfishSim({
     username: "admin",
