@@ -21,6 +21,7 @@ import { tryListen } from "./listen.ts";
 import { DataDirLock } from "./lock/data-dir.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics/metrics.ts";
+import { startPower } from "./power/start.ts";
 import { Store } from "./store/index.ts";
 import { LeaseStore } from "./store/leases.ts";
 import { tftpRoots } from "./tftp/files.ts";
@@ -113,6 +114,8 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     const loaders = join(config.dataDir, "loaders");
     await stageSignedLoaders(loaders);
     bootRoots.push(loaders);
+    const power = startPower(config, store, machines, log);
+    closers.push(() => power.close());
     // Read-only here: the DHCP server writes leases through its own LeaseStore.
     const leases = new LeaseStore(store.db);
     // TFTP and asset requests name only an IP: DHCP leases and /ipxe requests teach which MAC is behind it.
@@ -134,6 +137,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       boot,
       configs,
       machines,
+      power,
       mirror,
       signer,
       log,

@@ -12,11 +12,13 @@ import type { Logger } from "../log.ts";
 import { observeHttp } from "../metrics/http.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { metricsRoute } from "../metrics/route.ts";
+import type { Power } from "../power/start.ts";
 import type { Store } from "../store/index.ts";
 import { apiApp } from "./api/common.ts";
 import { registerEvents } from "./api/events.ts";
 import { registerGroups } from "./api/groups.ts";
 import { registerMachines } from "./api/machines.ts";
+import { registerPower } from "./api/power.ts";
 import { checkProfile } from "./api/profile-check.ts";
 import { registerProfiles } from "./api/profiles.ts";
 import { bearerAuth } from "./auth.ts";
@@ -32,6 +34,8 @@ export interface AppDeps {
   boot: BootService;
   configs: IgnitionConfigs;
   machines: Machines;
+  /** Out-of-band power (BMCs). */
+  power: Power;
   mirror: Mirror;
   signer: Signer;
   log: Logger;
@@ -103,6 +107,7 @@ export function createApp(deps: AppDeps): Hono {
   registerProfiles(api, deps.store, checkProfile, deps.configs);
   registerGroups(api, deps.store, deps.machines);
   registerEvents(api, deps.store);
+  registerPower(api, deps.power);
   registerAssets(api, deps.mirror);
   api.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   api.doc31("/openapi.json", {
