@@ -53,29 +53,20 @@ export class IpxeAnswers {
   private render(key: string, query: string, ip: string | undefined, now: number): IpxeAnswer {
     const { boot, store, coalesced } = this.deps;
     const before = writeGeneration(store.db);
-    let release: CachedAnswer["release"] | null;
     const { value: answer, recorded } = coalesced.capturing(() =>
-      store.history.reading(() => {
-        const a = boot.ipxe(parseQuery(query), ip);
-        release = a.outcome === "boot" ? this.releaseOf(a.profile) : undefined;
-        return a;
-      }),
+      store.history.reading(() => boot.ipxe(parseQuery(query), ip)),
     );
     if (answer.outcome !== "too-many-new") this.deps.recent.note(ip, answer.mac);
     const generation = writeGeneration(store.db);
     const occurrence = recorded.length === 1 && recorded[0]!.kind === "ipxe.request" ? recorded[0] : undefined;
-    if (
-      generation === before &&
-      occurrence &&
-      answer.status === 200 &&
-      answer.mac &&
-      CACHEABLE.has(answer.outcome) &&
-      release !== null
-    ) {
-      const cached: CachedAnswer = { status: 200, body: answer.body, mac: answer.mac, occurrence };
-      if (release) cached.release = release;
-      this.cache.set(key, cached, generation, now);
-    }
+    if (generation !== before || !occurrence || answer.status !== 200 || !answer.mac || !CACHEABLE.has(answer.outcome))
+      return answer;
+    // Asked right after the boot service asked, in the same turn: the release its script names.
+    const release = answer.outcome === "boot" ? this.releaseOf(answer.profile) : undefined;
+    if (release === null) return answer;
+    const cached: CachedAnswer = { status: 200, body: answer.body, mac: answer.mac, occurrence };
+    if (release) cached.release = release;
+    this.cache.set(key, cached, generation, now);
     return answer;
   }
 
