@@ -41,7 +41,7 @@ export class IpxeAnswers {
     const now = Date.now();
     const cached = this.cache.get(key, writeGeneration(store.db), now);
     if (cached && this.releaseCurrent(cached)) {
-      store.history.touched(cached.mac);
+      seenAgain(store, cached.mac);
       this.deps.coalesced.record(cached.occurrence);
       this.deps.recent.note(ip, cached.mac);
       return store.history.committed().then(() => cached);
@@ -89,6 +89,14 @@ export class IpxeAnswers {
       now.state === "ready" && now.version === a.release.ready.version && now.basePath === a.release.ready.basePath
     );
   }
+}
+
+/**
+ * The sighting of a machine whose previous request, the same as this one, taught nothing new: only its
+ * `last_seen` moves, in the group commit (HistoryWriter.recordSighting's common case, without its read).
+ */
+function seenAgain(store: Store, mac: string): void {
+  store.history.touched(mac);
 }
 
 /** The query as hono's `c.req.query()` reads it (first value of a repeated key, `+` and `%xx` decoded). */
