@@ -30,8 +30,17 @@ FROM node:22-bookworm-slim
 # and at /ipxe-bin/. The node binary gets CAP_NET_BIND_SERVICE as a file capability so the unprivileged
 # user can bind ports 67 and 69 (it still needs the capability in the container's bounding set, which
 # Docker grants by default and --cap-add NET_BIND_SERVICE makes explicit).
+# Debian's signed shim and netboot GRUB (the Secure Boot path, src/tftp/loaders.ts) are unpacked, not
+# installed: only their .efi files are needed, and their maintainer scripts would try to set up a boot loader.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ipxe libcap2-bin \
+ && case "$(dpkg --print-architecture)" in \
+      amd64) loaders="shim-signed grub-efi-amd64-signed" ;; \
+      arm64) loaders="grub-efi-arm64-signed" ;; \
+      *) loaders="" ;; \
+    esac \
+ && if [ -n "$loaders" ]; then cd /tmp && apt-get download $loaders \
+      && for deb in /tmp/*.deb; do dpkg -x "$deb" /; done && rm -f /tmp/*.deb; fi \
  && setcap cap_net_bind_service=+ep "$(readlink -f /usr/local/bin/node)" \
  && apt-get purge -y libcap2-bin && apt-get autoremove -y \
  && rm -rf /var/lib/apt/lists/* \

@@ -8,9 +8,9 @@ import { registerHealthcheckCommand } from "./cli/healthcheck.ts";
 import { registerMachineCommands } from "./cli/machines.ts";
 import { registerProfileCommands } from "./cli/profiles.ts";
 import { registerServeCommand } from "./cli/serve.ts";
-import { ConfigError } from "./config.ts";
 import { ListenerError } from "./listen.ts";
 import { DataDirInUseError } from "./lock/data-dir.ts";
+import { ConfigError } from "./model/errors.ts";
 import { SchemaTooNewError } from "./store/db.ts";
 
 /** Errors whose message is the whole story: printed without a stack trace. */

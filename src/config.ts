@@ -5,6 +5,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { DhcpConfigSchema } from "./dhcp/config.ts";
 import { FlatcarConfigSchema } from "./flatcar/config.ts";
+import { ConfigError } from "./model/errors.ts";
 import { TftpConfigSchema } from "./tftp/config.ts";
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
@@ -139,10 +140,6 @@ export const SETTINGS = [
     help: "pinned primary key fingerprint",
   },
 ] as const;
-
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
 
 type Raw = Record<string, unknown>;
 

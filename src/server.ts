@@ -6,12 +6,13 @@ import { createAdaptorServer } from "@hono/node-server";
 import { attributeByIp, RecentClients } from "./boot/attribution.ts";
 import { ProfileFileError, readProfileDir } from "./boot/builtin-profiles.ts";
 import { IgnitionConfigs } from "./boot/configs.ts";
-import { Lifecycle } from "./boot/lifecycle-service.ts";
+import { Machines } from "./boot/machines.ts";
 import { grubMainConfig } from "./boot/render-grub.ts";
 import { BootService } from "./boot/service.ts";
 import { Signer } from "./boot/sign.ts";
 import type { Config } from "./config.ts";
 import { DhcpServer } from "./dhcp/server.ts";
+import { assetsDir } from "./files/assets.ts";
 import { Mirror } from "./flatcar/mirror.ts";
 import { checkProfile } from "./http/api/profile-check.ts";
 import { createApp, type KindlingApp } from "./http/app.ts";
@@ -51,7 +52,7 @@ export function serverUrl(config: Config): string {
   return `http://${config.advertise}${config.http.port === 80 ? "" : `:${config.http.port}`}`;
 }
 
-export const assetsRoot = (config: Config) => join(config.dataDir, "assets");
+export const assetsRoot = (config: Config) => assetsDir(config.dataDir);
 
 export async function startKindling(config: Config, log: Logger): Promise<Kindling> {
   mkdirSync(config.dataDir, { recursive: true });
@@ -86,14 +87,22 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     const signer = Signer.fromFile(join(config.dataDir, "signing-key"));
     const server = serverUrl(config);
     const mirror = new Mirror({ root: assetsRoot(config), config: config.flatcar, events: store.events, log });
+    // The one owner of every machine's fate (boot/machines.ts): DHCP, /ipxe, the API and the console call it.
+    const machines = new Machines({
+      store,
+      releases: mirror,
+      discoveriesPerMinute: config.boot.discoveriesPerMinute,
+      requests: coalesced,
+      log,
+    });
     const boot = new BootService(
       store,
+      machines,
       {
         server,
         defaultProfile: config.boot.defaultProfile,
         retrySeconds: config.boot.retrySeconds,
         signedUrlSeconds: config.boot.signedUrlSeconds,
-        discoveriesPerMinute: config.boot.discoveriesPerMinute,
       },
       mirror,
       signer,
@@ -105,7 +114,6 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     const loaders = join(config.dataDir, "loaders");
     await stageSignedLoaders(loaders);
     bootRoots.push(loaders);
-    const lifecycle = new Lifecycle(store, log);
     // Read-only here: the DHCP server writes leases through its own LeaseStore.
     const leases = new LeaseStore(store.db);
     // TFTP and asset requests name only an IP: DHCP leases and /ipxe requests teach which MAC is behind it.
@@ -126,7 +134,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       store,
       boot,
       configs,
-      lifecycle,
+      machines,
       mirror,
       signer,
       log,
@@ -142,10 +150,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     });
 
     // Installs that never report back become `failed` instead of `installing` forever.
-    const deadline = config.boot.installDeadlineSeconds;
-    const watchdog = setInterval(() => lifecycle.sweep(deadline), Math.min(30_000, (deadline * 1000) / 2));
-    watchdog.unref();
-    closers.push(() => clearInterval(watchdog));
+    closers.push(machines.startWatchdog(config.boot.installDeadlineSeconds));
     const pruneEvents = () => {
       const removed = store.events.prune(config.eventRetentionDays);
       if (removed > 0) log.info({ removed, days: config.eventRetentionDays }, "pruned old events");
@@ -206,7 +211,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
             httpPort: httpPort ?? config.http.port,
             tftpEnabled: tftp !== undefined,
             db: store.db,
-            machines: store.machines,
+            machines,
             events: attributed,
             log,
             bootFor: (machine) => boot.dhcpBoot(machine),

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ConfigError } from "./config.ts";
 import { writeFileAtomic } from "./files/atomic.ts";
+import { ConfigError } from "./model/errors.ts";
 
 export const tokenFile = (dataDir: string) => join(dataDir, "api-token");
 

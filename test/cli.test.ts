@@ -88,7 +88,8 @@ describe("kindling CLI (client commands over the API)", () => {
     expect(history[1]).toContain("machine.registered"); // oldest first
     expect(history.at(-1)).toContain("lifecycle.reinstall");
     expect((await client(["machines", "rm", "52:54:00:12:34:56"])).stdout).toContain("deleted");
-    await client(["machines", "add", "52:54:00:12:34:57"]);
+    await client(["machines", "add", "52:54:00:12:34:57", "--loader", "grub"]);
+    expect((await client(["machines", "show", "52:54:00:12:34:57"])).stdout).toMatch(/loader\s+grub/);
     expect((await client(["machines", "forget", "52:54:00:12:34:57"])).stdout).toContain("forgot 52:54:00:12:34:57");
   });
 

@@ -1,7 +1,8 @@
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../src/config.ts";
+import { loadConfig } from "../src/config.ts";
+import { ConfigError } from "../src/model/errors.ts";
 import { tempDir } from "./helpers/kindling.ts";
 
 describe("config", () => {

@@ -4,24 +4,19 @@
  * `flatcar-install` profile.
  */
 import { execFileSync } from "node:child_process";
-import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { stringify } from "yaml";
+import { assetsDir } from "../../src/files/assets.ts";
+import { kindlingCommand } from "./command.ts";
 import { profilerFlags } from "./profile.ts";
 import type { StagedRelease } from "./release.ts";
 import { CIDR, SERVER_IF, SERVER_IP, type Topology } from "./topology.ts";
 import { waitForHttp } from "./wait.ts";
 
-const REPO = resolve(import.meta.dirname, "../..");
 export const HTTP_PORT = 8080;
 export const API_TOKEN = "storm-api-token-0123456789abcdef";
 export const PROFILE = "flatcar-install";
-
-/** The installed `kindling` command: node running the package's bin entry. */
-export function kindlingCommand(): string[] {
-  const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { bin: Record<string, string> };
-  return [process.execPath, join(REPO, pkg.bin.kindling!)];
-}
 
 export interface RunningServer {
   stop(): Promise<void>;
@@ -37,7 +32,7 @@ export async function startKindling(
   const dataDir = join(dir, "data");
   mkdirSync(dataDir, { recursive: true });
   // A fresh database every run; the mirror is shared by hard links (no copy of the large files).
-  execFileSync("cp", ["-al", release.assetsDir, join(dataDir, "assets")]);
+  execFileSync("cp", ["-al", release.assetsDir, assetsDir(dataDir)]);
   const config = {
     dataDir,
     advertise: SERVER_IP,

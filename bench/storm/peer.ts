@@ -9,7 +9,9 @@ import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { installerIgnition, reportUnit, withReportUnit } from "../../src/boot/installer.ts";
 import { flatcarKernelArgs } from "../../src/boot/plan.ts";
-import { bootScript, FLATCAR_CONSOLE_ARGS, ipxeScript, PXE_INITRD_NAME, PXE_KERNEL } from "../../src/boot/render.ts";
+import { bootScript, FLATCAR_CONSOLE_ARGS, ipxeScript } from "../../src/boot/render.ts";
+import { boardUrlPath } from "../../src/flatcar/layout.ts";
+import { PXE_INITRD, PXE_KERNEL } from "../../src/flatcar/release.ts";
 import { HTTP_PORT, type RunningServer } from "./kindling.ts";
 import type { MachineSpec } from "./plan.ts";
 import { CHANNEL, type StagedRelease, VERSION } from "./release.ts";
@@ -23,7 +25,7 @@ const BOARD = "amd64-usr";
 function writeSite(www: string, machines: MachineSpec[]): void {
   for (const d of ["ipxe", "ignition", "final"]) mkdirSync(join(www, d), { recursive: true });
   writeFileSync(join(www, "boot.ipxe"), bootScript(BASE));
-  const mirror = `${BASE}/assets/flatcar/${CHANNEL}/${BOARD}`;
+  const mirror = `${BASE}${boardUrlPath(CHANNEL, "amd64")}`;
   for (const m of machines) {
     const id = m.mac.replace(/:/g, "-");
     const reportUrl = `${BASE}/report?mac=${id}`;
@@ -34,7 +36,7 @@ function writeSite(www: string, machines: MachineSpec[]): void {
         kind: "kernel",
         comment: `${m.mac} profile flatcar-install: Flatcar ${CHANNEL} ${VERSION}`,
         kernel: `${mirror}/${VERSION}/${PXE_KERNEL}`,
-        initrds: [`${mirror}/${VERSION}/${PXE_INITRD_NAME}`],
+        initrds: [`${mirror}/${VERSION}/${PXE_INITRD}`],
         args: flatcarKernelArgs({
           ignitionUrl: `${BASE}/ignition?mac=${id}`,
           consoles: FLATCAR_CONSOLE_ARGS,

@@ -8,9 +8,10 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { assetsDir } from "../../src/files/assets.ts";
 import { IMAGE, KERNEL_SIG_FALLBACK, PXE_INITRD, PXE_KERNEL } from "../../src/flatcar/release.ts";
 import { detachedSign, makeKey } from "../../test/flatcar/fixture.ts";
-import { kindlingCommand } from "./kindling.ts";
+import { kindlingCommand } from "./command.ts";
 
 export const CHANNEL = "stable";
 export const VERSION = "9999.0.0";
@@ -71,5 +72,5 @@ export async function stageRelease(work: string, sizes: { kernel: number; initrd
   );
   if (r.status !== 0) throw new Error(`kindling assets import failed (${r.status}): ${r.stderr}${r.stdout}`);
   rmSync(staging, { recursive: true, force: true });
-  return { dataDir, keyFile, fingerprint: key.fingerprint, assetsDir: join(dataDir, "assets") };
+  return { dataDir, keyFile, fingerprint: key.fingerprint, assetsDir: assetsDir(dataDir) };
 }

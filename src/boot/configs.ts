@@ -1,4 +1,5 @@
 import { maxIgnitionSpec } from "../flatcar/ignition-spec.ts";
+import { boardOf } from "../flatcar/release.ts";
 import { formatDiagnostic, IgnitionError, renderIgnition, validateIgnition } from "../ignition/index.ts";
 import type { Machine } from "../model/machine.ts";
 import type { Profile } from "../model/profile.ts";
@@ -32,8 +33,9 @@ export class IgnitionConfigs {
     private readonly server: string,
   ) {}
 
-  forMachine(machine: Machine, stage: Stage, profileOverride?: Profile): ConfigAnswer {
-    const resolved = this.boot.resolve(machine);
+  /** `group`: the group a signed URL says the machine booted through (BootService.resolve). */
+  forMachine(machine: Machine, stage: Stage, profileOverride?: Profile, group?: string): ConfigAnswer {
+    const resolved = this.boot.resolve(machine, {}, group);
     const profile = profileOverride ?? resolved.profile;
     if (!profile) return { ok: false, status: 404, reason: `${machine.mac} has no profile` };
     const fail = (status: 404 | 500 | 503, reason: string): ConfigAnswer => ({
@@ -59,14 +61,14 @@ export class IgnitionConfigs {
     try {
       const values = this.boot.valuesFor(machine, profile, {
         flatcarVersion: version,
-        groupMetadata: resolved.groupMetadata,
+        group: resolved.chosen?.group,
       });
       if (profile.flatcar && profile.install && stage === "boot") {
         const config = installerIgnition({
           mac: machine.mac,
           channel: profile.flatcar.channel,
           version: version!,
-          board: `${profile.flatcar.arch}-usr`,
+          board: boardOf(profile.flatcar.arch),
           baseUrl: `${this.server}${basePath}`,
           disk: profile.install.disk,
           oem: profile.install.oem,

@@ -3,6 +3,7 @@
  * report unit merged into the installed system's config. Spec 3.3.0: the oldest spec-3 Flatcar
  * (3185+) accepts it, and nothing here needs a newer one.
  */
+import { upstreamChannel } from "../flatcar/release.ts";
 
 export interface InstallPlan {
   mac: string;
@@ -25,13 +26,11 @@ const dataUrl = (text: string) => `data:,${encodeURIComponent(text)}`;
 /** Single-quotes a value for the shell: the only character needing care inside '' is ' itself. */
 export const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-/** flatcar-install knows the upstream channel names; `lts-2024` streams come from channel `lts`. */
-const upstreamChannel = (c: string) => (c.startsWith("lts-") ? "lts" : c);
-
 export function installScript(p: InstallPlan): string {
   const args = [
     p.disk ? ["-d", p.disk] : ["-s"],
-    ["-C", upstreamChannel(p.channel)],
+    // flatcar-install knows the upstream channel names (`lts-2024` streams come from channel `lts`).
+    ["-C", upstreamChannel(p.channel).channel],
     ["-V", p.version],
     ["-B", p.board],
     ["-b", p.baseUrl],

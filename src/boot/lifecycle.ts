@@ -61,6 +61,9 @@ const RULES: Record<LifecycleEvent, Rule> = {
   deadline: { installing: "failed" },
 };
 
+/** A machine registered with a profile is in line to boot it; without one it waits to be assigned. */
+export const initialState = (profile: string | null | undefined): MachineState => (profile ? "ready" : "discovered");
+
 export function nextState(from: MachineState, event: LifecycleEvent, hasProfile: boolean): Transition {
   if ((event === "reinstall" || event === "assign") && !hasProfile)
     return {

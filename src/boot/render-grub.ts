@@ -4,6 +4,7 @@
  * `/grub/grub.cfg` over TFTP and has no `http` module, so everything it loads comes over TFTP from the server
  * that gave it the boot file: kernels and initrds must be Kindling paths under `/assets/`.
  */
+import { ASSETS_URL } from "../files/assets.ts";
 import type { BootPlan } from "./plan.ts";
 import { isAbsoluteUrl } from "./render.ts";
 
@@ -11,7 +12,7 @@ import { isAbsoluteUrl } from "./render.ts";
 export const GRUB_MACHINE_DIR = "grub/machines";
 
 /** Files GRUB can fetch: Kindling's assets tree, which TFTP serves under the same name as HTTP. */
-const TFTP_SERVED = /^\/assets\/[^?#]+$/;
+const TFTP_SERVED = new RegExp(`^${ASSETS_URL}/[^?#]+$`);
 
 /**
  * A GRUB word that expands nothing: single quotes (no `$`, no escapes inside), a quote written as `'\''`.

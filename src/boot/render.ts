@@ -6,9 +6,6 @@ import { type BootPlan, ipxeKernelArgs } from "./plan.ts";
  * split them.
  */
 
-export const PXE_INITRD_NAME = "flatcar_production_pxe_image.cpio.gz";
-export const PXE_KERNEL = "flatcar_production_pxe.vmlinuz";
-
 /** Kernel arguments every Flatcar PXE boot needs (DESIGN.md §9). */
 export const FLATCAR_CONSOLE_ARGS = ["console=tty0", "console=ttyS0,115200n8"];
 

@@ -1,15 +1,17 @@
+import { PXE_INITRD, PXE_KERNEL } from "../flatcar/release.ts";
 import type { CoalescedLog } from "../limits/coalesce.ts";
-import { KeyedRate } from "../limits/rate.ts";
+import type { Group } from "../model/group.ts";
+import { normalizeArch, normalizeMac, normalizeUuid } from "../model/identity.ts";
 import type { Machine } from "../model/machine.ts";
 import { HostnameSchema } from "../model/machine.ts";
 import type { Profile } from "../model/profile.ts";
 import type { Store } from "../store/index.ts";
-import { normalizeArch, normalizeMac, normalizeUuid } from "./identity.ts";
 import { bootsFromNetwork } from "./lifecycle.ts";
+import type { Machines } from "./machines.ts";
 import { chooseProfile, type Labels, type ProfileSource } from "./match.ts";
 import { type BootPlan, flatcarKernelArgs, type Loader, planMachine, rawKernelArgs } from "./plan.ts";
 import type { ReleaseSource } from "./releases.ts";
-import { FLATCAR_CONSOLE_ARGS, ipxeScript, isAbsoluteUrl, PXE_INITRD_NAME, PXE_KERNEL, waitScript } from "./render.ts";
+import { FLATCAR_CONSOLE_ARGS, ipxeScript, isAbsoluteUrl, waitScript } from "./render.ts";
 import { grubMachineConfig, grubWaitConfig } from "./render-grub.ts";
 import type { Purpose, Signer } from "./sign.ts";
 import { expandKernelArg, TemplateError } from "./template.ts";
@@ -21,8 +23,6 @@ export interface BootSettings {
   defaultProfile: string | undefined;
   retrySeconds: number;
   signedUrlSeconds: number;
-  /** New machines one client address may add per minute. */
-  discoveriesPerMinute: number;
 }
 
 /** A script (or an honest error) for one `/ipxe` request, with what the log line and event need. */
@@ -62,18 +62,18 @@ const IDENTITY_KEYS = new Set(["mac", "uuid", "serial", "hostname", "arch", "pla
 
 /** The boot domain behind `/ipxe` and GRUB's per-machine config: look the machine up, record it, decide, render. */
 export class BootService {
-  private readonly discoveries: KeyedRate;
-
-  /** `requests` logs and records boot requests, counting repeats into a bounded number of events and lines. */
+  /**
+   * `requests` logs and records boot requests, counting repeats into a bounded number of events and lines;
+   * `machines` (the machine owner) records each request's machine.
+   */
   constructor(
     private readonly store: Store,
+    private readonly machines: Pick<Machines, "sighting">,
     private readonly settings: BootSettings,
     private readonly releases: ReleaseSource,
     private readonly signer: Signer,
     private readonly requests: CoalescedLog,
-  ) {
-    this.discoveries = new KeyedRate(settings.discoveriesPerMinute);
-  }
+  ) {}
 
   /** Answers `/ipxe` from `ip`, recording the machine (a new MAC becomes `discovered`) and the request. */
   ipxe(query: Record<string, string>, ip: string | undefined): IpxeAnswer {
@@ -88,7 +88,7 @@ export class BootService {
       });
       return { status: 400, body: "bad or missing mac\n", outcome: "bad-request" };
     }
-    const machine = this.sighting(
+    const machine = this.machines.sighting(
       {
         mac,
         uuid: normalizeUuid(query.uuid),
@@ -98,8 +98,7 @@ export class BootService {
         // Anyone on the boot network can send this: only a well-formed hostname is kept.
         hostname: HostnameSchema.safeParse(query.hostname?.trim()).data,
       },
-      "ipxe",
-      ip,
+      { by: "ipxe", ip },
     );
     const { server, retrySeconds } = this.settings;
     if (!machine)
@@ -147,7 +146,7 @@ export class BootService {
       });
       return { config: grubWaitConfig("GRUB reported no usable MAC", retrySeconds), outcome: "bad-request" };
     }
-    const machine = this.sighting({ mac }, "grub", ip);
+    const machine = this.machines.sighting({ mac }, { by: "grub", ip });
     if (!machine) return { config: grubWaitConfig(TOO_MANY_NEW, retrySeconds), outcome: "too-many-new" };
     const { decision, source } = this.decide(machine, {}, "efi");
     let outcome = decision.outcome;
@@ -186,52 +185,13 @@ export class BootService {
     };
   }
 
-  /**
-   * Records a boot request's machine (a new MAC becomes `discovered`), or undefined when `ip` has added new
-   * machines faster than `discoveriesPerMinute`: anyone can invent MACs, and a rack powers on far slower.
-   */
-  private sighting(
-    seen: Parameters<Store["history"]["recordSighting"]>[0],
-    via: "ipxe" | "grub",
-    ip: string | undefined,
-  ): Machine | undefined {
-    if (!this.store.machines.get(seen.mac) && !this.discoveries.take(ip ?? "")) {
-      this.requests.record({
-        kind: `${via}.refused`,
-        client: ip,
-        reason: "too-many-new",
-        detail: { ip, mac: seen.mac, perMinute: this.settings.discoveriesPerMinute },
-        message: "too many new machines from one address",
-        level: "warn",
-      });
-      return undefined;
-    }
-    const { machine, created, evicted } = this.store.history.recordSighting(seen);
-    if (created)
-      this.store.history.append({
-        mac: machine.mac,
-        kind: "machine.discovered",
-        detail: { via, arch: machine.arch, uuid: machine.uuid },
-      });
-    if (evicted > 0)
-      this.requests.record({
-        kind: "machines.evicted",
-        client: ip,
-        reason: "max-discovered",
-        detail: { evicted, ip },
-        message: "discovered-machine cap reached: forgot the least recently seen untouched ones (boot.maxDiscovered)",
-        level: "warn",
-      });
-    return machine;
-  }
-
   /** The boot plan for a machine, or why there is none, whichever loader asks. */
   private decide(
     machine: Machine,
     query: Record<string, string>,
     platform: string | undefined,
   ): { decision: Decision; source: ProfileSource | null } {
-    const { chosen, profile, groupMetadata } = this.resolve(machine, query);
+    const { chosen, profile } = this.resolve(machine, query);
     const plan = planMachine({ machine, chosen, profile });
     const source = chosen?.source ?? null;
     switch (plan.kind) {
@@ -255,7 +215,7 @@ export class BootService {
         };
       case "boot":
         try {
-          return { decision: this.bootPlan(plan.profile, machine, platform, groupMetadata), source };
+          return { decision: this.bootPlan(plan.profile, machine, platform, chosen?.group), source };
         } catch (err) {
           if (!(err instanceof TemplateError)) throw err;
           this.renderFailed(machine.mac, plan.profile.name, "kernel args", err.message);
@@ -287,22 +247,29 @@ export class BootService {
 
   /**
    * The profile a machine boots and why: its own, else the most specific matching group, else the default.
-   * A group's metadata fills template values under the machine's own (matchbox semantics).
+   * A group's metadata fills template values under the machine's own (matchbox semantics). `pinnedGroup` is
+   * the group a signed URL says the machine booted through: labels its `/ipxe` request sent may have chosen
+   * it, and those are not sent again to `/ignition`, so the URL carries the group (when it still exists).
    */
   resolve(
     machine: Machine,
     query: Record<string, string> = {},
+    pinnedGroup?: string,
   ): {
     chosen: ReturnType<typeof chooseProfile>;
     profile: Profile | undefined;
     groupMetadata: Record<string, unknown>;
   } {
-    const chosen = chooseProfile({
-      machineProfile: machine.profile,
-      groups: this.store.groups.list(),
-      labels: this.labelsFor(machine, query),
-      defaultProfile: this.settings.defaultProfile,
-    });
+    const groups = this.store.groups.list();
+    const pinned = machine.profile ? undefined : groups.find((g) => g.name === pinnedGroup);
+    const chosen = pinned
+      ? { profile: pinned.profile, source: "group" as const, group: pinned }
+      : chooseProfile({
+          machineProfile: machine.profile,
+          groups,
+          labels: this.labelsFor(machine, query),
+          defaultProfile: this.settings.defaultProfile,
+        });
     return {
       chosen,
       profile: chosen && this.store.profiles.get(chosen.profile),
@@ -310,24 +277,25 @@ export class BootService {
     };
   }
 
-  /** Signed URL for a per-machine endpoint (`/ignition`, `/report`, `/metadata`). */
-  signedUrl(path: string, purpose: Purpose, mac: string): string {
-    return `${this.settings.server}${path}?${this.signer.query(purpose, mac, this.settings.signedUrlSeconds)}`;
+  /** Signed URL for a per-machine endpoint (`/ignition`, `/report`, `/metadata`), pinned to a group when given. */
+  signedUrl(path: string, purpose: Purpose, mac: string, group?: string): string {
+    const query = this.signer.query(purpose, mac, this.settings.signedUrlSeconds, Date.now(), group);
+    return `${this.settings.server}${path}?${query}`;
   }
 
   /** Template values for a machine under a profile, with its signed URLs. */
   valuesFor(
     machine: Machine,
     profile: Profile,
-    opts: { flatcarVersion?: string; groupMetadata?: Record<string, unknown> } = {},
+    opts: { flatcarVersion?: string; group?: Group | undefined } = {},
   ): TemplateValues {
-    const url = (path: string, purpose: Purpose) => this.signedUrl(path, purpose, machine.mac);
+    const url = (path: string, purpose: Purpose) => this.signedUrl(path, purpose, machine.mac, opts.group?.name);
     return templateValues({
       machine,
       profile,
       server: this.settings.server,
       flatcarVersion: opts.flatcarVersion,
-      extraMetadata: opts.groupMetadata ?? {},
+      extraMetadata: opts.group?.metadata ?? {},
       // Signed when read: each costs an HMAC, and most kernel arguments name none of them.
       urls: {
         get ignition() {
@@ -363,16 +331,18 @@ export class BootService {
     profile: Profile,
     machine: Machine,
     platform: string | undefined,
-    groupMetadata: Record<string, unknown>,
+    group: Group | undefined,
   ): Decision {
-    const ignitionUrl = profile.ignition ? this.signedUrl("/ignition", "ignition", machine.mac) : undefined;
+    const ignitionUrl = profile.ignition
+      ? this.signedUrl("/ignition", "ignition", machine.mac, group?.name)
+      : undefined;
     if (profile.flatcar) {
       const release = this.releases.ensure(profile.flatcar);
       if (release.state !== "ready") {
         const reason = `${release.state === "syncing" ? "waiting for" : "cannot mirror"} Flatcar ${profile.flatcar.channel} ${profile.flatcar.version}: ${release.reason}`;
         return { plan: { kind: "wait", reason }, profile: profile.name, outcome: "syncing" };
       }
-      const values = this.valuesFor(machine, profile, { flatcarVersion: release.version, groupMetadata });
+      const values = this.valuesFor(machine, profile, { flatcarVersion: release.version, group });
       const base = `${release.basePath}/${release.version}`;
       const args = flatcarKernelArgs({
         ignitionUrl,
@@ -384,7 +354,7 @@ export class BootService {
           kind: "kernel",
           comment: `${machine.mac} profile ${profile.name}: Flatcar ${profile.flatcar.channel} ${release.version} ${profile.flatcar.arch} (${platform ?? "unknown"} firmware)`,
           kernel: `${base}/${PXE_KERNEL}`,
-          initrds: [`${base}/${PXE_INITRD_NAME}`],
+          initrds: [`${base}/${PXE_INITRD}`],
           args,
         },
         profile: profile.name,
@@ -392,7 +362,7 @@ export class BootService {
       };
     }
     if (profile.boot) {
-      const values = this.valuesFor(machine, profile, { groupMetadata });
+      const values = this.valuesFor(machine, profile, { group });
       const loc = (u: string) => {
         const expanded = expandKernelArg(u, values);
         return isAbsoluteUrl(expanded) || expanded.startsWith("/") ? expanded : `/${expanded}`;

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { ConfigError } from "../config.ts";
 import { writeFileAtomic } from "../files/atomic.ts";
+import { ConfigError } from "../model/errors.ts";
 
 /** What a signed URL grants; a signature for one purpose is worthless for another. */
 export type Purpose = "ignition" | "final" | "report" | "metadata";
@@ -52,20 +52,30 @@ export class Signer {
     return new Signer(Buffer.from(hex, "hex"));
   }
 
-  sign(purpose: Purpose, mac: string, expiresAt: number): string {
-    return createHmac("sha256", this.key).update(`${purpose}\n${mac}\n${expiresAt}`).digest("base64url");
+  /** `group`, when set, is the group the machine booted through: signed so the URL cannot be moved to another. */
+  sign(purpose: Purpose, mac: string, expiresAt: number, group?: string): string {
+    const subject = `${purpose}\n${mac}\n${expiresAt}${group === undefined ? "" : `\n${group}`}`;
+    return createHmac("sha256", this.key).update(subject).digest("base64url");
   }
 
-  /** Query string `mac=..&exp=..&sig=..` valid for `ttlSeconds`. */
-  query(purpose: Purpose, mac: string, ttlSeconds: number, now = Date.now()): string {
+  /** Query string `mac=..&exp=..&sig=..` (and `&group=..`) valid for `ttlSeconds`. */
+  query(purpose: Purpose, mac: string, ttlSeconds: number, now = Date.now(), group?: string): string {
     const exp = Math.floor(now / 1000) + ttlSeconds;
     // What URLSearchParams would write (exp is digits, sig base64url), without its cost on every boot request.
-    return `mac=${encodeURIComponent(mac)}&exp=${exp}&sig=${this.sign(purpose, mac, exp)}`;
+    const g = group === undefined ? "" : `&group=${encodeURIComponent(group)}`;
+    return `mac=${encodeURIComponent(mac)}&exp=${exp}${g}&sig=${this.sign(purpose, mac, exp, group)}`;
   }
 
-  verify(purpose: Purpose, mac: string, exp: string | undefined, sig: string | undefined, now = Date.now()): Verdict {
+  verify(
+    purpose: Purpose,
+    mac: string,
+    exp: string | undefined,
+    sig: string | undefined,
+    now = Date.now(),
+    group?: string,
+  ): Verdict {
     if (!exp || !sig || !/^\d{1,12}$/.test(exp)) return "invalid";
-    const want = Buffer.from(this.sign(purpose, mac, Number(exp)));
+    const want = Buffer.from(this.sign(purpose, mac, Number(exp), group));
     const got = Buffer.from(sig);
     if (want.length !== got.length || !timingSafeEqual(want, got)) return "invalid";
     return Number(exp) * 1000 < now ? "expired" : "ok";

@@ -1,3 +1,4 @@
+import { boardOf } from "../flatcar/release.ts";
 import type { TemplateValues as EngineValues } from "../ignition/template.ts";
 import type { Machine } from "../model/machine.ts";
 import type { Profile } from "../model/profile.ts";
@@ -50,7 +51,7 @@ export function templateValues(input: {
     flatcar: {
       channel: p.flatcar?.channel ?? "",
       version: input.flatcarVersion ?? p.flatcar?.version ?? "",
-      board: `${p.flatcar?.arch ?? arch}-usr`,
+      board: boardOf(p.flatcar?.arch ?? arch),
     },
     urls: input.urls ?? {},
   };

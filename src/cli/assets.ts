@@ -1,11 +1,13 @@
-import { join } from "node:path";
 import { type Command, Option } from "commander";
 import { pino } from "pino";
-import { type Config, ConfigError, loadConfig } from "../config.ts";
+import { type Config, loadConfig } from "../config.ts";
+import { assetsDir } from "../files/assets.ts";
 import { DownloadError } from "../flatcar/download.ts";
-import { Mirror, type PinnedRelease } from "../flatcar/mirror.ts";
+import { Mirror } from "../flatcar/mirror.ts";
 import { formatBytes, ProgressReporter } from "../flatcar/progress.ts";
+import type { PinnedRelease } from "../flatcar/prune.ts";
 import { boardOf, ReleaseRequestSchema } from "../flatcar/release.ts";
+import { ConfigError } from "../model/errors.ts";
 import { ArchSchema } from "../model/machine.ts";
 import { Store } from "../store/index.ts";
 import { CliError } from "./client.ts";
@@ -60,18 +62,18 @@ const OFFLINE_HINT =
  * Runs `fn` with a mirror over `<dataDir>/assets` whose events go to the data dir's event log (so the UI and
  * API show syncs done from the command line too), and turns mirror failures into one-line CLI errors.
  */
-async function withMirror<T>(cmd: Command, fn: (m: Mirror, store: Store, config: Config) => Promise<T>): Promise<T> {
+async function withMirror<T>(cmd: Command, fn: (m: Mirror, store: Store) => Promise<T>): Promise<T> {
   const config = configFor(cmd);
   const store = Store.open(config.dataDir);
   const log = pino({ level: config.logLevel === "info" ? "warn" : config.logLevel }, pino.destination(2));
   try {
     const mirror = new Mirror({
-      root: join(config.dataDir, "assets"),
+      root: assetsDir(config.dataDir),
       config: config.flatcar,
       events: store.events,
       log,
     });
-    return await fn(mirror, store, config);
+    return await fn(mirror, store);
   } catch (err) {
     if (err instanceof DownloadError) throw new CliError(`${err.message}\n${OFFLINE_HINT}`);
     if (err instanceof Error && !(err instanceof CliError) && !(err instanceof ConfigError))
@@ -117,11 +119,11 @@ export function registerAssetsCommands(program: Command): void {
       if (!parsed.success)
         throw new CliError(parsed.error.issues.map((i) => `--${String(i.path[0])}: ${i.message}`).join("; "));
       const r = parsed.data;
-      await withMirror(cmd, async (mirror, _store, config) => {
+      await withMirror(cmd, async (mirror) => {
         const progress = new ProgressReporter(process.stderr);
         const { version } = await mirror.sync(r, { onProgress: json(cmd) ? undefined : (p) => progress.update(p) });
         progress.finishFile();
-        const dir = join(config.dataDir, "assets", "flatcar", r.channel, boardOf(r.arch), version);
+        const dir = mirror.releaseDir(r.channel, r.arch, version);
         print(
           json(cmd),
           { channel: r.channel, board: boardOf(r.arch), version, dir },

@@ -43,6 +43,7 @@ export function registerMachineCommands(program: Command): void {
     .option("--uuid <uuid>")
     .option("--serial <serial>")
     .option("--arch <arch>", "amd64 or arm64")
+    .option("--loader <loader>", "ipxe or grub: what PXE firmware loads first (default: the profile's, else ipxe)")
     .option("--ip <ipv4>", "address reserved for it in full DHCP mode")
     .option("--label <key=value>", "label (repeatable)", collect)
     .option("--meta <key=value>", "template metadata (repeatable)", collect)
@@ -54,6 +55,7 @@ export function registerMachineCommands(program: Command): void {
         ...(o.uuid && { uuid: o.uuid }),
         ...(o.serial && { serial: o.serial }),
         ...(o.arch && { arch: o.arch }),
+        ...(o.loader && { loader: o.loader }),
         ...(o.ip && { ip: o.ip }),
         labels: pairs(o.label, "label"),
         metadata: pairs(o.meta, "meta"),

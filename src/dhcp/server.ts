@@ -4,6 +4,7 @@
  * every reply meant for that link, so limited broadcasts leave through that interface only.
  */
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
+import type { Machines } from "../boot/machines.ts";
 import type { DhcpBoot } from "../boot/service.ts";
 import type { Logger } from "../log.ts";
 import type { EventSink } from "../model/event.ts";
@@ -11,9 +12,9 @@ import type { Machine } from "../model/machine.ts";
 import { literalLookup } from "../net/literal-lookup.ts";
 import type { Db } from "../store/db.ts";
 import { LeaseStore } from "../store/leases.ts";
-import type { MachineStore } from "../store/machines.ts";
 import type { DhcpConfig } from "./config.ts";
-import { DhcpHandler, DropError, type Outgoing, type Port } from "./handler.ts";
+import { DropError, type Outgoing, type Port } from "./exchange.ts";
+import { DhcpHandler } from "./handler.ts";
 import { type Link, resolveLinks } from "./links.ts";
 import { messageTypeName, Opt, OptionError } from "./options.ts";
 import { DEFAULT_MAX_MESSAGE, decodePacket, encodePacket } from "./packet.ts";
@@ -26,7 +27,7 @@ export interface DhcpServerOptions {
   tftpEnabled: boolean;
   /** For leases (full mode). */
   db: Db;
-  machines: MachineStore;
+  machines: Pick<Machines, "sighting">;
   events: EventSink;
   log: Logger;
   /** Whether a known machine boots from the network now, and its loader (BootService.dhcpBoot). */

@@ -2,7 +2,7 @@ import { existsSync, rmSync } from "node:fs";
 import { mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { FileLock } from "../lock/file-lock.ts";
+import { FileLock } from "../store/file-lock.ts";
 
 /**
  * The mirror's in-progress files: `<dest>.<pid>.part` (a download or import being verified) and

@@ -1,4 +1,4 @@
-import type { Progress } from "./mirror.ts";
+import type { Progress } from "./sync.ts";
 
 export function formatBytes(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];

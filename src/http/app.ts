@@ -2,9 +2,10 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { RecentClients } from "../boot/attribution.ts";
 import type { IgnitionConfigs } from "../boot/configs.ts";
-import type { Lifecycle } from "../boot/lifecycle-service.ts";
+import type { Machines } from "../boot/machines.ts";
 import type { BootService } from "../boot/service.ts";
 import type { Signer } from "../boot/sign.ts";
+import { ASSETS_URL } from "../files/assets.ts";
 import type { Mirror } from "../flatcar/mirror.ts";
 import type { CoalescedLog } from "../limits/coalesce.ts";
 import type { Logger } from "../log.ts";
@@ -32,7 +33,7 @@ export interface AppDeps {
   store: Store;
   boot: BootService;
   configs: IgnitionConfigs;
-  lifecycle: Lifecycle;
+  machines: Machines;
   mirror: Mirror;
   signer: Signer;
   log: Logger;
@@ -94,7 +95,7 @@ export function createApp(deps: AppDeps): KindlingApp {
         message: "boot asset served",
       });
   };
-  app.route("/", fileRoutes("/assets", deps.assetsRoots, log, served));
+  app.route("/", fileRoutes(ASSETS_URL, deps.assetsRoots, log, served));
   app.route("/", fileRoutes("/ipxe-bin", deps.ipxeBinRoots, log, served));
 
   const api = apiApp();
@@ -104,15 +105,9 @@ export function createApp(deps: AppDeps): KindlingApp {
     if (c.req.path.endsWith("/openapi.json")) return next();
     return auth(c, next);
   });
-  // Assigning a Flatcar profile starts its mirror sync at once, so the files are verified by the time the
-  // machine boots rather than when it first asks.
-  const prefetch = (profileName: string | null | undefined) => {
-    const flatcar = profileName ? deps.store.profiles.get(profileName)?.flatcar : undefined;
-    if (flatcar) deps.mirror.ensure(flatcar);
-  };
-  registerMachines(api, deps.store, deps.lifecycle, prefetch);
+  registerMachines(api, deps.store, deps.machines);
   registerProfiles(api, deps.store, checkProfile, deps.configs);
-  registerGroups(api, deps.store, prefetch);
+  registerGroups(api, deps.store, deps.machines);
   registerEvents(api, deps.store);
   registerAssets(api, deps.mirror);
   api.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
@@ -124,6 +119,6 @@ export function createApp(deps: AppDeps): KindlingApp {
   });
   app.route("/api/v1", api);
   app.get("/ui/", (c) => c.redirect("/ui", 308)); // a typed trailing slash still finds the console
-  app.route("/ui", uiApp({ ...deps, prefetch }));
+  app.route("/ui", uiApp(deps));
   return Object.assign(app, { front: bootFront({ ipxe, server: deps.server, metrics: deps.metrics, log }) });
 }

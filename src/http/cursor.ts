@@ -1,4 +1,4 @@
-import { normalizeMac } from "../boot/identity.ts";
+import { normalizeMac } from "../model/identity.ts";
 import type { PagePosition } from "../store/machines.ts";
 import { ValidationError } from "./errors.ts";
 

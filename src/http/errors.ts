@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { z } from "zod";
 import type { Logger } from "../log.ts";
+import { InvalidFieldError } from "../model/errors.ts";
 import { ConflictError, NotFoundError } from "../store/errors.ts";
 
 /** A 400 that names the failing field; the API's zod hook and handlers raise it. */
@@ -28,6 +29,8 @@ export function fromZod(error: z.ZodError, prefix = ""): ValidationError {
 /** Maps domain errors to statuses; anything unexpected is a logged 500 without internals in the body. */
 export function errorResponse(err: Error, c: Context, log: Logger): Response {
   if (err instanceof ValidationError) return c.json({ error: err.message, field: err.field, issues: err.issues }, 400);
+  if (err instanceof InvalidFieldError)
+    return c.json({ error: err.message, field: err.field, issues: [{ field: err.field, message: err.reason }] }, 400);
   if (err instanceof NotFoundError) return c.json({ error: err.message }, 404);
   if (err instanceof ConflictError) return c.json({ error: err.message, ...err.detail }, 409);
   if (err instanceof HTTPException) {

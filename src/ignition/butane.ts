@@ -2,11 +2,12 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { isMap, isScalar } from "yaml";
 import { encodeContents } from "./dataurl.ts";
-import { decodeDocument, type Pos, parseYaml, posOf } from "./decode.ts";
+import { decodeDocument, parseYaml, posOf } from "./decode.ts";
 import type { Diagnostic } from "./diagnostic.ts";
 import { checkChildConfig } from "./json.ts";
 import { localPath } from "./local.ts";
 import { desugarMountUnits } from "./mount-units.ts";
+import type { Parsed, Sugar } from "./parsed.ts";
 import { type Field, fieldsAt, IGNITION, type Node, type ObjectNode, type Spec, specAtMost, type Tag } from "./spec.ts";
 import { literalTemplater, type Templater } from "./template.ts";
 import { desugarTrees } from "./trees.ts";
@@ -19,14 +20,6 @@ import { desugarTrees } from "./trees.ts";
  * places where Kindling refuses more, and why).
  */
 export const FLATCAR_VERSIONS: Record<string, Spec> = { "1.0.0": "3.3.0", "1.1.0": "3.4.0" };
-
-export interface Parsed {
-  config: Record<string, unknown>;
-  spec: Spec;
-  diagnostics: Diagnostic[];
-  positions: Map<string, Pos>;
-  templated: Set<string>;
-}
 
 export interface ButaneOptions {
   strict?: boolean;
@@ -182,13 +175,6 @@ export function parseButane(text: string, opts: ButaneOptions = {}): Parsed | { 
   const ignition = (config.ignition ?? {}) as Record<string, unknown>;
   config.ignition = { ...ignition, version: spec };
   return { config, spec, diagnostics: [...all, ...errors], positions: decoded.positions, templated: decoded.templated };
-}
-
-export interface Sugar {
-  filesDir: string | undefined;
-  spec: Spec;
-  fail(path: string, message: string): void;
-  warn(path: string, message: string): void;
 }
 
 type Obj = Record<string, unknown>;

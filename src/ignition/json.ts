@@ -1,6 +1,6 @@
-import type { Parsed, Sugar } from "./butane.ts";
 import { decodeDocument, parseYaml } from "./decode.ts";
 import type { Diagnostic } from "./diagnostic.ts";
+import type { Parsed, Sugar } from "./parsed.ts";
 import { canonicalize, fieldsAt, IGNITION, isSpec, specAtMost } from "./spec.ts";
 import { literalTemplater, type Templater } from "./template.ts";
 import { unsupportedVersion, validateIgnition } from "./validate/index.ts";

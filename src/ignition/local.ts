@@ -1,5 +1,5 @@
 import { posix, resolve } from "node:path";
-import type { Sugar } from "./butane.ts";
+import type { Sugar } from "./parsed.ts";
 
 /**
  * Where a `local:` name points: joined onto the files directory and cleaned, as Butane does (so `/motd.txt` and

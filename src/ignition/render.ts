@@ -1,8 +1,9 @@
 import { maxIgnitionSpec } from "../flatcar/ignition-spec.ts";
-import { type Parsed, parseButane } from "./butane.ts";
+import { parseButane } from "./butane.ts";
 import type { Pos } from "./decode.ts";
 import { type Diagnostic, hasErrors, IgnitionError } from "./diagnostic.ts";
 import { parseIgnitionJson } from "./json.ts";
+import type { Parsed } from "./parsed.ts";
 import { canonicalize, fieldsNewerThan, pruneNewer, type Spec, specAtMost } from "./spec.ts";
 import { checkTemplater, literalTemplater, renderTemplater, type Templater, type TemplateValues } from "./template.ts";
 import { validateIgnition } from "./validate/index.ts";

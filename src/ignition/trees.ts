@@ -1,8 +1,8 @@
 import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { posix } from "node:path";
-import type { Sugar } from "./butane.ts";
 import { encodeContents } from "./dataurl.ts";
 import { localPath } from "./local.ts";
+import type { Sugar } from "./parsed.ts";
 
 type Obj = Record<string, unknown>;
 

@@ -2,7 +2,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { writeFileAtomic } from "../files/atomic.ts";
-import { FileLock } from "./file-lock.ts";
+import { FileLock } from "../store/file-lock.ts";
 
 /** What the running `kindling serve` says about itself, for the message a second one prints. */
 const HolderSchema = z.object({

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { normalizeMac } from "../boot/identity.ts";
+import { normalizeMac } from "./identity.ts";
 
 /** A MAC in any common notation, normalised to lower-case colon form; a bad one fails validation. */
 export const MacSchema = z.string().transform((value, ctx) => {

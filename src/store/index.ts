@@ -5,6 +5,7 @@ import { GroupStore } from "./groups.ts";
 import { HistoryWriter } from "./history-writer.ts";
 import { MachineStore } from "./machines.ts";
 import { ProfileStore } from "./profiles.ts";
+import { writeGeneration } from "./statements.ts";
 
 /** All table modules over one SQLite connection. */
 export class Store {
@@ -28,6 +29,21 @@ export class Store {
 
   static open(dataDir: string, opts: { maxDiscovered?: number } = {}): Store {
     return new Store(openDb(join(dataDir, "kindling.db")), opts);
+  }
+
+  /** Runs `fn` in one transaction: all its writes or none. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  /** Throws when the database cannot answer (`/healthz`). */
+  ping(): void {
+    this.db.prepare("SELECT 1").get();
+  }
+
+  /** Moves whenever something a boot answer depends on is written (statements.ts: writeGeneration). */
+  writeGeneration(): number {
+    return writeGeneration(this.db);
   }
 
   close(): void {

@@ -163,8 +163,8 @@ export class MachineStore {
     return out;
   }
 
-  /** Registers a machine; with a profile it is `ready`, without one `discovered`. */
-  create(input: MachineCreate): Machine {
+  /** Stores a new machine in the state its owner (boot/machines.ts) chose. */
+  create(input: MachineCreate, state: MachineState): Machine {
     if (this.get(input.mac)) throw new ConflictError(`machine ${input.mac} already exists`, { mac: input.mac });
     this.assertIpFree(input.ip, input.mac);
     const now = nowIso();
@@ -183,7 +183,7 @@ export class MachineStore {
         JSON.stringify(input.labels),
         JSON.stringify(input.metadata),
         input.profile ?? null,
-        input.profile ? "ready" : "discovered",
+        state,
         input.ip ?? null,
         now,
         now,
@@ -192,7 +192,7 @@ export class MachineStore {
     return this.require(input.mac);
   }
 
-  /** Writes the patched fields; state changes are the lifecycle's (boot/lifecycle-service.ts). */
+  /** Writes the patched fields; state changes are the owner's (boot/machines.ts). */
   update(mac: string, patch: MachineUpdate): Machine {
     if (patch.ip) this.assertIpFree(patch.ip, mac);
     const cols: Record<string, unknown> = {};
@@ -205,9 +205,10 @@ export class MachineStore {
     return this.require(mac);
   }
 
-  setState(mac: string, state: MachineState): Machine {
+  /** Stores a state the owner decided, with the moment the install finished when it did. */
+  setState(mac: string, state: MachineState, installedAt?: string): Machine {
     const cols: Record<string, unknown> = { state };
-    if (state === "installed") cols.installed_at = nowIso();
+    if (installedAt) cols.installed_at = installedAt;
     this.write(mac, cols);
     return this.require(mac);
   }

@@ -1,4 +1,5 @@
 import { GRUB_MACHINE_DIR } from "../boot/render-grub.ts";
+import { ASSETS } from "../files/assets.ts";
 import { FileCatalog, normaliseName, type Opened } from "./files.ts";
 
 /**
@@ -25,6 +26,7 @@ export interface BootVirtualFilesDeps {
   assetsRoots: readonly string[];
 }
 
+const ASSETS_PREFIX = `${ASSETS}/`;
 const MACHINE_CONFIG = new RegExp(`^${GRUB_MACHINE_DIR}/([^/]+)\\.cfg$`);
 
 export function bootVirtualFiles(d: BootVirtualFilesDeps): VirtualFiles {
@@ -40,7 +42,7 @@ export function bootVirtualFiles(d: BootVirtualFilesDeps): VirtualFiles {
       if (path === "grub/grub.cfg") return text(path, d.grubMain());
       const machine = MACHINE_CONFIG.exec(path);
       if (machine) return text(path, d.grubMachine(machine[1]!, client));
-      if (path.startsWith("assets/")) return assets.open(path.slice("assets/".length));
+      if (path.startsWith(ASSETS_PREFIX)) return assets.open(path.slice(ASSETS_PREFIX.length));
       return undefined;
     },
   };

@@ -125,7 +125,7 @@ describe("SubnetPool", () => {
 
   it("reads static reservations from machines.ip", () => {
     const machines = new MachineStore(db);
-    machines.create({ mac: A, ip: "10.0.0.77", labels: {}, metadata: {} });
+    machines.create({ mac: A, ip: "10.0.0.77", labels: {}, metadata: {} }, "discovered");
     expect(store.reservations()).toEqual(new Map([["10.0.0.77", A]]));
     expect(pool.choose(A, { reservations: store.reservations() })).toBe("10.0.0.77");
   });

@@ -139,7 +139,7 @@ describe("full mode: udhcpc as a PXE client", () => {
   it("an installed machine gets its lease but no boot file", () => {
     const mac = "02:78:00:00:00:99";
     withStore(dataDir, (s) => {
-      s.machines.create({ mac, labels: {}, metadata: {} });
+      s.machines.create({ mac, labels: {}, metadata: {} }, "discovered");
       s.machines.setState(mac, "installed");
     });
     const bound = udhcpc(mac, "PXEClient:Arch:00007:UNDI:003016", ["-x", "0x5d:0007"]);
@@ -152,9 +152,9 @@ describe("full mode: udhcpc as a PXE client", () => {
     const installed = "02:78:00:00:00:96";
     withStore(dataDir, (s) => {
       addProfiles(s);
-      s.machines.create({ mac: live, labels: {}, metadata: {}, profile: "live" });
+      s.machines.create({ mac: live, labels: {}, metadata: {}, profile: "live" }, "ready");
       s.machines.setState(live, "running");
-      s.machines.create({ mac: installed, labels: {}, metadata: {}, profile: "install" });
+      s.machines.create({ mac: installed, labels: {}, metadata: {}, profile: "install" }, "ready");
       s.machines.setState(installed, "running");
     });
     expect(udhcpc(live, "PXEClient:Arch:00007:UNDI:003016", ["-x", "0x5d:0007"])).toContain("boot_file=ipxe.efi ");
@@ -317,7 +317,7 @@ describe("proxy mode beside dnsmasq", () => {
     expect(fromKindling(plain)).toHaveLength(0);
     const mac = "02:79:00:00:00:31";
     withStore(dataDir, (s) => {
-      s.machines.create({ mac, labels: {}, metadata: {} });
+      s.machines.create({ mac, labels: {}, metadata: {} }, "discovered");
       s.machines.setState(mac, "installed");
     });
     const installed = pxe(mac, { arch: 0, vendorClass: "PXEClient:Arch:00000:UNDI:002001" });
@@ -329,7 +329,7 @@ describe("proxy mode beside dnsmasq", () => {
     const mac = "02:79:00:00:00:32";
     withStore(dataDir, (s) => {
       addProfiles(s);
-      s.machines.create({ mac, labels: {}, metadata: {}, profile: "live" });
+      s.machines.create({ mac, labels: {}, metadata: {}, profile: "live" }, "ready");
       s.machines.setState(mac, "running");
     });
     const r = pxe(mac, { arch: 0, vendorClass: "PXEClient:Arch:00000:UNDI:002001" });

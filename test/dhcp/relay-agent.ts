@@ -7,6 +7,7 @@ import { silentLogger } from "../../src/log.ts";
 import type { EventInput } from "../../src/model/event.ts";
 import { openDb } from "../../src/store/db.ts";
 import { Store } from "../../src/store/index.ts";
+import { machinesFor } from "../helpers/machines.ts";
 
 export interface RelayLab {
   store: Store;
@@ -72,7 +73,7 @@ export async function startRelayLab(
     httpPort: 8080,
     tftpEnabled: true,
     db: store.db,
-    machines: store.machines,
+    machines: machinesFor(store),
     events: { append: (e) => void events.push(e) },
     log: silentLogger,
   });

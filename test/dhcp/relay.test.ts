@@ -13,6 +13,7 @@ import { DhcpServer } from "../../src/dhcp/server.ts";
 import { silentLogger } from "../../src/log.ts";
 import type { EventInput } from "../../src/model/event.ts";
 import type { Store } from "../../src/store/index.ts";
+import { machinesFor } from "../helpers/machines.ts";
 import { type RelayLab, relayedRequest, startRelayLab } from "./relay-agent.ts";
 
 const PORT = 20000 + (process.pid % 20000);
@@ -172,7 +173,7 @@ describe("an advertised address no interface holds", () => {
       httpPort: 8080,
       tftpEnabled: true,
       db: store.db,
-      machines: store.machines,
+      machines: machinesFor(store),
       events: { append: () => {} },
       log,
     });
@@ -192,7 +193,7 @@ describe("mode off", () => {
       httpPort: 8080,
       tftpEnabled: true,
       db: store.db,
-      machines: store.machines,
+      machines: machinesFor(store),
       events: { append: () => {} },
       log: silentLogger,
     });

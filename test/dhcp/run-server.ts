@@ -9,6 +9,7 @@ import { DhcpConfigSchema } from "../../src/dhcp/config.ts";
 import { DhcpServer } from "../../src/dhcp/server.ts";
 import { createLogger } from "../../src/log.ts";
 import { Store } from "../../src/store/index.ts";
+import { machinesFor } from "../helpers/machines.ts";
 
 const args = JSON.parse(process.argv[2]!);
 const store = Store.open(args.dataDir);
@@ -19,7 +20,7 @@ const server = await DhcpServer.start({
   httpPort: args.httpPort ?? 8080,
   tftpEnabled: args.tftpEnabled ?? true,
   db: store.db,
-  machines: store.machines,
+  machines: machinesFor(store),
   events: store.events,
   log,
   // `kindling serve` asks BootService (groups and the default profile too); here the machine's own profile.

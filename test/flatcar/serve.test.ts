@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ReleaseSource } from "../../src/boot/releases.ts";
+import { assetsDir } from "../../src/files/assets.ts";
 import { Mirror } from "../../src/flatcar/mirror.ts";
 import { IMAGE, PXE_INITRD, PXE_KERNEL } from "../../src/flatcar/release.ts";
 import { silentLogger } from "../../src/log.ts";
@@ -37,7 +38,7 @@ beforeAll(async () => {
     },
   });
   mirror = new Mirror({
-    root: join(k.dataDir, "assets"),
+    root: assetsDir(k.dataDir),
     config: k.config.flatcar,
     events: k.store.events,
     log: silentLogger,

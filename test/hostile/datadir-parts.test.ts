@@ -10,8 +10,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { assetsDir } from "../../src/files/assets.ts";
 import { FlatcarConfigSchema } from "../../src/flatcar/config.ts";
-import { MANIFEST, Mirror } from "../../src/flatcar/mirror.ts";
+import { MANIFEST } from "../../src/flatcar/layout.ts";
+import { Mirror } from "../../src/flatcar/mirror.ts";
 import { IMAGE, PXE_INITRD, PXE_KERNEL } from "../../src/flatcar/release.ts";
 import { silentLogger } from "../../src/log.ts";
 import { ProfileCreateSchema } from "../../src/model/profile.ts";
@@ -100,7 +102,12 @@ async function killedSync(assets: string, version: string) {
   await sync.exited;
   const name = readdirSync(dir).find((f) => f.endsWith(".part"))!;
   expect(name).toContain(`.${sync.child.pid}.part`);
-  return { dir, name, size: statSync(join(dir, name)).size, pid: sync.child.pid! };
+  // Everything the killed process was writing: the .part, its filling mark, and any file it had in flight
+  // beside it (a signature being fetched), which depends on where the kill landed.
+  const leftovers = readdirSync(dir)
+    .filter((f) => f.includes(`.${sync.child.pid}.`))
+    .map((f) => join(dir, f));
+  return { dir, name, size: statSync(join(dir, name)).size, pid: sync.child.pid!, leftovers };
 }
 
 const kindling = (dataDir: string, ...args: string[]) =>
@@ -110,7 +117,7 @@ describe("a killed assets sync", () => {
   it("leaves a .part that /assets never serves, which the next sync (beside a running serve) resumes", async () => {
     origin.pace = 25;
     const dataDir = await mkdtemp(join(work, "data-"));
-    const assets = join(dataDir, "assets");
+    const assets = assetsDir(dataDir);
     const v = "4801.0.0";
     const left = await killedSync(assets, v);
     const file = left.name.replace(/\.\d+\.part$/, "");
@@ -159,7 +166,7 @@ describe("a killed assets sync", () => {
   it("`assets prune` removes what killed syncs left and leaves a running sync alone", async () => {
     origin.pace = 0;
     const dataDir = await mkdtemp(join(work, "data-"));
-    const assets = join(dataDir, "assets");
+    const assets = assetsDir(dataDir);
     const config = FlatcarConfigSchema.parse({
       origin: originUrl(),
       signingKey: join(work, "key.asc"),
@@ -189,10 +196,11 @@ describe("a killed assets sync", () => {
     expect(pruned.removed.map((r) => r.version)).toEqual(["4803.0.0"]);
     expect(existsSync(abandoned.dir)).toBe(false);
     expect(existsSync(releaseDir(assets, "4801.0.0"))).toBe(true);
-    // The .part, and the mark saying the killed process was filling that directory.
-    expect(pruned.strays.sort()).toEqual(
-      [join(pinned.dir, pinned.name), join(pinned.dir, `.filling-1.${pinned.pid}.tmp`)].sort(),
+    // The .part, the mark saying the killed process was filling that directory, and whatever else it had in flight.
+    expect(pinned.leftovers).toEqual(
+      expect.arrayContaining([join(pinned.dir, pinned.name), join(pinned.dir, `.filling-1.${pinned.pid}.tmp`)]),
     );
+    expect(pruned.strays.sort()).toEqual(pinned.leftovers.sort());
     expect(existsSync(pinned.dir)).toBe(true);
     expect(temporaries(pinned.dir)).toEqual([]);
 

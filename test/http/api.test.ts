@@ -53,7 +53,8 @@ describe("machines", () => {
     expect(m).toMatchObject({ ...body, state: "ready" });
     const got = await (await k.api("/machines/52:54:00:aa:00:02")).json();
     expect(got).toMatchObject(body);
-    expect(got.history[0].kind).toBe("machine.registered");
+    // Registering starts the mirror of its Flatcar release; offline here, its failure lands in this history too.
+    expect(got.history.map((e: { kind: string }) => e.kind)).toContain("machine.registered");
     await k.api("/machines", { method: "POST", json: { mac: "52:54:00:aa:00:03" } });
     expect((await (await k.api("/machines?state=ready")).json()).map((x: { mac: string }) => x.mac)).toContain(
       "52:54:00:aa:00:02",

@@ -177,6 +177,28 @@ describe("install to disk, over real HTTP with a scripted installer", () => {
     expect((await k.api("/groups/rack-z", { method: "DELETE" })).status).toBe(204);
   });
 
+  it("a group chosen by labels only the /ipxe request sent gives the Ignition too, through the whole install", async () => {
+    const mac = "52:54:00:7e:00:0b";
+    await k.api("/groups", {
+      method: "POST",
+      json: { name: "rack-q", selector: { rack: "q" }, profile: "install-sda", metadata: { role: "q-node" } },
+    });
+    // iPXE sends the label (from its script or a DHCP option); the machine record has none.
+    const boot = await ipxeUntil(k, `mac=${mac}&rack=q`, "kernel ");
+    const ignitionUrl = ignitionUrlOf(boot);
+    expect(new URL(ignitionUrl).searchParams.get("group")).toBe("rack-q");
+    const installer = JSON.parse(await curl([ignitionUrl]));
+    const script = dataUrlText(installer.storage.files[0].contents.source);
+    const final = script.match(/FINAL='([^']+)'/)?.[1] ?? script.match(/(http\S+\/ignition\/final\S+?)['"\s]/)?.[1];
+    expect(final, script).toContain("group=rack-q");
+    expect(JSON.parse(await curl([final!])).storage.files[0].path).toBe("/etc/hostname");
+    // The group is signed: moved to another group (or dropped), the URL is refused.
+    const moved = ignitionUrl.replace("group=rack-q", "group=rack-z");
+    expect(await curl(["-o", "/dev/null", "-w", "%{http_code}", moved])).toBe("403");
+    expect(await curl(["-o", "/dev/null", "-w", "%{http_code}", ignitionUrl.replace("&group=rack-q", "")])).toBe("403");
+    expect((await k.api("/groups/rack-q", { method: "DELETE" })).status).toBe(204);
+  });
+
   it("illegal transitions are 409 with the current state", async () => {
     const boot = await (await fetch(`${k.url}/ipxe?mac=${MAC}`)).text();
     const report = dataUrlText(JSON.parse(await curl([ignitionUrlOf(boot)])).storage.files[0].contents.source).match(

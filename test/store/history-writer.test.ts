@@ -61,7 +61,7 @@ describe("history writer (group commit)", () => {
 
   it("a sighting that only moves last_seen joins the batch; one that teaches a field is written at once", async () => {
     const { store, committed, close } = open();
-    store.machines.create({ mac: MAC, labels: {}, metadata: {} });
+    store.machines.create({ mac: MAC, labels: {}, metadata: {} }, "discovered");
     const seen = () => committed("SELECT first_seen, last_seen, uuid, hostname FROM machines")[0];
 
     // Never seen before: first_seen is set at once.
@@ -91,7 +91,7 @@ describe("history writer (group commit)", () => {
 
   it("touched() joins the batch: a machine asked about many times in one turn is one update, the newest time", async () => {
     const { store, committed, close } = open();
-    store.machines.create({ mac: MAC, labels: {}, metadata: {} });
+    store.machines.create({ mac: MAC, labels: {}, metadata: {} }, "discovered");
     store.history.recordSighting({ mac: MAC });
     const times: string[] = [];
     for (let i = 0; i < 5; i++) {

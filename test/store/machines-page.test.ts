@@ -22,7 +22,8 @@ function walk(store: Store, req: Omit<PageRequest, "after" | "before">) {
 describe("machine pages", () => {
   it("walks every machine once, in MAC order, forward and back", () => {
     const store = new Store(openDb(":memory:"));
-    for (const i of [5, 3, 9, 1, 7, 2, 8, 4, 6, 0]) store.machines.create({ mac: macOf(i), labels: {}, metadata: {} });
+    for (const i of [5, 3, 9, 1, 7, 2, 8, 4, 6, 0])
+      store.machines.create({ mac: macOf(i), labels: {}, metadata: {} }, "discovered");
     const { seen, pages } = walk(store, { limit: 3 });
     expect(seen).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map(macOf));
     expect(pages.map((p) => p.items.length)).toEqual([3, 3, 3, 1]);
@@ -57,7 +58,7 @@ describe("machine pages", () => {
 describe("discovered-machine cap", () => {
   it("forgets the least recently seen untouched machines and their events, never touched or registered ones", () => {
     const store = new Store(openDb(":memory:"), { maxDiscovered: 5 });
-    const registered = store.machines.create({ mac: macOf(100), labels: {}, metadata: {} });
+    const registered = store.machines.create({ mac: macOf(100), labels: {}, metadata: {} }, "discovered");
     store.machines.recordSighting({ mac: macOf(0) });
     store.machines.update(macOf(0), { hostname: "touched" }); // an operator edited it
     for (let i = 1; i <= 5; i++) {

@@ -47,7 +47,7 @@ describe("write generation", () => {
       return writeGeneration(db) - before;
     };
     const mac = "52:54:00:9e:00:01";
-    expect(moved(() => store.machines.create({ mac, labels: {}, metadata: {} }))).toBeGreaterThan(0);
+    expect(moved(() => store.machines.create({ mac, labels: {}, metadata: {} }, "discovered"))).toBeGreaterThan(0);
     expect(moved(() => store.machines.update(mac, { hostname: "n1" }))).toBeGreaterThan(0);
     expect(moved(() => store.profiles.put({ name: "p", localDisk: true } as never))).toBeGreaterThan(0);
     expect(

@@ -1,24 +1,20 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Machines } from "../../boot/machines.ts";
 import { GroupBodySchema, GroupCreateSchema } from "../../model/group.ts";
 import { NameSchema } from "../../model/mac.ts";
 import type { Store } from "../../store/index.ts";
-import { fromZod, ValidationError } from "../errors.ts";
+import { fromZod } from "../errors.ts";
 import { body, errors, json } from "./common.ts";
 
 const NameParam = z.object({ name: z.string().openapi({ param: { name: "name", in: "path" }, example: "rack-a" }) });
 const Group = GroupCreateSchema.extend({ createdAt: z.string(), updatedAt: z.string() }).meta({ id: "Group" });
 
-export function registerGroups(app: OpenAPIHono, store: Store, onAssign: (profile: string) => void): void {
+/** Reads come from the store; changes go through the machine owner (a group decides what machines boot). */
+export function registerGroups(app: OpenAPIHono, store: Store, machines: Machines): void {
   const nameOf = (raw: string) => {
     const r = NameSchema.safeParse(raw);
     if (!r.success) throw fromZod(r.error, "name");
     return r.data;
-  };
-  const profileMustExist = (name: string) => {
-    if (!store.profiles.get(name))
-      throw new ValidationError("profile", `profile: no profile named ${name}`, [
-        { field: "profile", message: "unknown profile" },
-      ]);
   };
 
   app.openapi(
@@ -39,14 +35,7 @@ export function registerGroups(app: OpenAPIHono, store: Store, onAssign: (profil
       request: body(GroupCreateSchema),
       responses: { 201: json(Group, "created"), ...errors(400, 401, 409, 413, 415) },
     }),
-    (c) => {
-      const g = c.req.valid("json");
-      profileMustExist(g.profile);
-      const created = store.groups.create(g);
-      store.events.append({ kind: "group.created", detail: { name: g.name } });
-      onAssign(g.profile);
-      return c.json(created, 201);
-    },
+    async (c) => c.json(await machines.createGroup(c.req.valid("json"), { by: "api" }), 201),
   );
 
   app.openapi(
@@ -68,15 +57,10 @@ export function registerGroups(app: OpenAPIHono, store: Store, onAssign: (profil
       request: { params: NameParam, ...body(GroupBodySchema) },
       responses: { 200: json(Group, "replaced"), 201: json(Group, "created"), ...errors(400, 401, 413, 415) },
     }),
-    (c) => {
+    async (c) => {
       const name = nameOf(c.req.valid("param").name);
-      const g = { name, ...c.req.valid("json") };
-      profileMustExist(g.profile);
-      const existed = store.groups.get(name) !== undefined;
-      const saved = store.groups.put(g);
-      store.events.append({ kind: existed ? "group.updated" : "group.created", detail: { name } });
-      onAssign(g.profile);
-      return c.json(saved, existed ? 200 : 201);
+      const { group, created } = await machines.putGroup({ name, ...c.req.valid("json") }, { by: "api" });
+      return c.json(group, created ? 201 : 200);
     },
   );
 
@@ -88,10 +72,8 @@ export function registerGroups(app: OpenAPIHono, store: Store, onAssign: (profil
       request: { params: NameParam },
       responses: { 204: { description: "deleted" }, ...errors(400, 401, 404) },
     }),
-    (c) => {
-      const name = nameOf(c.req.valid("param").name);
-      store.groups.delete(name);
-      store.events.append({ kind: "group.deleted", detail: { name } });
+    async (c) => {
+      await machines.deleteGroup(nameOf(c.req.valid("param").name), { by: "api" });
       return c.body(null, 204);
     },
   );

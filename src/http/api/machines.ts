@@ -1,5 +1,5 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import type { Lifecycle } from "../../boot/lifecycle-service.ts";
+import type { Machines } from "../../boot/machines.ts";
 import { MacSchema } from "../../model/mac.ts";
 import { MachineCreateSchema, MachineSchema, MachineStateSchema, MachineUpdateSchema } from "../../model/machine.ts";
 import type { Store } from "../../store/index.ts";
@@ -16,13 +16,8 @@ const Machine = MachineSchema.meta({ id: "Machine" });
 export const DEFAULT_PAGE = 100;
 export const MAX_PAGE = 1000;
 
-/** `onAssign` is told of every profile a machine is given (the mirror prefetches its release). */
-export function registerMachines(
-  app: OpenAPIHono,
-  store: Store,
-  lifecycle: Lifecycle,
-  onAssign: (profile: string | null | undefined) => void,
-): void {
+/** Reads come from the store; every change goes through the machine owner. */
+export function registerMachines(app: OpenAPIHono, store: Store, machines: Machines): void {
   const macOf = (raw: string) => {
     const r = MacSchema.safeParse(raw);
     if (!r.success)
@@ -30,12 +25,6 @@ export function registerMachines(
         { field: "mac", message: "not a MAC address" },
       ]);
     return r.data;
-  };
-  const profileMustExist = (name: string | null | undefined) => {
-    if (name && !store.profiles.get(name))
-      throw new ValidationError("profile", `profile: no profile named ${name}`, [
-        { field: "profile", message: "unknown profile" },
-      ]);
   };
 
   app.openapi(
@@ -95,14 +84,7 @@ export function registerMachines(
       request: body(MachineCreateSchema),
       responses: { 201: json(Machine, "registered"), ...errors(400, 401, 409, 413, 415) },
     }),
-    (c) => {
-      const input = c.req.valid("json");
-      profileMustExist(input.profile);
-      const m = store.machines.create(input);
-      store.events.append({ mac: m.mac, kind: "machine.registered", detail: { profile: m.profile, via: "api" } });
-      onAssign(m.profile);
-      return c.json(m, 201);
-    },
+    async (c) => c.json(await machines.register(c.req.valid("json"), { by: "api" }), 201),
   );
 
   app.openapi(
@@ -131,14 +113,8 @@ export function registerMachines(
       request: { params: MacParam, ...body(MachineUpdateSchema) },
       responses: { 200: json(Machine, "updated"), ...errors(400, 401, 404, 409, 413, 415) },
     }),
-    (c) => {
-      const mac = macOf(c.req.valid("param").mac);
-      const patch = c.req.valid("json");
-      profileMustExist(patch.profile);
-      const m = lifecycle.update(mac, patch, { by: "api" });
-      if (patch.profile) onAssign(patch.profile);
-      return c.json(m, 200);
-    },
+    async (c) =>
+      c.json(await machines.update(macOf(c.req.valid("param").mac), c.req.valid("json"), { by: "api" }), 200),
   );
 
   app.openapi(
@@ -149,10 +125,8 @@ export function registerMachines(
       request: { params: MacParam },
       responses: { 204: { description: "deleted" }, ...errors(400, 401, 404) },
     }),
-    (c) => {
-      const mac = macOf(c.req.valid("param").mac);
-      store.machines.delete(mac);
-      store.events.append({ mac, kind: "machine.deleted", detail: { via: "api" } });
+    async (c) => {
+      await machines.remove(macOf(c.req.valid("param").mac), "delete", { by: "api" });
       return c.body(null, 204);
     },
   );
@@ -165,7 +139,7 @@ export function registerMachines(
       request: { params: MacParam },
       responses: { 200: json(Machine, "now ready"), ...errors(400, 401, 404, 409) },
     }),
-    (c) => c.json(lifecycle.apply(macOf(c.req.valid("param").mac), "reinstall", { by: "api" }), 200),
+    async (c) => c.json(await machines.reinstall(macOf(c.req.valid("param").mac), { by: "api" }), 200),
   );
 
   app.openapi(
@@ -176,11 +150,8 @@ export function registerMachines(
       request: { params: MacParam },
       responses: { 204: { description: "forgotten" }, ...errors(400, 401, 404) },
     }),
-    (c) => {
-      const mac = macOf(c.req.valid("param").mac);
-      const m = store.machines.require(mac);
-      store.machines.delete(mac);
-      store.events.append({ mac, kind: "lifecycle.forget", detail: { from: m.state, by: "api" } });
+    async (c) => {
+      await machines.remove(macOf(c.req.valid("param").mac), "forget", { by: "api" });
       return c.body(null, 204);
     },
   );

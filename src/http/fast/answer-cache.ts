@@ -1,4 +1,4 @@
-import type { ReleaseStatus } from "../../boot/releases.ts";
+import type { ReleaseStatus } from "../../flatcar/mirror.ts";
 import type { Occurrence } from "../../limits/coalesce.ts";
 import type { FlatcarRelease } from "../../model/profile.ts";
 

@@ -4,7 +4,6 @@ import type { ReleaseSource } from "../../boot/releases.ts";
 import type { BootService, IpxeAnswer } from "../../boot/service.ts";
 import type { CoalescedLog } from "../../limits/coalesce.ts";
 import type { Store } from "../../store/index.ts";
-import { writeGeneration } from "../../store/statements.ts";
 import { AnswerCache, type CachedAnswer } from "./answer-cache.ts";
 
 export interface IpxeAnswersDeps {
@@ -39,7 +38,7 @@ export class IpxeAnswers {
     const { store } = this.deps;
     const key = `${ip ?? ""} ${query}`;
     const now = Date.now();
-    const cached = this.cache.get(key, writeGeneration(store.db), now);
+    const cached = this.cache.get(key, store.writeGeneration(), now);
     if (cached && this.releaseCurrent(cached)) {
       seenAgain(store, cached.mac);
       this.deps.coalesced.record(cached.occurrence);
@@ -52,12 +51,12 @@ export class IpxeAnswers {
 
   private render(key: string, query: string, ip: string | undefined, now: number): IpxeAnswer {
     const { boot, store, coalesced } = this.deps;
-    const before = writeGeneration(store.db);
+    const before = store.writeGeneration();
     const { value: answer, recorded } = coalesced.capturing(() =>
       store.history.reading(() => boot.ipxe(parseQuery(query), ip)),
     );
     if (answer.outcome !== "too-many-new") this.deps.recent.note(ip, answer.mac);
-    const generation = writeGeneration(store.db);
+    const generation = store.writeGeneration();
     const occurrence = recorded.length === 1 && recorded[0]!.kind === "ipxe.request" ? recorded[0] : undefined;
     if (generation !== before || !occurrence || answer.status !== 200 || !answer.mac || !CACHEABLE.has(answer.outcome))
       return answer;

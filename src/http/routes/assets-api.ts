@@ -1,4 +1,5 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { boardUrlPath } from "../../flatcar/layout.ts";
 import type { Mirror } from "../../flatcar/mirror.ts";
 import { boardOf, ReleaseRequestSchema } from "../../flatcar/release.ts";
 import { body, errors, json } from "../api/common.ts";
@@ -83,7 +84,7 @@ export function registerAssets(app: OpenAPIHono, mirror: Mirror): void {
             channel: release.channel,
             board,
             version,
-            basePath: `/assets/flatcar/${release.channel}/${board}`,
+            basePath: boardUrlPath(release.channel, release.arch),
           },
           200,
         );

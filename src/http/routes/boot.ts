@@ -1,8 +1,8 @@
 import { Hono } from "hono";
 import { normalizeIp } from "../../boot/attribution.ts";
-import { normalizeMac } from "../../boot/identity.ts";
 import { bootScript } from "../../boot/render.ts";
 import type { Signer } from "../../boot/sign.ts";
+import { normalizeMac } from "../../model/identity.ts";
 import type { Store } from "../../store/index.ts";
 import type { IpxeAnswers } from "../fast/ipxe-answers.ts";
 
@@ -37,13 +37,14 @@ export function bootRoutes(deps: { ipxe: IpxeAnswers; store: Store; signer: Sign
     if (!mac) return c.json({ error: "bad or missing mac" }, 400);
     const m = store.machines.get(mac);
     if (!m) return c.json({ error: `machine ${mac} not found` }, 404);
-    const signed = signer.verify("metadata", mac, c.req.query("exp"), c.req.query("sig")) === "ok";
+    const signed =
+      signer.verify("metadata", mac, c.req.query("exp"), c.req.query("sig"), Date.now(), c.req.query("group")) === "ok";
     const { metadata, ...identity } = m;
     return c.json(signed ? { ...identity, metadata } : identity);
   });
 
   app.get("/healthz", (c) => {
-    store.db.prepare("SELECT 1").get();
+    store.ping();
     return c.json({ status: "ok" });
   });
 

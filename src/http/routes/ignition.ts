@@ -1,11 +1,11 @@
 import { type Context, Hono } from "hono";
 import type { IgnitionConfigs, Stage } from "../../boot/configs.ts";
-import { normalizeMac } from "../../boot/identity.ts";
 import { REPORT_KINDS, type ReportKind } from "../../boot/lifecycle.ts";
-import type { Lifecycle } from "../../boot/lifecycle-service.ts";
+import type { Machines } from "../../boot/machines.ts";
 import type { Purpose, Signer } from "../../boot/sign.ts";
 import type { CoalescedLog } from "../../limits/coalesce.ts";
 import type { Logger } from "../../log.ts";
+import { normalizeMac } from "../../model/identity.ts";
 import type { Store } from "../../store/index.ts";
 import { clientIp } from "./boot.ts";
 
@@ -18,7 +18,7 @@ const REPORT_TAIL = 8 * 1024;
  */
 export function ignitionRoutes(deps: {
   configs: IgnitionConfigs;
-  lifecycle: Lifecycle;
+  machines: Machines;
   store: Store;
   signer: Signer;
   log: Logger;
@@ -27,14 +27,19 @@ export function ignitionRoutes(deps: {
   /** When set, the request must also come from the address leased to the MAC (full DHCP mode). */
   leasedIp: ((mac: string) => string | undefined) | undefined;
 }): Hono {
-  const { configs, lifecycle, store, signer, log, leasedIp, coalesced } = deps;
+  const { configs, machines, store, signer, log, leasedIp, coalesced } = deps;
   const app = new Hono();
 
-  /** The MAC when the URL carries a valid signature for `purpose`; otherwise a 403 response (and an event). */
+  /**
+   * The MAC when the URL carries a valid signature for `purpose`; otherwise a 403 response (and an event).
+   * A `group` in the URL is part of what was signed (the group the machine booted through).
+   */
   const authorize = (c: Context, purpose: Purpose): string | Response => {
     const mac = normalizeMac(c.req.query("mac") ?? "");
     const ip = clientIp(c);
-    let verdict: string = mac ? signer.verify(purpose, mac, c.req.query("exp"), c.req.query("sig")) : "invalid";
+    let verdict: string = mac
+      ? signer.verify(purpose, mac, c.req.query("exp"), c.req.query("sig"), Date.now(), c.req.query("group"))
+      : "invalid";
     if (mac && verdict === "ok" && leasedIp && leasedIp(mac) !== ip) verdict = "not-from-leased-ip";
     if (mac && verdict === "ok") return mac;
     coalesced.record({
@@ -58,7 +63,7 @@ export function ignitionRoutes(deps: {
     if (typeof mac !== "string") return mac;
     const machine = store.machines.get(mac);
     if (!machine) return c.json({ error: `machine ${mac} not found` }, 404);
-    const answer = configs.forMachine(machine, stage);
+    const answer = configs.forMachine(machine, stage, undefined, c.req.query("group"));
     if (!answer.ok) {
       store.events.append({
         mac,
@@ -93,7 +98,7 @@ export function ignitionRoutes(deps: {
     if (!REPORT_KINDS.includes(kind as ReportKind))
       return c.json({ error: `kind must be one of ${REPORT_KINDS.join(", ")}`, field: "kind" }, 400);
     const text = await c.req.text();
-    const m = lifecycle.apply(mac, kind as ReportKind, {
+    const m = await machines.report(mac, kind as ReportKind, {
       by: "report",
       ip: clientIp(c),
       detail: text ? { log: text.slice(-REPORT_TAIL) } : {},

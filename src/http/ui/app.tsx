@@ -2,12 +2,13 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { type Context, Hono } from "hono";
 import type { IgnitionConfigs } from "../../boot/configs.ts";
-import { normalizeMac } from "../../boot/identity.ts";
-import type { Lifecycle } from "../../boot/lifecycle-service.ts";
+import type { Machines } from "../../boot/machines.ts";
 import type { BootService } from "../../boot/service.ts";
 import type { Mirror } from "../../flatcar/mirror.ts";
 import { ReleaseRequestSchema } from "../../flatcar/release.ts";
 import type { CoalescedLog } from "../../limits/coalesce.ts";
+import { InvalidFieldError } from "../../model/errors.ts";
+import { normalizeMac } from "../../model/identity.ts";
 import { MachineStateSchema, MachineUpdateSchema } from "../../model/machine.ts";
 import { ConflictError, NotFoundError } from "../../store/errors.ts";
 import type { Store } from "../../store/index.ts";
@@ -29,13 +30,11 @@ export interface UiDeps {
   store: Store;
   boot: BootService;
   configs: IgnitionConfigs;
-  lifecycle: Lifecycle;
+  machines: Machines;
   mirror: Mirror;
   apiToken: string;
   /** Counts refused logins (anyone who reaches the console can try). */
   coalesced: CoalescedLog;
-  /** Told of every profile the console assigns (the mirror starts fetching its release). */
-  prefetch: (profile: string | null | undefined) => void;
 }
 
 /** Machines per console page: the console never renders more than this many rows. */
@@ -60,7 +59,7 @@ const backTo = (raw: unknown, fallback: string) =>
 
 /** The operator console at /ui: server-rendered pages, plain forms (POST-redirect-GET with a flash message), htmx polling for live tables. */
 export function uiApp(deps: UiDeps): Hono {
-  const { store, boot, mirror, lifecycle } = deps;
+  const { store, boot, mirror, machines } = deps;
   const sessions = new Sessions(deps.apiToken);
   const app = new Hono();
 
@@ -210,17 +209,20 @@ export function uiApp(deps: UiDeps): Hono {
   });
 
   /** Profile (and hostname, when given) for one machine; returns what went wrong, in words, or nothing. */
-  const assign = (mac: string, profile: unknown, hostname: unknown): string | undefined => {
+  const assign = async (mac: string, profile: unknown, hostname: unknown): Promise<string | undefined> => {
     const patch = MachineUpdateSchema.safeParse({
       profile: profile || undefined,
       ...(typeof hostname === "string" && hostname.trim() ? { hostname: hostname.trim() } : {}),
     });
     if (!patch.success) return patch.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
     if (!patch.data.profile) return "choose a profile";
-    if (!store.profiles.get(patch.data.profile)) return `no profile named ${patch.data.profile}`;
-    if (!store.machines.get(mac)) return `no machine ${mac}`;
-    lifecycle.update(mac, patch.data, { by: "ui" });
-    deps.prefetch(patch.data.profile);
+    try {
+      await machines.update(mac, patch.data, { by: "ui" });
+    } catch (err) {
+      if (err instanceof InvalidFieldError || err instanceof NotFoundError || err instanceof ConflictError)
+        return err.message;
+      throw err;
+    }
     return undefined;
   };
 
@@ -228,13 +230,9 @@ export function uiApp(deps: UiDeps): Hono {
     const form = (await formOf(c)) ?? {};
     const mac = normalizeMac(c.req.param("mac")) ?? c.req.param("mac");
     const back = backTo(form.back, `/ui/machines/${mac}`);
-    try {
-      const error = assign(mac, form.profile, form.hostname);
-      if (error) return flashRedirect(c, back, { kind: "error", text: `${mac}: ${error}` });
-    } catch (err) {
-      if (err instanceof ConflictError) return flashRedirect(c, back, { kind: "error", text: err.message });
-      throw err;
-    }
+    const error = await assign(mac, form.profile, form.hostname);
+    if (error)
+      return flashRedirect(c, back, { kind: "error", text: error.startsWith(mac) ? error : `${mac}: ${error}` });
     return flashRedirect(c, back, { kind: "ok", text: `${mac} now boots profile ${form.profile}.` });
   });
 
@@ -246,8 +244,8 @@ export function uiApp(deps: UiDeps): Hono {
     const failures: string[] = [];
     for (const raw of macs) {
       const mac = normalizeMac(raw) ?? raw;
-      const error = assign(mac, form.profile, undefined);
-      if (error) failures.push(`${mac}: ${error}`);
+      const error = await assign(mac, form.profile, undefined);
+      if (error) failures.push(error.startsWith(mac) ? error : `${mac}: ${error}`);
     }
     const done = macs.length - failures.length;
     if (failures.length > 0)
@@ -261,10 +259,10 @@ export function uiApp(deps: UiDeps): Hono {
     });
   });
 
-  app.post("/machines/:mac/reinstall", (c) => {
+  app.post("/machines/:mac/reinstall", async (c) => {
     const mac = normalizeMac(c.req.param("mac")) ?? c.req.param("mac");
     try {
-      lifecycle.apply(mac, "reinstall", { by: "ui" });
+      await machines.reinstall(mac, { by: "ui" });
     } catch (err) {
       if (err instanceof ConflictError || err instanceof NotFoundError)
         return flashRedirect(c, `/ui/machines/${mac}`, { kind: "error", text: `Cannot reinstall: ${err.message}` });
@@ -276,12 +274,15 @@ export function uiApp(deps: UiDeps): Hono {
     });
   });
 
-  app.post("/machines/:mac/forget", (c) => {
+  app.post("/machines/:mac/forget", async (c) => {
     const mac = normalizeMac(c.req.param("mac")) ?? c.req.param("mac");
-    const m = store.machines.get(mac);
-    if (!m) return flashRedirect(c, "/ui/machines", { kind: "error", text: `No machine ${mac}.` });
-    store.machines.delete(mac);
-    store.events.append({ mac, kind: "lifecycle.forget", detail: { from: m.state, by: "ui" } });
+    try {
+      await machines.remove(mac, "forget", { by: "ui" });
+    } catch (err) {
+      if (err instanceof NotFoundError)
+        return flashRedirect(c, "/ui/machines", { kind: "error", text: `No machine ${mac}.` });
+      throw err;
+    }
     return flashRedirect(c, "/ui/machines", {
       kind: "ok",
       text: `Forgot ${mac}; its next boot shows it as discovered.`,

@@ -1,5 +1,5 @@
 import type { ObjectNode } from "../spec.ts";
-import type { Check } from "./rules.ts";
+import type { Check } from "./check.ts";
 
 type Obj = Record<string, unknown>;
 

@@ -1,7 +1,8 @@
 import type { Diagnostic } from "../diagnostic.ts";
 import { IGNITION, IGNITION_SCHEMAS, isSpec, type Node, SPECS, type Spec } from "../spec.ts";
+import type { Check } from "./check.ts";
 import { duplicates } from "./dups.ts";
-import { type Check, RULES } from "./rules.ts";
+import { RULES } from "./rules.ts";
 
 /**
  * Validates an Ignition config at the spec named by its `ignition.version`: shape first (the zod schema of

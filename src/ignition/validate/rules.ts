@@ -1,23 +1,12 @@
 import { posix } from "node:path";
 import { parseDataUrl } from "../dataurl.ts";
-import type { Spec } from "../spec.ts";
+import { type Check, notEmpty, type Obj, str } from "./check.ts";
 import { diskRules, storageRules, topLevelRules } from "./storage.ts";
 import { parseUnit, unitSyntaxError } from "./unit-syntax.ts";
 import { parseGoUrl, urlError } from "./url.ts";
 
-/** Where a rule reports: `sub` is a path below the object being checked ("" for the object itself). */
-export interface Check {
-  spec: Spec;
-  path: string;
-  error(sub: string, message: string): void;
-  warn(sub: string, message: string): void;
-}
-export type Obj = Record<string, unknown>;
 type Rule = (o: Obj, c: Check) => void;
 
-export const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
-/** Ignition's `NotEmpty`: set and not "". */
-export const notEmpty = (v: unknown): v is string => typeof v === "string" && v !== "";
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
 /** Absolute and clean (Go's path.Clean leaves it unchanged); undefined when fine. */

@@ -1,6 +1,5 @@
 import { posix } from "node:path";
-import type { Check, Obj } from "./rules.ts";
-import { notEmpty } from "./rules.ts";
+import { type Check, notEmpty, type Obj } from "./check.ts";
 
 const list = (v: unknown): Obj[] => (Array.isArray(v) ? (v as Obj[]) : []);
 

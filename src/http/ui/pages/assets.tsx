@@ -1,5 +1,6 @@
-import type { MirrorStatus, Progress } from "../../../flatcar/mirror.ts";
 import { formatBytes } from "../../../flatcar/progress.ts";
+import type { MirrorStatus } from "../../../flatcar/status.ts";
+import type { Progress } from "../../../flatcar/sync.ts";
 import { ago } from "../format.ts";
 import { Csrf, Page, Time } from "../layout.tsx";
 import type { Flash } from "../session.ts";

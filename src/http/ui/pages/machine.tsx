@@ -47,6 +47,8 @@ export const MachinePage = (props: {
         <dd>{release}</dd>
         <dt>Arch</dt>
         <dd>{m.arch ?? "?"}</dd>
+        <dt>Loader</dt>
+        <dd>{m.loader ?? "the profile's (iPXE unless it says GRUB)"}</dd>
         <dt>IP</dt>
         <dd class="mono">{m.ip ?? "—"}</dd>
         <dt>UUID / serial</dt>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { macFromBytes, normalizeArch, normalizeMac, normalizeUuid } from "../../src/boot/identity.ts";
+import { macFromBytes, normalizeArch, normalizeMac, normalizeUuid } from "../../src/model/identity.ts";
 
 describe("normalizeMac", () => {
   it.each([
