@@ -15,7 +15,8 @@ import { DhcpServer } from "./dhcp/server.ts";
 import { assetsDir } from "./files/assets.ts";
 import { Mirror } from "./flatcar/mirror.ts";
 import { checkProfile } from "./http/api/profile-check.ts";
-import { createApp } from "./http/app.ts";
+import { createApp, type KindlingApp } from "./http/app.ts";
+import { putInFront } from "./http/fast/front.ts";
 import { CoalescedLog } from "./limits/coalesce.ts";
 import { tryListen } from "./listen.ts";
 import { DataDirLock } from "./lock/data-dir.ts";
@@ -168,7 +169,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       const { host, port } = config.http;
       const http = await tryListen(
         { what: "HTTP", flag: "http-port", host, port, strict: config.strictListeners, log },
-        () => listenHttp(app.fetch, host, port),
+        () => listenHttp(app, host, port),
       );
       if (http) {
         httpPort = (http.address() as AddressInfo).port;
@@ -285,12 +286,9 @@ function drainHttp(http: Server, deadline: number, log: Logger): Promise<void> {
   });
 }
 
-function listenHttp(
-  fetch: (req: Request, env: unknown) => Response | Promise<Response>,
-  host: string,
-  port: number,
-): Promise<Server> {
-  const server = createAdaptorServer({ fetch, hostname: host, port }) as Server;
+function listenHttp(app: KindlingApp, host: string, port: number): Promise<Server> {
+  const server = createAdaptorServer({ fetch: app.fetch, hostname: host, port }) as Server;
+  putInFront(server, app.front);
   return new Promise((res, rej) => {
     server.once("error", rej);
     server.listen(port, host, () => {

@@ -23,6 +23,8 @@ import { checkProfile } from "./api/profile-check.ts";
 import { registerProfiles } from "./api/profiles.ts";
 import { bearerAuth } from "./auth.ts";
 import { errorResponse } from "./errors.ts";
+import { bootFront, type FrontListener } from "./fast/front.ts";
+import { IpxeAnswers } from "./fast/ipxe-answers.ts";
 import { registerAssets } from "./routes/assets-api.ts";
 import { bootRoutes } from "./routes/boot.ts";
 import { fileRoutes, type Served } from "./routes/files.ts";
@@ -56,10 +58,14 @@ export interface AppDeps {
   ipxeBinRoots: () => readonly string[];
 }
 
+/** The hono app, and the listener that answers the boot scripts in front of it (fast/front.ts). */
+export type KindlingApp = Hono & { front: FrontListener };
+
 /** Composes the boot routes (open), signed per-machine routes, the static trees (open), the API (bearer token) and the console. */
-export function createApp(deps: AppDeps): Hono {
+export function createApp(deps: AppDeps): KindlingApp {
   const { log } = deps;
   const app = new Hono();
+  const ipxe = new IpxeAnswers(deps);
   app.onError((err, c) => errorResponse(err, c, log));
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.use("*", ...observeHttp(deps.metrics, log));
@@ -77,7 +83,7 @@ export function createApp(deps: AppDeps): Hono {
   app.use("*", (c, next) => (c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next)));
   app.route("/", metricsRoute(deps.metrics));
 
-  app.route("/", bootRoutes(deps));
+  app.route("/", bootRoutes({ ...deps, ipxe }));
   app.route("/", ignitionRoutes(deps));
   // A whole-file GET by a known boot client (kernel, initrd, iPXE binary, install image) joins its boot story.
   const served = (s: Served) => {
@@ -119,5 +125,5 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/api/v1", api);
   app.get("/ui/", (c) => c.redirect("/ui", 308)); // a typed trailing slash still finds the console
   app.route("/ui", uiApp(deps));
-  return app;
+  return Object.assign(app, { front: bootFront({ ipxe, server: deps.server, metrics: deps.metrics, log }) });
 }
