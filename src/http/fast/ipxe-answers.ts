@@ -1,5 +1,6 @@
 import { getQueryParam } from "hono/utils/url";
 import type { RecentClients } from "../../boot/attribution.ts";
+import type { Machines } from "../../boot/machines.ts";
 import type { ReleaseSource } from "../../boot/releases.ts";
 import type { BootService, IpxeAnswer } from "../../boot/service.ts";
 import type { CoalescedLog } from "../../limits/coalesce.ts";
@@ -8,6 +9,8 @@ import { AnswerCache, type CachedAnswer } from "./answer-cache.ts";
 
 export interface IpxeAnswersDeps {
   boot: BootService;
+  /** The machine owner: a replayed answer is a sighting too. */
+  machines: Pick<Machines, "seenAgain">;
   store: Store;
   coalesced: CoalescedLog;
   recent: RecentClients;
@@ -40,7 +43,7 @@ export class IpxeAnswers {
     const now = Date.now();
     const cached = this.cache.get(key, store.writeGeneration(), now);
     if (cached && this.releaseCurrent(cached)) {
-      seenAgain(store, cached.mac);
+      this.deps.machines.seenAgain(cached.mac);
       this.deps.coalesced.record(cached.occurrence);
       this.deps.recent.note(ip, cached.mac);
       return store.history.committed().then(() => cached);
@@ -88,14 +91,6 @@ export class IpxeAnswers {
       now.state === "ready" && now.version === a.release.ready.version && now.basePath === a.release.ready.basePath
     );
   }
-}
-
-/**
- * The sighting of a machine whose previous request, the same as this one, taught nothing new: only its
- * `last_seen` moves, in the group commit (HistoryWriter.recordSighting's common case, without its read).
- */
-function seenAgain(store: Store, mac: string): void {
-  store.history.touched(mac);
 }
 
 /** The query as hono's `c.req.query()` reads it (first value of a repeated key, `+` and `%xx` decoded). */
