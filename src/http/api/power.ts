@@ -5,7 +5,7 @@ import { BmcInputSchema, BmcViewSchema, PowerActionSchema, PowerStateSchema, vie
 import type { PowerResult } from "../../power/service.ts";
 import { KeyRotationError, type Power } from "../../power/start.ts";
 import { ValidationError } from "../errors.ts";
-import { body, ErrorSchema, errors, json } from "./common.ts";
+import { body, ErrorSchema, errors, json, macOf } from "./common.ts";
 
 const MacParam = z.object({
   mac: z.string().openapi({ param: { name: "mac", in: "path" }, example: "52:54:00:12:34:56" }),
@@ -49,14 +49,6 @@ const bmcFailure = {
 };
 
 export function registerPower(app: OpenAPIHono, power: Power): void {
-  const macOf = (raw: string) => {
-    const r = MacSchema.safeParse(raw);
-    if (!r.success)
-      throw new ValidationError("mac", `mac: not a MAC address: ${JSON.stringify(raw)}`, [
-        { field: "mac", message: "not a MAC address" },
-      ]);
-    return r.data;
-  };
   const by = "api" as const;
 
   app.openapi(
