@@ -73,44 +73,14 @@ describe("kindling machines power / bmc / reinstall --power-cycle", () => {
     expect(noPassword.stderr).toMatch(/--password-file FILE .* or KINDLING_BMC_PASSWORD/);
     const file = join(dir, "pw");
     writeFileSync(file, `${PASSWORD}\n`, { mode: 0o600 });
-    const set = await kindling([
-      "machines",
-      "bmc",
-      "set",
-      MAC,
-      "--driver",
-      "redfish",
-      "--address",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--username",
-      "admin",
-      "--password-file",
-      file,
-      "--ca-cert",
-      certFile,
-    ]);
+    // The Redfish simulator's BMC, named the same way every time; only where the password comes from differs.
+    const setBmc = (...extra: string[]) => [
+      ...["machines", "bmc", "set", MAC, "--driver", "redfish", "--address", "127.0.0.1", "--port", String(port)],
+      ...["--username", "admin", "--ca-cert", certFile, ...extra],
+    ];
+    const set = await kindling(setBmc("--password-file", file));
     expect(set.stdout).toBe(`${MAC}: BMC redfish 127.0.0.1:${port} (password set)\n`);
-    const byEnv = await kindling(
-      [
-        "machines",
-        "bmc",
-        "set",
-        MAC,
-        "--driver",
-        "redfish",
-        "--address",
-        "127.0.0.1",
-        "--port",
-        String(port),
-        "--username",
-        "admin",
-        "--ca-cert",
-        certFile,
-      ],
-      { KINDLING_BMC_PASSWORD: PASSWORD },
-    );
+    const byEnv = await kindling(setBmc(), { KINDLING_BMC_PASSWORD: PASSWORD });
     expect(byEnv.code).toBe(0);
     const show = await kindling(["machines", "bmc", "show", MAC]);
     expect(show.stdout).toMatch(/password\s+set/);
