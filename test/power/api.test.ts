@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loadConfig } from "../../src/config.ts";
 import { startKindling } from "../../src/server.ts";
 import { freePort, type JsonResponse, type Running, TEST_TOKEN } from "../helpers/kindling.ts";
-import { RedfishSim, VirtualChassis } from "./rig/redfish-sim.ts";
+import type { RedfishSim } from "./rig/redfish-sim.ts";
 import { scratchDir } from "./rig/scratch.ts";
-import { selfSigned } from "./rig/tls.ts";
+import { startRedfishSim } from "./rig/simulator.ts";
 
 const PASSWORD = "Masked-Secret-93ad01";
 const TIMEOUT_S = 2;
@@ -68,16 +68,7 @@ async function kindlingWithLog(): Promise<Running> {
 }
 
 beforeAll(async () => {
-  const tls = selfSigned(scratchDir("kindling-bmc-tls-"));
-  cert = tls.cert;
-  sim = new RedfishSim({
-    username: "admin",
-    password: PASSWORD,
-    cert: tls.cert,
-    key: tls.key,
-    chassis: new VirtualChassis(),
-  });
-  simPort = await sim.listen();
+  ({ sim, port: simPort, cert } = await startRedfishSim({ password: PASSWORD }));
   // A BMC that never answers: UDP datagrams are swallowed, TCP connections are accepted and left silent.
   udp = createSocket("udp4");
   await new Promise<void>((r) => udp.bind(0, "127.0.0.1", r));

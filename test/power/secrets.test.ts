@@ -3,9 +3,8 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { Keyring, keyIdOf } from "../../src/power/keyring.ts";
 import { type Running, startTestKindling, tempDir } from "../helpers/kindling.ts";
-import { RedfishSim, VirtualChassis } from "./rig/redfish-sim.ts";
-import { scratchDir } from "./rig/scratch.ts";
-import { selfSigned } from "./rig/tls.ts";
+import type { RedfishSim } from "./rig/redfish-sim.ts";
+import { startRedfishSim } from "./rig/simulator.ts";
 
 const PASSWORD = "Unique-BMC-Secret-4f1c9e";
 const MAC = "52:54:00:18:00:01";
@@ -16,16 +15,7 @@ let cert: string;
 const running: Running[] = [];
 
 beforeAll(async () => {
-  const tls = selfSigned(scratchDir("kindling-bmc-tls-"));
-  cert = tls.cert;
-  sim = new RedfishSim({
-    username: "admin",
-    password: PASSWORD,
-    cert: tls.cert,
-    key: tls.key,
-    chassis: new VirtualChassis(),
-  });
-  simPort = await sim.listen();
+  ({ sim, port: simPort, cert } = await startRedfishSim({ password: PASSWORD }));
 });
 afterAll(() => sim.close());
 afterEach(async () => {
