@@ -24,6 +24,7 @@ import { errorResponse } from "./errors.ts";
 import { registerAssets } from "./routes/assets-api.ts";
 import { bootRoutes } from "./routes/boot.ts";
 import { fileRoutes, type Served } from "./routes/files.ts";
+import { type DatabaseHealth, healthRoutes } from "./routes/health.ts";
 import { ignitionRoutes } from "./routes/ignition.ts";
 import { uiApp } from "./ui/app.tsx";
 
@@ -50,6 +51,8 @@ export interface AppDeps {
   /** Roots of `/assets/*` and `/ipxe-bin/*`. */
   assetsRoots: () => readonly string[];
   ipxeBinRoots: () => readonly string[];
+  /** What /healthz probes; default: the SQLite file of `store`. */
+  database?: DatabaseHealth;
 }
 
 /** Composes the boot routes (open), signed per-machine routes, the static trees (open), the API (bearer token) and the console. */
@@ -73,6 +76,7 @@ export function createApp(deps: AppDeps): Hono {
   app.use("*", (c, next) => (c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next)));
   app.route("/", metricsRoute(deps.metrics));
 
+  app.route("/", healthRoutes(deps.database ?? sqliteHealth(deps.store)));
   app.route("/", bootRoutes(deps));
   app.route("/", ignitionRoutes(deps));
   // A whole-file GET by a known boot client (kernel, initrd, iPXE binary, install image) joins its boot story.
@@ -115,4 +119,19 @@ export function createApp(deps: AppDeps): Hono {
   app.get("/ui/", (c) => c.redirect("/ui", 308)); // a typed trailing slash still finds the console
   app.route("/ui", uiApp(deps));
   return app;
+}
+
+function sqliteHealth(store: Store): DatabaseHealth {
+  return {
+    engine: "sqlite",
+    async probe() {
+      const started = performance.now();
+      try {
+        store.ping();
+        return { reachable: true, latencyMs: performance.now() - started };
+      } catch (err) {
+        return { reachable: false, error: (err as Error).message };
+      }
+    },
+  };
 }

@@ -46,11 +46,6 @@ export function bootRoutes(deps: {
     return c.json(signed ? { ...identity, metadata } : identity);
   });
 
-  app.get("/healthz", (c) => {
-    store.ping();
-    return c.json({ status: "ok" });
-  });
-
   return app;
 }
 
