@@ -164,10 +164,11 @@ export class FullResponder {
     const requested = req.options.get(Opt.RequestedIp);
     const out: Outgoing[] = [];
     const up = this.d.databaseUp();
+    let refused: RefusedError | undefined;
     for (const { pool, link } of cands) {
       // Without the database only a client's own lease can be confirmed: no offer that its REQUEST could not bind.
       if (!up && pool.current(mac)?.state !== "bound") {
-        this.refused(r, "offer");
+        refused = this.refused(r, "offer");
         continue;
       }
       const ip = pool.choose(mac, { requested, reservations });
@@ -183,6 +184,7 @@ export class FullResponder {
       this.replies.event(r, "dhcp.offer", { ip, link: link?.name ?? null });
       out.push({ packet: reply, link, port: "dhcp", ...this.dest(req, MessageType.OFFER) });
     }
+    if (out.length === 0 && refused) throw refused;
     return out;
   }
 
