@@ -5,6 +5,7 @@
  * only the start applies.
  */
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { z } from "zod";
 import type { Logger } from "../log.ts";
 import type { LeaseRepository } from "../store/lease-repository.ts";
 import type { Lease } from "../store/leases.ts";
@@ -19,10 +20,18 @@ const RECLAIM_GRACE_MS = 24 * 3600_000;
 const RECLAIM_EVERY_MS = 60_000;
 const RECLAIM_LIMIT = 1000;
 
-interface Renewal {
-  subnet: string;
-  lease: Lease;
-}
+const RenewalSchema = z.object({
+  subnet: z.string(),
+  lease: z.object({
+    ip: z.ipv4(),
+    mac: z.string(),
+    state: z.literal("bound"),
+    expiresAt: z.number(),
+    hostname: z.string().nullable(),
+    updatedAt: z.number(),
+  }),
+});
+type Renewal = z.infer<typeof RenewalSchema>;
 
 export interface LeaseSyncOptions {
   repository: LeaseRepository;
@@ -72,7 +81,7 @@ export class LeaseSync {
 
   /** A renewal acknowledged from memory: kept on disk before the ACK leaves, written once the database answers. */
   record(subnet: string, lease: Lease): void {
-    this.pending.set(`${subnet} ${lease.ip}`, { subnet, lease });
+    this.pending.set(`${subnet} ${lease.ip}`, { subnet, lease: { ...lease, state: "bound" } });
     this.writeJournal();
   }
 
@@ -148,7 +157,7 @@ export class LeaseSync {
     const file = this.o.replayFile;
     if (!file || !existsSync(file)) return [];
     try {
-      return JSON.parse(readFileSync(file, "utf8")) as Renewal[];
+      return z.array(RenewalSchema).parse(JSON.parse(readFileSync(file, "utf8")));
     } catch (err) {
       this.o.log.error({ err, file }, "dhcp: renewal journal unreadable; ignoring it");
       return [];

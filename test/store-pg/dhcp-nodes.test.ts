@@ -80,7 +80,15 @@ function leaseClient(scenario: Record<string, unknown>): Promise<LeaseClientResu
   });
 }
 
-const sample = (n: number) => [...acked].slice(0, n).map(([mac, ip]) => ({ mac, ip }));
+const sample = (n: number, from = 0) => [...acked].slice(from, from + n).map(([mac, ip]) => ({ mac, ip }));
+let extra: Record<string, unknown>;
+
+/** SIGKILL to every process in the node's namespace (the node's tsx and node processes, nothing else). */
+async function kill(which: "a" | "b"): Promise<void> {
+  for (const pid of spawnSync("ip", ["netns", "pids", ns[which].name], { encoding: "utf8" }).stdout.split(/\s+/))
+    if (pid) process.kill(Number(pid), "SIGKILL");
+  await until(`node ${which} gone`, () => !node[which].alive() || undefined, 10_000);
+}
 
 beforeAll(async () => {
   postgres = startPostgres();
@@ -97,7 +105,7 @@ beforeAll(async () => {
   cli.ip("link", "set", "br0", "up");
   cli.ip("route", "add", "default", "dev", "br0");
   // A short backoff cap, so the nodes find PostgreSQL again within seconds of its restart.
-  const extra = { database: url, postgres: { poolMax: 4, backoffMaxMs: 1000 }, logLevel: "info" };
+  extra = { database: url, postgres: { poolMax: 4, backoffMaxMs: 1000 }, logLevel: "info" };
   // One after the other: the second waits at the migration lock, then finds nothing to do.
   [node.a, node.b] = await Promise.all([serve(lab, ns.a, A, dhcp, extra), serve(lab, ns.b, B, dhcp, extra)]);
 }, 180_000);
@@ -251,10 +259,35 @@ describe("two Kindling nodes on one PostgreSQL", () => {
     expect(fresh.answers).toMatchObject([{ type: "ACK" }]);
   }, 180_000);
 
+  it("renewals a node acknowledged without PostgreSQL and then crashed with are written when it starts again", async () => {
+    const known = sample(20, 40);
+    const before = await rows();
+    postgres.stopServer();
+    try {
+      await until("node B reports the database unreachable", () => healthz(ns.b, B).ok === false || undefined, 20_000);
+      // Unicast to node B: only it hears them.
+      const renewed = await leaseClient({ op: "renew", leases: known, to: B, concurrency: 8 });
+      for (const { mac, ip } of known)
+        expect(renewed.answers.find((a) => a.mac === mac)).toMatchObject({ type: "ACK", ip, server: B });
+      await kill("b");
+    } finally {
+      postgres.start();
+    }
+    await until("node A reports the database reachable", () => healthz(ns.a, A).ok || undefined, 30_000);
+    // Node A never saw them: their only record is node B's journal.
+    const meanwhile = await rows();
+    for (const { ip } of known) expect(meanwhile.get(ip)!.expires).toBe(before.get(ip)!.expires);
+    node.b = await serve(lab, ns.b, B, dhcp, { ...extra, dataDir: node.b.dataDir });
+    await until("node B's journal written", () => node.b.metric("kindling_dhcp_replay_waiting") === 0 || undefined);
+    const after = await rows();
+    for (const { mac, ip } of known) {
+      expect(after.get(ip)).toMatchObject({ mac, state: "bound" });
+      expect(after.get(ip)!.expires).toBeGreaterThan(before.get(ip)!.expires);
+    }
+  }, 180_000);
+
   it("node A killed with SIGKILL: node B renews every client with the address it had", async () => {
-    for (const pid of spawnSync("ip", ["netns", "pids", ns.a.name], { encoding: "utf8" }).stdout.split(/\s+/))
-      if (pid) process.kill(Number(pid), "SIGKILL");
-    await until("node A gone", () => !node.a.alive() || undefined, 10_000);
+    await kill("a");
     const all = sample(acked.size);
     const r = await leaseClient({ op: "renew", leases: all, to: "255.255.255.255", concurrency: 32 });
     const wrong = all.filter(
