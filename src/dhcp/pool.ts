@@ -231,8 +231,9 @@ export class SubnetPool {
     const before = this.leases.get(n);
     const mine = this.byMac.get(mac);
     if (mine !== undefined && mine !== n) this.cancelOffer(mac);
-    const pending =
-      !(before && before.mac === mac && before.state === "bound") && this.bindableBy(n, mac, reservations);
+    // Already held for the client (its lease, or this node's offer of it): nothing to hold meanwhile.
+    const held = before !== undefined && before.mac === mac && (before.state === "bound" || before.state === "offered");
+    const pending = !held && this.bindableBy(n, mac, reservations);
     if (pending) this.hold(n, { ip, mac, state: "offered", expiresAt: now + leaseMs, hostname, updatedAt: now });
     let r: Awaited<ReturnType<LeaseRepository["bind"]>>;
     try {

@@ -323,14 +323,20 @@ export class DhcpServer {
     // of a burst, so a burst of REQUESTs costs one commit and its ACKs leave together).
     if (Array.isArray(result)) return this.deliver(result, maxSize);
     this.pending++;
-    result
-      .then(
-        (replies) => this.deliver(replies, maxSize),
-        (err) => this.failed(err, rinfo.address),
-      )
-      .finally(() => {
-        if (--this.pending === 0) this.drained?.();
-      });
+    result.then(
+      (replies) => {
+        this.settled();
+        this.deliver(replies, maxSize);
+      },
+      (err) => {
+        this.settled();
+        this.failed(err, rinfo.address);
+      },
+    );
+  }
+
+  private settled(): void {
+    if (--this.pending === 0) this.drained?.();
   }
 
   private deliver(replies: Outgoing[], maxSize: number): void {
