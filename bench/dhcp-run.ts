@@ -6,11 +6,12 @@
  * With --pg, a PostgreSQL 15 cluster (test/helpers/postgres.ts, PostgreSQL's durable defaults) runs for the
  * whole run and each step of a PostgreSQL column gets a fresh database in it: `kea-pg` is Kea with its
  * lease-database on PostgreSQL (schema from `kea-admin db-init pgsql`), `kindling-pg` (--kindling-pg) is
- * Kindling with `database` pointing there. PostgreSQL shares the server's CPU, and its CPU time counts as
+ * Kindling with `database` pointing there, `kindling-pg-2` two such nodes on one segment (a bridge in the
+ * client's namespace; perfdhcp broadcasts and takes each DISCOVER's first OFFER). PostgreSQL shares the server's CPU, and its CPU time counts as
  * the server's: one box running the DHCP server and its database, the load generator on the other core.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ServerArgs, startKindling, until } from "../test/dhcp/harness.ts";
@@ -22,7 +23,7 @@ const flag = (name: string) => process.argv.includes(`--${name}`);
 const SECONDS = Number(arg("seconds") ?? 3);
 const ONLY = (
   arg("only") ??
-  ["kindling,dnsmasq,kea", flag("pg") ? "kea-pg,kea-pg-mt" : "", flag("kindling-pg") ? "kindling-pg" : ""]
+  ["kindling,dnsmasq,kea", flag("pg") ? "kea-pg,kea-pg-mt" : "", flag("kindling-pg") ? "kindling-pg,kindling-pg-2" : ""]
     .filter(Boolean)
     .join(",")
 ).split(",");
@@ -34,6 +35,8 @@ const LADDER = [
 const RATES = arg("rates")?.split(",").map(Number) ?? LADDER;
 const SERVER = "10.64.0.1";
 const CLIENT = "10.64.0.2";
+/** The second node of a two-node peer, on the same segment (a bridge in the client's namespace). */
+const SERVER2 = "10.64.0.3";
 // A /10: a step of 24,000/s for 3 s needs 72,000 addresses, more than a /16 holds. With a /16 the top steps
 // measured pool exhaustion (every server stopped at the same 65,265 leases), not speed.
 const CIDR = "10.64.0.0/10";
@@ -79,9 +82,9 @@ function postgresPids(): string[] {
 
 /** CPU milliseconds (user + system) used so far by the processes in `ns` (the server and nothing else), and by
  * PostgreSQL when the step's server keeps its leases there. */
-function cpuMs(ns: Netns): number {
+function cpuMs(nss: Netns[]): number {
   let ticks = 0;
-  for (const pid of [...pidsIn(ns), ...(stepDatabase ? postgresPids() : [])]) {
+  for (const pid of [...nss.flatMap(pidsIn), ...(stepDatabase ? postgresPids() : [])]) {
     try {
       // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
       const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
@@ -94,15 +97,25 @@ function cpuMs(ns: Netns): number {
 }
 const CLOCK_TICKS = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 
-const rcvbufErrors = (ns: Netns) =>
-  Number(ns.run(["nstat", "-az", "UdpRcvbufErrors"]).stdout.match(/UdpRcvbufErrors\s+(\d+)/)?.[1] ?? NaN);
+const rcvbufErrors = (nss: Netns | Netns[]) =>
+  [nss]
+    .flat()
+    .reduce(
+      (n, ns) =>
+        n + Number(ns.run(["nstat", "-az", "UdpRcvbufErrors"]).stdout.match(/UdpRcvbufErrors\s+(\d+)/)?.[1] ?? NaN),
+      0,
+    );
 
 interface Peer {
   name: string;
   /** Keeps its leases in PostgreSQL: the step creates a database for it and `countLeases` checks it after. */
   postgres?: { countLeases(db: string): Promise<number> };
-  /** Starts the server in `ns`; returns a stop function. */
-  start(ns: Netns, lab: Lab, dir: string): Promise<() => Promise<void>>;
+  /**
+   * Starts the server in `ns` (and its second node in `ns2`, for a two-node peer); returns a stop function.
+   * perfdhcp then broadcasts from a bridge both nodes hang off, and takes the first OFFER of each DISCOVER.
+   */
+  start(ns: Netns, lab: Lab, dir: string, ns2?: Netns): Promise<() => Promise<void>>;
+  nodes?: 2;
 }
 
 async function countRows(db: string, sql: string): Promise<number> {
@@ -195,6 +208,23 @@ const peers: Peer[] = [
     },
   },
   {
+    name: "kindling-pg-2",
+    nodes: 2,
+    postgres: { countLeases: (db) => countRows(db, "SELECT count(*) AS n FROM leases") },
+    async start(ns, lab, dir, ns2) {
+      const database = postgres!.url(stepDatabase!);
+      const node = (n: Netns, advertise: string, name: string) => {
+        const dataDir = join(dir, name);
+        mkdirSync(dataDir);
+        return startKindling(lab, n, { config: kindlingConfig, advertise, dataDir, database });
+      };
+      const nodes = await Promise.all([node(ns, SERVER, "a"), node(ns2!, SERVER2, "b")]);
+      return async () => {
+        await Promise.all(nodes.map((k) => k.stop()));
+      };
+    },
+  },
+  {
     name: "dnsmasq",
     async start(ns, lab, dir) {
       const leases = join(dir, "dnsmasq.leases");
@@ -247,7 +277,8 @@ const peers: Peer[] = [
   },
 ];
 
-function perfdhcp(ns: Netns, srv: Netns, rate: number, step: number): Step {
+/** `to`: perfdhcp's local side and target: the one server by address, or both nodes by broadcast from the bridge. */
+function perfdhcp(ns: Netns, srv: Netns[], rate: number, step: number, to: [string, string]): Step {
   const before = [rcvbufErrors(srv), rcvbufErrors(ns)];
   const cpuBefore = cpuMs(srv);
   const n = rate * SECONDS;
@@ -263,7 +294,7 @@ function perfdhcp(ns: Netns, srv: Netns, rate: number, step: number): Step {
       "single",
       "-4",
       "-l",
-      CLIENT,
+      to[0],
       "-r",
       String(rate),
       "-R",
@@ -276,7 +307,7 @@ function perfdhcp(ns: Netns, srv: Netns, rate: number, step: number): Step {
       base,
       "-W",
       "1500000",
-      SERVER,
+      to[1],
     ],
     {
       allowFail: true,
@@ -306,8 +337,21 @@ async function step(peer: Peer, rate: number, i: number): Promise<Step> {
   try {
     const srv = lab.ns("s");
     const cli = lab.ns("c");
-    lab.link(srv, "k0", `${SERVER}/10`, cli, "eth0", `${CLIENT}/10`);
-    const stop = await peer.start(srv, lab, dir);
+    const servers = [srv];
+    let to: [string, string] = [CLIENT, SERVER];
+    if (peer.nodes === 2) {
+      const srv2 = lab.ns("t");
+      servers.push(srv2);
+      cli.ip("link", "add", "br0", "type", "bridge");
+      lab.link(srv, "k0", `${SERVER}/10`, cli, "p0", undefined);
+      lab.link(srv2, "k0", `${SERVER2}/10`, cli, "p1", undefined);
+      for (const port of ["p0", "p1"]) cli.ip("link", "set", port, "master", "br0");
+      cli.ip("addr", "add", `${CLIENT}/10`, "dev", "br0");
+      cli.ip("link", "set", "br0", "up");
+      cli.ip("route", "add", "default", "dev", "br0");
+      to = ["br0", "all"];
+    } else lab.link(srv, "k0", `${SERVER}/10`, cli, "eth0", `${CLIENT}/10`);
+    const stop = await peer.start(srv, lab, dir, servers[1]);
     // Same warm-up for every server: measure only once a handful of exchanges complete.
     await until(
       `${peer.name} answering`,
@@ -317,7 +361,7 @@ async function step(peer: Peer, rate: number, i: number): Promise<Step> {
             "perfdhcp",
             "-4",
             "-l",
-            CLIENT,
+            to[0],
             "-r",
             "10",
             "-R",
@@ -328,14 +372,14 @@ async function step(peer: Peer, rate: number, i: number): Promise<Step> {
             "mac=02:ff:00:00:00:00",
             "-W",
             "500000",
-            SERVER,
+            to[1],
           ],
           { allowFail: true, timeoutMs: 20_000 },
         ).status === 0 || undefined,
       30_000,
     );
-    for (const pid of pidsIn(srv)) spawnSync("taskset", ["-a", "-cp", SERVER_CPU, pid]);
-    const s = perfdhcp(cli, srv, rate, i + 1);
+    for (const pid of servers.flatMap(pidsIn)) spawnSync("taskset", ["-a", "-cp", SERVER_CPU, pid]);
+    const s = perfdhcp(cli, servers, rate, i + 1, to);
     await stop();
     if (peer.postgres) {
       const rows = await peer.postgres.countLeases(stepDatabase!);
@@ -412,3 +456,6 @@ ratio("kindling-pg", "kea-pg-mt");
 ratio("kea-pg", "kea");
 ratio("kea-pg-mt", "kea");
 ratio("kindling-pg", "kindling");
+ratio("kindling-pg-2", "kea-pg");
+ratio("kindling-pg-2", "kea-pg-mt");
+ratio("kindling-pg-2", "kindling-pg");

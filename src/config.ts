@@ -7,6 +7,7 @@ import { DhcpConfigSchema } from "./dhcp/config.ts";
 import { FlatcarConfigSchema } from "./flatcar/config.ts";
 import { ConfigError } from "./model/errors.ts";
 import { POWER_KEY_ENV, PowerConfigSchema } from "./power/config.ts";
+import { PgSettingsSchema } from "./store/pg/settings.ts";
 import { TftpConfigSchema } from "./tftp/config.ts";
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
@@ -17,6 +18,19 @@ const bool = z.preprocess(
 
 export const ConfigSchema = z.strictObject({
   dataDir: z.string().default("./data"),
+  /**
+   * Where the leases live: unset, the SQLite file in the data dir; a `postgres://` URL, a PostgreSQL database
+   * that several nodes share (pool settings under `postgres:`).
+   */
+  database: z
+    .string()
+    .regex(
+      /^postgres(ql)?:\/\/\S+$/,
+      "must be a postgres:// or postgresql:// URL (unset: the SQLite file in the data dir)",
+    )
+    .optional(),
+  /** Connection pool of `database` when it is PostgreSQL (store/pg/settings.ts); ignored on SQLite. */
+  postgres: PgSettingsSchema.omit({ url: true }).prefault({}),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Address machines use to reach Kindling; default: the first non-loopback IPv4. */
   advertise: z.ipv4().optional(),
@@ -85,6 +99,12 @@ export type Config = z.infer<typeof ConfigSchema> & { advertise: string };
 /** Flags and env names for the settings people set most; anything else goes in the YAML file. */
 export const SETTINGS = [
   { flag: "data-dir", env: "KINDLING_DATA_DIR", path: ["dataDir"], help: "data directory (SQLite, token, mirror)" },
+  {
+    flag: "database",
+    env: "KINDLING_DATABASE",
+    path: ["database"],
+    help: "postgres:// URL of a database shared by several nodes (unset: SQLite in the data dir)",
+  },
   {
     flag: "log-level",
     env: "KINDLING_LOG_LEVEL",

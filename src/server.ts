@@ -24,6 +24,7 @@ import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics/metrics.ts";
 import { startPower } from "./power/start.ts";
 import { Store } from "./store/index.ts";
+import { openLeaseDatabase } from "./store/lease-database.ts";
 import { LeaseStore } from "./store/leases.ts";
 import { tftpRoots } from "./tftp/files.ts";
 import { stageSignedLoaders } from "./tftp/loaders.ts";
@@ -71,6 +72,19 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     mkdirSync(assetsRoot(config), { recursive: true });
     const store = Store.open(config.dataDir, { maxDiscovered: config.boot.maxDiscovered });
     closers.push(() => store.close());
+    const sqliteFile = join(config.dataDir, "kindling.db");
+    const database = await openLeaseDatabase(
+      { url: config.database, postgres: config.postgres, sqlite: { db: store.db, file: sqliteFile } },
+      log,
+    );
+    // Closed after the DHCP server has drained (closers run in reverse, after the listeners).
+    closers.push(() => database.close());
+    if (database.engine === "postgres")
+      log.info(
+        { engine: "postgres", database: database.where, sqlite: sqliteFile },
+        "store: PostgreSQL holds the leases; machines, profiles, groups and events stay in this node's SQLite file (they move to PostgreSQL in the next step)",
+      );
+    else log.info({ engine: "sqlite", database: sqliteFile }, "store: SQLite");
     // What unauthenticated HTTP clients can repeat at any rate becomes a bounded number of events and log lines,
     // written through the boot requests' group commit.
     const coalesced = new CoalescedLog({ events: store.history, log });
@@ -117,7 +131,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     bootRoots.push(loaders);
     const power = startPower(config, store, machines, log);
     closers.push(() => power.close());
-    // Read-only here: the DHCP server writes leases through its own LeaseStore.
+    // Read-only here: the DHCP server writes leases through its own repository.
     const leases = new LeaseStore(store.db);
     // TFTP and asset requests name only an IP: DHCP leases and /ipxe requests teach which MAC is behind it.
     const recent = new RecentClients();
@@ -131,7 +145,9 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       dhcp: () => dhcp?.stats(),
       tftp: () => tftp?.stats(),
       subscribe: (listener) => store.events.subscribe(listener),
+      database: () => ({ engine: database.engine, available: database.available(), pool: database.pool() }),
     });
+    database.onQuery((ms, ok) => metrics.observeQuery(ms, ok));
     closers.push(() => metrics.close());
     const app = createApp({
       store,
@@ -146,7 +162,13 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       apiToken: token.token,
       metrics,
       recent,
-      leasedIp: config.boot.requireLeasedIp ? (mac) => leases.boundIp(mac) : undefined,
+      // On PostgreSQL the DHCP server's view (following every node's writes) answers without a round trip.
+      leasedIp: config.boot.requireLeasedIp
+        ? database.repository
+          ? (mac) => dhcp?.boundIp(mac)
+          : (mac) => leases.boundIp(mac)
+        : undefined,
+      database,
       bodyLimit: config.http.bodyLimit,
       coalesced,
       assetsRoots: () => [assetsRoot(config)],
@@ -215,6 +237,18 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
             httpPort: httpPort ?? config.http.port,
             tftpEnabled: tftp !== undefined,
             db: store.db,
+            ...(database.repository
+              ? {
+                  leaseDatabase: {
+                    repository: database.repository,
+                    available: () => database.available(),
+                    replayFile: join(config.dataDir, "lease-replay.json"),
+                  },
+                  // Nodes sharing a database start their next-fit cursors apart.
+                  startAt: Math.floor(Math.random() * 2 ** 31),
+                }
+              : {}),
+            coalesced,
             machines,
             events: attributed,
             log,

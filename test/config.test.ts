@@ -15,6 +15,22 @@ describe("config", () => {
     expect(c.advertise).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
   });
 
+  it("database: SQLite when unset, a postgres:// URL with its pool under postgres:, anything else named", () => {
+    expect(loadConfig({ env: {} }).database).toBeUndefined();
+    const url = "postgres://kindling:secret@db.example:5432/kindling";
+    const c = loadConfig({ env: { KINDLING_DATABASE: url }, overrides: { postgres: { poolMax: 4 } } });
+    expect(c.database).toBe(url);
+    expect(c.postgres).toMatchObject({ poolMax: 4, maxWaiting: 1000, statementTimeoutMs: 5000 });
+    expect(loadConfig({ env: {}, flags: { database: "postgresql://k@/k?host=/run/postgresql" } }).database).toBe(
+      "postgresql://k@/k?host=/run/postgresql",
+    );
+    expect(() => loadConfig({ env: { KINDLING_DATABASE: "mysql://x/y" } })).toThrow(
+      /database: must be a postgres:\/\/ or postgresql:\/\/ URL .*env KINDLING_DATABASE/,
+    );
+    expect(() => loadConfig({ env: {}, overrides: { postgres: { poolMax: 0 } } })).toThrow(/postgres\.poolMax/);
+    expect(() => loadConfig({ env: {}, overrides: { postgres: { url: url } } })).toThrow(/postgres/);
+  });
+
   it("layers: file < env < flags", () => {
     const d = tempDir();
     const file = join(d, "k.yaml");

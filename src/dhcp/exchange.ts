@@ -48,3 +48,11 @@ export const ZERO = "0.0.0.0";
 export const BROADCAST = "255.255.255.255";
 /** Longest client-chosen text kept in a lease or an event, and longest option 82 echoed: one option's worth. */
 export const MAX_TEXT = 255;
+
+/**
+ * A request that needs the lease database while it cannot answer (unreachable or too busy): no reply, the
+ * client retries. Counted apart from other drops.
+ */
+export class RefusedError extends DropError {
+  override name = "RefusedError";
+}

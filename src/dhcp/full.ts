@@ -2,16 +2,19 @@
  * Full mode: Kindling is the network's DHCP server. It owns the subnet pools and their leases, and answers
  * every client (RFC 2131), adding boot information for network-boot clients.
  */
+import type { Occurrence } from "../limits/coalesce.ts";
 import { ReportLimiter } from "../limits/report-limit.ts";
 import type { Logger } from "../log.ts";
-import type { LeaseStore } from "../store/leases.ts";
+import type { LeaseRepository } from "../store/lease-repository.ts";
+import type { Lease } from "../store/leases.ts";
+import { DatabaseBusyError, DatabaseUnavailableError } from "../store/pg/database.ts";
 import type { DhcpConfig } from "./config.ts";
-import { BROADCAST, type DhcpRequest, DropError, MAX_TEXT, type Outgoing, ZERO } from "./exchange.ts";
+import { BROADCAST, type DhcpRequest, DropError, MAX_TEXT, type Outgoing, RefusedError, ZERO } from "./exchange.ts";
 import { intToIp } from "./ip.ts";
 import type { Link } from "./links.ts";
 import { MessageType, messageTypeName, Opt } from "./options.ts";
 import { BROADCAST_FLAG, DhcpOptions, type DhcpPacket } from "./packet.ts";
-import { SubnetPool } from "./pool.ts";
+import { type BindResult, SubnetPool } from "./pool.ts";
 import type { Replies } from "./replies.ts";
 
 /** A full pool, or declined addresses, are logged and recorded at most this often per subnet. */
@@ -21,10 +24,24 @@ export interface FullDeps {
   config: DhcpConfig;
   /** Kindling's address, naming the subnet served when no serving link is known. */
   advertise: string;
-  leases: LeaseStore;
+  /** Decides every bind, release and decline (lease-repository.ts). */
+  leases: LeaseRepository;
+  /** Static reservations (`machines.ip`), ip → mac; read on every DISCOVER and REQUEST, so cached. */
+  reservations: () => Map<string, string>;
+  /** Whether the lease database answers (false while PostgreSQL is unreachable; always true on SQLite). */
+  databaseUp: () => boolean;
+  /** Renewals acknowledged from memory while the database was unreachable, written to it once it is back. */
+  replay: (subnet: string, lease: Lease) => void;
+  /** Refusals for want of a database, as one log line and event per window (limits/coalesce.ts). */
+  refusals: { record(o: Occurrence): void };
+  /** Where each pool's next-fit cursor starts (a different place per node sharing a database). */
+  startAt?: number;
   log: Logger;
   now: () => number;
 }
+
+/** The database cannot answer now; anything else a repository throws is a bug or a broken file. */
+const unavailable = (err: unknown) => err instanceof DatabaseUnavailableError || err instanceof DatabaseBusyError;
 
 export class FullResponder {
   readonly pools: SubnetPool[];
@@ -39,10 +56,18 @@ export class FullResponder {
   ) {
     this.exhaustedReports = new ReportLimiter(REPORT_MS, d.now);
     this.declineReports = new ReportLimiter(REPORT_MS, d.now);
-    this.pools = d.config.subnets.map((s) => new SubnetPool(s, d.leases, d.now));
-    // Oldest first, so quarantines come back in the order they began.
-    const leases = this.pools.length ? d.leases.all().sort((a, b) => a.updatedAt - b.updatedAt) : [];
-    for (const l of leases) this.pools.find((p) => p.contains(l.ip))?.restore(l);
+    this.pools = d.config.subnets.map((s) => new SubnetPool(s, d.leases, d.now, d.startAt));
+  }
+
+  /** Fills the pools' views from the repository's rows (at start); oldest first, so quarantines keep their order. */
+  restore(leases: Lease[]): void {
+    for (const l of [...leases].sort((a, b) => a.updatedAt - b.updatedAt))
+      this.pools.find((p) => p.contains(l.ip))?.restore(l);
+  }
+
+  /** Rows other nodes wrote (PostgreSQL's change feed), each applied to the pool of its subnet. */
+  apply(leases: (Lease & { subnet: string })[]): void {
+    for (const l of leases) this.pools.find((p) => p.config.cidr === l.subnet && p.contains(l.ip))?.apply(l);
   }
 
   /** A serving link came up: requests broadcast on it are served from the subnet holding its address. */
@@ -51,7 +76,8 @@ export class FullResponder {
     if (pool) this.linkPool.set(link, pool);
   }
 
-  respond(r: DhcpRequest): Outgoing[] {
+  /** DISCOVER and INFORM are answered from memory at once; the rest wait for the lease database. */
+  respond(r: DhcpRequest): Outgoing[] | Promise<Outgoing[]> {
     switch (r.type) {
       case MessageType.DISCOVER:
         return this.discover(r);
@@ -98,7 +124,7 @@ export class FullResponder {
     // Only a bound lease says where the client is: a new client holds an offer on every link.
     const known = direct.find((c) => c.pool.current(mac)?.state === "bound");
     if (known) return [known];
-    const reservations = this.d.leases.reservations();
+    const reservations = this.d.reservations();
     const reserved = direct.find((c) => [...reservations].some(([ip, m]) => m === mac && c.pool.contains(ip)));
     return reserved ? [reserved] : direct;
   }
@@ -134,10 +160,17 @@ export class FullResponder {
     const { req, mac } = r;
     const cands = this.candidates(r);
     if (cands.length === 0) throw new DropError(`no subnet serves this DISCOVER (giaddr ${req.giaddr})`);
-    const reservations = this.d.leases.reservations();
+    const reservations = this.d.reservations();
     const requested = req.options.get(Opt.RequestedIp);
     const out: Outgoing[] = [];
+    const up = this.d.databaseUp();
+    let refused: RefusedError | undefined;
     for (const { pool, link } of cands) {
+      // Without the database only a client's own lease can be confirmed: no offer that its REQUEST could not bind.
+      if (!up && pool.current(mac)?.state !== "bound") {
+        refused = this.refused(r, "offer");
+        continue;
+      }
       const ip = pool.choose(mac, { requested, reservations });
       if (!ip) {
         this.reportExhausted(r, pool);
@@ -151,6 +184,7 @@ export class FullResponder {
       this.replies.event(r, "dhcp.offer", { ip, link: link?.name ?? null });
       out.push({ packet: reply, link, port: "dhcp", ...this.dest(req, MessageType.OFFER) });
     }
+    if (out.length === 0 && refused) throw refused;
     return out;
   }
 
@@ -175,10 +209,23 @@ export class FullResponder {
     return { packet: reply, link, port: "dhcp", ...this.dest(r.req, MessageType.NAK) };
   }
 
-  private ack(r: DhcpRequest, pool: SubnetPool, link: Link | undefined, ip: string): Outgoing {
+  private async ack(r: DhcpRequest, pool: SubnetPool, link: Link | undefined, ip: string): Promise<Outgoing> {
     const { req, mac } = r;
     const hostname = req.options.get(Opt.Hostname)?.slice(0, MAX_TEXT) ?? null;
-    const bound = pool.bind(mac, ip, pool.config.leaseSeconds * 1000, hostname, this.d.leases.reservations());
+    const leaseMs = pool.config.leaseSeconds * 1000;
+    let bound: BindResult;
+    try {
+      bound = await pool.bind(mac, ip, leaseMs, hostname, this.d.reservations());
+    } catch (err) {
+      if (!unavailable(err)) throw err;
+      // A renewal of a lease this node knows is answered from memory and written once the database is back
+      // (the address stays the client's there meanwhile); anything new waits for the database.
+      const known = err instanceof DatabaseUnavailableError ? pool.known(mac, ip) : undefined;
+      if (!known) throw this.refused(r, "bind", err);
+      const lease = pool.renewInMemory(known, leaseMs, hostname);
+      this.d.replay(pool.config.cidr, lease);
+      bound = { ok: true, lease };
+    }
     if (!bound.ok) return this.nak(r, link, bound.reason);
     const reply = this.replies.base(req, MessageType.ACK, link);
     reply.ciaddr = req.ciaddr;
@@ -189,7 +236,24 @@ export class FullResponder {
     return { packet: reply, link, port: "dhcp", ...this.dest(req, MessageType.ACK) };
   }
 
-  private request(r: DhcpRequest): Outgoing[] {
+  /**
+   * A request refused because the database cannot answer: one log line and event per window for all of
+   * them (the count comes with the next), and the error the server counts as refused.
+   */
+  private refused(r: DhcpRequest, what: "offer" | "bind" | "release" | "decline", err?: unknown): RefusedError {
+    const reason = err instanceof DatabaseBusyError ? "database-busy" : "database-unavailable";
+    this.d.refusals.record({
+      kind: "dhcp.refused",
+      client: undefined,
+      reason,
+      detail: { reason },
+      message: `dhcp: lease database ${reason === "database-busy" ? "busy" : "unreachable"}: new leases, releases and declines refused, known leases renewed from memory`,
+      level: "warn",
+    });
+    return new RefusedError(`${what} for ${r.mac} refused: ${reason}`);
+  }
+
+  private async request(r: DhcpRequest): Promise<Outgoing[]> {
     const { req, mac, inc } = r;
     const serverId = req.options.get(Opt.ServerId);
     const requested = req.options.get(Opt.RequestedIp);
@@ -210,7 +274,7 @@ export class FullResponder {
             : this.pools.find((p) => p.contains(ip));
       for (const p of this.pools) if (p !== pool) p.cancelOffer(mac);
       if (!pool) throw new DropError(`no subnet for REQUEST of ${ip}`);
-      return [this.ack(r, pool, link, ip)];
+      return [await this.ack(r, pool, link, ip)];
     }
     if (requested !== undefined) {
       // INIT-REBOOT: the address must belong to the network the client is on. With several links and a
@@ -219,7 +283,7 @@ export class FullResponder {
       if (cands.length === 0) throw new DropError(`no subnet serves this REQUEST (giaddr ${req.giaddr})`);
       const hit = cands.find((c) => c.pool.contains(requested));
       if (!hit) return cands.map((c) => this.nak(r, c.link, `${requested} is not on this network`));
-      return [this.ack(r, hit.pool, hit.link, requested)];
+      return [await this.ack(r, hit.pool, hit.link, requested)];
     }
     if (req.ciaddr !== ZERO) {
       // RENEWING (unicast) or REBINDING (broadcast): the lease is named by ciaddr.
@@ -228,7 +292,7 @@ export class FullResponder {
           ? this.candidates(r).find((c) => c.pool.contains(req.ciaddr))
           : this.byAddress(req.ciaddr, inc.link);
       if (!hit) return [this.nak(r, inc.link ?? this.replies.linkFor(req.ciaddr), `${req.ciaddr} is not ours`)];
-      return [this.ack(r, hit.pool, hit.link, req.ciaddr)];
+      return [await this.ack(r, hit.pool, hit.link, req.ciaddr)];
     }
     throw new DropError("REQUEST with neither server identifier, requested address nor ciaddr");
   }
@@ -239,10 +303,15 @@ export class FullResponder {
     return { pool, link: link ?? [...this.linkPool].find(([, p]) => p === pool)?.[0] };
   }
 
-  private release(r: DhcpRequest): Outgoing[] {
+  private async release(r: DhcpRequest): Promise<Outgoing[]> {
     const { req, mac } = r;
     const pool = this.pools.find((p) => p.contains(req.ciaddr));
-    if (pool?.release(mac, req.ciaddr)) this.replies.event(r, "dhcp.release", { ip: req.ciaddr });
+    if (!pool) return [];
+    try {
+      if (await pool.release(mac, req.ciaddr)) this.replies.event(r, "dhcp.release", { ip: req.ciaddr });
+    } catch (err) {
+      throw unavailable(err) ? this.refused(r, "release", err) : err;
+    }
     return [];
   }
 
@@ -251,7 +320,7 @@ export class FullResponder {
    * address is offered or leased to, so a host cannot quarantine addresses it was never given. Anything else
    * is dropped (counted, reason at debug level).
    */
-  private decline(r: DhcpRequest): Outgoing[] {
+  private async decline(r: DhcpRequest): Promise<Outgoing[]> {
     const { req, mac } = r;
     const ip = req.options.get(Opt.RequestedIp);
     const serverId = req.options.get(Opt.ServerId);
@@ -260,7 +329,12 @@ export class FullResponder {
     const pool = this.pools.find((p) => p.contains(ip));
     if (!pool) throw new DropError(`DECLINE of ${ip}, which no subnet holds`);
     const max = Math.max(1, Math.floor((pool.size * this.d.config.declineMaxPercent) / 100));
-    const declined = pool.decline(mac, ip, this.d.config.declineSeconds * 1000, max);
+    let declined: Awaited<ReturnType<SubnetPool["decline"]>>;
+    try {
+      declined = await pool.decline(mac, ip, this.d.config.declineSeconds * 1000, max);
+    } catch (err) {
+      throw unavailable(err) ? this.refused(r, "decline", err) : err;
+    }
     if (!declined.ok) throw new DropError(`DECLINE refused: ${declined.reason}`);
     // Reported once per REPORT_MS per subnet (with how many declines it stands for): a host can lease
     // addresses only to decline them.

@@ -9,10 +9,9 @@ import type { DhcpBoot } from "../boot/service.ts";
 import type { Logger } from "../log.ts";
 import type { EventSink } from "../model/event.ts";
 import type { Machine } from "../model/machine.ts";
-import type { LeaseStore } from "../store/leases.ts";
 import type { DhcpConfig } from "./config.ts";
 import { DropError, type Incoming, type Outgoing } from "./exchange.ts";
-import { FullResponder } from "./full.ts";
+import { type FullDeps, FullResponder } from "./full.ts";
 import { intake } from "./intake.ts";
 import type { Link } from "./links.ts";
 import type { SubnetPool } from "./pool.ts";
@@ -24,8 +23,8 @@ export interface HandlerDeps {
   advertise: string;
   httpPort: number;
   tftpEnabled: boolean;
-  /** The lease store of full mode; without it nothing is leased. */
-  leases: LeaseStore | undefined;
+  /** Full mode's leases (repository, reservations, outage handling); without them nothing is leased. */
+  leases: Omit<FullDeps, "config" | "advertise" | "log" | "now"> | undefined;
   /** The machine owner (boot/machines.ts): records each boot exchange's machine. */
   machines: Pick<Machines, "sighting">;
   events: EventSink;
@@ -48,13 +47,18 @@ export class DhcpHandler {
     this.proxy = new ProxyResponder(d.config, this.replies);
     this.full =
       d.config.mode === "full" && d.leases
-        ? new FullResponder({ ...d, leases: d.leases, now: d.now ?? Date.now }, this.replies)
+        ? new FullResponder({ ...d, ...d.leases, now: d.now ?? Date.now }, this.replies)
         : undefined;
   }
 
   /** Serving links, in the order they came up. */
   get links(): readonly Link[] {
     return this.replies.links;
+  }
+
+  /** Full mode's responder (owner of the pools); undefined in proxy mode. */
+  get responder(): FullResponder | undefined {
+    return this.full;
   }
 
   /** Full mode's subnet pools; none in proxy mode. */
@@ -67,7 +71,8 @@ export class DhcpHandler {
     this.full?.addLink(link);
   }
 
-  handle(inc: Incoming): Outgoing[] {
+  /** Replies now, or once the lease database has answered (REQUEST, RELEASE, DECLINE in full mode). */
+  handle(inc: Incoming): Outgoing[] | Promise<Outgoing[]> {
     const r = intake(this.d, this.replies, inc);
     if (this.d.config.mode === "proxy" || inc.port === "proxy") return this.proxy.respond(r);
     if (!this.full) throw new DropError(`mode ${this.d.config.mode} leases no addresses`);

@@ -1,8 +1,11 @@
 /**
- * Address allocation for one subnet. Leases are held in memory (the hot path never queries SQL for them)
- * and written through to the store when they bind, are released or are declined; offers stay in memory.
+ * Address allocation for one subnet. The pool keeps the policy (which address to offer) and a view of the
+ * leases in memory, so a DISCOVER never waits for the database; the lease repository (SQLite file of one
+ * node, or PostgreSQL shared by several) decides every bind, release and decline, and the view learns from
+ * its answers and, on PostgreSQL, from the other nodes' writes (apply()). Offers stay in memory.
  */
-import type { Lease, LeaseStore } from "../store/leases.ts";
+import type { LeaseRepository } from "../store/lease-repository.ts";
+import type { Lease } from "../store/leases.ts";
 import type { SubnetConfig } from "./config.ts";
 import { type Cidr, inCidr, intToIp, ipToInt, parseCidr } from "./ip.ts";
 
@@ -37,14 +40,20 @@ export class SubnetPool {
    */
   private exhaustedUntil = 0;
 
+  /**
+   * `startAt`: where the next-fit cursor starts (an index into the ranges). Nodes sharing a database start
+   * at different places, so that their first offers seldom name the same address.
+   */
   constructor(
     readonly config: SubnetConfig,
-    private readonly store: LeaseStore,
+    private readonly repo: LeaseRepository,
     private readonly now: () => number = Date.now,
+    startAt = 0,
   ) {
     this.cidr = parseCidr(config.cidr);
     this.ranges = config.ranges.map((r) => [ipToInt(r.start), ipToInt(r.end)]);
     this.size = this.ranges.reduce((n, [a, b]) => n + (b - a + 1), 0);
+    this.cursor = this.size ? Math.abs(Math.floor(startAt)) % this.size : 0;
   }
 
   contains(ip: string): boolean {
@@ -66,6 +75,19 @@ export class SubnetPool {
   }
 
   /**
+   * A row another node wrote (PostgreSQL's change feed) replaces what the view held for its address,
+   * unless the view holds a newer write (its own, answered while the feed's query ran).
+   */
+  apply(lease: Lease): void {
+    const n = ipToInt(lease.ip);
+    const held = this.leases.get(n);
+    if (held && held.state !== "offered" && held.updatedAt > lease.updatedAt) return;
+    if (held?.state === "offered" && held.mac === lease.mac && lease.state !== "bound") return;
+    this.hold(n, lease);
+    if (lease.state === "released" || lease.expiresAt <= this.now()) this.exhaustedUntil = 0;
+  }
+
+  /**
    * Puts `lease` at its address, ending whatever held the address before: an offer to another client loses
    * it (that client's REQUEST is NAKed and it starts over), a quarantine ends.
    */
@@ -78,7 +100,7 @@ export class SubnetPool {
     if (lease.state === "offered") this.offers.add(n);
     // A released address stays linked to its client, who gets it back first if it is still free.
     if (lease.state === "declined") this.quarantine.add(n);
-    else this.byMac.set(lease.mac, n);
+    else if (lease.mac) this.byMac.set(lease.mac, n);
   }
 
   /** The client's current (unexpired, not released) lease or offer. */
@@ -189,29 +211,81 @@ export class SubnetPool {
     return lease;
   }
 
-  /** Binds `ip` to `mac` (REQUEST in any state) and persists it. */
-  bind(
+  /**
+   * Binds `ip` to `mac` (REQUEST in any state) through the repository, which decides: the view may be stale
+   * (another node's write not seen yet), so it is not asked. While the write is on its way the address is
+   * held as an offer to `mac`, so this node does not offer it to someone else meanwhile. Rejects with the
+   * repository's error (database unreachable) after putting the view back.
+   */
+  async bind(
     mac: string,
     ip: string,
     leaseMs: number,
     hostname: string | null,
     reservations: Map<string, string>,
-  ): BindResult {
-    if (!this.contains(ip)) return { ok: false, reason: `${ip} is not in ${this.config.cidr}` };
-    const reservedFor = reservations.get(ip);
-    if (reservedFor !== undefined && reservedFor !== mac)
-      return { ok: false, reason: `${ip} is reserved for ${reservedFor}` };
-    if (reservedFor === undefined && !this.inRange(ip))
-      return { ok: false, reason: `${ip} is outside the ranges of ${this.config.cidr}` };
+  ): Promise<BindResult> {
+    const refused = this.refuse(mac, ip, reservations);
+    if (refused) return { ok: false, reason: refused };
     const n = ipToInt(ip);
-    if (!this.bindableBy(n, mac, reservations))
-      return { ok: false, reason: `${ip} is held by ${this.leases.get(n)?.mac || "a decline"}` };
-    const lease: Lease = { ip, mac, state: "bound", expiresAt: this.now() + leaseMs, hostname, updatedAt: this.now() };
+    const now = this.now();
+    const before = this.leases.get(n);
     const mine = this.byMac.get(mac);
     if (mine !== undefined && mine !== n) this.cancelOffer(mac);
-    this.hold(n, lease);
-    this.store.put(lease);
-    return { ok: true, lease };
+    // Already held for the client (its lease, or this node's offer of it): nothing to hold meanwhile.
+    const held = before !== undefined && before.mac === mac && (before.state === "bound" || before.state === "offered");
+    const pending = !held && this.bindableBy(n, mac, reservations);
+    if (pending) this.hold(n, { ip, mac, state: "offered", expiresAt: now + leaseMs, hostname, updatedAt: now });
+    let r: Awaited<ReturnType<LeaseRepository["bind"]>>;
+    try {
+      r = await this.repo.bind({ subnet: this.config.cidr, ip, mac, leaseMs, hostname, now });
+    } catch (err) {
+      if (pending) this.unhold(n, mac, before);
+      throw err;
+    }
+    if (r.ok) {
+      this.hold(n, r.lease);
+      return { ok: true, lease: r.lease };
+    }
+    if (r.holder) this.hold(n, r.holder);
+    else if (pending) this.unhold(n, mac, before);
+    return {
+      ok: false,
+      reason: r.holder ? `${ip} is held by ${r.holder.mac || "a decline"}` : `${ip} was just taken by another client`,
+    };
+  }
+
+  /**
+   * The client's own unexpired bound lease on `ip`, as the view knows it: what a node may renew from memory
+   * while the database is unreachable.
+   */
+  known(mac: string, ip: string): Lease | undefined {
+    const l = this.leases.get(ipToInt(ip));
+    return l && l.mac === mac && l.state === "bound" && l.expiresAt > this.now() ? l : undefined;
+  }
+
+  /** Extends a known lease in the view only (database unreachable; the caller records it for replay). */
+  renewInMemory(lease: Lease, leaseMs: number, hostname: string | null): Lease {
+    const now = this.now();
+    const renewed: Lease = { ...lease, expiresAt: now + leaseMs, hostname: hostname ?? lease.hostname, updatedAt: now };
+    this.hold(ipToInt(lease.ip), renewed);
+    return renewed;
+  }
+
+  /** Why `mac` may not have `ip` by configuration alone (outside the subnet or ranges, reserved for another). */
+  refuse(mac: string, ip: string, reservations: Map<string, string>): string | undefined {
+    if (!this.contains(ip)) return `${ip} is not in ${this.config.cidr}`;
+    const reservedFor = reservations.get(ip);
+    if (reservedFor !== undefined && reservedFor !== mac) return `${ip} is reserved for ${reservedFor}`;
+    if (reservedFor === undefined && !this.inRange(ip)) return `${ip} is outside the ranges of ${this.config.cidr}`;
+    return undefined;
+  }
+
+  /** Takes back the offer bind() put at `n`, if nothing replaced it meanwhile. */
+  private unhold(n: number, mac: string, before: Lease | undefined): void {
+    const l = this.leases.get(n);
+    if (!l || l.mac !== mac || l.state !== "offered") return;
+    this.cancelOffer(mac);
+    if (before && before.state !== "offered") this.hold(n, before);
   }
 
   /** Drops an unanswered offer (the client chose another server). */
@@ -226,13 +300,14 @@ export class SubnetPool {
     }
   }
 
-  release(mac: string, ip: string): boolean {
+  /** RELEASE: asks the repository even when the view does not know the lease (another node may have bound it). */
+  async release(mac: string, ip: string): Promise<boolean> {
+    const now = this.now();
+    if (!(await this.repo.release(this.config.cidr, mac, ip, now))) return false;
     const n = ipToInt(ip);
     const l = this.leases.get(n);
-    if (!l || l.mac !== mac || l.state !== "bound") return false;
-    const lease: Lease = { ...l, state: "released", expiresAt: this.now(), updatedAt: this.now() };
-    this.hold(n, lease);
-    this.store.put(lease);
+    const base = l && l.mac === mac ? l : { ip, mac, hostname: null };
+    this.hold(n, { ...base, state: "released", expiresAt: now, updatedAt: now });
     this.exhaustedUntil = 0;
     return true;
   }
@@ -242,30 +317,40 @@ export class SubnetPool {
    * leased to can say so; then the address is quarantined for `ms`. At most `max` addresses are quarantined
    * at once: past that the oldest quarantine ends early (its address is named in the result).
    */
-  decline(mac: string, ip: string, ms: number, max: number): DeclineResult {
+  async decline(mac: string, ip: string, ms: number, max: number): Promise<DeclineResult> {
     if (!this.inRange(ip)) return { ok: false, reason: `${ip} is outside the ranges of ${this.config.cidr}` };
     const n = ipToInt(ip);
     const l = this.leases.get(n);
     if (!l || l.mac !== mac || (l.state !== "offered" && l.state !== "bound") || l.expiresAt <= this.now())
       return { ok: false, reason: `${ip} is not offered or leased to ${mac}` };
     const now = this.now();
-    let released: string | undefined;
-    for (const q of this.quarantine) {
-      const held = this.leases.get(q);
-      // Quarantines all last the same time, so the oldest ends first: stop at the first still running.
-      if (held?.state === "declined" && held.expiresAt > now && this.quarantine.size < max) break;
-      this.quarantine.delete(q);
-      if (held?.state === "declined" && held.expiresAt > now) {
-        const freed: Lease = { ...held, mac: "", state: "released", expiresAt: now, updatedAt: now };
-        this.leases.set(q, freed);
-        this.store.put(freed);
-        released = freed.ip;
-      }
+    const r = await this.repo.decline({
+      subnet: this.config.cidr,
+      ip,
+      mac,
+      quarantineMs: ms,
+      maxQuarantined: max,
+      now,
+    });
+    if (!r.ok) {
+      if (r.holder) this.hold(n, r.holder);
+      return { ok: false, reason: `${ip} is held by ${r.holder?.mac || "another client"}` };
     }
-    this.hold(n, { ip, mac, state: "declined", expiresAt: now + ms, hostname: null, updatedAt: now });
-    this.store.put(this.leases.get(n)!);
+    for (const freed of r.released) {
+      const q = ipToInt(freed);
+      const held = this.leases.get(q);
+      this.quarantine.delete(q);
+      this.leases.set(q, {
+        ...(held ?? { ip: freed, hostname: null }),
+        mac: "",
+        state: "released",
+        expiresAt: now,
+        updatedAt: now,
+      });
+    }
+    this.hold(n, r.lease);
     this.exhaustedUntil = 0;
-    return { ok: true, released };
+    return { ok: true, released: r.released[0] };
   }
 
   /** Addresses quarantined by DECLINE right now. */

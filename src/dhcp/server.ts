@@ -6,17 +6,21 @@
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import type { Machines } from "../boot/machines.ts";
 import type { DhcpBoot } from "../boot/service.ts";
+import { CoalescedLog, type Occurrence } from "../limits/coalesce.ts";
 import type { Logger } from "../log.ts";
 import type { EventSink } from "../model/event.ts";
 import type { Machine } from "../model/machine.ts";
 import { literalLookup } from "../net/literal-lookup.ts";
 import type { Db } from "../store/db.ts";
+import type { LeaseRepository } from "../store/lease-repository.ts";
 import { LeaseStore } from "../store/leases.ts";
+import { SqliteLeaseRepository } from "../store/sqlite-lease-repository.ts";
 import type { DhcpConfig } from "./config.ts";
-import { DropError, type Outgoing, type Port } from "./exchange.ts";
+import { DropError, type Outgoing, type Port, RefusedError } from "./exchange.ts";
 import { DhcpHandler } from "./handler.ts";
+import { LeaseSync } from "./lease-sync.ts";
 import { type Link, resolveLinks } from "./links.ts";
-import { messageTypeName, Opt, OptionError } from "./options.ts";
+import { MessageType, messageTypeName, Opt, OptionError } from "./options.ts";
 import { DEFAULT_MAX_MESSAGE, decodePacket, encodePacket } from "./packet.ts";
 
 export interface DhcpServerOptions {
@@ -25,8 +29,17 @@ export interface DhcpServerOptions {
   advertise: string;
   httpPort: number;
   tftpEnabled: boolean;
-  /** For leases (full mode). */
+  /** The node's SQLite file: reservations (`machines.ip`), and the leases unless `leaseDatabase` says otherwise. */
   db: Db;
+  /**
+   * Full mode's lease database when it is not the SQLite file (PostgreSQL shared by several nodes): the
+   * repository, whether it answers now, and where renewals acknowledged without it wait to be written.
+   */
+  leaseDatabase?: { repository: LeaseRepository; available: () => boolean; replayFile: string };
+  /** Refusals for want of a database go through this (one line per window); default: one of the server's own. */
+  coalesced?: { record(o: Occurrence): void };
+  /** Where the pools' next-fit cursors start (nodes sharing a database start apart). */
+  startAt?: number;
   machines: Pick<Machines, "sighting">;
   events: EventSink;
   log: Logger;
@@ -38,12 +51,12 @@ const RECV_BUFFER = 4 * 1024 * 1024;
 const BROADCAST = "255.255.255.255";
 /** How often configured interfaces that are not up yet are looked for (getifaddrs: cheap). */
 const LINK_POLL_MS = 1000;
-const COMMIT_DELAY_MS = 2;
 /**
- * At most this many lease writes share a commit. Bigger batches make each lease cheaper to commit (a commit
- * costs about as much as 10 upserts); this bounds the burst of ACKs that leaves after each commit.
+ * Requests waiting for the lease database at most; past it new ones are refused (counted, the client retries).
+ * Bounds the memory a flood of REQUESTs holds while the database is slow; well above what the group commits
+ * of either engine keep in flight (64 per batch, a batch per connection on PostgreSQL).
  */
-const MAX_BATCH = 64;
+export const MAX_PENDING = 1024;
 /** At most one log line per this many ms for replies the kernel refused to send. */
 const UNSENT_LOG_MS = 10_000;
 
@@ -57,6 +70,13 @@ export interface DhcpStats {
   malformed: number;
   /** Replies the kernel would not send (no route to a relay's giaddr, say). */
   unsent: number;
+  /**
+   * Requests not served because the lease database could not answer (unreachable, busy, or MAX_PENDING
+   * waiting): new leases, releases and declines; known leases are still renewed.
+   */
+  refused: number;
+  /** Renewals acknowledged while the database was unreachable and not yet written to it. */
+  replayWaiting?: number;
   /** Received and sent messages by type name (DISCOVER, OFFER, ...). */
   byType: Record<string, number>;
   /** Per subnet: addresses in use (bound, offered, quarantined), free, and quarantined by DECLINE. */
@@ -76,15 +96,21 @@ function bind(sock: Socket, port: number, address: string): Promise<void> {
 
 export class DhcpServer {
   private readonly sockets: { socket: Socket; port: Port; link: Link | undefined; unicast: boolean }[] = [];
-  private readonly counters = { received: 0, replied: 0, dropped: 0, ignored: 0, malformed: 0, unsent: 0 };
+  private readonly counters = {
+    received: 0,
+    replied: 0,
+    dropped: 0,
+    ignored: 0,
+    malformed: 0,
+    unsent: 0,
+    refused: 0,
+  };
   /** When a send failure was last logged: a request can name any giaddr, so failures are logged sparingly. */
   private unsentLoggedAt = -Infinity;
   private readonly byType: Record<string, number> = {};
-  /** Replies that follow a lease write, sent once the writes are committed. */
-  private outbox: { reply: Outgoing; maxSize: number }[] = [];
-  /** Requests in the outbox that wrote a lease (RELEASE and DECLINE write but send nothing). */
-  private outboxWrites = 0;
-  private flushScheduled = false;
+  /** Requests waiting for the lease database; their replies leave once it has committed. */
+  private pending = 0;
+  private drained: (() => void) | undefined;
   /** Ports to serve: 67 (or as configured), plus 4011 in proxy mode; none in mode off. */
   private readonly ports: [Port, number][];
   private wildcardOpen = false;
@@ -94,7 +120,9 @@ export class DhcpServer {
   private constructor(
     private readonly opts: DhcpServerOptions,
     private readonly handler: DhcpHandler,
-    private readonly leases: LeaseStore | undefined,
+    private readonly sync: LeaseSync | undefined,
+    /** Closed with the server: what it opened itself. */
+    private readonly owned: { close(): unknown }[],
   ) {
     const { config } = opts;
     this.ports = config.mode === "off" || !config.port ? [] : [["dhcp", config.port]];
@@ -113,8 +141,42 @@ export class DhcpServer {
           "broadcast replies leave by the routing table; set --advertise to the boot network's address, or name the " +
           "serving interfaces in dhcp.interfaces (fine as it is only if the address is NATed to this host)",
       );
-    const leases = config.mode === "full" ? new LeaseStore(opts.db) : undefined;
-    const server = new DhcpServer(opts, new DhcpHandler({ ...opts, leases }), leases);
+    const owned: { close(): unknown }[] = [];
+    let handler: DhcpHandler;
+    let sync: LeaseSync | undefined;
+    if (config.mode === "full") {
+      const db = opts.leaseDatabase;
+      const repository = db?.repository ?? new SqliteLeaseRepository(opts.db);
+      if (!db) owned.push(repository);
+      const coalesced = opts.coalesced ?? new CoalescedLog({ events: opts.events, log });
+      if (!opts.coalesced) owned.push(coalesced as CoalescedLog);
+      const reserved = new LeaseStore(opts.db);
+      handler = new DhcpHandler({
+        ...opts,
+        leases: {
+          leases: repository,
+          reservations: () => reserved.reservations(),
+          databaseUp: db?.available ?? (() => true),
+          replay: (subnet, lease) => sync!.record(subnet, lease),
+          refusals: coalesced,
+          startAt: opts.startAt,
+        },
+      });
+      sync = new LeaseSync({
+        repository,
+        responder: handler.responder!,
+        available: db?.available ?? (() => true),
+        replayFile: db?.replayFile,
+        log,
+      });
+      try {
+        await sync.start();
+      } catch (err) {
+        for (const o of owned) await o.close();
+        throw err;
+      }
+    } else handler = new DhcpHandler({ ...opts, leases: undefined });
+    const server = new DhcpServer(opts, handler, sync, owned);
     try {
       // With interfaces configured and none up yet, nothing listens: a broadcast that reached the wildcard
       // socket now could only be answered out of some other interface, on a network Kindling must not serve.
@@ -241,64 +303,65 @@ export class DhcpServer {
       return;
     }
     const packet = decoded.packet;
-    let replies: Outgoing[];
+    let result: Outgoing[] | Promise<Outgoing[]>;
     let maxSize = DEFAULT_MAX_MESSAGE;
-    const writesBefore = this.leases?.writes ?? 0;
     try {
       const type = packet.options.get(Opt.MessageType);
       this.count(messageTypeName(type ?? 0) ?? `type-${type}`);
       maxSize = packet.options.get(Opt.MaxMessageSize) ?? DEFAULT_MAX_MESSAGE;
+      if (this.pending >= MAX_PENDING && type !== MessageType.DISCOVER && type !== MessageType.INFORM)
+        throw new RefusedError(`${this.pending} requests already wait for the lease database`);
       // A request that arrived on the wildcard socket came by broadcast; with one link it is that link's.
       const known = link ?? (this.handler.links.length === 1 ? this.handler.links[0] : undefined);
-      replies = this.handler.handle({ packet, port, link: known, from: { address: rinfo.address, port: rinfo.port } });
+      result = this.handler.handle({ packet, port, link: known, from: { address: rinfo.address, port: rinfo.port } });
     } catch (err) {
-      if (err instanceof OptionError) {
-        this.counters.malformed++;
-        log.debug({ from: rinfo.address, reason: err.message }, "dhcp: malformed option, packet dropped");
-      } else if (err instanceof DropError) {
-        this.counters.dropped++;
-        log.debug({ from: rinfo.address, reason: err.message }, "dhcp: request dropped");
-      } else {
-        this.counters.dropped++;
-        log.error({ err, from: rinfo.address }, "dhcp: request failed");
-      }
+      this.failed(err, rinfo.address);
       return;
     }
-    if (replies.length === 0) this.counters.ignored++;
-    if ((this.leases?.writes ?? 0) === writesBefore) {
-      // Nothing of this request must be on disk first (OFFER, NAK, INFORM, proxy replies): it goes now, so
-      // replies leave one by one as requests arrive instead of in bursts behind the next commit.
-      for (const reply of replies) this.send(reply, maxSize);
-      return;
-    }
-    this.outboxWrites++;
-    for (const reply of replies) this.outbox.push({ reply, maxSize });
-    // A full batch goes at once: bigger bursts buy no fewer commits worth having, and flood clients' buffers.
-    if (this.outboxWrites >= MAX_BATCH) return this.flush();
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      // Replies that follow a lease write wait up to COMMIT_DELAY_MS for more, so one commit covers the
-      // whole burst (a DHCP client waits seconds, not ms), and go out only once it is on disk.
-      setTimeout(() => this.flushScheduled && this.flush(), COMMIT_DELAY_MS);
-    }
+    // OFFER, NAK, INFORM and proxy replies need nothing committed first: they go now, one by one as requests
+    // arrive. The rest leave when the repository has committed their lease (both engines group the commits
+    // of a burst, so a burst of REQUESTs costs one commit and its ACKs leave together).
+    if (Array.isArray(result)) return this.deliver(result, maxSize);
+    this.pending++;
+    result.then(
+      (replies) => {
+        this.settled();
+        this.deliver(replies, maxSize);
+      },
+      (err) => {
+        this.settled();
+        this.failed(err, rinfo.address);
+      },
+    );
   }
 
-  private flush(): void {
-    this.flushScheduled = false;
-    const batch = this.outbox;
-    this.outbox = [];
-    this.outboxWrites = 0;
-    try {
-      this.leases?.flush();
-    } catch (err) {
-      // Nothing is ACKed that is not on disk; clients retry.
-      this.counters.dropped += batch.length;
-      this.opts.log.error({ err }, "dhcp: lease commit failed, replies dropped");
-      return;
-    }
+  private settled(): void {
+    if (--this.pending === 0) this.drained?.();
+  }
+
+  private deliver(replies: Outgoing[], maxSize: number): void {
+    if (replies.length === 0) this.counters.ignored++;
     // Unpaced: a token bucket here capped ACKs at 24,000/s and, near that cap, spent a fifth of the
     // server's CPU spinning the event loop (docs/dhcp.md).
-    for (const { reply, maxSize } of batch) this.send(reply, maxSize);
+    for (const reply of replies) this.send(reply, maxSize);
+  }
+
+  private failed(err: unknown, from: string): void {
+    const log = this.opts.log;
+    if (err instanceof OptionError) {
+      this.counters.malformed++;
+      log.debug({ from, reason: err.message }, "dhcp: malformed option, packet dropped");
+    } else if (err instanceof RefusedError) {
+      this.counters.refused++;
+      log.debug({ from, reason: err.message }, "dhcp: request refused");
+    } else if (err instanceof DropError) {
+      this.counters.dropped++;
+      log.debug({ from, reason: err.message }, "dhcp: request dropped");
+    } else {
+      // Nothing is ACKed that is not committed (a failed lease commit lands here); clients retry.
+      this.counters.dropped++;
+      log.error({ err, from }, "dhcp: request failed");
+    }
   }
 
   private send(r: Outgoing, maxSize: number): void {
@@ -328,16 +391,33 @@ export class DhcpServer {
     this.opts.log.warn({ err, address, unsent: this.counters.unsent }, "dhcp: reply could not be sent");
   }
 
+  /** The address `mac` holds a bound, unexpired lease on, as the pools know it. */
+  boundIp(mac: string): string | undefined {
+    for (const p of this.handler.pools) {
+      const l = p.current(mac);
+      if (l?.state === "bound") return l.ip;
+    }
+    return undefined;
+  }
+
   stats(): DhcpStats {
     const leases = this.handler.pools.map((p) => p.stats());
-    return { ...this.counters, byType: { ...this.byType }, ...(this.opts.config.mode === "full" ? { leases } : {}) };
+    return {
+      ...this.counters,
+      byType: { ...this.byType },
+      ...(this.opts.config.mode === "full" ? { leases } : {}),
+      ...(this.sync && this.opts.leaseDatabase ? { replayWaiting: this.sync.waiting } : {}),
+    };
   }
 
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.linkWatch);
-    this.flush();
     await Promise.all(this.sockets.map(({ socket }) => new Promise<void>((resolve) => socket.close(() => resolve()))));
     this.sockets.length = 0;
+    // Requests already with the database finish (each is bounded by the statement timeout) before it closes.
+    if (this.pending > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    await this.sync?.stop();
+    for (const o of this.owned) await o.close();
   }
 }

@@ -28,6 +28,7 @@ import { IpxeAnswers } from "./fast/ipxe-answers.ts";
 import { registerAssets } from "./routes/assets-api.ts";
 import { bootRoutes } from "./routes/boot.ts";
 import { fileRoutes, type Served } from "./routes/files.ts";
+import { type DatabaseHealth, healthRoutes } from "./routes/health.ts";
 import { ignitionRoutes } from "./routes/ignition.ts";
 import { uiApp } from "./ui/app.tsx";
 
@@ -56,6 +57,8 @@ export interface AppDeps {
   /** Roots of `/assets/*` and `/ipxe-bin/*`. */
   assetsRoots: () => readonly string[];
   ipxeBinRoots: () => readonly string[];
+  /** What /healthz probes; default: the SQLite file of `store`. */
+  database?: DatabaseHealth;
 }
 
 /** The hono app, and the listener that answers the boot scripts in front of it (fast/front.ts). */
@@ -83,6 +86,7 @@ export function createApp(deps: AppDeps): KindlingApp {
   app.use("*", (c, next) => (c.req.method === "GET" || c.req.method === "HEAD" ? next() : limitBody(c, next)));
   app.route("/", metricsRoute(deps.metrics));
 
+  app.route("/", healthRoutes(deps.database ?? sqliteHealth(deps.store)));
   app.route("/", bootRoutes({ ...deps, ipxe }));
   app.route("/", ignitionRoutes(deps));
   // A whole-file GET by a known boot client (kernel, initrd, iPXE binary, install image) joins its boot story.
@@ -126,4 +130,19 @@ export function createApp(deps: AppDeps): KindlingApp {
   app.get("/ui/", (c) => c.redirect("/ui", 308)); // a typed trailing slash still finds the console
   app.route("/ui", uiApp(deps));
   return Object.assign(app, { front: bootFront({ ipxe, server: deps.server, metrics: deps.metrics, log }) });
+}
+
+function sqliteHealth(store: Store): DatabaseHealth {
+  return {
+    engine: "sqlite",
+    async probe() {
+      const started = performance.now();
+      try {
+        store.ping();
+        return { reachable: true, latencyMs: performance.now() - started };
+      } catch (err) {
+        return { reachable: false, error: (err as Error).message };
+      }
+    },
+  };
 }

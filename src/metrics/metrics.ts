@@ -11,6 +11,12 @@ export interface MetricsSources {
   tftp(): TftpStats | undefined;
   /** The event log's live feed (asset sync outcomes and bytes are counted as they happen). */
   subscribe(listener: (e: Event) => void): () => void;
+  /** The lease database: its engine, whether it answers, and PostgreSQL's connection pool. */
+  database?(): {
+    engine: string;
+    available: boolean;
+    pool: { inFlight: number; idle: number; total: number; waiting: number } | undefined;
+  };
 }
 
 /**
@@ -23,6 +29,7 @@ export class Metrics {
   private readonly httpRequests: Counter<"method" | "route" | "status">;
   private readonly httpDuration: Histogram<"method" | "route">;
   private readonly unsubscribe: () => void;
+  private readonly queryDuration: Histogram<"outcome">;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -64,14 +71,14 @@ export class Metrics {
     });
     new Counter({
       name: "kindling_dhcp_requests_total",
-      help: "DHCP requests received, by outcome (replied, ignored on purpose, dropped: could not be served, malformed)",
+      help: "DHCP requests received, by outcome (replied, ignored on purpose, dropped: could not be served, malformed, refused: the lease database could not answer)",
       labelNames: ["outcome"],
       registers,
       collect() {
         this.reset();
         const s = sources.dhcp();
         if (!s) return;
-        for (const outcome of ["replied", "ignored", "dropped", "malformed"] as const)
+        for (const outcome of ["replied", "ignored", "dropped", "malformed", "refused"] as const)
           this.inc({ outcome }, s[outcome]);
       },
     });
@@ -88,6 +95,48 @@ export class Metrics {
           this.set({ subnet: l.subnet, state: "quarantined" }, l.quarantined);
         }
       },
+    });
+
+    new Gauge({
+      name: "kindling_dhcp_replay_waiting",
+      help: "Renewals acknowledged from memory while PostgreSQL was unreachable, not yet written to it",
+      registers,
+      collect() {
+        this.set(sources.dhcp()?.replayWaiting ?? 0);
+      },
+    });
+
+    new Gauge({
+      name: "kindling_database_up",
+      help: "Whether the lease database answered last time (1) or is unreachable and retried with backoff (0), by engine",
+      labelNames: ["engine"],
+      registers,
+      collect() {
+        this.reset();
+        const d = sources.database?.();
+        if (d) this.set({ engine: d.engine }, d.available ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "kindling_database_connections",
+      help: "PostgreSQL connection pool: connections in use, idle, and queries waiting for one",
+      labelNames: ["state"],
+      registers,
+      collect() {
+        this.reset();
+        const p = sources.database?.()?.pool;
+        if (!p) return;
+        this.set({ state: "in_use" }, p.total - p.idle);
+        this.set({ state: "idle" }, p.idle);
+        this.set({ state: "waiting" }, p.waiting);
+      },
+    });
+    this.queryDuration = new Histogram({
+      name: "kindling_database_query_duration_seconds",
+      help: "PostgreSQL queries and transactions, from asking the pool to the answer (waiting for a connection included), by outcome",
+      labelNames: ["outcome"],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2],
+      registers,
     });
 
     new Counter({
@@ -173,6 +222,11 @@ export class Metrics {
   observeHttp(method: string, route: string, status: number, seconds: number): void {
     this.httpRequests.inc({ method, route, status: String(status) });
     this.httpDuration.observe({ method, route }, seconds);
+  }
+
+  /** One PostgreSQL query or transaction finished (store/pg/database.ts reports each). */
+  observeQuery(ms: number, ok: boolean): void {
+    this.queryDuration.observe({ outcome: ok ? "ok" : "error" }, ms / 1000);
   }
 
   async exposition(): Promise<{ contentType: string; body: string }> {

@@ -19,6 +19,8 @@ export interface Running {
 }
 
 export interface ServerArgs {
+  /** A postgres:// URL: the leases go there (run-server.ts opens it as `kindling serve --database` does). */
+  database?: string;
   config: Record<string, unknown>;
   advertise: string;
   dataDir: string;

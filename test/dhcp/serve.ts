@@ -24,8 +24,17 @@ export interface Served {
   stop(): Promise<void>;
 }
 
-/** Starts Kindling in `ns` with `dhcp` as its DHCP section; TFTP off, Flatcar origin on a closed port. */
-export async function serve(lab: Lab, ns: Netns, server: string, dhcp: Record<string, unknown>): Promise<Served> {
+/**
+ * Starts Kindling in `ns` with `dhcp` as its DHCP section; TFTP off, Flatcar origin on a closed port. `extra`
+ * adds or replaces top-level settings (`database`, `postgres`, `logLevel`).
+ */
+export async function serve(
+  lab: Lab,
+  ns: Netns,
+  server: string,
+  dhcp: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+): Promise<Served & { dataDir: string }> {
   const dir = tempDir("kindling-serve-");
   const config = join(dir, "kindling.yaml");
   writeFileSync(
@@ -39,6 +48,7 @@ export async function serve(lab: Lab, ns: Netns, server: string, dhcp: Record<st
       tftp: { port: 0 },
       dhcp,
       flatcar: { origin: "http://127.0.0.1:9/{channel}/{board}", signingKeyUrl: "http://127.0.0.1:9/key.asc" },
+      ...extra,
     }),
   );
   const child = lab.adopt(ns.spawn([TSX, join(ROOT, "src/cli.ts"), "serve", "--config", config]));
@@ -50,6 +60,7 @@ export async function serve(lab: Lab, ns: Netns, server: string, dhcp: Record<st
     spawnSync("ip", ["netns", "pids", ns.name], { encoding: "utf8" }).stdout.split(/\s+/).filter(Boolean);
   return {
     output,
+    dataDir: join(dir, "data"),
     rssMiB() {
       let max = 0;
       for (const pid of pids()) {

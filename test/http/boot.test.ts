@@ -177,6 +177,9 @@ describe("boot routes", () => {
   });
 
   it("/healthz answers", async () => {
-    expect(await (await fetch(`${k.url}/healthz`)).json()).toEqual({ status: "ok" });
+    expect(await (await fetch(`${k.url}/healthz`)).json()).toMatchObject({
+      status: "ok",
+      database: { engine: "sqlite", reachable: true },
+    });
   });
 });

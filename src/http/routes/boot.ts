@@ -43,11 +43,6 @@ export function bootRoutes(deps: { ipxe: IpxeAnswers; store: Store; signer: Sign
     return c.json(signed ? { ...identity, metadata } : identity);
   });
 
-  app.get("/healthz", (c) => {
-    store.ping();
-    return c.json({ status: "ok" });
-  });
-
   return app;
 }
 

@@ -65,6 +65,8 @@ export class PgDatabase {
   private inFlight = 0;
   /** The last connection error, for /healthz and logs. */
   lastError: string | undefined;
+  /** Told each query's and transaction's duration (metrics); failures too. */
+  onQuery: ((ms: number, ok: boolean) => void) | undefined;
 
   constructor(
     settings: PgSettingsInput,
@@ -100,22 +102,32 @@ export class PgDatabase {
     values?: unknown[],
   ): Promise<pg.QueryResult<R>> {
     this.admit();
+    const started = performance.now();
+    let ok = false;
     try {
-      return await this.pool.query<R>(typeof q === "string" ? { text: q, values } : { ...q, values });
+      const r = await this.pool.query<R>(typeof q === "string" ? { text: q, values } : { ...q, values });
+      ok = true;
+      return r;
     } catch (err) {
       throw this.classify(err);
     } finally {
       this.inFlight--;
+      this.onQuery?.(performance.now() - started, ok);
     }
   }
 
   /** Runs `fn` in one transaction on one connection; rolls back if it throws. */
   async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     this.admit();
+    const started = performance.now();
+    let ok = false;
     try {
-      return await this.inTransaction(fn);
+      const r = await this.inTransaction(fn);
+      ok = true;
+      return r;
     } finally {
       this.inFlight--;
+      this.onQuery?.(performance.now() - started, ok);
     }
   }
 
