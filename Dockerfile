@@ -33,7 +33,7 @@ FROM node:22-bookworm-slim
 # Debian's signed shim and netboot GRUB (the Secure Boot path, src/tftp/loaders.ts) are unpacked, not
 # installed: only their .efi files are needed, and their maintainer scripts would try to set up a boot loader.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ipxe libcap2-bin \
+ && apt-get install -y --no-install-recommends ipxe ipmitool libcap2-bin \
  && case "$(dpkg --print-architecture)" in \
       amd64) loaders="shim-signed grub-efi-amd64-signed" ;; \
       arm64) loaders="grub-efi-arm64-signed" ;; \

@@ -2,7 +2,9 @@
  * Driver for bench/http.sh: Kindling's HTTP beside nginx (Debian nginx-light, one worker, sendfile on, no
  * access log) on loopback, serving the same bytes, in the same run, each test alternating which goes first:
  *   - `/ipxe?mac=` of a registered machine (Kindling: lookup, render, history write) against the same script
- *     as a static file on nginx, and `/boot.ipxe`; wrk, 2 threads, 64 connections;
+ *     as a static file on nginx: asked again and again (Kindling answers from its cache of rendered scripts),
+ *     and with a query that differs every time (every answer rendered), and `/boot.ipxe`; wrk, 2 threads,
+ *     64 connections; plus a bare `node:http` server answering the same bytes, the floor for Node here;
  *   - one large file (default 300 MiB) with curl, one download at a time and 8 at once;
  *   - Kindling's start-up time to "HTTP listening" and idle RSS, compiled (dist/) and under tsx.
  * Prints medians over the rounds, ratios Kindling/nginx, p50/p99, server CPU per request, Kindling's peak RSS.
@@ -31,7 +33,7 @@ const ROUNDS = Number(arg("rounds") ?? 2);
 const MIB = Number(arg("mib") ?? 300);
 const PARALLEL = Number(arg("parallel") ?? 8);
 const STARTS = Number(arg("starts") ?? 3);
-const ONLY = (arg("only") ?? "ipxe,boot,seq,par,start").split(",");
+const ONLY = (arg("only") ?? "ipxe,uncached,node,boot,seq,par,start").split(",");
 const ROOT = resolve(import.meta.dirname, "..");
 const TOKEN = "bench-token-0123456789abcdef";
 const MAC = "52:54:00:be:00:01";
@@ -143,9 +145,18 @@ interface Wrk {
 
 const toMs = (v: string, unit: string) => Number(v) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[unit]!;
 
-function wrk(url: string, pid: number): Wrk {
+/** wrk's Lua hook for `uncached`: every request's query differs (`&n=<count>`), so no answer is served twice. */
+const DISTINCT_QUERIES = `counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, wrk.path .. "&n=" .. counter)
+end
+`;
+
+function wrk(url: string, pid: number, script?: string): Wrk {
   const cpu0 = cpuSeconds(pid);
-  const r = spawnSync("wrk", ["-t2", "-c64", `-d${SECONDS}s`, "--latency", "--timeout", "5s", url], {
+  const lua = script ? ["-s", script] : [];
+  const r = spawnSync("wrk", ["-t2", "-c64", `-d${SECONDS}s`, "--latency", "--timeout", "5s", ...lua, url], {
     encoding: "utf8",
     timeout: (SECONDS + 30) * 1000,
   });
@@ -285,6 +296,25 @@ try {
   writeFileSync(join(www, "boot.ipxe"), await (await fetch(`${k}/boot.ipxe`)).text());
   const nginx = startNginx(www, nPort);
   await waitHttp(`${n}/ipxe`);
+  const distinct = join(work, "distinct.lua");
+  writeFileSync(distinct, DISTINCT_QUERIES);
+  // The same bytes from `node:http` with nothing else: what any Node server pays for HTTP on this machine.
+  const bPort = await freePort();
+  const bare = spawn(
+    process.execPath,
+    [
+      "-e",
+      `const body = require("fs").readFileSync(${JSON.stringify(join(www, "ipxe"))}, "utf8");
+require("http").createServer((req, res) => {
+  res.writeHead(200, { "content-type": "text/plain; charset=utf-8", "x-request-id": crypto.randomUUID(), "Content-Length": Buffer.byteLength(body) });
+  res.end(body);
+}).listen(${bPort}, "127.0.0.1");`,
+    ],
+    { stdio: "ignore" },
+  );
+  children.push(bare);
+  const b = `http://127.0.0.1:${bPort}`;
+  await waitHttp(`${b}/ipxe`);
 
   let peakRss = rssMiB(kindling.pid!);
   const sampler = setInterval(() => {
@@ -292,11 +322,14 @@ try {
   }, 100);
 
   const rows: string[] = [];
-  const wrkTest = (name: string, kUrl: string, nUrl: string) => {
+  const wrkTest = (name: string, kUrl: string, nUrl: string, opts: { pid?: number; script?: string } = {}) => {
     const ks: Wrk[] = [];
     const ns: Wrk[] = [];
     for (let r = 0; r < ROUNDS; r++) {
-      const pair = [() => ks.push(wrk(kUrl, kindling.pid!)), () => ns.push(wrk(nUrl, nginx.pid!))];
+      const pair = [
+        () => ks.push(wrk(kUrl, opts.pid ?? kindling.pid!, opts.script)),
+        () => ns.push(wrk(nUrl, nginx.pid!, opts.script)),
+      ];
       if (r % 2) pair.reverse();
       for (const f of pair) f();
     }
@@ -320,8 +353,13 @@ try {
   let ipxeAnswers = 0;
   if (ONLY.includes("ipxe")) {
     const ks = wrkTest("GET /ipxe?mac= (registered)", ipxeUrl, `${n}/ipxe`);
-    ipxeAnswers = ks.reduce((a, w) => a + w.requests, 0);
+    ipxeAnswers += ks.reduce((a, w) => a + w.requests, 0);
   }
+  if (ONLY.includes("uncached")) {
+    const ks = wrkTest("  every query new (rendered)", ipxeUrl, `${n}/ipxe?mac=x`, { script: distinct });
+    ipxeAnswers += ks.reduce((a, w) => a + w.requests, 0);
+  }
+  if (ONLY.includes("node")) wrkTest("  bare node:http, same bytes", `${b}/ipxe`, `${n}/ipxe`, { pid: bare.pid! });
   if (ONLY.includes("boot")) wrkTest("GET /boot.ipxe", `${k}/boot.ipxe`, `${n}/boot.ipxe`);
 
   const dlTest = (name: string, par: number) => async () => {
@@ -355,7 +393,8 @@ try {
   );
   kindling.kill("SIGTERM");
   nginx.kill("SIGTERM");
-  if (ONLY.includes("ipxe")) {
+  bare.kill("SIGTERM");
+  if (ONLY.includes("ipxe") || ONLY.includes("uncached")) {
     // The coalescing log writes a machine's first request as a row and its repeats as counts, the last of
     // them at shutdown: once Kindling has stopped, every answered request is in the history.
     await new Promise((r) => kindling.once("exit", r));

@@ -6,6 +6,7 @@ import { z } from "zod";
 import { DhcpConfigSchema } from "./dhcp/config.ts";
 import { FlatcarConfigSchema } from "./flatcar/config.ts";
 import { ConfigError } from "./model/errors.ts";
+import { POWER_KEY_ENV, PowerConfigSchema } from "./power/config.ts";
 import { PgSettingsSchema } from "./store/pg/settings.ts";
 import { TftpConfigSchema } from "./tftp/config.ts";
 
@@ -62,6 +63,7 @@ export const ConfigSchema = z.strictObject({
   tftp: TftpConfigSchema.prefault({}),
   dhcp: DhcpConfigSchema.prefault({}),
   flatcar: FlatcarConfigSchema.prefault({}),
+  power: PowerConfigSchema,
   boot: z
     .object({
       /** Profile for machines nobody registered; unset → they wait and retry until assigned. */
@@ -240,6 +242,10 @@ export function loadConfig(sources: ConfigSources = {}): Config {
       setPath(raw, s.path, fromFlag);
       origin.set(s.path.join("."), `flag --${s.flag}`);
     }
+  }
+  for (const [name, key] of POWER_KEY_ENV) {
+    if (env[name]) setPath(raw, ["power", key], env[name]);
+    if (env[name]) origin.set(`power.${key}`, `env ${name}`);
   }
   if (sources.overrides) raw = deepMerge(raw, sources.overrides);
   const parsed = ConfigSchema.safeParse(raw);

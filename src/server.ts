@@ -15,12 +15,14 @@ import { DhcpServer } from "./dhcp/server.ts";
 import { assetsDir } from "./files/assets.ts";
 import { Mirror } from "./flatcar/mirror.ts";
 import { checkProfile } from "./http/api/profile-check.ts";
-import { createApp } from "./http/app.ts";
+import { createApp, type KindlingApp } from "./http/app.ts";
+import { putInFront } from "./http/fast/front.ts";
 import { CoalescedLog } from "./limits/coalesce.ts";
 import { tryListen } from "./listen.ts";
 import { DataDirLock } from "./lock/data-dir.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics/metrics.ts";
+import { startPower } from "./power/start.ts";
 import { Store } from "./store/index.ts";
 import { openLeaseDatabase } from "./store/lease-database.ts";
 import { LeaseStore } from "./store/leases.ts";
@@ -127,6 +129,8 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     const loaders = join(config.dataDir, "loaders");
     await stageSignedLoaders(loaders);
     bootRoots.push(loaders);
+    const power = startPower(config, store, machines, log);
+    closers.push(() => power.close());
     // Read-only here: the DHCP server writes leases through its own repository.
     const leases = new LeaseStore(store.db);
     // TFTP and asset requests name only an IP: DHCP leases and /ipxe requests teach which MAC is behind it.
@@ -150,6 +154,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       boot,
       configs,
       machines,
+      power,
       mirror,
       signer,
       log,
@@ -186,7 +191,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       const { host, port } = config.http;
       const http = await tryListen(
         { what: "HTTP", flag: "http-port", host, port, strict: config.strictListeners, log },
-        () => listenHttp(app.fetch, host, port),
+        () => listenHttp(app, host, port),
       );
       if (http) {
         httpPort = (http.address() as AddressInfo).port;
@@ -315,12 +320,9 @@ function drainHttp(http: Server, deadline: number, log: Logger): Promise<void> {
   });
 }
 
-function listenHttp(
-  fetch: (req: Request, env: unknown) => Response | Promise<Response>,
-  host: string,
-  port: number,
-): Promise<Server> {
-  const server = createAdaptorServer({ fetch, hostname: host, port }) as Server;
+function listenHttp(app: KindlingApp, host: string, port: number): Promise<Server> {
+  const server = createAdaptorServer({ fetch: app.fetch, hostname: host, port }) as Server;
+  putInFront(server, app.front);
   return new Promise((res, rej) => {
     server.once("error", rej);
     server.listen(port, host, () => {

@@ -91,6 +91,14 @@ export class Machines {
     return machine;
   }
 
+  /**
+   * A boot request repeated by a machine whose previous, identical request taught nothing new (`/ipxe`
+   * answered from its cache): only `last_seen` moves, in the group commit.
+   */
+  seenAgain(mac: string): void {
+    this.store.history.touched(mac);
+  }
+
   /** Registers a machine: `ready` with a profile, `discovered` without. Its Flatcar release starts mirroring. */
   async register(input: MachineCreate, cause: Cause): Promise<Machine> {
     this.profileMustExist(input.profile);

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import type { Event } from "../model/event.ts";
 import type { Machine } from "../model/machine.ts";
 import { ApiClient, CliError } from "./client.ts";
+import { registerPowerCommands, reinstallPowerCycle } from "./power.ts";
 import { print, table } from "./table.ts";
 
 type Globals = { server?: string; token?: string; dataDir?: string; json?: boolean };
@@ -131,7 +132,9 @@ export function registerMachineCommands(program: Command): void {
   machines
     .command("reinstall <mac>")
     .description("install again on the next network boot")
-    .action(async (mac: string, _o, cmd: Command) => {
+    .option("--power-cycle", "and through its BMC: next boot from the network once, then power-cycle it")
+    .action(async (mac: string, o, cmd: Command) => {
+      if (o.powerCycle) return reinstallPowerCycle(client(cmd), mac, json(cmd));
       const m = await client(cmd).request<Machine>("POST", `/machines/${encodeURIComponent(mac)}/reinstall`);
       print(json(cmd), m, () => `${m.mac} is ${m.state}: its next network boot installs ${m.profile}`);
     });
@@ -150,6 +153,8 @@ export function registerMachineCommands(program: Command): void {
       const story = [...es].reverse();
       print(json(cmd), story, () => eventRows(story));
     });
+
+  registerPowerCommands(machines, client, json);
 
   machines
     .command("forget <mac>")

@@ -12,15 +12,19 @@ import type { Logger } from "../log.ts";
 import { observeHttp } from "../metrics/http.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { metricsRoute } from "../metrics/route.ts";
+import type { Power } from "../power/start.ts";
 import type { Store } from "../store/index.ts";
 import { apiApp } from "./api/common.ts";
 import { registerEvents } from "./api/events.ts";
 import { registerGroups } from "./api/groups.ts";
 import { registerMachines } from "./api/machines.ts";
+import { registerPower } from "./api/power.ts";
 import { checkProfile } from "./api/profile-check.ts";
 import { registerProfiles } from "./api/profiles.ts";
 import { bearerAuth } from "./auth.ts";
 import { errorResponse } from "./errors.ts";
+import { bootFront, type FrontListener } from "./fast/front.ts";
+import { IpxeAnswers } from "./fast/ipxe-answers.ts";
 import { registerAssets } from "./routes/assets-api.ts";
 import { bootRoutes } from "./routes/boot.ts";
 import { fileRoutes, type Served } from "./routes/files.ts";
@@ -33,6 +37,8 @@ export interface AppDeps {
   boot: BootService;
   configs: IgnitionConfigs;
   machines: Machines;
+  /** Out-of-band power (BMCs). */
+  power: Power;
   mirror: Mirror;
   signer: Signer;
   log: Logger;
@@ -55,10 +61,14 @@ export interface AppDeps {
   database?: DatabaseHealth;
 }
 
+/** The hono app, and the listener that answers the boot scripts in front of it (fast/front.ts). */
+export type KindlingApp = Hono & { front: FrontListener };
+
 /** Composes the boot routes (open), signed per-machine routes, the static trees (open), the API (bearer token) and the console. */
-export function createApp(deps: AppDeps): Hono {
+export function createApp(deps: AppDeps): KindlingApp {
   const { log } = deps;
   const app = new Hono();
+  const ipxe = new IpxeAnswers(deps);
   app.onError((err, c) => errorResponse(err, c, log));
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.use("*", ...observeHttp(deps.metrics, log));
@@ -77,7 +87,7 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/", metricsRoute(deps.metrics));
 
   app.route("/", healthRoutes(deps.database ?? sqliteHealth(deps.store)));
-  app.route("/", bootRoutes(deps));
+  app.route("/", bootRoutes({ ...deps, ipxe }));
   app.route("/", ignitionRoutes(deps));
   // A whole-file GET by a known boot client (kernel, initrd, iPXE binary, install image) joins its boot story.
   const served = (s: Served) => {
@@ -107,6 +117,7 @@ export function createApp(deps: AppDeps): Hono {
   registerProfiles(api, deps.store, checkProfile, deps.configs);
   registerGroups(api, deps.store, deps.machines);
   registerEvents(api, deps.store);
+  registerPower(api, deps.power);
   registerAssets(api, deps.mirror);
   api.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   api.doc31("/openapi.json", {
@@ -118,7 +129,7 @@ export function createApp(deps: AppDeps): Hono {
   app.route("/api/v1", api);
   app.get("/ui/", (c) => c.redirect("/ui", 308)); // a typed trailing slash still finds the console
   app.route("/ui", uiApp(deps));
-  return app;
+  return Object.assign(app, { front: bootFront({ ipxe, server: deps.server, metrics: deps.metrics, log }) });
 }
 
 function sqliteHealth(store: Store): DatabaseHealth {

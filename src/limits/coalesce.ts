@@ -57,6 +57,8 @@ export class CoalescedLog {
   private readonly windowMs: number;
   private readonly maxKeys: number;
   private readonly timer: NodeJS.Timeout;
+  /** While `capturing` runs: what was recorded, as given. */
+  private captured: Occurrence[] | undefined;
 
   constructor(private readonly opts: CoalescedLogOptions) {
     this.windowMs = opts.windowMs ?? COALESCE_WINDOW_MS;
@@ -66,6 +68,7 @@ export class CoalescedLog {
   }
 
   record(occurrence: Occurrence): void {
+    this.captured?.push(occurrence);
     let key = [occurrence.kind, occurrence.client ?? "", occurrence.mac ?? "", clipText(occurrence.reason, 64)].join(
       "\0",
     );
@@ -84,6 +87,23 @@ export class CoalescedLog {
     for (const other of this.entries.values()) if (other.group === group && other.pending > 0) this.writeCount(other);
     this.entries.set(key, { first, group, pending: 0 });
     this.write(first, {});
+  }
+
+  /**
+   * Runs `fn` and returns what it recorded along with its value, so a caller that answers the same request
+   * again without running `fn` (a cached `/ipxe` answer) can record exactly the same occurrences.
+   */
+  capturing<T>(fn: () => T): { value: T; recorded: Occurrence[] } {
+    const outer = this.captured;
+    const recorded: Occurrence[] = [];
+    this.captured = recorded;
+    try {
+      const value = fn();
+      return { value, recorded };
+    } finally {
+      this.captured = outer;
+      outer?.push(...recorded);
+    }
   }
 
   /** Ends the window: one row per key that occurred again, and forgets keys that were quiet. */

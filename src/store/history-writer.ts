@@ -15,6 +15,8 @@ import type { MachineStore, Sighting } from "./machines.ts";
  */
 export class HistoryWriter implements EventSink {
   private queue: (() => void)[] = [];
+  /** MAC → newest `last_seen` queued: a machine asking many times in one turn is one row update. */
+  private touches = new Map<string, string>();
   private batch: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } | undefined;
   private readonly commit;
   private readonly touch;
@@ -27,8 +29,9 @@ export class HistoryWriter implements EventSink {
     private readonly events: EventStore,
     private readonly machines: MachineStore,
   ) {
-    this.commit = db.transaction((writes: (() => void)[]) => {
+    this.commit = db.transaction((writes: (() => void)[], touches: Map<string, string>) => {
       for (const write of writes) write();
+      for (const [mac, at] of touches) this.touch.run(at, mac);
     });
     this.touch = db.prepare("UPDATE machines SET last_seen = ? WHERE mac = ?");
     this.begin = db.prepare("BEGIN");
@@ -48,9 +51,19 @@ export class HistoryWriter implements EventSink {
   recordSighting(s: Sighting): ReturnType<MachineStore["recordSighting"]> {
     const known = this.machines.get(s.mac);
     if (!known?.firstSeen || teaches(known, s)) return this.machines.recordSighting(s);
-    const now = nowIso();
-    this.enqueue(() => this.touch.run(now, s.mac));
+    const now = this.touched(s.mac);
     return { machine: { ...known, lastSeen: now }, created: false, evicted: 0 };
+  }
+
+  /**
+   * Queues `last_seen = now` for a machine known to have been seen before, whose sighting tells nothing new
+   * (the caller knows: a cached answer to the same request); returns the time written.
+   */
+  touched(mac: string): string {
+    const now = nowIso();
+    this.touches.set(mac, now);
+    this.openBatch();
+    return now;
   }
 
   /**
@@ -78,10 +91,12 @@ export class HistoryWriter implements EventSink {
     const batch = this.batch;
     if (!batch) return;
     const writes = this.queue;
+    const touches = this.touches;
     this.batch = undefined;
     this.queue = [];
+    this.touches = new Map();
     try {
-      this.commit(writes);
+      this.commit(writes, touches);
     } catch (err) {
       batch.reject(err);
       return;
@@ -91,6 +106,11 @@ export class HistoryWriter implements EventSink {
 
   private enqueue(write: () => void): void {
     this.queue.push(write);
+    this.openBatch();
+  }
+
+  /** Opens a batch, committed at the end of this event-loop turn, unless one is open. */
+  private openBatch(): void {
     if (this.batch) return;
     let resolve!: () => void;
     let reject!: (err: unknown) => void;

@@ -5,6 +5,7 @@ import { GroupStore } from "./groups.ts";
 import { HistoryWriter } from "./history-writer.ts";
 import { MachineStore } from "./machines.ts";
 import { ProfileStore } from "./profiles.ts";
+import { writeGeneration } from "./statements.ts";
 
 /** All table modules over one SQLite connection. */
 export class Store {
@@ -38,6 +39,11 @@ export class Store {
   /** Throws when the database cannot answer (`/healthz`). */
   ping(): void {
     this.db.prepare("SELECT 1").get();
+  }
+
+  /** Moves whenever something a boot answer depends on is written (statements.ts: writeGeneration). */
+  writeGeneration(): number {
+    return writeGeneration(this.db);
   }
 
   close(): void {

@@ -12,7 +12,15 @@ export const MAX_CACHED_STATEMENTS = 256;
  * recently used statement is dropped beyond `max`, which bounds SQL built from values, were any.
  */
 export function cacheStatements(db: Database.Database, max = MAX_CACHED_STATEMENTS): void {
-  const compile = db.prepare.bind(db);
+  const generation = { n: 0 };
+  generations.set(db, generation);
+  const prepare = db.prepare.bind(db);
+  const compile = (sql: string) => countWrites(prepare(sql), sql, generation);
+  const exec = db.exec.bind(db);
+  db.exec = (sql: string) => {
+    generation.n++;
+    return exec(sql);
+  };
   const cache = new Map<string, Database.Statement>();
   db.prepare = ((sql: string) => {
     let statement = cache.get(sql);
@@ -26,4 +34,40 @@ export function cacheStatements(db: Database.Database, max = MAX_CACHED_STATEMEN
     cache.set(sql, statement);
     return statement;
   }) as typeof db.prepare;
+}
+
+const generations = new WeakMap<Database.Database, { n: number }>();
+
+/**
+ * Writes that cannot change what a boot request is answered: the event log, and the sighting's `last_seen`
+ * (HistoryWriter's touch). Every other write counts, including ones this file has never seen.
+ */
+const UNCOUNTED =
+  /^\s*(?:INSERT\s+INTO\s+events\b|DELETE\s+FROM\s+events\b|UPDATE\s+machines\s+SET\s+last_seen\s*=\s*\?\s+WHERE\s+mac\s*=\s*\?\s*$)/i;
+
+/**
+ * A number that changes whenever anything that can change a boot answer is written through this connection
+ * (machines, groups, profiles, leases, migrations; `db.exec` always counts): a cache of answers compares it
+ * to the value it rendered under. Kindling is the database's only writer of those tables (the data-dir lock;
+ * `kindling assets` writes events only). Counted when a statement runs, so a rolled-back write counts too,
+ * which costs a cache miss and nothing else.
+ */
+export function writeGeneration(db: Database.Database): number {
+  return generations.get(db)?.n ?? 0;
+}
+
+function countWrites(statement: Database.Statement, sql: string, generation: { n: number }): Database.Statement {
+  if (statement.readonly || UNCOUNTED.test(sql)) return statement;
+  // All four: a write with RETURNING runs through get, all or iterate.
+  for (const method of ["run", "get", "all", "iterate"] as const) {
+    const original = statement[method] as (...args: unknown[]) => unknown;
+    (statement as unknown as Record<string, unknown>)[method] = function (
+      this: Database.Statement,
+      ...args: unknown[]
+    ) {
+      generation.n++;
+      return original.apply(this, args);
+    };
+  }
+  return statement;
 }

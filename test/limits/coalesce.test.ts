@@ -32,6 +32,26 @@ const refusal = (client: string, reason = "file not found", file = "x.bin"): Occ
 });
 
 describe("CoalescedLog", () => {
+  it("capturing() hands back what a call recorded, as given, and still records it", () => {
+    const t = setup();
+    const a = refusal("10.0.0.1");
+    const b = refusal("10.0.0.2", "access violation");
+    const { value, recorded } = t.refusals.capturing(() => {
+      t.refusals.record(a);
+      t.refusals.record(b);
+      return 7;
+    });
+    expect(value).toBe(7);
+    expect(recorded).toEqual([a, b]);
+    expect(t.all()).toHaveLength(2);
+    // Outside a capture nothing is kept; a nested capture's records count for the outer one too.
+    t.refusals.record(a);
+    const outer = t.refusals.capturing(() => t.refusals.capturing(() => t.refusals.record(b)).recorded);
+    expect(outer.value).toEqual([b]);
+    expect(outer.recorded).toEqual([b]);
+    t.close();
+  });
+
   it("writes the first refusal at once and counts the rest of the window in one row", async () => {
     const t = setup();
     for (let i = 0; i < 10_000; i++) t.refusals.record(refusal("10.0.0.9", "file not found", `f${i}`));

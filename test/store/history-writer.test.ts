@@ -89,6 +89,23 @@ describe("history writer (group commit)", () => {
     close();
   });
 
+  it("touched() joins the batch: a machine asked about many times in one turn is one update, the newest time", async () => {
+    const { store, committed, close } = open();
+    store.machines.create({ mac: MAC, labels: {}, metadata: {} }, "discovered");
+    store.history.recordSighting({ mac: MAC });
+    const times: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      times.push(store.history.touched(MAC));
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    // Each touch above ran in its own turn; these share one.
+    const shared = [store.history.touched(MAC), store.history.touched(MAC), store.history.touched(MAC)];
+    expect(committed("SELECT last_seen FROM machines")).toEqual([{ last_seen: times.at(-1) }]);
+    await store.history.committed();
+    expect(committed("SELECT last_seen FROM machines")).toEqual([{ last_seen: shared.at(-1) }]);
+    close();
+  });
+
   it("reading() runs a request's reads in one transaction and commits what it wrote directly, even on a throw", () => {
     const { store, committed, close } = open();
     expect(store.history.reading(() => store.machines.get(MAC))).toBeUndefined();

@@ -1,7 +1,8 @@
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { openDb } from "../../src/store/db.ts";
-import { cacheStatements } from "../../src/store/statements.ts";
+import { Store } from "../../src/store/index.ts";
+import { cacheStatements, writeGeneration } from "../../src/store/statements.ts";
 
 describe("prepared statement cache", () => {
   it("openDb's prepare compiles each SQL text once and the statement keeps working", () => {
@@ -33,5 +34,41 @@ describe("prepared statement cache", () => {
     expect(() => db.prepare("SELEC 1")).toThrow(/syntax error/);
     expect(() => db.prepare("SELEC 1")).toThrow(/syntax error/);
     db.close();
+  });
+});
+
+describe("write generation", () => {
+  it("moves on every write that can change a boot answer, and not on reads, events or last_seen", async () => {
+    const store = new Store(openDb(":memory:"));
+    const { db } = store;
+    const moved = (fn: () => unknown) => {
+      const before = writeGeneration(db);
+      fn();
+      return writeGeneration(db) - before;
+    };
+    const mac = "52:54:00:9e:00:01";
+    expect(moved(() => store.machines.create({ mac, labels: {}, metadata: {} }, "discovered"))).toBeGreaterThan(0);
+    expect(moved(() => store.machines.update(mac, { hostname: "n1" }))).toBeGreaterThan(0);
+    expect(moved(() => store.profiles.put({ name: "p", localDisk: true } as never))).toBeGreaterThan(0);
+    expect(
+      moved(() => store.groups.put({ name: "g", selector: {}, profile: "p", metadata: {} } as never)),
+    ).toBeGreaterThan(0);
+    expect(moved(() => db.prepare("UPDATE machines SET labels = '{}' WHERE mac = ?").run(mac))).toBeGreaterThan(0);
+    expect(moved(() => db.prepare("DELETE FROM groups WHERE name = ? RETURNING name").get("g"))).toBeGreaterThan(0);
+    expect(moved(() => db.exec("UPDATE profiles SET builtin = builtin"))).toBeGreaterThan(0);
+    // A machine's own sighting moved on by a boot request, the event log, and reads.
+    expect(
+      moved(() => {
+        store.machines.get(mac);
+        store.groups.list();
+        store.history.reading(() => store.profiles.get("p"));
+        store.history.touched(mac);
+        store.history.append({ mac, kind: "ipxe.request" });
+        store.history.flush();
+        store.events.prune(1);
+      }),
+    ).toBe(0);
+    expect(store.machines.get(mac)!.lastSeen).not.toBeNull();
+    store.close();
   });
 });

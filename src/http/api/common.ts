@@ -1,5 +1,6 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
-import { fromZod } from "../errors.ts";
+import { MacSchema } from "../../model/mac.ts";
+import { fromZod, ValidationError } from "../errors.ts";
 
 /** JSON error body every API failure uses; `field` names the failing input on a 400. */
 export const ErrorSchema = z.object({ error: z.string(), field: z.string().optional() }).meta({ id: "Error" });
@@ -42,4 +43,14 @@ export function apiApp(): OpenAPIHono {
         );
     },
   });
+}
+
+/** A `{mac}` path parameter in any notation, normalised; a 400 naming `mac` otherwise. */
+export function macOf(raw: string): string {
+  const r = MacSchema.safeParse(raw);
+  if (!r.success)
+    throw new ValidationError("mac", `mac: not a MAC address: ${JSON.stringify(raw)}`, [
+      { field: "mac", message: "not a MAC address" },
+    ]);
+  return r.data;
 }

@@ -1,11 +1,9 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Machines } from "../../boot/machines.ts";
-import { MacSchema } from "../../model/mac.ts";
 import { MachineCreateSchema, MachineSchema, MachineStateSchema, MachineUpdateSchema } from "../../model/machine.ts";
 import type { Store } from "../../store/index.ts";
 import { decodeCursor, encodeCursor } from "../cursor.ts";
-import { ValidationError } from "../errors.ts";
-import { body, errors, json } from "./common.ts";
+import { body, errors, json, macOf } from "./common.ts";
 
 const MacParam = z.object({
   mac: z.string().openapi({ param: { name: "mac", in: "path" }, example: "52:54:00:12:34:56" }),
@@ -18,15 +16,6 @@ export const MAX_PAGE = 1000;
 
 /** Reads come from the store; every change goes through the machine owner. */
 export function registerMachines(app: OpenAPIHono, store: Store, machines: Machines): void {
-  const macOf = (raw: string) => {
-    const r = MacSchema.safeParse(raw);
-    if (!r.success)
-      throw new ValidationError("mac", `mac: not a MAC address: ${JSON.stringify(raw)}`, [
-        { field: "mac", message: "not a MAC address" },
-      ]);
-    return r.data;
-  };
-
   app.openapi(
     createRoute({
       method: "get",

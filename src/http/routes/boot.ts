@@ -1,33 +1,30 @@
 import { Hono } from "hono";
-import { normalizeIp, type RecentClients } from "../../boot/attribution.ts";
+import { normalizeIp } from "../../boot/attribution.ts";
 import { bootScript } from "../../boot/render.ts";
-import type { BootService } from "../../boot/service.ts";
 import type { Signer } from "../../boot/sign.ts";
 import { normalizeMac } from "../../model/identity.ts";
 import type { Store } from "../../store/index.ts";
+import type { IpxeAnswers } from "../fast/ipxe-answers.ts";
 
 const IPXE_TYPE = { "Content-Type": "text/plain; charset=utf-8" };
 
-/** Routes firmware and iPXE call: no auth (firmware cannot authenticate). */
-export function bootRoutes(deps: {
-  boot: BootService;
-  store: Store;
-  signer: Signer;
-  server: string;
-  recent: RecentClients;
-}): Hono {
-  const { boot, store, signer } = deps;
+/**
+ * Routes firmware and iPXE call: no auth (firmware cannot authenticate). `GET /boot.ipxe` and `GET /ipxe`
+ * normally never get here: the front listener (fast/front.ts) answers them on `node:http` with the same
+ * IpxeAnswers; these routes answer `HEAD` and requests made through `app.request`.
+ */
+export function bootRoutes(deps: { ipxe: IpxeAnswers; store: Store; signer: Signer; server: string }): Hono {
+  const { store, signer } = deps;
   const app = new Hono();
 
   app.get("/boot.ipxe", (c) => c.body(bootScript(deps.server), 200, IPXE_TYPE));
 
-  // The boot service logs and records each request (counted when repeated: anyone can send them).
+  // Recorded in the machine's history (counted when repeated: anyone can send them) and committed before
+  // the answer leaves (group commit: store/history-writer.ts).
   app.get("/ipxe", async (c) => {
-    const ip = clientIp(c);
-    const answer = store.history.reading(() => boot.ipxe(c.req.query(), ip));
-    if (answer.outcome !== "too-many-new") deps.recent.note(ip, answer.mac);
-    // The answer leaves once the request's history is committed (group commit: store/history-writer.ts).
-    await store.history.committed();
+    const url = c.req.url;
+    const q = url.indexOf("?");
+    const answer = await deps.ipxe.answer(q === -1 ? "" : url.slice(q + 1), clientIp(c));
     return c.body(answer.body, answer.status, IPXE_TYPE);
   });
 

@@ -10,6 +10,7 @@ import type { CoalescedLog } from "../../limits/coalesce.ts";
 import { InvalidFieldError } from "../../model/errors.ts";
 import { normalizeMac } from "../../model/identity.ts";
 import { MachineStateSchema, MachineUpdateSchema } from "../../model/machine.ts";
+import type { Power } from "../../power/start.ts";
 import { ConflictError, NotFoundError } from "../../store/errors.ts";
 import type { Store } from "../../store/index.ts";
 import type { MachineQuery, PagePosition } from "../../store/machines.ts";
@@ -22,6 +23,7 @@ import { LoginPage } from "./pages/login.tsx";
 import { MachinePage, type Preview } from "./pages/machine.tsx";
 import { type MachineFilter, MachineRows, MachinesPage, query } from "./pages/machines.tsx";
 import { ProfilesPage } from "./pages/profiles.tsx";
+import { powerUi } from "./power.tsx";
 import { flashRedirect, formOf, Sessions, takeFlash } from "./session.ts";
 import { addressesOf, bootStory } from "./timeline.ts";
 import { machineView, releaseOf } from "./view.ts";
@@ -31,6 +33,8 @@ export interface UiDeps {
   boot: BootService;
   configs: IgnitionConfigs;
   machines: Machines;
+  /** Out-of-band power: the console's power page and a machine's power section. */
+  power: Power;
   mirror: Mirror;
   apiToken: string;
   /** Counts refused logins (anyone who reaches the console can try). */
@@ -95,6 +99,7 @@ export function uiApp(deps: UiDeps): Hono {
     return c.redirect("/ui/login", 303);
   });
   app.get("/", (c) => c.redirect("/ui/machines", 303));
+  app.route("/", powerUi(store, deps.power));
 
   const filterOf = (c: Context): MachineFilter => {
     const state = MachineStateSchema.safeParse(c.req.query("state"));

@@ -7,6 +7,7 @@ const NAV = [
   ["/ui/discovered", "Discovered"],
   ["/ui/profiles", "Profiles"],
   ["/ui/assets", "Assets"],
+  ["/ui/power", "Power"],
 ] as const;
 
 export function Page(props: {

@@ -89,4 +89,23 @@ export const PG_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE machines ADD COLUMN loader TEXT;
   `,
+  // 6
+  `
+  CREATE TABLE bmcs (
+    mac         TEXT PRIMARY KEY REFERENCES machines(mac) ON DELETE CASCADE,
+    driver      TEXT NOT NULL,
+    address     TEXT NOT NULL,
+    port        INTEGER NOT NULL,
+    username    TEXT NOT NULL,
+    secret      TEXT NOT NULL,
+    key_id      TEXT NOT NULL,
+    options     TEXT NOT NULL DEFAULT '{}',
+    power_state TEXT NOT NULL DEFAULT 'unknown',
+    power_error TEXT,
+    power_checked_at TEXT,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+  );
+  CREATE INDEX bmcs_checked ON bmcs(power_checked_at);
+  `,
 ];

@@ -87,6 +87,9 @@ export const MachinePage = (props: {
         </details>
       </div>
 
+      <h2>Power</h2>
+      <div hx-get={`/ui/machines/${m.mac}/power`} hx-trigger="load, every 15s" hx-swap="innerHTML" />
+
       <h2>
         Boot story
         {total !== undefined && <span class="muted"> ({duration(total).slice(1)} from first to last event)</span>}
