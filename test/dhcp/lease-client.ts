@@ -1,6 +1,7 @@
 /**
  * A scripted DHCP client for many clients at once, run inside a test namespace:
- * `ip netns exec NS tsx test/dhcp/lease-client.ts '<json scenario>'`; prints one JSON result line.
+ * `ip netns exec NS tsx test/dhcp/lease-client.ts '<json scenario>'` (or `@file` holding it: thousands of
+ * clients exceed what one argument may hold); prints one JSON result line.
  * - `dora`: each MAC broadcasts a DISCOVER, REQUESTs the first OFFER (server identifier set), and records its
  *   ACK or NAK;
  * - `renew`: each (MAC, address) REQUESTs its address again without a server identifier: as a rebooting
@@ -13,6 +14,7 @@
  * bounded by the number of clients times that.
  */
 import { createSocket } from "node:dgram";
+import { readFileSync } from "node:fs";
 import { MessageType, messageTypeName, Opt } from "../../src/dhcp/options.ts";
 import { BROADCAST_FLAG, DhcpOptions, type DhcpPacket, decodePacket, encodePacket } from "../../src/dhcp/packet.ts";
 
@@ -173,5 +175,7 @@ async function run(s: DoraScenario | RenewScenario | RequestScenario): Promise<L
   return { answers, silent };
 }
 
-const result = await run(JSON.parse(process.argv[2]!) as DoraScenario | RenewScenario | RequestScenario);
+const arg = process.argv[2]!;
+const text = arg.startsWith("@") ? readFileSync(arg.slice(1), "utf8") : arg;
+const result = await run(JSON.parse(text) as DoraScenario | RenewScenario | RequestScenario);
 process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -10,6 +10,7 @@
  * KINDLING_TWO_NODES_SECONDS sets perfdhcp's run (10 s here; bench/dhcp-two-nodes.sh runs 30 s).
  */
 import { type ChildProcess, spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -65,7 +66,9 @@ async function rows(): Promise<Map<string, { mac: string; state: string; expires
 }
 
 function leaseClient(scenario: Record<string, unknown>): Promise<LeaseClientResult> {
-  const child = cli.spawn([TSX, join(ROOT, "test/dhcp/lease-client.ts"), JSON.stringify(scenario)]);
+  const file = join(tempDir("kindling-lease-client-"), "scenario.json");
+  writeFileSync(file, JSON.stringify(scenario));
+  const child = cli.spawn([TSX, join(ROOT, "test/dhcp/lease-client.ts"), `@${file}`]);
   let out = "";
   let err = "";
   child.stdout!.on("data", (d) => (out += d));
