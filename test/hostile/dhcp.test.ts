@@ -9,6 +9,7 @@ import type { FloodResult, FloodScenario } from "../dhcp/client.ts";
 import { removeTempDirs, runClientAsync } from "../dhcp/harness.ts";
 import { Lab, type Netns } from "../dhcp/netns.ts";
 import { healthz, type Served, serve, udhcpcOnce } from "../dhcp/serve.ts";
+import { startPostgres, type TestPostgres } from "../helpers/postgres.ts";
 
 afterAll(removeTempDirs);
 
@@ -31,28 +32,43 @@ let lab: Lab;
 let srv: Netns;
 let cli: Netns;
 let kindling: Served;
+let postgres: TestPostgres | undefined;
 
-beforeAll(async () => {
-  lab = new Lab("khd");
+/** Both lease stores: the node's SQLite file, and PostgreSQL (`database`), where every bind is a round trip. */
+async function start(engine: "sqlite" | "postgres") {
+  lab = new Lab(engine === "sqlite" ? "khd" : "khp");
   srv = lab.ns("s");
   cli = lab.ns("c");
   lab.link(srv, "k0", `${SERVER}/24`, cli, "eth0", `${CLIENT}/24`);
   cli.ip("route", "add", "default", "dev", "eth0");
-  kindling = await serve(lab, srv, SERVER, {
-    mode: "full",
-    subnets: [
-      {
-        cidr: "10.83.0.0/24",
-        ranges: [{ start: `10.83.0.${RANGE[0]}`, end: `10.83.0.${RANGE[1]}` }],
-        router: SERVER,
-      },
-    ],
-  });
-}, 90_000);
-afterAll(async () => {
+  let extra = {};
+  if (engine === "postgres") {
+    postgres = startPostgres();
+    extra = { database: postgres.url(await postgres.createDatabase("hostile_dhcp")) };
+  }
+  kindling = await serve(
+    lab,
+    srv,
+    SERVER,
+    {
+      mode: "full",
+      subnets: [
+        {
+          cidr: "10.83.0.0/24",
+          ranges: [{ start: `10.83.0.${RANGE[0]}`, end: `10.83.0.${RANGE[1]}` }],
+          router: SERVER,
+        },
+      ],
+    },
+    extra,
+  );
+}
+async function stop() {
   await kindling?.stop();
   await lab?.destroy();
-});
+  await postgres?.stop();
+  postgres = undefined;
+}
 
 const attack = (s: Omit<FloodScenario, "op" | "server" | "self" | "prefix" | "hosts" | "seed">) =>
   runClientAsync<FloodResult>(
@@ -76,52 +92,56 @@ async function during(flood: Promise<FloodResult>, n: number) {
   return { leases, health, rss, result };
 }
 
-describe("DHCP under attack from a host on the segment", () => {
-  it("a flood of 64 KiB datagrams of one option repeated 21,800 times (200/s) costs next to nothing", async () => {
-    const malformed = kindling.metric('kindling_dhcp_requests_total{outcome="malformed"}');
-    const r = await during(attack({ kind: "oversized", rate: 200, seconds: 8 }), 3);
-    console.log(`oversized: ${JSON.stringify({ ...r, leases: r.leases.map((l) => Math.round(l.ms)) })}`);
-    for (const l of r.leases) expect(l.line).toMatch(/^udhcpc bound ip=10\.83\.0\.\d+ serverid=10\.83\.0\.1$/);
-    expect(median(r.leases.map((l) => l.ms))).toBeLessThan(MEDIAN_LEASE_MS);
-    for (const h of r.health) expect(h.ok).toBe(true);
-    expect(r.rss).toBeLessThan(RSS_LIMIT_MIB);
-    // They were read and refused, not lost on the way (the kernel may drop a few under the fragment load).
-    const refused = kindling.metric('kindling_dhcp_requests_total{outcome="malformed"}') - malformed;
-    expect(refused).toBeGreaterThan(0.5 * r.result.sent);
-    expect(refused).toBeLessThanOrEqual(r.result.sent);
-  }, 60_000);
+for (const engine of ["sqlite", "postgres"] as const)
+  describe(`DHCP under attack from a host on the segment (leases in ${engine})`, () => {
+    beforeAll(() => start(engine), 90_000);
+    afterAll(stop, 60_000);
 
-  it("64,000 spoofed DECLINEs and a host that leases addresses only to decline them quarantine at most 10 %", async () => {
-    const spoofed = attack({ kind: "spoofed-decline", rate: 8000, seconds: 12, count: 64_000 });
-    const leased = attack({ kind: "lease-decline", rate: 100, seconds: 10 });
-    const r = await during(
-      Promise.all([spoofed, leased]).then(([a, b]) => ({ sent: a.sent + b.sent, declined: b.declined })),
-      20,
-    );
-    console.log(
-      `decline: ${JSON.stringify({ ...r, leases: r.leases.map((l) => Math.round(l.ms)), health: undefined })}`,
-    );
-    expect(r.result.sent).toBeGreaterThanOrEqual(64_000);
-    // The second attacker's DECLINEs were real ones: many more than the cap.
-    expect(r.result.declined).toBeGreaterThan(5 * QUARANTINE_CAP);
-    expect(r.leases.filter((l) => l.ok)).toHaveLength(20);
-    expect(median(r.leases.map((l) => l.ms))).toBeLessThan(MEDIAN_LEASE_MS);
-    for (const h of r.health) expect(h.ok).toBe(true);
-    expect(kindling.metric('kindling_dhcp_leases{subnet="10.83.0.0/24",state="quarantined"}')).toBe(QUARANTINE_CAP);
-    // Reported once per 10 s with a count, not a log line (and an event row) per DECLINE.
-    const reports = kindling.output.filter((l) => l.includes("dhcp: address declined"));
-    expect(reports.length).toBeGreaterThan(0);
-    expect(reports.length).toBeLessThanOrEqual(3);
-    expect(r.rss).toBeLessThan(RSS_LIMIT_MIB);
-  }, 90_000);
+    it("a flood of 64 KiB datagrams of one option repeated 21,800 times (200/s) costs next to nothing", async () => {
+      const malformed = kindling.metric('kindling_dhcp_requests_total{outcome="malformed"}');
+      const r = await during(attack({ kind: "oversized", rate: 200, seconds: 8 }), 3);
+      console.log(`oversized: ${JSON.stringify({ ...r, leases: r.leases.map((l) => Math.round(l.ms)) })}`);
+      for (const l of r.leases) expect(l.line).toMatch(/^udhcpc bound ip=10\.83\.0\.\d+ serverid=10\.83\.0\.1$/);
+      expect(median(r.leases.map((l) => l.ms))).toBeLessThan(MEDIAN_LEASE_MS);
+      for (const h of r.health) expect(h.ok).toBe(true);
+      expect(r.rss).toBeLessThan(RSS_LIMIT_MIB);
+      // They were read and refused, not lost on the way (the kernel may drop a few under the fragment load).
+      const refused = kindling.metric('kindling_dhcp_requests_total{outcome="malformed"}') - malformed;
+      expect(refused).toBeGreaterThan(0.5 * r.result.sent);
+      expect(refused).toBeLessThanOrEqual(r.result.sent);
+    }, 60_000);
 
-  it("a DISCOVER flood from made-up MACs (2,000/s) cannot hold the pool with offers", async () => {
-    const r = await during(attack({ kind: "discover", rate: 2000, seconds: 8 }), 3);
-    console.log(`discover: ${JSON.stringify({ ...r, leases: r.leases.map((l) => Math.round(l.ms)) })}`);
-    for (const l of r.leases) expect(l.ok).toBe(true);
-    expect(median(r.leases.map((l) => l.ms))).toBeLessThan(MEDIAN_LEASE_MS);
-    for (const h of r.health) expect(h.ok).toBe(true);
-    expect(r.rss).toBeLessThan(RSS_LIMIT_MIB);
-    expect(kindling.alive()).toBe(true);
-  }, 60_000);
-});
+    it("64,000 spoofed DECLINEs and a host that leases addresses only to decline them quarantine at most 10 %", async () => {
+      const spoofed = attack({ kind: "spoofed-decline", rate: 8000, seconds: 12, count: 64_000 });
+      const leased = attack({ kind: "lease-decline", rate: 100, seconds: 10 });
+      const r = await during(
+        Promise.all([spoofed, leased]).then(([a, b]) => ({ sent: a.sent + b.sent, declined: b.declined })),
+        20,
+      );
+      console.log(
+        `decline: ${JSON.stringify({ ...r, leases: r.leases.map((l) => Math.round(l.ms)), health: undefined })}`,
+      );
+      expect(r.result.sent).toBeGreaterThanOrEqual(64_000);
+      // The second attacker's DECLINEs were real ones: many more than the cap.
+      expect(r.result.declined).toBeGreaterThan(5 * QUARANTINE_CAP);
+      expect(r.leases.filter((l) => l.ok)).toHaveLength(20);
+      expect(median(r.leases.map((l) => l.ms))).toBeLessThan(MEDIAN_LEASE_MS);
+      for (const h of r.health) expect(h.ok).toBe(true);
+      expect(kindling.metric('kindling_dhcp_leases{subnet="10.83.0.0/24",state="quarantined"}')).toBe(QUARANTINE_CAP);
+      // Reported once per 10 s with a count, not a log line (and an event row) per DECLINE.
+      const reports = kindling.output.filter((l) => l.includes("dhcp: address declined"));
+      expect(reports.length).toBeGreaterThan(0);
+      expect(reports.length).toBeLessThanOrEqual(3);
+      expect(r.rss).toBeLessThan(RSS_LIMIT_MIB);
+    }, 90_000);
+
+    it("a DISCOVER flood from made-up MACs (2,000/s) cannot hold the pool with offers", async () => {
+      const r = await during(attack({ kind: "discover", rate: 2000, seconds: 8 }), 3);
+      console.log(`discover: ${JSON.stringify({ ...r, leases: r.leases.map((l) => Math.round(l.ms)) })}`);
+      for (const l of r.leases) expect(l.ok).toBe(true);
+      expect(median(r.leases.map((l) => l.ms))).toBeLessThan(MEDIAN_LEASE_MS);
+      for (const h of r.health) expect(h.ok).toBe(true);
+      expect(r.rss).toBeLessThan(RSS_LIMIT_MIB);
+      expect(kindling.alive()).toBe(true);
+    }, 60_000);
+  });
