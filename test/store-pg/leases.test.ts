@@ -2,7 +2,6 @@
  * The lease repository contract, run against both engines (a real SQLite file, a real PostgreSQL 15), then
  * what only PostgreSQL is for: several nodes, each with its own connection pool, sharing one database.
  */
-import { spawn } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -15,6 +14,7 @@ import { migratePg } from "../../src/store/pg/migrate.ts";
 import { SqliteLeaseRepository } from "../../src/store/sqlite-lease-repository.ts";
 import { tempDir } from "../helpers/kindling.ts";
 import { startPostgres, type TestPostgres } from "../helpers/postgres.ts";
+import { runNodeScript } from "./node-script.ts";
 
 const SUBNET = "10.9.0.0/24";
 const T0 = 1_800_000_000_000;
@@ -27,21 +27,7 @@ const ip = (i: number) => `10.9.0.${i}`;
 
 /** Runs test/store-pg/lease-node.ts as its own process; resolves with its [mac, ip | null] answers. */
 function runNode(args: string[]): Promise<[string, string | null][]> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(join("node_modules", ".bin", "tsx"), [join("test", "store-pg", "lease-node.ts"), ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    p.stdout.on("data", (d) => (out += d));
-    p.stderr.on("data", (d) => (err += d));
-    const timer = setTimeout(() => p.kill("SIGKILL"), 45_000);
-    p.on("exit", (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(JSON.parse(out));
-      else reject(new Error(`lease-node exited ${code}: ${err}`));
-    });
-  });
+  return runNodeScript("lease-node.ts", args);
 }
 
 let pgs: TestPostgres;

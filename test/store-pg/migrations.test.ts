@@ -1,5 +1,3 @@
-import { spawn } from "node:child_process";
-import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrate, SchemaTooNewError } from "../../src/store/db.ts";
@@ -8,6 +6,7 @@ import { PgDatabase } from "../../src/store/pg/database.ts";
 import { MIGRATION_LOCK_KEY, migratePg, pgSchemaVersion } from "../../src/store/pg/migrate.ts";
 import { PG_MIGRATIONS } from "../../src/store/pg/migrations.ts";
 import { startPostgres, type TestPostgres } from "../helpers/postgres.ts";
+import { runNodeScript } from "./node-script.ts";
 
 let pgs: TestPostgres;
 const open: PgDatabase[] = [];
@@ -27,21 +26,7 @@ afterAll(async () => {
 
 /** Runs test/store-pg/migrate-node.ts as its own process; resolves with its MigrateResult. */
 function migrateInProcess(url: string): Promise<{ from: number; to: number; applied: number[] }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(join("node_modules", ".bin", "tsx"), [join("test", "store-pg", "migrate-node.ts"), url], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    p.stdout.on("data", (d) => (out += d));
-    p.stderr.on("data", (d) => (err += d));
-    const timer = setTimeout(() => p.kill("SIGKILL"), 45_000);
-    p.on("exit", (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(JSON.parse(out));
-      else reject(new Error(`migrate-node exited ${code}: ${err}`));
-    });
-  });
+  return runNodeScript("migrate-node.ts", [url]);
 }
 
 async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
