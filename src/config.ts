@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { networkInterfaces } from "node:os";
+import { hostname, networkInterfaces } from "node:os";
 import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
@@ -29,6 +29,11 @@ export const ConfigSchema = z.strictObject({
       "must be a postgres:// or postgresql:// URL (unset: the SQLite file in the data dir)",
     )
     .optional(),
+  /** This node's name in the event log and the logs of a database several nodes share; default: the host name. */
+  nodeName: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "must be 1-63 letters, digits, '.', '_' or '-'")
+    .default(() => hostname().slice(0, 63) || "kindling"),
   /** Connection pool of `database` when it is PostgreSQL (store/pg/settings.ts); ignored on SQLite. */
   postgres: PgSettingsSchema.omit({ url: true }).prefault({}),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -104,6 +109,12 @@ export const SETTINGS = [
     env: "KINDLING_DATABASE",
     path: ["database"],
     help: "postgres:// URL of a database shared by several nodes (unset: SQLite in the data dir)",
+  },
+  {
+    flag: "node-name",
+    env: "KINDLING_NODE_NAME",
+    path: ["nodeName"],
+    help: "this node's name in events shared with other nodes (default: the host name)",
   },
   {
     flag: "log-level",

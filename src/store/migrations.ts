@@ -95,4 +95,25 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX bmcs_checked ON bmcs(power_checked_at);
   `,
+  // 7: several nodes on one PostgreSQL. Events name the node that recorded them. Console sessions live in the
+  // database (a login holds on every node, and across a restart). On a node whose shared state is in
+  // PostgreSQL this file is the node's replica: `pending_sightings` lists machines this node saw that
+  // PostgreSQL has not heard of yet, and `replication` holds the shipping cursor of this node's events.
+  `
+  ALTER TABLE events ADD COLUMN node TEXT;
+  CREATE TABLE console_sessions (
+    id_hash     TEXT PRIMARY KEY,
+    csrf        TEXT NOT NULL,
+    flash       TEXT,
+    seen_at     INTEGER NOT NULL
+  );
+  CREATE TABLE pending_sightings (
+    mac         TEXT PRIMARY KEY,
+    seq         INTEGER NOT NULL
+  );
+  CREATE TABLE replication (
+    name        TEXT PRIMARY KEY,
+    value       TEXT NOT NULL
+  );
+  `,
 ];

@@ -108,4 +108,24 @@ export const PG_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX bmcs_checked ON bmcs(power_checked_at);
   `,
+  // 7
+  // A node's events arrive in PostgreSQL from its own log (store/pg/ships events by `origin_id`, the id the
+  // node gave them), so a retried shipment is one row. The API token and the URL signing key are shared:
+  // the first node to start writes them (`secrets`).
+  `
+  ALTER TABLE events ADD COLUMN node TEXT;
+  ALTER TABLE events ADD COLUMN origin_id BIGINT;
+  CREATE UNIQUE INDEX events_origin ON events(node, origin_id);
+  CREATE TABLE console_sessions (
+    id_hash     TEXT PRIMARY KEY,
+    csrf        TEXT NOT NULL,
+    flash       TEXT,
+    seen_at     BIGINT NOT NULL
+  );
+  CREATE TABLE secrets (
+    name        TEXT PRIMARY KEY,
+    value       TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+  );
+  `,
 ];
