@@ -23,6 +23,8 @@ export interface LeaseDatabase {
   readonly engine: "sqlite" | "postgres";
   /** Where, for the start-up log and /healthz: the file, or the URL with its password masked. */
   readonly where: string;
+  /** The PostgreSQL pool the shared state uses; undefined on SQLite. */
+  readonly pg: PgDatabase | undefined;
   /** PostgreSQL's repository; undefined on SQLite, where the DHCP server keeps its own on the file. */
   readonly repository: LeaseRepository | undefined;
   /** Whether the database answered last time (false while PostgreSQL's backoff probe retries). */
@@ -50,6 +52,7 @@ export async function openLeaseDatabase(
     return {
       engine: "sqlite",
       where: file,
+      pg: undefined,
       repository: undefined,
       available: () => true,
       async probe() {
@@ -77,6 +80,7 @@ export async function openLeaseDatabase(
   return {
     engine: "postgres",
     where: maskUrl(opts.url),
+    pg,
     repository: new PgLeaseRepository(pg),
     available: () => pg.available,
     probe: () => pg.probe(),
