@@ -5,7 +5,7 @@ import type { EventInput } from "../model/event.ts";
 import type { Group, GroupCreate } from "../model/group.ts";
 import type { Machine, MachineCreate, MachineState, MachineUpdate } from "../model/machine.ts";
 import type { FlatcarRelease } from "../model/profile.ts";
-import { ConflictError } from "../store/errors.ts";
+import { ConflictError, NotFoundError } from "../store/errors.ts";
 import type { Store } from "../store/index.ts";
 import type { Sighting } from "../store/machines.ts";
 import type { MachineChange } from "../store/writes.ts";
@@ -124,19 +124,23 @@ export class Machines {
       : patch.profile === null
         ? "unassign"
         : undefined;
-    const updated = await this.decided(mac, (before) => {
-      const t = event ? nextState(before.state, event, patch.profile != null) : undefined;
-      if (t && !t.ok) throw new ConflictError(`${mac}: ${t.reason}`, { mac, state: before.state, event });
-      const to = t?.ok ? t.to : before.state;
-      return {
-        change: { patch, expect: before.state, ...(to !== before.state ? { state: to } : {}) },
-        events: [
-          { mac, kind: "machine.updated", detail: { fields: Object.keys(patch), by: cause.by } },
-          ...(event ? [this.transitionEvent(mac, event, before.state, to, cause)] : []),
-        ],
-        log: event && to !== before.state ? { event, from: before.state, to } : undefined,
-      };
-    }, cause);
+    const updated = await this.decided(
+      mac,
+      (before) => {
+        const t = event ? nextState(before.state, event, patch.profile != null) : undefined;
+        if (t && !t.ok) throw new ConflictError(`${mac}: ${t.reason}`, { mac, state: before.state, event });
+        const to = t?.ok ? t.to : before.state;
+        return {
+          change: { patch, expect: before.state, ...(to !== before.state ? { state: to } : {}) },
+          events: [
+            { mac, kind: "machine.updated", detail: { fields: Object.keys(patch), by: cause.by } },
+            ...(event ? [this.transitionEvent(mac, event, before.state, to, cause)] : []),
+          ],
+          log: event && to !== before.state ? { event, from: before.state, to } : undefined,
+        };
+      },
+      cause,
+    );
     if (patch.profile) this.prefetch(patch.profile, [mac]);
     return updated;
   }
@@ -190,13 +194,19 @@ export class Machines {
   /** Marks installs that never reported back within the deadline as failed. */
   async sweep(deadlineSeconds: number, now = Date.now()): Promise<Machine[]> {
     const out: Machine[] = [];
-    for (const m of overdueInstalls(this.store.machines.list({ state: "installing" }), now, deadlineSeconds))
-      out.push(
-        await this.transition(m.mac, "deadline", {
-          by: "watchdog",
-          detail: { deadlineSeconds, since: m.stateChangedAt },
-        }),
-      );
+    for (const m of overdueInstalls(this.store.machines.list({ state: "installing" }), now, deadlineSeconds)) {
+      try {
+        out.push(
+          await this.transition(m.mac, "deadline", {
+            by: "watchdog",
+            detail: { deadlineSeconds, since: m.stateChangedAt },
+          }),
+        );
+      } catch (err) {
+        // Its report (or another node's watchdog) got there first: nothing is overdue any more.
+        if (!(err instanceof ConflictError) && !(err instanceof NotFoundError)) throw err;
+      }
+    }
     return out;
   }
 
@@ -265,7 +275,9 @@ export class Machines {
         return written;
       }
       if (attempt >= MAX_ATTEMPTS)
-        throw new ConflictError(`${mac}: changed by others ${MAX_ATTEMPTS} times while this change was decided`, { mac });
+        throw new ConflictError(`${mac}: changed by others ${MAX_ATTEMPTS} times while this change was decided`, {
+          mac,
+        });
     }
   }
 

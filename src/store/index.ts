@@ -1,14 +1,14 @@
 import { join } from "node:path";
+import type { Logger } from "../log.ts";
 import { type Db, openDb } from "./db.ts";
 import { EventStore } from "./events.ts";
 import { GroupStore } from "./groups.ts";
 import { HistoryWriter } from "./history-writer.ts";
 import { MachineStore } from "./machines.ts";
-import { ProfileStore } from "./profiles.ts";
-import type { Logger } from "../log.ts";
 import type { PgDatabase } from "./pg/database.ts";
 import { Replica } from "./pg/replica.ts";
 import { PgStateWrites } from "./pg/state-writes.ts";
+import { ProfileStore } from "./profiles.ts";
 import { ReplicaTables } from "./replica-tables.ts";
 import { writeGeneration } from "./statements.ts";
 import { LocalWrites, type StateWrites } from "./writes.ts";

@@ -157,7 +157,9 @@ export class ReplicaTables {
 
   setMark(name: string, value: string): void {
     this.db
-      .prepare("INSERT INTO replication (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value")
+      .prepare(
+        "INSERT INTO replication (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+      )
       .run(name, value);
   }
 

@@ -188,9 +188,15 @@ export class PgStateWrites implements StateWrites {
         await c.query("SELECT pg_notify($1, $2)", [STATE_CHANNEL, changeNotice(kind, key)]);
         return out;
       } catch (err) {
-        // Two nodes reserving one address at once: the constraint decides, the loser hears who holds it.
-        if ((err as { code?: string }).code === UNIQUE_VIOLATION)
-          throw new ConflictError(`${key}: ${(err as Error).message}`, { key });
+        // Two nodes reserving one address at once: the constraint decides, the loser hears what it lost.
+        const e = err as { code?: string; detail?: string };
+        if (e.code === UNIQUE_VIOLATION) {
+          const [, column, value] = /Key \((\w+)\)=\((.*)\) already exists/.exec(e.detail ?? "") ?? [];
+          throw new ConflictError(
+            column ? `${column} ${value} is already taken (${key})` : `${key}: ${(err as Error).message}`,
+            column ? { [column]: value } : { key },
+          );
+        }
         throw err;
       }
     });
