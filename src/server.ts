@@ -79,9 +79,9 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     );
     // Closed after the DHCP server has drained (closers run in reverse, after the listeners).
     closers.push(() => database.close());
-    if (database.pg) {
-      // Machines, profiles and groups: PostgreSQL's, copied into this node's file and kept current.
-      const replica = await store.share(database.pg, log);
+    // Machines, profiles and groups: PostgreSQL's, copied into this node's file and kept current.
+    const replica = database.pg && (await store.share(database.pg, log));
+    if (replica) {
       closers.push(() => replica.stop());
       log.info(
         { engine: "postgres", database: database.where, replica: sqliteFile, node: config.nodeName },
@@ -171,7 +171,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
           ? (mac) => dhcp?.boundIp(mac)
           : (mac) => leases.boundIp(mac)
         : undefined,
-      database,
+      database: { ...database, ...(replica ? { replication: () => ({ ...replica.status() }) } : {}) },
       bodyLimit: config.http.bodyLimit,
       coalesced,
       assetsRoots: () => [assetsRoot(config)],

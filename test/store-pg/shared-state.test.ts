@@ -157,6 +157,12 @@ describe("shared state on PostgreSQL", () => {
         expect(write.status).toBe(503);
         expect((await write.json()).error).toMatch(/database/);
         expect(write.headers.get("retry-after")).toBe("5");
+        const health = await fetch(`${a.url}/healthz`);
+        expect(health.status).toBe(503);
+        expect(((await health.json()) as { database: unknown }).database).toMatchObject({
+          engine: "postgres",
+          reachable: false,
+        });
         expect((await machine(a, mac))?.state).toBe("ready");
         const during = await fetch(`${a.url}/ipxe?mac=${mac}`);
         expect(during.status).toBe(200);
@@ -170,6 +176,13 @@ describe("shared state on PostgreSQL", () => {
         return r.status === 200 ? r.json() : undefined;
       });
       expect(after.hostname).toBe("web-1");
+      // The replica listens again on its own backoff, and copies everything it may have missed.
+      await until("the replica listening again", async () => {
+        const health = (await (await fetch(`${a.url}/healthz`)).json()) as {
+          database: { replication: { listening: boolean } };
+        };
+        return health.database.replication.listening || undefined;
+      });
     } finally {
       await a.stop();
     }

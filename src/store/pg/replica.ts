@@ -11,7 +11,7 @@ import {
   type ReplicaTables,
 } from "../replica-tables.ts";
 import { parseNotice, STATE_CHANNEL } from "./changes.ts";
-import { isConnectionError, type PgDatabase } from "./database.ts";
+import { DatabaseUnavailableError, isConnectionError, type PgDatabase } from "./database.ts";
 import type { ReplicaSink } from "./state-writes.ts";
 
 /** Keys waiting to be refetched past which one full resync is cheaper (and the memory stays bounded). */
@@ -21,7 +21,7 @@ const COALESCE_MS = 5;
 /** After a failed refetch, the wait before the next try (the listener's reconnect may resync sooner). */
 const RETRY_MS = 1_000;
 const RECONNECT_MIN_MS = 250;
-const RECONNECT_MAX_MS = 15_000;
+const RECONNECT_MAX_MS = 5_000;
 /** The replication row that says this file's own state was offered to PostgreSQL once. */
 const ADOPTED = "replica.adopted";
 
@@ -75,6 +75,13 @@ export class Replica implements ReplicaSink {
     for (const r of changes.machines?.rows ?? []) this.noted("m", String(r.mac));
     for (const r of changes.profiles?.rows ?? []) this.noted("p", String(r.name));
     for (const r of changes.groups?.rows ?? []) this.noted("g", String(r.name));
+  }
+
+  /** Refetches one row in order with the notices heard; throws while PostgreSQL cannot be asked. */
+  async refresh(kind: "m" | "p" | "g", key: string): Promise<void> {
+    if (!this.pg.available) throw new DatabaseUnavailableError("database unreachable; retrying");
+    this.noted(kind, key);
+    await this.settled();
   }
 
   forgetPending(mac: string): void {
