@@ -132,7 +132,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     const loaders = join(config.dataDir, "loaders");
     await stageSignedLoaders(loaders);
     bootRoots.push(loaders);
-    const power = startPower(config, store, machines, log);
+    const power = await startPower(config, store, machines, log);
     closers.push(() => power.close());
     // Read-only here: the DHCP server writes leases through its own repository.
     const leases = new LeaseStore(store.db);
