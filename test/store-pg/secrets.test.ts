@@ -3,9 +3,11 @@
  * nodes (startKindling, each with its own data dir, HTTP on loopback), real HTTP requests, the rows read back
  * from the database.
  */
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { Writable } from "node:stream";
 import pg from "pg";
 import { pino } from "pino";
@@ -19,6 +21,7 @@ import { PgSecrets } from "../../src/store/pg/secrets.ts";
 import { freePort, tempDir } from "../helpers/kindling.ts";
 import { startPostgres, type TestPostgres } from "../helpers/postgres.ts";
 
+const BIN = join(import.meta.dirname, "..", "..", "bin", "kindling.js");
 let pgs: TestPostgres;
 const running: Node[] = [];
 
@@ -142,6 +145,19 @@ describe("secrets shared through PostgreSQL", () => {
       expect(statSync(join(n.dataDir, "signing-key")).mode & 0o777).toBe(0o600);
       expect(await api(n, token)).toBe(200);
       expect(await api(n, "not-the-token-0123456789")).toBe(401);
+    }
+    // The real CLI, reading the token from one node's data dir, against the other node.
+    const { KINDLING_API_TOKEN: _t, KINDLING_DATA_DIR: _d, ...cliEnv } = process.env;
+    for (const [dir, server] of [
+      [a.dataDir, b.url],
+      [b.dataDir, a.url],
+    ]) {
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        [BIN, "--server", server!, "--data-dir", dir!, "machines", "list", "--json"],
+        { env: cliEnv, timeout: 60_000 },
+      );
+      expect(JSON.parse(stdout)).toEqual([]);
     }
     await Promise.all([stopNode(a), stopNode(b)]);
   });
