@@ -82,12 +82,15 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     );
     // Closed after the DHCP server has drained (closers run in reverse, after the listeners).
     closers.push(() => database.close());
-    if (database.engine === "postgres")
+    if (database.pg) {
+      // Machines, profiles and groups: PostgreSQL's, copied into this node's file and kept current.
+      const replica = await store.share(database.pg, log);
+      closers.push(() => replica.stop());
       log.info(
-        { engine: "postgres", database: database.where, sqlite: sqliteFile },
-        "store: PostgreSQL holds the leases; machines, profiles, groups and events stay in this node's SQLite file (they move to PostgreSQL in the next step)",
+        { engine: "postgres", database: database.where, replica: sqliteFile, node: config.nodeName },
+        "store: PostgreSQL holds the shared state (machines, profiles, groups, events, leases); this node reads its replica in the SQLite file",
       );
-    else log.info({ engine: "sqlite", database: sqliteFile }, "store: SQLite");
+    } else log.info({ engine: "sqlite", database: sqliteFile }, "store: SQLite");
     // What unauthenticated HTTP clients can repeat at any rate becomes a bounded number of events and log lines,
     // written through the boot requests' group commit.
     const coalesced = new CoalescedLog({ events: store.history, log });
@@ -98,7 +101,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       } catch (err) {
         throw new ProfileFileError(`${config.boot.profilesDir}/${p.name}.yaml: ${(err as Error).message}`);
       }
-      store.profiles.putBuiltin(p);
+      await store.writes.putBuiltinProfile(p);
     }
     const shared = database.pg && new PgSecrets(database.pg);
     const token = await resolveApiToken(config.apiToken, config.dataDir, shared);
