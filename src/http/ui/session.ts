@@ -21,7 +21,6 @@ export interface Session {
   csrf: string;
   /** Shown once on the next page, after a POST-redirect-GET. */
   flash?: Flash | undefined;
-  seenAt: number;
 }
 
 declare module "hono" {
@@ -70,7 +69,6 @@ export class Sessions {
   constructor(
     private readonly apiToken: string,
     private readonly store: SessionStore,
-    private readonly opts: { max: number; now: () => number } = { max: MAX_SESSIONS, now: Date.now },
   ) {}
 
   /**
@@ -79,14 +77,14 @@ export class Sessions {
    */
   async login(c: Context, token: string): Promise<"ok" | "refused" | "unavailable"> {
     if (!same(token.trim(), this.apiToken)) return "refused";
-    const now = this.opts.now();
+    const now = Date.now();
     const id = randomBytes(32).toString("base64url");
     try {
       await this.store.sweep(now - IDLE_MS);
       await this.store.create(
         idHash(id),
         { csrf: randomBytes(32).toString("base64url"), flash: null, seenAt: now },
-        this.opts.max,
+        MAX_SESSIONS,
       );
     } catch (err) {
       if (unavailable(err)) return "unavailable";
@@ -118,7 +116,7 @@ export class Sessions {
     return async (c, next) => {
       const id = getCookie(c, COOKIE);
       const key = id === undefined ? undefined : idHash(id);
-      const now = this.opts.now();
+      const now = Date.now();
       let stored: Awaited<ReturnType<SessionStore["get"]>>;
       try {
         stored = key === undefined ? undefined : await this.store.get(key);
@@ -134,7 +132,7 @@ export class Sessions {
         if (c.req.header("hx-request")) return c.text("session expired: log in again", 401);
         return c.redirect("/ui/login", 303);
       }
-      const session: Session = { csrf: stored.csrf, flash: readFlash(stored.flash), seenAt: now };
+      const session: Session = { csrf: stored.csrf, flash: readFlash(stored.flash) };
       if (c.req.method === "POST") {
         const form = await formOf(c);
         if (!form) return c.text("the form data could not be read", 400);
