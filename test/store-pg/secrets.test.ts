@@ -4,7 +4,7 @@
  * from the database.
  */
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHmac } from "node:crypto";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -233,6 +233,10 @@ describe("secrets shared through PostgreSQL", () => {
     expect(await api(c, own)).toBe(200);
     expect(await api(c, a.k.apiToken)).toBe(401);
     expect(await api(a, own)).toBe(401);
+    // A console session opened with the shared token is not one on the node that has its own.
+    const s = await login(a, a.k.apiToken);
+    expect((await page(a, s.cookie)).status).toBe(200);
+    expect((await page(c, s.cookie)).headers.get("location")).toBe("/ui/login");
     expect((await sql<{ value: string }>(name, "SELECT value FROM secrets WHERE name = 'api-token'"))[0]!.value).toBe(
       a.k.apiToken,
     );
@@ -277,10 +281,10 @@ describe("console sessions shared through PostgreSQL", () => {
   it("a login on A is a login on B; B's flash shows on A; a logout on B ends it on A", async () => {
     const s = await login(a, token);
     expect((await page(b, s.cookie)).status).toBe(200);
-    // The database holds the SHA-256 of the cookie's id, never the id.
+    // The database holds an HMAC of the cookie's id under the token, never the id.
     const id = s.cookie.split("=")[1]!;
     const rows = await sql<{ id_hash: string }>(name, "SELECT id_hash FROM console_sessions");
-    expect(rows.map((r) => r.id_hash)).toContain(createHash("sha256").update(id).digest("hex"));
+    expect(rows.map((r) => r.id_hash)).toContain(createHmac("sha256", token).update(id).digest("hex"));
     expect(JSON.stringify(rows)).not.toContain(id);
 
     // A message set by a request on B is shown by the next page, on A.

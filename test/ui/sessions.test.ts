@@ -2,7 +2,7 @@
  * Console sessions in the node's SQLite file: the real server on loopback, real HTTP logins, the rows read
  * back from kindling.db.
  */
-import { createHash } from "node:crypto";
+import { createHmac } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IDLE_MS, MAX_SESSIONS } from "../../src/http/ui/session.ts";
 import { type Running, startTestKindling, TEST_TOKEN, tempDir } from "../helpers/kindling.ts";
@@ -23,7 +23,7 @@ async function login(k: Running): Promise<string> {
 const page = (k: Running, cookie: string, path = "/ui/machines") =>
   fetch(`${k.url}${path}`, { headers: { cookie }, redirect: "manual" });
 const loggedIn = async (k: Running, cookie: string) => (await page(k, cookie)).status === 200;
-const idHash = (cookie: string) => createHash("sha256").update(cookie.split("=")[1]!).digest("hex");
+const idHash = (cookie: string) => createHmac("sha256", TEST_TOKEN).update(cookie.split("=")[1]!).digest("hex");
 const rows = (k: Running) =>
   k.store.db.prepare("SELECT id_hash, csrf, flash, seen_at FROM console_sessions").all() as {
     id_hash: string;
@@ -41,7 +41,7 @@ describe("console sessions on SQLite", () => {
     await k?.stop();
   });
 
-  it("keeps only the SHA-256 of the session id in the database", async () => {
+  it("keeps only an HMAC of the session id (under the API token) in the database", async () => {
     const cookie = await login(k);
     const id = cookie.split("=")[1]!;
     const mine = rows(k).filter((r) => r.id_hash === idHash(cookie));
@@ -88,7 +88,7 @@ describe("console sessions on SQLite", () => {
 });
 
 describe("console sessions across a restart", () => {
-  it("a session and its pending message survive a restart of the node", async () => {
+  it("a session and its pending message survive a restart of the node; a new API token ends it", async () => {
     const dataDir = tempDir();
     let k = await startTestKindling({}, dataDir);
     try {
@@ -105,6 +105,13 @@ describe("console sessions across a restart", () => {
       const html = await after.text();
       expect(html).toContain("No machine 52:54:00:77:77:77");
       expect(html).toContain(`value="${csrf}"`);
+
+      // A new token ends every session opened with the old one.
+      await k.stop({ keepData: true });
+      k = await startTestKindling({ apiToken: "rotated-token-0123456789" }, dataDir);
+      const rotated = await page(k, cookie);
+      expect(rotated.status).toBe(303);
+      expect(rotated.headers.get("location")).toBe("/ui/login");
     } finally {
       await k.stop();
     }

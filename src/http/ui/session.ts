@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Context, MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { z } from "zod";
@@ -31,8 +31,6 @@ declare module "hono" {
 
 const sha = (s: string) => createHash("sha256").update(s).digest();
 const same = (a: string, b: string) => timingSafeEqual(sha(a), sha(b));
-/** What the database keys a session by: the cookie's id never reaches it. */
-const idHash = (id: string) => sha(id).toString("hex");
 
 const unavailable = (err: unknown) => err instanceof DatabaseUnavailableError || err instanceof DatabaseBusyError;
 
@@ -59,10 +57,17 @@ export function databaseUnavailable(c: Context): Response {
 
 /**
  * Console sessions, kept in the database (store/sessions.ts): they survive a restart and, on PostgreSQL, hold
- * on every node. The cookie holds a random id; the database only its SHA-256, so a copy of the database logs
- * nobody in. Idle sessions expire after 12 hours; a failed login writes nothing.
+ * on every node. The cookie holds a random id; the database only its HMAC under the API token, so a copy of
+ * the database logs nobody in. Idle sessions expire after 12 hours; a failed login writes nothing.
  */
 export class Sessions {
+  /**
+   * What the database keys a session by: HMAC-SHA256 of the cookie's id under the API token. The id never
+   * reaches the database, and a session lives only as long as the token it was opened with: a new token
+   * (rotated in PostgreSQL or the config) ends every older session, and a node with its own configured
+   * token does not take sessions opened with the shared one.
+   */
+  private readonly idHash = (id: string) => createHmac("sha256", this.apiToken).update(id).digest("hex");
   /** Sessions logged out during the request that holds them: not written back afterwards. */
   private readonly ended = new WeakSet<Session>();
 
@@ -82,7 +87,7 @@ export class Sessions {
     try {
       await this.store.sweep(now - IDLE_MS);
       await this.store.create(
-        idHash(id),
+        this.idHash(id),
         { csrf: randomBytes(32).toString("base64url"), flash: null, seenAt: now },
         MAX_SESSIONS,
       );
@@ -102,7 +107,7 @@ export class Sessions {
   /** Ends the request's session on every node (it runs behind guard()). */
   async logout(c: Context): Promise<void> {
     const id = getCookie(c, COOKIE);
-    if (id) await this.store.delete(idHash(id));
+    if (id) await this.store.delete(this.idHash(id));
     this.ended.add(c.get("session"));
     deleteCookie(c, COOKIE, { path: "/ui" });
   }
@@ -115,7 +120,7 @@ export class Sessions {
   guard(): MiddlewareHandler {
     return async (c, next) => {
       const id = getCookie(c, COOKIE);
-      const key = id === undefined ? undefined : idHash(id);
+      const key = id === undefined ? undefined : this.idHash(id);
       const now = Date.now();
       let stored: Awaited<ReturnType<SessionStore["get"]>>;
       try {
