@@ -1,7 +1,8 @@
 /**
  * Console sessions in the database, so they survive a restart and, on PostgreSQL, hold on every node. A row
  * is keyed by a hash of the session id (an HMAC under the API token, http/ui/session.ts); the id itself lives
- * only in the browser's cookie, so a copy of the database logs nobody in. SQLite here, PostgreSQL in pg/sessions.ts; both behind one async interface.
+ * only in the browser's cookie, so a copy of the database logs nobody in. SQLite here, PostgreSQL in
+ * pg/sessions.ts; both behind one async interface.
  */
 import type { Db } from "./db.ts";
 
