@@ -82,9 +82,9 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     );
     // Closed after the DHCP server has drained (closers run in reverse, after the listeners).
     closers.push(() => database.close());
-    if (database.pg) {
-      // Machines, profiles and groups: PostgreSQL's, copied into this node's file and kept current.
-      const replica = await store.share(database.pg, log);
+    // Machines, profiles and groups: PostgreSQL's, copied into this node's file and kept current.
+    const replica = database.pg && (await store.share(database.pg, log));
+    if (replica) {
       closers.push(() => replica.stop());
       log.info(
         { engine: "postgres", database: database.where, replica: sqliteFile, node: config.nodeName },
@@ -141,7 +141,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     const loaders = join(config.dataDir, "loaders");
     await stageSignedLoaders(loaders);
     bootRoots.push(loaders);
-    const power = startPower(config, store, machines, log);
+    const power = await startPower(config, store, machines, log);
     closers.push(() => power.close());
     // Read-only here: the DHCP server writes leases through its own repository.
     const leases = new LeaseStore(store.db);
@@ -181,7 +181,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
           ? (mac) => dhcp?.boundIp(mac)
           : (mac) => leases.boundIp(mac)
         : undefined,
-      database,
+      database: { ...database, ...(replica ? { replication: () => ({ ...replica.status() }) } : {}) },
       bodyLimit: config.http.bodyLimit,
       coalesced,
       assetsRoots: () => [assetsRoot(config)],

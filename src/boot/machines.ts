@@ -105,7 +105,7 @@ export class Machines {
 
   /** Registers a machine: `ready` with a profile, `discovered` without. Its Flatcar release starts mirroring. */
   async register(input: MachineCreate, cause: Cause): Promise<Machine> {
-    this.profileMustExist(input.profile);
+    await this.profileMustExist(input.profile);
     const m = await this.store.writes.createMachine(input, initialState(input.profile), (created) => [
       { mac: created.mac, kind: "machine.registered", detail: { profile: created.profile, via: cause.by } },
     ]);
@@ -118,7 +118,7 @@ export class Machines {
    * unassigns it, by the same rules as every other transition; an illegal one changes nothing.
    */
   async update(mac: string, patch: MachineUpdate, cause: Cause): Promise<Machine> {
-    this.profileMustExist(patch.profile);
+    await this.profileMustExist(patch.profile);
     const event: LifecycleEvent | undefined = patch.profile
       ? "assign"
       : patch.profile === null
@@ -169,7 +169,7 @@ export class Machines {
 
   /** Creates or replaces a group; machines it selects boot its profile, so that profile starts mirroring. */
   async putGroup(group: GroupCreate, cause: Cause): Promise<{ group: Group; created: boolean }> {
-    this.profileMustExist(group.profile);
+    await this.profileMustExist(group.profile);
     const out = await this.store.writes.putGroup(group, "put", ({ created }) => [
       { kind: created ? "group.created" : "group.updated", detail: { name: group.name, by: cause.by } },
     ]);
@@ -179,7 +179,7 @@ export class Machines {
 
   /** Creates a group; a group of that name already there is a conflict. */
   async createGroup(group: GroupCreate, cause: Cause): Promise<Group> {
-    this.profileMustExist(group.profile);
+    await this.profileMustExist(group.profile);
     const { group: saved } = await this.store.writes.putGroup(group, "create", () => [
       { kind: "group.created", detail: { name: group.name, by: cause.by } },
     ]);
@@ -262,6 +262,7 @@ export class Machines {
     },
     cause: Cause,
   ): Promise<Machine> {
+    if (!this.store.machines.get(mac)) await this.store.writes.refresh("machine", mac);
     for (let attempt = 1; ; attempt++) {
       const before = this.store.machines.require(mac);
       const d = decide(before);
@@ -299,8 +300,11 @@ export class Machines {
     this.store.events.append(e);
   }
 
-  private profileMustExist(name: string | null | undefined): void {
-    if (name && !this.store.profiles.get(name)) throw new InvalidFieldError("profile", `no profile named ${name}`);
+  private async profileMustExist(name: string | null | undefined): Promise<void> {
+    if (!name || this.store.profiles.get(name)) return;
+    // Another node may have created it a moment ago.
+    await this.store.writes.refresh("profile", name);
+    if (!this.store.profiles.get(name)) throw new InvalidFieldError("profile", `no profile named ${name}`);
   }
 
   /**

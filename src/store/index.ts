@@ -26,8 +26,8 @@ export class Store {
   readonly history: HistoryWriter;
   /** Machines (through their owner), profiles and groups: the file's transactions, or PostgreSQL first. */
   writes: StateWrites;
-  /** Set on a PostgreSQL node. */
-  replica: Replica | undefined;
+  /** Set on a PostgreSQL node: where the truth is, and the replica that follows it. */
+  shared: { pg: PgDatabase; replica: Replica } | undefined;
 
   constructor(
     readonly db: Db,
@@ -49,7 +49,7 @@ export class Store {
     const replica = new Replica(pg, new ReplicaTables(this.db), log);
     await replica.start();
     this.writes = new PgStateWrites(pg, this, replica);
-    this.replica = replica;
+    this.shared = { pg, replica };
     return replica;
   }
 

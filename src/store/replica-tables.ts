@@ -23,16 +23,41 @@ export const MACHINE_COLUMNS = [
 ] as const;
 export const PROFILE_COLUMNS = ["name", "body", "builtin", "created_at", "updated_at"] as const;
 export const GROUP_COLUMNS = ["name", "body", "created_at", "updated_at"] as const;
+export const BMC_COLUMNS = [
+  "mac",
+  "driver",
+  "address",
+  "port",
+  "username",
+  "secret",
+  "key_id",
+  "options",
+  "power_state",
+  "power_error",
+  "power_checked_at",
+  "created_at",
+  "updated_at",
+] as const;
 
 export type MachineRow = Record<(typeof MACHINE_COLUMNS)[number], unknown>;
 export type ProfileRow = Record<(typeof PROFILE_COLUMNS)[number], unknown>;
 export type GroupRow = Record<(typeof GROUP_COLUMNS)[number], unknown>;
+export type BmcRow = Record<(typeof BMC_COLUMNS)[number], unknown>;
+
+/** Everything the replica holds. */
+export interface ReplicaState {
+  machines: MachineRow[];
+  profiles: ProfileRow[];
+  groups: GroupRow[];
+  bmcs: BmcRow[];
+}
 
 /** Rows as PostgreSQL has them now; `gone` names rows PostgreSQL no longer has. */
 export interface ReplicaChanges {
   machines?: { rows: MachineRow[]; gone: string[] };
   profiles?: { rows: ProfileRow[]; gone: string[] };
   groups?: { rows: GroupRow[]; gone: string[] };
+  bmcs?: { rows: BmcRow[]; gone: string[] };
 }
 
 const IDENTITY = ["uuid", "serial", "hostname", "arch"] as const;
@@ -43,7 +68,7 @@ const upsert = (table: string, cols: readonly string[], key: string, sets: strin
    ON CONFLICT(${key}) DO UPDATE SET ${sets.join(", ")}`;
 
 /**
- * A PostgreSQL node's SQLite file as the replica of the shared machines, profiles and groups: every read of
+ * A PostgreSQL node's SQLite file as the replica of the shared machines, profiles, groups and BMCs: every read of
  * them is served here (the boot path never waits on the network, and keeps answering while PostgreSQL is
  * away), and pg/replica.ts applies here what PostgreSQL holds. These writes count in the write generation,
  * so an `/ipxe` answer cached before a change made on another node is not served after it.
@@ -56,6 +81,8 @@ export class ReplicaTables {
   private readonly dropProfile;
   private readonly group;
   private readonly dropGroup;
+  private readonly bmc;
+  private readonly dropBmc;
   private readonly apply;
 
   constructor(private readonly db: Db) {
@@ -97,6 +124,15 @@ export class ReplicaTables {
       ),
     );
     this.dropGroup = db.prepare("DELETE FROM groups WHERE name = ?");
+    this.bmc = db.prepare(
+      upsert(
+        "bmcs",
+        BMC_COLUMNS,
+        "mac",
+        BMC_COLUMNS.filter((c) => c !== "mac").map((c) => `${c} = excluded.${c}`),
+      ),
+    );
+    this.dropBmc = db.prepare("DELETE FROM bmcs WHERE mac = ?");
     this.apply = db.transaction((c: ReplicaChanges, also: () => void) => {
       // Profiles first and groups before machines: a machine names a profile, a group names one too.
       for (const r of c.profiles?.rows ?? []) this.profile.run(...PROFILE_COLUMNS.map((k) => r[k]));
@@ -105,6 +141,9 @@ export class ReplicaTables {
         if (r.ip) this.freeIp.run(r.ip, r.mac);
         this.machine.run(...MACHINE_COLUMNS.map((k) => r[k]));
       }
+      // A BMC belongs to a machine (the foreign key): after the machines, and dropped with its machine.
+      for (const r of c.bmcs?.rows ?? []) this.bmc.run(...BMC_COLUMNS.map((k) => r[k]));
+      for (const mac of c.bmcs?.gone ?? []) this.dropBmc.run(mac);
       for (const mac of c.machines?.gone ?? []) this.dropMachine.run(mac);
       for (const name of c.groups?.gone ?? []) this.dropGroup.run(name);
       for (const name of c.profiles?.gone ?? []) this.dropProfile.run(name);
@@ -121,7 +160,7 @@ export class ReplicaTables {
    * Makes the replica equal to PostgreSQL's full state: what PostgreSQL has is written, what it lacks is
    * dropped (except this node's unshipped sightings).
    */
-  replaceAll(all: { machines: MachineRow[]; profiles: ProfileRow[]; groups: GroupRow[] }): void {
+  replaceAll(all: ReplicaState): void {
     const absent = (table: string, key: string, keep: Set<unknown>) =>
       (this.db.prepare(`SELECT ${key} AS k FROM ${table}`).all() as { k: string }[])
         .map((r) => r.k)
@@ -131,19 +170,21 @@ export class ReplicaTables {
         machines: { rows: all.machines, gone: absent("machines", "mac", new Set(all.machines.map((r) => r.mac))) },
         profiles: { rows: all.profiles, gone: absent("profiles", "name", new Set(all.profiles.map((r) => r.name))) },
         groups: { rows: all.groups, gone: absent("groups", "name", new Set(all.groups.map((r) => r.name))) },
+        bmcs: { rows: all.bmcs, gone: absent("bmcs", "mac", new Set(all.bmcs.map((r) => r.mac))) },
       },
       () => {},
     );
   }
 
   /** Everything the file holds, for a node that brings its own state to an empty PostgreSQL (adopt). */
-  snapshot(): { machines: MachineRow[]; profiles: ProfileRow[]; groups: GroupRow[] } {
+  snapshot(): ReplicaState {
     const all = (table: string, cols: readonly string[]) =>
       this.db.prepare(`SELECT ${cols.join(", ")} FROM ${table}`).all() as Record<string, unknown>[];
     return {
       machines: all("machines", MACHINE_COLUMNS) as MachineRow[],
       profiles: all("profiles", PROFILE_COLUMNS) as ProfileRow[],
       groups: all("groups", GROUP_COLUMNS) as GroupRow[],
+      bmcs: all("bmcs", BMC_COLUMNS) as BmcRow[],
     };
   }
 

@@ -26,6 +26,11 @@ export interface MachineChange {
  * Every method is atomic on its own: nothing awaits inside a SQLite transaction.
  */
 export interface StateWrites {
+  /**
+   * Brings this node's copy of one row up to date before a write is decided from it: another node may have
+   * written it a moment ago (PostgreSQL); a no-op where the file is the truth (SQLite).
+   */
+  refresh(kind: "machine" | "profile" | "group", key: string): Promise<void>;
   createMachine(input: MachineCreate, state: MachineState, events: EventsOf<Machine>): Promise<Machine>;
   /** Undefined when `change.expect` no longer holds: the caller reads the machine again and decides again. */
   updateMachine(mac: string, change: MachineChange, events: EventsOf<Machine>): Promise<Machine | undefined>;
@@ -59,6 +64,8 @@ export interface LocalTables {
 /** The SQLite file's writes: each is one transaction of the table stores' own statements and its events. */
 export class LocalWrites implements StateWrites {
   constructor(private readonly store: LocalTables) {}
+
+  async refresh(): Promise<void> {}
 
   async createMachine(input: MachineCreate, state: MachineState, events: EventsOf<Machine>): Promise<Machine> {
     return this.inTransaction(() => this.store.machines.create(input, state), events);

@@ -14,10 +14,13 @@ afterAll(() => pgs?.stop());
 
 const PROFILE = { localDisk: true };
 
+/** Every node of one site opens the same BMC passwords: one key for all (docs/power.md). */
+const BMC_KEY = Buffer.alloc(32, 7).toString("base64");
+
 async function pair(): Promise<{ a: Running; b: Running; url: string }> {
   const url = pgs.url(await pgs.createDatabase("shared"));
-  const a = await startTestKindling({ database: url, nodeName: "node-a" });
-  const b = await startTestKindling({ database: url, nodeName: "node-b" });
+  const a = await startTestKindling({ database: url, nodeName: "node-a", power: { key: BMC_KEY } });
+  const b = await startTestKindling({ database: url, nodeName: "node-b", power: { key: BMC_KEY } });
   return { a, b, url };
 }
 
@@ -70,6 +73,30 @@ describe("shared state on PostgreSQL", () => {
       // refused on either node, because PostgreSQL counts the machines.
       const del = await a.api("/profiles/web", { method: "DELETE" });
       expect(del.status).toBe(409);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  });
+
+  it("a BMC set through one node is the machine's BMC on the other (password never shown), and removed with it", async () => {
+    const { a, b } = await pair();
+    try {
+      const mac = "52:54:00:aa:00:08";
+      await a.api("/machines", { method: "POST", json: { mac } });
+      const bmc = { driver: "redfish", address: "127.0.0.1", port: 9, username: "admin", password: "s3cret-pw" };
+      // B writes right after A registered: B decides from PostgreSQL's row even if its copy lags.
+      expect((await b.api(`/machines/${mac}/bmc`, { method: "PUT", json: bmc })).status).toBe(200);
+      const onA = await until("the BMC on node A", async () => {
+        const r = await a.api(`/machines/${mac}/bmc`);
+        return r.status === 200 ? r.text() : undefined;
+      });
+      expect(JSON.parse(onA)).toMatchObject({ driver: "redfish", address: "127.0.0.1", username: "admin" });
+      expect(onA).not.toContain("s3cret-pw");
+      expect((await b.api(`/machines/${mac}`, { method: "DELETE" })).status).toBe(204);
+      await until("the BMC gone on node A", async () =>
+        (await a.api(`/machines/${mac}/bmc`)).status === 404 ? true : undefined,
+      );
     } finally {
       await a.stop();
       await b.stop();
@@ -157,6 +184,12 @@ describe("shared state on PostgreSQL", () => {
         expect(write.status).toBe(503);
         expect((await write.json()).error).toMatch(/database/);
         expect(write.headers.get("retry-after")).toBe("5");
+        const health = await fetch(`${a.url}/healthz`);
+        expect(health.status).toBe(503);
+        expect(((await health.json()) as { database: unknown }).database).toMatchObject({
+          engine: "postgres",
+          reachable: false,
+        });
         expect((await machine(a, mac))?.state).toBe("ready");
         const during = await fetch(`${a.url}/ipxe?mac=${mac}`);
         expect(during.status).toBe(200);
@@ -170,6 +203,13 @@ describe("shared state on PostgreSQL", () => {
         return r.status === 200 ? r.json() : undefined;
       });
       expect(after.hostname).toBe("web-1");
+      // The replica listens again on its own backoff, and copies everything it may have missed.
+      await until("the replica listening again", async () => {
+        const health = (await (await fetch(`${a.url}/healthz`)).json()) as {
+          database: { replication: { listening: boolean } };
+        };
+        return health.database.replication.listening || undefined;
+      });
     } finally {
       await a.stop();
     }

@@ -1,17 +1,16 @@
 import pg from "pg";
 import type { Logger } from "../../log.ts";
 import {
+  BMC_COLUMNS,
   GROUP_COLUMNS,
-  type GroupRow,
   MACHINE_COLUMNS,
-  type MachineRow,
   PROFILE_COLUMNS,
-  type ProfileRow,
   type ReplicaChanges,
+  type ReplicaState,
   type ReplicaTables,
 } from "../replica-tables.ts";
-import { parseNotice, STATE_CHANNEL } from "./changes.ts";
-import { isConnectionError, type PgDatabase } from "./database.ts";
+import { type ChangeKind, parseNotice, STATE_CHANNEL } from "./changes.ts";
+import { DatabaseUnavailableError, isConnectionError, type PgDatabase } from "./database.ts";
 import type { ReplicaSink } from "./state-writes.ts";
 
 /** Keys waiting to be refetched past which one full resync is cheaper (and the memory stays bounded). */
@@ -21,9 +20,17 @@ const COALESCE_MS = 5;
 /** After a failed refetch, the wait before the next try (the listener's reconnect may resync sooner). */
 const RETRY_MS = 1_000;
 const RECONNECT_MIN_MS = 250;
-const RECONNECT_MAX_MS = 15_000;
+const RECONNECT_MAX_MS = 5_000;
 /** The replication row that says this file's own state was offered to PostgreSQL once. */
 const ADOPTED = "replica.adopted";
+
+/** Each shared table: its notice kind, columns and key. Parents first (a BMC needs its machine). */
+const TABLES = [
+  { kind: "p", table: "profiles", cols: PROFILE_COLUMNS, key: "name" },
+  { kind: "g", table: "groups", cols: GROUP_COLUMNS, key: "name" },
+  { kind: "m", table: "machines", cols: MACHINE_COLUMNS, key: "mac" },
+  { kind: "b", table: "bmcs", cols: BMC_COLUMNS, key: "mac" },
+] as const satisfies readonly { kind: ChangeKind; table: keyof ReplicaState; cols: readonly string[]; key: string }[];
 
 export interface ReplicaStatus {
   /** Whether the node hears other nodes' changes now. */
@@ -42,7 +49,12 @@ export interface ReplicaStatus {
  */
 export class Replica implements ReplicaSink {
   private client: pg.Client | undefined;
-  private readonly keys = { m: new Set<string>(), p: new Set<string>(), g: new Set<string>() };
+  private readonly keys: Record<ChangeKind, Set<string>> = {
+    m: new Set(),
+    p: new Set(),
+    g: new Set(),
+    b: new Set(),
+  };
   private needResync = false;
   private fetching: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -72,9 +84,15 @@ export class Replica implements ReplicaSink {
 
   applyOwn(changes: ReplicaChanges, also: () => void): void {
     this.tables.applyChanges(changes, also);
-    for (const r of changes.machines?.rows ?? []) this.noted("m", String(r.mac));
-    for (const r of changes.profiles?.rows ?? []) this.noted("p", String(r.name));
-    for (const r of changes.groups?.rows ?? []) this.noted("g", String(r.name));
+    for (const t of TABLES)
+      for (const r of (changes[t.table]?.rows ?? []) as Record<string, unknown>[]) this.noted(t.kind, String(r[t.key]));
+  }
+
+  /** Refetches one row in order with the notices heard; throws while PostgreSQL cannot be asked. */
+  async refresh(kind: ChangeKind, key: string): Promise<void> {
+    if (!this.pg.available) throw new DatabaseUnavailableError("database unreachable; retrying");
+    this.noted(kind, key);
+    await this.settled();
   }
 
   forgetPending(mac: string): void {
@@ -105,24 +123,19 @@ export class Replica implements ReplicaSink {
 
   private async adopt(): Promise<void> {
     const mine = this.tables.snapshot();
-    const n = mine.machines.length + mine.profiles.length + mine.groups.length;
-    if (n > 0) {
+    if (TABLES.some((t) => mine[t.table].length > 0)) {
       await this.pg.transaction(async (c) => {
-        const insert = async (table: string, cols: readonly string[], rows: Record<string, unknown>[]) => {
-          for (const r of rows)
+        for (const t of TABLES)
+          for (const r of mine[t.table] as Record<string, unknown>[])
             await c.query(
-              `INSERT INTO ${table} (${cols.join(", ")}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(", ")})
+              `INSERT INTO ${t.table} (${t.cols.join(", ")}) VALUES (${t.cols.map((_, i) => `$${i + 1}`).join(", ")})
                ON CONFLICT DO NOTHING`,
-              cols.map((k) => r[k]),
+              t.cols.map((k) => r[k]),
             );
-        };
-        await insert("profiles", PROFILE_COLUMNS, mine.profiles);
-        await insert("groups", GROUP_COLUMNS, mine.groups);
-        await insert("machines", MACHINE_COLUMNS, mine.machines);
       });
       this.log.info(
-        { machines: mine.machines.length, profiles: mine.profiles.length, groups: mine.groups.length },
-        "store: offered this node's machines, profiles and groups to PostgreSQL (what it already had is kept)",
+        Object.fromEntries(TABLES.map((t) => [t.table, mine[t.table].length])),
+        "store: offered this node's machines, profiles, groups and BMCs to PostgreSQL (what it already had is kept)",
       );
     }
     this.tables.setMark(ADOPTED, new Date().toISOString());
@@ -175,19 +188,15 @@ export class Replica implements ReplicaSink {
 
   /** Copies PostgreSQL's full state into the replica (one read each, one local transaction). */
   private async resync(): Promise<void> {
-    const read = async <R>(table: string, cols: readonly string[]) =>
-      (await this.pg.query<R & pg.QueryResultRow>(`SELECT ${cols.join(", ")} FROM ${table}`)).rows;
-    const [machines, profiles, groups] = await Promise.all([
-      read<MachineRow>("machines", MACHINE_COLUMNS),
-      read<ProfileRow>("profiles", PROFILE_COLUMNS),
-      read<GroupRow>("groups", GROUP_COLUMNS),
-    ]);
-    this.tables.replaceAll({ machines, profiles, groups });
+    const read = async (t: (typeof TABLES)[number]) =>
+      (await this.pg.query(`SELECT ${t.cols.join(", ")} FROM ${t.table}`)).rows;
+    const [profiles, groups, machines, bmcs] = await Promise.all(TABLES.map(read));
+    this.tables.replaceAll({ profiles, groups, machines, bmcs } as ReplicaState);
     this.needResync = false;
     this.syncedAt = new Date().toISOString();
   }
 
-  private noted(kind: "m" | "p" | "g", key: string): void {
+  private noted(kind: ChangeKind, key: string): void {
     if (this.stopped) return;
     const set = this.keys[kind];
     if (set.size >= MAX_PENDING_KEYS) this.needResync = true;
@@ -212,12 +221,10 @@ export class Replica implements ReplicaSink {
           await this.resync();
           continue;
         }
-        const m = [...this.keys.m];
-        const p = [...this.keys.p];
-        const g = [...this.keys.g];
-        if (m.length + p.length + g.length === 0) return;
+        const wanted = TABLES.map((t) => [...this.keys[t.kind]]);
+        if (wanted.every((w) => w.length === 0)) return;
         for (const s of Object.values(this.keys)) s.clear();
-        this.tables.applyChanges(await this.fetch(m, p, g));
+        this.tables.applyChanges(await this.fetch(wanted));
       }
     } catch (err) {
       // What was asked for is covered by the full copy the next try (or the listener's reconnect) makes.
@@ -230,26 +237,20 @@ export class Replica implements ReplicaSink {
     }
   }
 
-  private async fetch(macs: string[], profiles: string[], groups: string[]): Promise<ReplicaChanges> {
-    const rows = async <R extends Record<string, unknown>>(
-      table: string,
-      cols: readonly string[],
-      key: string,
-      want: string[],
-    ): Promise<{ rows: R[]; gone: string[] } | undefined> => {
-      if (want.length === 0) return undefined;
-      const { rows } = await this.pg.query<R & pg.QueryResultRow>(
-        `SELECT ${cols.join(", ")} FROM ${table} WHERE ${key} = ANY($1)`,
-        [want],
-      );
-      const found = new Set(rows.map((r) => r[key]));
-      return { rows, gone: want.filter((k) => !found.has(k)) };
-    };
-    const [m, p, g] = await Promise.all([
-      rows<MachineRow>("machines", MACHINE_COLUMNS, "mac", macs),
-      rows<ProfileRow>("profiles", PROFILE_COLUMNS, "name", profiles),
-      rows<GroupRow>("groups", GROUP_COLUMNS, "name", groups),
-    ]);
-    return { ...(m && { machines: m }), ...(p && { profiles: p }), ...(g && { groups: g }) };
+  /** The rows named (per table, in TABLES order) as PostgreSQL has them now; names it lacks are `gone`. */
+  private async fetch(wanted: string[][]): Promise<ReplicaChanges> {
+    const out: ReplicaChanges = {};
+    await Promise.all(
+      TABLES.map(async (t, i) => {
+        const want = wanted[i]!;
+        if (want.length === 0) return;
+        const { rows } = await this.pg.query(`SELECT ${t.cols.join(", ")} FROM ${t.table} WHERE ${t.key} = ANY($1)`, [
+          want,
+        ]);
+        const found = new Set(rows.map((r) => r[t.key]));
+        (out as Record<string, unknown>)[t.table] = { rows, gone: want.filter((k) => !found.has(k)) };
+      }),
+    );
+    return out;
   }
 }

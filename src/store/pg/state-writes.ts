@@ -16,6 +16,8 @@ export interface ReplicaSink {
   applyOwn(changes: ReplicaChanges, also: () => void): void;
   /** Drops a machine's unshipped sighting before the operator's delete reaches the replica. */
   forgetPending(mac: string): void;
+  /** Refetches one row, in order with every other change heard. */
+  refresh(kind: ChangeKind, key: string): Promise<void>;
 }
 
 const UNIQUE_VIOLATION = "23505";
@@ -34,6 +36,10 @@ export class PgStateWrites implements StateWrites {
     private readonly local: LocalTables,
     private readonly replica: ReplicaSink,
   ) {}
+
+  refresh(kind: "machine" | "profile" | "group", key: string): Promise<void> {
+    return this.replica.refresh(kind === "machine" ? "m" : kind === "profile" ? "p" : "g", key);
+  }
 
   async createMachine(input: MachineCreate, state: MachineState, events: EventsOf<Machine>): Promise<Machine> {
     const row = await this.write("m", input.mac, async (c) => {
