@@ -17,6 +17,7 @@ PACKAGES=(
   cpio gpgv policycoreutils systemd      # initramfs building, signature checks, setfiles, systemd-analyze
   nginx-light wrk chromium               # the HTTP peer and load generator for benchmarks, the console's browser tests
   ipmitool openipmi redfishtool          # BMC peers: ipmitool, the ipmi_sim BMC simulator, a Redfish client
+  strace                                 # system calls: the DHCP renewal journal's fsyncs (test/dhcp/renewal-journal.test.ts)
 )
 # busybox (udhcpc, the e2e initramfs) comes from either package; installing one removes the other,
 # so an existing busybox-static is kept.

@@ -26,6 +26,9 @@ import { startPower } from "./power/start.ts";
 import { Store } from "./store/index.ts";
 import { openLeaseDatabase } from "./store/lease-database.ts";
 import { LeaseStore } from "./store/leases.ts";
+import { PgSecrets } from "./store/pg/secrets.ts";
+import { PgSessionStore } from "./store/pg/sessions.ts";
+import { SqliteSessionStore } from "./store/sessions.ts";
 import { tftpRoots } from "./tftp/files.ts";
 import { stageSignedLoaders } from "./tftp/loaders.ts";
 import { TftpServer } from "./tftp/server.ts";
@@ -100,9 +103,15 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       }
       await store.writes.putBuiltinProfile(p);
     }
-    const token = resolveApiToken(config.apiToken, config.dataDir);
-    if (token.created) log.warn({ file: token.file }, `generated an API token; it is in ${token.file}`);
-    const signer = Signer.fromFile(join(config.dataDir, "signing-key"));
+    const shared = database.pg && new PgSecrets(database.pg);
+    const token = await resolveApiToken(config.apiToken, config.dataDir, shared);
+    const { signer, source: keySource } = await Signer.load(join(config.dataDir, "signing-key"), shared);
+    log.info(
+      { apiToken: token.source, signingKey: keySource },
+      "secrets: where the API token and URL signing key come from",
+    );
+    if (token.source.startsWith("generated"))
+      log.warn({ file: token.file }, `generated an API token; it is in ${token.file}`);
     const server = serverUrl(config);
     const mirror = new Mirror({ root: assetsRoot(config), config: config.flatcar, events: store.events, log });
     // The one owner of every machine's fate (boot/machines.ts): DHCP, /ipxe, the API and the console call it.
@@ -163,6 +172,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       log,
       server,
       apiToken: token.token,
+      sessions: database.pg ? new PgSessionStore(database.pg) : new SqliteSessionStore(store.db),
       metrics,
       recent,
       // On PostgreSQL the DHCP server's view (following every node's writes) answers without a round trip.

@@ -30,8 +30,11 @@ export interface FullDeps {
   reservations: () => Map<string, string>;
   /** Whether the lease database answers (false while PostgreSQL is unreachable; always true on SQLite). */
   databaseUp: () => boolean;
-  /** Renewals acknowledged from memory while the database was unreachable, written to it once it is back. */
-  replay: (subnet: string, lease: Lease) => void;
+  /**
+   * Renewals acknowledged from memory while the database was unreachable, written to it once it is back;
+   * resolves once the renewal is on disk (lease-sync.ts), before the ACK leaves.
+   */
+  replay: (subnet: string, lease: Lease) => Promise<void>;
   /** Refusals for want of a database, as one log line and event per window (limits/coalesce.ts). */
   refusals: { record(o: Occurrence): void };
   /** Where each pool's next-fit cursor starts (a different place per node sharing a database). */
@@ -223,7 +226,7 @@ export class FullResponder {
       const known = err instanceof DatabaseUnavailableError ? pool.known(mac, ip) : undefined;
       if (!known) throw this.refused(r, "bind", err);
       const lease = pool.renewInMemory(known, leaseMs, hostname);
-      this.d.replay(pool.config.cidr, lease);
+      await this.d.replay(pool.config.cidr, lease);
       bound = { ok: true, lease };
     }
     if (!bound.ok) return this.nak(r, link, bound.reason);

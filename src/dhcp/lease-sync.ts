@@ -4,12 +4,11 @@
  * while the database was unreachable, and bounds the table (reclaim). On SQLite this node is the only writer:
  * only the start applies.
  */
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { z } from "zod";
 import type { Logger } from "../log.ts";
 import type { LeaseRepository } from "../store/lease-repository.ts";
 import type { Lease } from "../store/leases.ts";
 import type { FullResponder } from "./full.ts";
+import { type Renewal, RenewalJournal } from "./renewal-journal.ts";
 
 /** How often a node reads the other nodes' writes: a stale view costs a NAK, never a second holder. */
 export const FOLLOW_MS = 250;
@@ -20,27 +19,14 @@ const RECLAIM_GRACE_MS = 24 * 3600_000;
 const RECLAIM_EVERY_MS = 60_000;
 const RECLAIM_LIMIT = 1000;
 
-const RenewalSchema = z.object({
-  subnet: z.string(),
-  lease: z.object({
-    ip: z.ipv4(),
-    mac: z.string(),
-    state: z.literal("bound"),
-    expiresAt: z.number(),
-    hostname: z.string().nullable(),
-    updatedAt: z.number(),
-  }),
-});
-type Renewal = z.infer<typeof RenewalSchema>;
-
 export interface LeaseSyncOptions {
   repository: LeaseRepository;
   responder: FullResponder;
   /** Whether the database answers now (the pool's state; its backoff probe brings it back). */
   available: () => boolean;
   /**
-   * Where renewals acknowledged without the database are kept until written (survives a restart of this
-   * process: it is renamed into place before the ACK leaves); undefined on SQLite, which is never unreachable.
+   * Where renewals acknowledged without the database are kept until written: on disk, fsynced, before the
+   * ACK leaves, so they survive a crash or a power loss; undefined on SQLite, which is never unreachable.
    */
   replayFile: string | undefined;
   log: Logger;
@@ -54,6 +40,7 @@ export class LeaseSync {
   private lastReclaim = 0;
   /** Renewals not yet in the database, by subnet and address (a later renewal replaces an earlier one). */
   private readonly pending = new Map<string, Renewal>();
+  private readonly journal: RenewalJournal | undefined;
   private readonly now: () => number;
   /** Written to the database after an outage, and lost there to another client (should not happen). */
   replayed = 0;
@@ -61,6 +48,7 @@ export class LeaseSync {
 
   constructor(private readonly o: LeaseSyncOptions) {
     this.now = o.now ?? Date.now;
+    this.journal = o.replayFile ? new RenewalJournal(o.replayFile, () => [...this.pending.values()], o.log) : undefined;
   }
 
   /** Fills the pools; on PostgreSQL starts following the feed (its cursor taken first: no write falls between). */
@@ -69,7 +57,7 @@ export class LeaseSync {
     if (repo.engine === "postgres") this.cursor = await repo.cursor();
     responder.restore(await repo.all());
     if (repo.engine !== "postgres") return;
-    for (const r of this.readJournal()) this.pending.set(`${r.subnet} ${r.lease.ip}`, r);
+    for (const r of this.journal?.read() ?? []) this.pending.set(`${r.subnet} ${r.lease.ip}`, r);
     if (this.pending.size) {
       // Renewals this node acknowledged before it stopped: its view holds them again until they are written.
       responder.apply([...this.pending.values()].map((r) => ({ ...r.lease, subnet: r.subnet })));
@@ -79,10 +67,13 @@ export class LeaseSync {
     this.timer.unref();
   }
 
-  /** A renewal acknowledged from memory: kept on disk before the ACK leaves, written once the database answers. */
-  record(subnet: string, lease: Lease): void {
+  /**
+   * A renewal acknowledged from memory: resolves once it is in the journal on disk (the ACK waits for that),
+   * written once the database answers. Rejects when the journal cannot be written: then no ACK.
+   */
+  record(subnet: string, lease: Lease): Promise<void> {
     this.pending.set(`${subnet} ${lease.ip}`, { subnet, lease: { ...lease, state: "bound" } });
-    this.writeJournal();
+    return this.journal?.save() ?? Promise.resolve();
   }
 
   /** Renewals still waiting for the database. */
@@ -99,6 +90,7 @@ export class LeaseSync {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.busy;
+    await this.journal?.close();
   }
 
   private async round(): Promise<void> {
@@ -150,29 +142,6 @@ export class LeaseSync {
       if (this.pending.get(key) === r) this.pending.delete(key);
     }
     log.info({ replayed: this.replayed }, "dhcp: renewals acknowledged during the database outage written");
-    this.writeJournal();
-  }
-
-  private readJournal(): Renewal[] {
-    const file = this.o.replayFile;
-    if (!file || !existsSync(file)) return [];
-    try {
-      return z.array(RenewalSchema).parse(JSON.parse(readFileSync(file, "utf8")));
-    } catch (err) {
-      this.o.log.error({ err, file }, "dhcp: renewal journal unreadable; ignoring it");
-      return [];
-    }
-  }
-
-  private writeJournal(): void {
-    const file = this.o.replayFile;
-    if (!file) return;
-    if (this.pending.size === 0) {
-      rmSync(file, { force: true });
-      return;
-    }
-    // Written whole and renamed into place: a crash leaves the old journal or the new one, never half of one.
-    writeFileSync(`${file}.tmp`, JSON.stringify([...this.pending.values()]));
-    renameSync(`${file}.tmp`, file);
+    await this.journal?.save();
   }
 }

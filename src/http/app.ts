@@ -14,6 +14,7 @@ import type { Metrics } from "../metrics/metrics.ts";
 import { metricsRoute } from "../metrics/route.ts";
 import type { Power } from "../power/start.ts";
 import type { Store } from "../store/index.ts";
+import type { SessionStore } from "../store/sessions.ts";
 import { apiApp } from "./api/common.ts";
 import { registerEvents } from "./api/events.ts";
 import { registerGroups } from "./api/groups.ts";
@@ -45,6 +46,8 @@ export interface AppDeps {
   /** Base URL machines reach Kindling at. */
   server: string;
   apiToken: string;
+  /** Console sessions: the node's SQLite file, or PostgreSQL shared by every node. */
+  sessions: SessionStore;
   metrics: Metrics;
   /** Largest request body on any route. */
   bodyLimit: number;

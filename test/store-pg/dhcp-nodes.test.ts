@@ -281,6 +281,10 @@ describe("two Kindling nodes on one PostgreSQL", () => {
     const meanwhile = await rows();
     for (const { ip } of known) expect(meanwhile.get(ip)!.expires).toBe(before.get(ip)!.expires);
     node.b = await serve(lab, ns.b, B, dhcp, { ...extra, dataDir: node.b.dataDir });
+    // /healthz answers before the DHCP server has started (and with it the replay): until then the gauge
+    // of waiting renewals reads 0. The lease gauges appear once it has.
+    const used = 'kindling_dhcp_leases{subnet="10.91.0.0/16",state="used"}';
+    await until("node B's DHCP server started", () => !Number.isNaN(node.b.metric(used)) || undefined);
     await until("node B's journal written", () => node.b.metric("kindling_dhcp_replay_waiting") === 0 || undefined);
     const after = await rows();
     for (const { mac, ip } of known) {

@@ -14,6 +14,7 @@ import type { Power } from "../../power/start.ts";
 import { ConflictError, NotFoundError } from "../../store/errors.ts";
 import type { Store } from "../../store/index.ts";
 import type { MachineQuery, PagePosition } from "../../store/machines.ts";
+import type { SessionStore } from "../../store/sessions.ts";
 import { decodeCursor, encodeCursor } from "../cursor.ts";
 import { clientIp } from "../routes/boot.ts";
 import { maskIgnition, metadataStrings } from "./mask.ts";
@@ -24,7 +25,7 @@ import { MachinePage, type Preview } from "./pages/machine.tsx";
 import { type MachineFilter, MachineRows, MachinesPage, query } from "./pages/machines.tsx";
 import { ProfilesPage } from "./pages/profiles.tsx";
 import { powerUi } from "./power.tsx";
-import { flashRedirect, formOf, Sessions, takeFlash } from "./session.ts";
+import { databaseUnavailable, flashRedirect, formOf, Sessions, takeFlash } from "./session.ts";
 import { addressesOf, bootStory } from "./timeline.ts";
 import { machineView, releaseOf } from "./view.ts";
 
@@ -37,6 +38,8 @@ export interface UiDeps {
   power: Power;
   mirror: Mirror;
   apiToken: string;
+  /** Where console sessions live: the node's SQLite file, or PostgreSQL shared by every node. */
+  sessions: SessionStore;
   /** Counts refused logins (anyone who reaches the console can try). */
   coalesced: CoalescedLog;
 }
@@ -64,7 +67,7 @@ const backTo = (raw: unknown, fallback: string) =>
 /** The operator console at /ui: server-rendered pages, plain forms (POST-redirect-GET with a flash message), htmx polling for live tables. */
 export function uiApp(deps: UiDeps): Hono {
   const { store, boot, mirror, machines } = deps;
-  const sessions = new Sessions(deps.apiToken);
+  const sessions = new Sessions(deps.apiToken, deps.sessions);
   const app = new Hono();
 
   app.get("/static/:file", (c) => {
@@ -76,7 +79,9 @@ export function uiApp(deps: UiDeps): Hono {
   app.post("/login", async (c) => {
     const form = await formOf(c);
     if (!form) return c.text("the form data could not be read", 400);
-    if (typeof form.token === "string" && sessions.login(c, form.token)) {
+    const login = typeof form.token === "string" ? await sessions.login(c, form.token) : "refused";
+    if (login === "unavailable") return databaseUnavailable(c);
+    if (login === "ok") {
       c.get("log").info("console login");
       return c.redirect("/ui/machines", 303);
     }
@@ -94,8 +99,8 @@ export function uiApp(deps: UiDeps): Hono {
 
   app.use("*", sessions.guard());
 
-  app.post("/logout", (c) => {
-    sessions.logout(c);
+  app.post("/logout", async (c) => {
+    await sessions.logout(c);
     return c.redirect("/ui/login", 303);
   });
   app.get("/", (c) => c.redirect("/ui/machines", 303));

@@ -1,21 +1,26 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Context, MiddlewareHandler } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { z } from "zod";
+import { DatabaseBusyError, DatabaseUnavailableError } from "../../store/pg/database.ts";
+import type { SessionStore } from "../../store/sessions.ts";
 
 export const COOKIE = "kindling_session";
-const IDLE_MS = 12 * 3600_000;
+/** A session not used for this long is over. */
+export const IDLE_MS = 12 * 3600_000;
+/** Sessions kept at most; past it a login ends the least recently used one. */
+export const MAX_SESSIONS = 1000;
+/** A request writes its session's last-seen time at most this often: a page polling every few seconds does not write each time. */
+const TOUCH_MS = 60_000;
 
-export interface Flash {
-  kind: "ok" | "error";
-  text: string;
-}
+const FlashSchema = z.object({ kind: z.enum(["ok", "error"]), text: z.string() });
+export type Flash = z.infer<typeof FlashSchema>;
 
 export interface Session {
   /** Sent in every form as `_csrf` and checked on every POST (synchronizer token). */
   csrf: string;
   /** Shown once on the next page, after a POST-redirect-GET. */
   flash?: Flash | undefined;
-  seenAt: number;
 }
 
 declare module "hono" {
@@ -27,50 +32,112 @@ declare module "hono" {
 const sha = (s: string) => createHash("sha256").update(s).digest();
 const same = (a: string, b: string) => timingSafeEqual(sha(a), sha(b));
 
+const unavailable = (err: unknown) => err instanceof DatabaseUnavailableError || err instanceof DatabaseBusyError;
+
+function readFlash(stored: string | null): Flash | undefined {
+  if (stored === null) return undefined;
+  try {
+    const f = FlashSchema.safeParse(JSON.parse(stored));
+    return f.success ? f.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The console cannot check or keep a session while its database does not answer: say so, do not loop to the login. */
+export function databaseUnavailable(c: Context): Response {
+  const text =
+    "The console is unavailable: Kindling's database does not answer. Boot and DHCP keep serving known " +
+    "machines; try again once the database is back (/healthz shows its state).";
+  if (c.req.header("hx-request")) return c.text(text, 503, { "Retry-After": "10" });
+  return c.html(`<!doctype html><title>Kindling: database unavailable</title><p>${text}</p>`, 503, {
+    "Retry-After": "10",
+  });
+}
+
 /**
- * Console sessions, kept in memory: the cookie holds only a random id, so a restart (or logout) ends every
- * session and there is no key on disk to protect. Idle sessions expire after 12 hours.
+ * Console sessions, kept in the database (store/sessions.ts): they survive a restart and, on PostgreSQL, hold
+ * on every node. The cookie holds a random id; the database only its HMAC under the API token, so a copy of
+ * the database logs nobody in. Idle sessions expire after 12 hours; a failed login writes nothing.
  */
 export class Sessions {
-  private readonly byId = new Map<string, Session>();
+  /**
+   * What the database keys a session by: HMAC-SHA256 of the cookie's id under the API token. The id never
+   * reaches the database, and a session lives only as long as the token it was opened with: a new token
+   * (rotated in PostgreSQL or the config) ends every older session, and a node with its own configured
+   * token does not take sessions opened with the shared one.
+   */
+  private readonly idHash = (id: string) => createHmac("sha256", this.apiToken).update(id).digest("hex");
+  /** Sessions logged out during the request that holds them: not written back afterwards. */
+  private readonly ended = new WeakSet<Session>();
 
-  constructor(private readonly apiToken: string) {}
+  constructor(
+    private readonly apiToken: string,
+    private readonly store: SessionStore,
+  ) {}
 
-  /** Checks the API token in constant time; on success starts a session and sets its cookie. */
-  login(c: Context, token: string): boolean {
-    if (!same(token.trim(), this.apiToken)) return false;
-    this.sweep();
+  /**
+   * Checks the API token in constant time; on success stores a session and sets its cookie. "refused" wrote
+   * nothing; "unavailable": the token was right but the database could not store the session.
+   */
+  async login(c: Context, token: string): Promise<"ok" | "refused" | "unavailable"> {
+    if (!same(token.trim(), this.apiToken)) return "refused";
+    const now = Date.now();
     const id = randomBytes(32).toString("base64url");
-    this.byId.set(id, { csrf: randomBytes(32).toString("base64url"), seenAt: Date.now() });
+    try {
+      await this.store.sweep(now - IDLE_MS);
+      await this.store.create(
+        this.idHash(id),
+        { csrf: randomBytes(32).toString("base64url"), flash: null, seenAt: now },
+        MAX_SESSIONS,
+      );
+    } catch (err) {
+      if (unavailable(err)) return "unavailable";
+      throw err;
+    }
     setCookie(c, COOKIE, id, {
       path: "/ui",
       httpOnly: true,
       sameSite: "Strict",
       secure: new URL(c.req.url).protocol === "https:",
     });
-    return true;
+    return "ok";
   }
 
-  logout(c: Context): void {
+  /** Ends the request's session on every node (it runs behind guard()). */
+  async logout(c: Context): Promise<void> {
     const id = getCookie(c, COOKIE);
-    if (id) this.byId.delete(id);
+    if (id) await this.store.delete(this.idHash(id));
+    this.ended.add(c.get("session"));
     deleteCookie(c, COOKIE, { path: "/ui" });
   }
 
   /**
    * Guards the console: no session → the login page (a 401 for htmx fragment requests, which cannot follow
-   * a login); a POST without the session's CSRF token → 403.
+   * a login); a POST without the session's CSRF token → 403; the database unreachable → 503. After the
+   * handler, the flash message it set or took and the last-seen time are written back.
    */
   guard(): MiddlewareHandler {
     return async (c, next) => {
       const id = getCookie(c, COOKIE);
-      const session = id ? this.byId.get(id) : undefined;
-      if (!session || Date.now() - session.seenAt > IDLE_MS) {
-        if (id) this.byId.delete(id);
+      const key = id === undefined ? undefined : this.idHash(id);
+      const now = Date.now();
+      let stored: Awaited<ReturnType<SessionStore["get"]>>;
+      try {
+        stored = key === undefined ? undefined : await this.store.get(key);
+        if (stored && now - stored.seenAt > IDLE_MS) {
+          await this.store.delete(key!);
+          stored = undefined;
+        }
+      } catch (err) {
+        if (unavailable(err)) return databaseUnavailable(c);
+        throw err;
+      }
+      if (!stored) {
         if (c.req.header("hx-request")) return c.text("session expired: log in again", 401);
         return c.redirect("/ui/login", 303);
       }
-      session.seenAt = Date.now();
+      const session: Session = { csrf: stored.csrf, flash: readFlash(stored.flash) };
       if (c.req.method === "POST") {
         const form = await formOf(c);
         if (!form) return c.text("the form data could not be read", 400);
@@ -79,12 +146,16 @@ export class Sessions {
       }
       c.set("session", session);
       await next();
+      if (this.ended.has(session)) return;
+      const flash = session.flash === undefined ? null : JSON.stringify(session.flash);
+      if (flash === stored.flash && now - stored.seenAt < TOUCH_MS) return;
+      try {
+        await this.store.update(key!, now, flash);
+      } catch (err) {
+        // The answer is made; what is lost is a flash message or a minute of idle time.
+        if (!unavailable(err)) throw err;
+      }
     };
-  }
-
-  private sweep(): void {
-    const now = Date.now();
-    for (const [id, s] of this.byId) if (now - s.seenAt > IDLE_MS) this.byId.delete(id);
   }
 }
 

@@ -18,7 +18,7 @@ export const query = (f: MachineFilter) =>
 
 /** The table body, also served alone as the fragment htmx polls: it carries its own polling attributes. */
 export const MachineRows = (props: { rows: readonly MachineView[]; filter: MachineFilter }) => (
-  // A poll answered 401 means the session ended (logout elsewhere, restart): reloading leads to the login page.
+  // A poll answered 401 means the session ended (logout elsewhere, 12 h idle): reloading leads to the login page.
   <tbody
     id="machine-rows"
     hx-get={`/ui/machines/rows?${query(props.filter)}`}
