@@ -1,0 +1,190 @@
+/**
+ * PostgreSQL down under two `kindling serve` nodes (the e2e rig: a bridge in a network namespace, node A in
+ * full DHCP mode on it, node B (HTTP and API only) and a machine each in a namespace of their own on the bridge;
+ * one PostgreSQL 15 reached over its unix socket). A machine registered with a profile and leased by a real DHCP
+ * client (busybox udhcpc); then PostgreSQL stopped:
+ * - node A renews the machine's lease (the same client asking for its address again) and answers `/ipxe` with
+ *   its boot script, from its own replica;
+ * - API writes on both nodes answer 503 naming the database; `/healthz` says the database is unreachable;
+ * PostgreSQL started again: writes work, and the events node A recorded meanwhile are in PostgreSQL and in
+ * node B's event list.
+ */
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import pg from "pg";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { Kindling } from "../e2e/rig/kindling.ts";
+import { Netns } from "../e2e/rig/netns.ts";
+import { scenarioDir } from "../e2e/rig/paths.ts";
+import { putProfile } from "../e2e/rig/scenario.ts";
+import { startPostgres, type TestPostgres } from "../helpers/postgres.ts";
+
+const MAC = "52:54:00:e2:5d:01";
+/** Bound on a node noticing PostgreSQL gone or back (its backoff is capped at 1 s here), and on shipping. */
+const WAIT_MS = 30_000;
+
+let postgres: TestPostgres;
+let url: string;
+let ns: Netns;
+let dir: string;
+let a: Kindling;
+let b: Kindling;
+let machine: Netns;
+let passed = false;
+
+async function eventually<T>(what: string, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** GET from inside `from` (no token, as firmware and load balancers ask). */
+function get(from: Netns, target: string): { status: number; body: string } {
+  const out = from.exec("curl", ["-sS", "--max-time", "10", "-w", "\n%{http_code}", target]);
+  const cut = out.lastIndexOf("\n");
+  return { status: Number(out.slice(cut + 1)), body: out.slice(0, cut) };
+}
+
+/** busybox udhcpc on the machine's eth0, once (3 DISCOVERs 1 s apart at most); `ip` asks for that address. */
+function udhcpc(ip?: string): { ip: string; server: string } {
+  const log = join(dir, `udhcpc-${Date.now()}.log`);
+  const script = join(dir, "udhcpc.sh");
+  writeFileSync(
+    script,
+    `#!/bin/sh\n[ "$1" = bound ] && { ip addr flush dev "$interface"; ip addr add "$ip/24" dev "$interface"; echo "$ip $serverid" > ${log}; }\nexit 0\n`,
+    { mode: 0o755 },
+  );
+  machine.exec("busybox", [
+    "udhcpc",
+    "-f",
+    "-q",
+    "-n",
+    "-i",
+    "eth0",
+    "-s",
+    script,
+    "-t",
+    "3",
+    "-T",
+    "1",
+    ...(ip ? ["-r", ip] : []),
+  ]);
+  const [leased, server] = machine.exec("cat", [log]).trim().split(" ");
+  return { ip: leased!, server: server! };
+}
+
+const ipxeUrl = () => `${a.baseUrl}/ipxe?mac=${MAC.replace(/:/g, "-")}&arch=x86_64&platform=pcbios`;
+
+beforeAll(async () => {
+  postgres = startPostgres();
+  url = postgres.url(await postgres.createDatabase("outage"));
+  dir = scenarioDir("pg-outage");
+  ns = Netns.create({ subnet: 93 });
+  const kernel = join(dir, "vmlinuz");
+  writeFileSync(kernel, "not a kernel: /ipxe only names it");
+  a = await Kindling.start({ ns, workDir: dir, node: "a", dhcp: "full", database: url, assets: { vmlinuz: kernel } });
+  b = await Kindling.start({ ns: ns.attachHost(2), workDir: dir, node: "b", dhcp: "off", database: url, assets: {} });
+  machine = ns.attachHost(50);
+  machine.exec("ip", ["addr", "flush", "dev", "eth0"]);
+  machine.exec("ip", ["link", "set", "eth0", "address", MAC]);
+}, 120_000);
+
+afterAll(() => {
+  a?.stop();
+  b?.stop();
+  ns?.destroy();
+  postgres?.stop();
+  // The nodes' logs and configs stay for a failed run (KINDLING_E2E_KEEP=1 keeps a good run's too).
+  if (passed && process.env.KINDLING_E2E_KEEP !== "1") rmSync(dir, { recursive: true, force: true });
+  else if (dir) console.error(`pg-outage: node logs and configs kept in ${dir}`);
+});
+
+test("PostgreSQL down: node A renews the machine's lease and serves its /ipxe, API writes 503, /healthz unreachable; back: writes work, the outage's events shipped", async () => {
+  putProfile(a, "e2e", ["kindling.e2e.report={{ urls.report }}"]);
+  a.call("POST", "/machines", { mac: MAC, profile: "e2e" });
+  const lease = udhcpc();
+  expect(lease.server).toBe(ns.serverIp);
+  const before = get(machine, ipxeUrl());
+  expect(before.status).toBe(200);
+  expect(before.body).toMatch(new RegExp(`^kernel ${a.baseUrl}/assets/e2e/vmlinuz .*ignition\\.config\\.url=`, "m"));
+
+  postgres.stopServer();
+  const outageFrom = new Date().toISOString();
+  let outageTo: string;
+  try {
+    const health = await eventually("A's /healthz answering 503", () => {
+      const h = get(ns, `${a.baseUrl}/healthz`);
+      return h.status === 503 ? h : undefined;
+    });
+    expect(JSON.parse(health.body)).toMatchObject({
+      status: "unavailable",
+      database: { engine: "postgres", reachable: false },
+    });
+
+    // The same client asking for its address again gets it, from the node's memory.
+    expect(udhcpc(lease.ip)).toEqual(lease);
+    // Its boot script, from A's replica: the same kernel and profile, freshly signed URLs.
+    const during = get(machine, ipxeUrl());
+    expect(during.status, during.body).toBe(200);
+    const kernelLine = (s: string) => s.match(/^kernel \S+/m)?.[0];
+    expect(kernelLine(during.body)).toBe(kernelLine(before.body));
+    expect(during.body).toContain(`ignition.config.url=${a.baseUrl}/ignition?`);
+
+    // Writes need the database: a clear 503 on either node, nothing half-written.
+    for (const k of [a, b]) {
+      const patch = k.api("PATCH", `/machines/${MAC}`, { hostname: "written-during-outage" });
+      expect(patch.status, patch.text).toBe(503);
+      expect(patch.text).toMatch(/database/i);
+      const profile = k.api("POST", "/profiles", {
+        name: "during-outage",
+        boot: { kernel: "/assets/e2e/vmlinuz", initrd: [], args: [] },
+      });
+      expect(profile.status, profile.text).toBe(503);
+      expect(profile.text).toMatch(/database/i);
+    }
+  } finally {
+    outageTo = new Date().toISOString();
+    postgres.start();
+  }
+
+  for (const [name, k] of [
+    ["A", a],
+    ["B", b],
+  ] as const)
+    await eventually(`${name}'s /healthz answering 200`, () =>
+      get(ns, `${k.baseUrl}/healthz`).status === 200 ? true : undefined,
+    );
+  expect(a.call("GET", `/machines/${MAC}`)).not.toMatchObject({ hostname: "written-during-outage" });
+  expect(a.api("GET", "/profiles/during-outage").status).toBe(404);
+  a.call("PATCH", `/machines/${MAC}`, { hostname: "written-after-outage" });
+  await eventually("A's write in B's replica", () => {
+    const m = b.call("GET", `/machines/${MAC}`) as { hostname: string | null };
+    return m.hostname === "written-after-outage" ? m : undefined;
+  });
+
+  // What node A recorded while PostgreSQL was down (the renewal, the boot script) reaches PostgreSQL.
+  const inOutage = (e: { at: string }) => e.at >= outageFrom && e.at <= outageTo;
+  const shipped = await eventually("the outage's events in PostgreSQL", async () => {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      const r = await c.query<{ node: string; kind: string; at: string }>(
+        "SELECT node, kind, at FROM events WHERE mac = $1 ORDER BY id",
+        [MAC],
+      );
+      const kinds = r.rows.filter((e) => e.node === "a" && inOutage(e)).map((e) => e.kind);
+      return kinds.includes("dhcp.ack") && kinds.includes("ipxe.request") ? kinds : undefined;
+    } finally {
+      await c.end();
+    }
+  });
+  expect(shipped).toContain("ipxe.request");
+  // …and so in node B's history of the machine.
+  const onB = b.events(MAC).filter((e) => e.node === "a" && inOutage(e));
+  expect(onB.map((e) => e.kind)).toEqual(expect.arrayContaining(["dhcp.ack", "ipxe.request"]));
+  passed = true;
+}, 180_000);
