@@ -138,13 +138,13 @@ test("PostgreSQL down: node A renews the machine's lease and serves its /ipxe, A
     for (const k of [a, b]) {
       const patch = k.api("PATCH", `/machines/${MAC}`, { hostname: "written-during-outage" });
       expect(patch.status, patch.text).toBe(503);
-      expect(patch.text).toMatch(/database/i);
+      expect((patch.body as { error: string }).error).toMatch(/database/i);
       const profile = k.api("POST", "/profiles", {
         name: "during-outage",
         boot: { kernel: "/assets/e2e/vmlinuz", initrd: [], args: [] },
       });
       expect(profile.status, profile.text).toBe(503);
-      expect(profile.text).toMatch(/database/i);
+      expect((profile.body as { error: string }).error).toMatch(/database/i);
     }
   } finally {
     outageTo = new Date().toISOString();
