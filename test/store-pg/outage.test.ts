@@ -32,12 +32,16 @@ let b: Kindling;
 let machine: Netns;
 let passed = false;
 
-async function eventually<T>(what: string, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
+async function eventually<T>(
+  what: string | (() => string),
+  probe: () => T | undefined | Promise<T | undefined>,
+): Promise<T> {
   const deadline = Date.now() + WAIT_MS;
   for (;;) {
     const v = await probe();
     if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${WAIT_MS} ms waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${WAIT_MS} ms waiting for ${typeof what === "string" ? what : what()}`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -49,7 +53,7 @@ function get(from: Netns, target: string): { status: number; body: string } {
   return { status: Number(out.slice(cut + 1)), body: out.slice(0, cut) };
 }
 
-/** busybox udhcpc on the machine's eth0, once (3 DISCOVERs 1 s apart at most); `ip` asks for that address. */
+/** busybox udhcpc on the machine's eth0 as a PXE ROM, once (3 DISCOVERs 1 s apart at most); `ip` asks for that address. */
 function udhcpc(ip?: string): { ip: string; server: string } {
   const log = join(dir, `udhcpc-${Date.now()}.log`);
   const script = join(dir, "udhcpc.sh");
@@ -71,6 +75,9 @@ function udhcpc(ip?: string): { ip: string; server: string } {
     "3",
     "-T",
     "1",
+    // A BIOS PXE ROM's vendor class: a boot client, whose DHCP exchanges are events in its history.
+    "-V",
+    "PXEClient:Arch:00000:UNDI:002001",
     ...(ip ? ["-r", ip] : []),
   ]);
   const [leased, server] = machine.exec("cat", [log]).trim().split(" ");
@@ -170,20 +177,25 @@ test("PostgreSQL down: node A renews the machine's lease and serves its /ipxe, A
 
   // What node A recorded while PostgreSQL was down (the renewal, the boot script) reaches PostgreSQL.
   const inOutage = (e: { at: string }) => e.at >= outageFrom && e.at <= outageTo;
-  const shipped = await eventually("the outage's events in PostgreSQL", async () => {
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
-    try {
-      const r = await c.query<{ node: string; kind: string; at: string }>(
-        "SELECT node, kind, at FROM events WHERE mac = $1 ORDER BY id",
-        [MAC],
-      );
-      const kinds = r.rows.filter((e) => e.node === "a" && inOutage(e)).map((e) => e.kind);
-      return kinds.includes("dhcp.ack") && kinds.includes("ipxe.request") ? kinds : undefined;
-    } finally {
-      await c.end();
-    }
-  });
+  let seen: unknown[] = [];
+  const shipped = await eventually(
+    () => `the outage's events in PostgreSQL; it holds ${JSON.stringify(seen)}`,
+    async () => {
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      try {
+        const r = await c.query<{ node: string; kind: string; at: string }>(
+          "SELECT node, kind, at FROM events WHERE mac = $1 ORDER BY id",
+          [MAC],
+        );
+        seen = r.rows;
+        const kinds = r.rows.filter((e) => e.node === "a" && inOutage(e)).map((e) => e.kind);
+        return kinds.includes("dhcp.ack") && kinds.includes("ipxe.request") ? kinds : undefined;
+      } finally {
+        await c.end();
+      }
+    },
+  );
   expect(shipped).toContain("ipxe.request");
   // …and so in node B's history of the machine.
   const onB = b.events(MAC).filter((e) => e.node === "a" && inOutage(e));
