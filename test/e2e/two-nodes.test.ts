@@ -33,11 +33,14 @@ function get(ns: Netns, url: string): { status: number; body: string } {
   return { status: Number(out.slice(cut + 1)), body: out.slice(0, cut) };
 }
 
-/** The same signed URL with the last character of its signature changed. */
+/**
+ * The same signed URL with the first character of its signature changed (all six of its bits count; the last
+ * character of a base64url HMAC carries padding bits a decoder may ignore).
+ */
 function tampered(url: string): string {
   const u = new URL(url);
   const sig = u.searchParams.get("sig") ?? "";
-  u.searchParams.set("sig", sig.slice(0, -1) + (sig.endsWith("A") ? "B" : "A"));
+  u.searchParams.set("sig", (sig.startsWith("A") ? "B" : "A") + sig.slice(1));
   return u.toString();
 }
 

@@ -84,7 +84,7 @@ function udhcpc(ip?: string): { ip: string; server: string } {
   return { ip: leased!, server: server! };
 }
 
-const ipxeUrl = () => `${a.baseUrl}/ipxe?mac=${MAC.replace(/:/g, "-")}&arch=x86_64&platform=pcbios`;
+const ipxeUrl = (k = a) => `${k.baseUrl}/ipxe?mac=${MAC.replace(/:/g, "-")}&arch=x86_64&platform=pcbios`;
 
 beforeAll(async () => {
   postgres = startPostgres();
@@ -94,7 +94,14 @@ beforeAll(async () => {
   const kernel = join(dir, "vmlinuz");
   writeFileSync(kernel, "not a kernel: /ipxe only names it");
   a = await Kindling.start({ ns, workDir: dir, node: "a", dhcp: "full", database: url, assets: { vmlinuz: kernel } });
-  b = await Kindling.start({ ns: ns.attachHost(2), workDir: dir, node: "b", dhcp: "off", database: url, assets: {} });
+  b = await Kindling.start({
+    ns: ns.attachHost(2),
+    workDir: dir,
+    node: "b",
+    dhcp: "off",
+    database: url,
+    assets: { vmlinuz: kernel },
+  });
   machine = ns.attachHost(50);
   machine.exec("ip", ["addr", "flush", "dev", "eth0"]);
   machine.exec("ip", ["link", "set", "eth0", "address", MAC]);
@@ -142,6 +149,10 @@ test("PostgreSQL down: node A renews the machine's lease and serves its /ipxe, A
     const kernelLine = (s: string) => s.match(/^kernel \S+/m)?.[0];
     expect(kernelLine(during.body)).toBe(kernelLine(before.body));
     expect(during.body).toContain(`ignition.config.url=${a.baseUrl}/ignition?`);
+    // Node B, which serves no DHCP, answers from its replica as well.
+    const onB = get(machine, ipxeUrl(b));
+    expect(onB.status, onB.body).toBe(200);
+    expect(kernelLine(onB.body)).toBe(`kernel ${b.baseUrl}/assets/e2e/vmlinuz`);
 
     // Writes need the database: a clear 503 on either node, nothing half-written.
     for (const k of [a, b]) {
@@ -198,7 +209,7 @@ test("PostgreSQL down: node A renews the machine's lease and serves its /ipxe, A
   );
   expect(shipped).toContain("ipxe.request");
   // …and so in node B's history of the machine.
-  const onB = b.events(MAC).filter((e) => e.node === "a" && inOutage(e));
-  expect(onB.map((e) => e.kind)).toEqual(expect.arrayContaining(["dhcp.ack", "ipxe.request"]));
+  const shownOnB = b.events(MAC).filter((e) => e.node === "a" && inOutage(e));
+  expect(shownOnB.map((e) => e.kind)).toEqual(expect.arrayContaining(["dhcp.ack", "ipxe.request"]));
   passed = true;
 }, 180_000);
