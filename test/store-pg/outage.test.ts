@@ -13,6 +13,7 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
+import { changeNotice, STATE_CHANNEL } from "../../src/store/pg/changes.ts";
 import { Kindling } from "../e2e/rig/kindling.ts";
 import { Netns } from "../e2e/rig/netns.ts";
 import { scenarioDir } from "../e2e/rig/paths.ts";
@@ -30,7 +31,7 @@ let dir: string;
 let a: Kindling;
 let b: Kindling;
 let machine: Netns;
-let passed = false;
+let passed = 0;
 
 async function eventually<T>(
   what: string | (() => string),
@@ -113,7 +114,7 @@ afterAll(() => {
   ns?.destroy();
   postgres?.stop();
   // The nodes' logs and configs stay for a failed run (KINDLING_E2E_KEEP=1 keeps a good run's too).
-  if (passed && process.env.KINDLING_E2E_KEEP !== "1") rmSync(dir, { recursive: true, force: true });
+  if (passed === 2 && process.env.KINDLING_E2E_KEEP !== "1") rmSync(dir, { recursive: true, force: true });
   else if (dir) console.error(`pg-outage: node logs and configs kept in ${dir}`);
 });
 
@@ -211,5 +212,49 @@ test("PostgreSQL down: node A renews the machine's lease and serves its /ipxe, A
   // …and so in node B's history of the machine.
   const shownOnB = b.events(MAC).filter((e) => e.node === "a" && inOutage(e));
   expect(shownOnB.map((e) => e.kind)).toEqual(expect.arrayContaining(["dhcp.ack", "ipxe.request"]));
-  passed = true;
+  passed++;
 }, 180_000);
+
+test("connections cut while a node refetches a change: the node reconnects, resyncs, and keeps following later writes", async () => {
+  const hold = new pg.Client({ connectionString: url });
+  const admin = new pg.Client({ connectionString: url });
+  await hold.connect();
+  await admin.connect();
+  try {
+    // Every node's refetch of this notice waits behind the lock…
+    await hold.query("BEGIN");
+    await hold.query("LOCK TABLE machines IN ACCESS EXCLUSIVE MODE");
+    await admin.query("SELECT pg_notify($1, $2)", [STATE_CHANNEL, changeNotice("m", MAC)]);
+    await eventually("both nodes refetching behind the lock", async () => {
+      const r = await admin.query<{ n: string }>(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM machines WHERE mac%'",
+      );
+      return Number(r.rows[0]!.n) >= 2 ? true : undefined;
+    });
+    // …and every node's connection (pool and listener) is cut: the refetch fails, the listener reconnects.
+    await admin.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+       WHERE datname = current_database() AND backend_type = 'client backend' AND pid NOT IN ($1, pg_backend_pid())`,
+      [(hold as unknown as { processID: number }).processID],
+    );
+    await hold.query("COMMIT");
+  } finally {
+    await hold.end().catch(() => {});
+    await admin.end().catch(() => {});
+  }
+  for (const [name, k] of [
+    ["A", a],
+    ["B", b],
+  ] as const)
+    await eventually(`${name}'s /healthz answering 200`, () =>
+      get(ns, `${k.baseUrl}/healthz`).status === 200 ? true : undefined,
+    );
+  // Past the refetch's retry (1 s), a write on A must still reach B's replica.
+  await new Promise((r) => setTimeout(r, 2000));
+  a.call("PATCH", `/machines/${MAC}`, { hostname: "written-after-the-cut" });
+  await eventually("A's write after the cut in B's replica", () => {
+    const m = b.call("GET", `/machines/${MAC}`) as { hostname: string | null };
+    return m.hostname === "written-after-the-cut" ? m : undefined;
+  });
+  passed++;
+}, 120_000);
