@@ -215,6 +215,8 @@ export class Replica implements ReplicaSink {
   /** Fetches what the notices named until none are left; one fetch at a time keeps commit order. */
   private async drain(): Promise<void> {
     try {
+      // Yield first: with nothing to do, `finally` would clear `fetching` before the caller assigns it.
+      await Promise.resolve();
       for (;;) {
         if (this.needResync) {
           for (const s of Object.values(this.keys)) s.clear();

@@ -12,13 +12,21 @@ const TOKEN = "e2e-api-token-0123456789abcdef";
 export interface KindlingOptions {
   ns: Netns;
   workDir: string;
-  dhcp: "full" | "proxy";
+  /** `off`: a node that serves only HTTP (and TFTP), beside another node on the segment that answers DHCP. */
+  dhcp: "full" | "proxy" | "off";
   /** Files put under <dataDir>/assets/e2e/ (name → source path). */
   assets: Record<string, string>;
   /** Files put under <dataDir>/loaders/ (name → source path), as an operator adds a loader Debian's packages on this host lack. */
   loaders?: Record<string, string>;
   defaultProfile?: string;
   retrySeconds?: number;
+  /**
+   * One of several nodes sharing `database`: its `nodeName`, and the suffix of its files in workDir
+   * (`kindling-<node>.log`, `data-<node>/`), so two nodes can share one scenario directory.
+   */
+  node?: string;
+  /** A `postgres://` URL (test/helpers/postgres.ts); unset, the node's SQLite file. */
+  database?: string;
 }
 
 export interface KindlingEvent {
@@ -26,6 +34,8 @@ export interface KindlingEvent {
   kind: string;
   detail: Record<string, unknown>;
   at: string;
+  /** The node that recorded it, on nodes sharing a database. */
+  node?: string;
 }
 
 export interface ApiResponse {
@@ -48,8 +58,9 @@ export class Kindling {
   private constructor(opts: KindlingOptions) {
     const { ns, workDir } = opts;
     this.ns = ns;
-    this.dataDir = join(workDir, "data");
-    this.logFile = join(workDir, "kindling.log");
+    const suffix = opts.node ? `-${opts.node}` : "";
+    this.dataDir = join(workDir, `data${suffix}`);
+    this.logFile = join(workDir, `kindling${suffix}.log`);
     this.baseUrl = `http://${ns.serverIp}:${HTTP_PORT}`;
     const assets = join(this.dataDir, "assets", "e2e");
     mkdirSync(assets, { recursive: true });
@@ -59,6 +70,9 @@ export class Kindling {
     for (const [name, src] of Object.entries(opts.loaders ?? {})) copyFileSync(src, join(loaders, name));
     const config = {
       dataDir: this.dataDir,
+      ...(opts.node ? { nodeName: opts.node } : {}),
+      // A short reconnect backoff cap, so a node finds a restarted PostgreSQL within seconds.
+      ...(opts.database ? { database: opts.database, postgres: { backoffMaxMs: 1000 } } : {}),
       logLevel: "debug",
       advertise: ns.serverIp,
       apiToken: TOKEN,
@@ -66,6 +80,7 @@ export class Kindling {
       http: { host: "0.0.0.0", port: HTTP_PORT },
       // TFTP roots left at their default (the project's ipxe/bin, else Debian's /usr/lib/ipxe), as an operator would.
       tftp: { port: 69 },
+      // With `off`, the rest of this section is unused.
       dhcp: {
         mode: opts.dhcp,
         port: 67,
@@ -84,7 +99,7 @@ export class Kindling {
         ...(opts.retrySeconds ? { retrySeconds: opts.retrySeconds } : {}),
       },
     };
-    const configFile = join(workDir, "kindling.yaml");
+    const configFile = join(workDir, `kindling${suffix}.yaml`);
     writeFileSync(configFile, stringify(config));
     const tsx = join(REPO, "node_modules", ".bin", "tsx");
     this.proc = ns.spawn(tsx, [join(REPO, "src", "cli.ts"), "serve", "--config", configFile], {

@@ -25,6 +25,9 @@ export interface ScenarioOptions {
   target?: () => BootTarget;
   /** Extra files for <dataDir>/loaders/. */
   loaders?: Record<string, string>;
+  /** The node's name when it shares `database` with others (see KindlingOptions). */
+  node?: string;
+  database?: string;
 }
 
 export interface Scenario {
@@ -89,6 +92,8 @@ export async function runScenario(
       loaders: opts.loaders,
       defaultProfile: opts.defaultProfile,
       retrySeconds: opts.retrySeconds,
+      node: opts.node,
+      database: opts.database,
     });
     await body({ ns, dir, kindling });
   } catch (err) {
