@@ -105,7 +105,7 @@ export class Replica implements ReplicaSink {
       if (this.timer) {
         clearTimeout(this.timer);
         this.timer = undefined;
-        this.fetching ??= this.drain();
+        if (!this.fetching) this.startDrain();
       }
       await this.fetching;
     }
@@ -170,8 +170,16 @@ export class Replica implements ReplicaSink {
       throw err;
     }
     this.client = client;
-    await this.resync();
     this.reconnectMs = RECONNECT_MIN_MS;
+    try {
+      await this.resync();
+    } catch (err) {
+      // Listening, but the copy failed (the pool may still count PostgreSQL as down): the copy is retried
+      // without waiting for another reconnect, or changes made meanwhile would stay missing here.
+      this.needResync = true;
+      this.schedule(RETRY_MS);
+      if (!isConnectionError(err)) throw err;
+    }
   }
 
   private reconnect(): void {
@@ -208,15 +216,27 @@ export class Replica implements ReplicaSink {
     if (this.timer || this.fetching || this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.fetching = this.drain();
+      this.startDrain();
     }, ms);
   }
 
-  /** Fetches what the notices named until none are left; one fetch at a time keeps commit order. */
-  private async drain(): Promise<void> {
+  /** Runs one drain; `fetching` is its promise until it has ended (then a failed one is retried later). */
+  private startDrain(): Promise<void> {
+    const run: Promise<void> = this.drain().then((failed) => {
+      if (this.fetching === run) this.fetching = undefined;
+      if (failed) this.schedule(RETRY_MS);
+    });
+    this.fetching = run;
+    return run;
+  }
+
+  /**
+   * Fetches what the notices named until none are left; one fetch at a time keeps commit order. Resolves
+   * true when PostgreSQL failed it: what was asked for is then covered by a full copy on the next try (or by
+   * the listener's reconnect).
+   */
+  private async drain(): Promise<boolean> {
     try {
-      // Yield first: with nothing to do, `finally` would clear `fetching` before the caller assigns it.
-      await Promise.resolve();
       for (;;) {
         if (this.needResync) {
           for (const s of Object.values(this.keys)) s.clear();
@@ -224,18 +244,14 @@ export class Replica implements ReplicaSink {
           continue;
         }
         const wanted = TABLES.map((t) => [...this.keys[t.kind]]);
-        if (wanted.every((w) => w.length === 0)) return;
+        if (wanted.every((w) => w.length === 0)) return false;
         for (const s of Object.values(this.keys)) s.clear();
         this.tables.applyChanges(await this.fetch(wanted));
       }
     } catch (err) {
-      // What was asked for is covered by the full copy the next try (or the listener's reconnect) makes.
       this.needResync = true;
       if (!isConnectionError(err)) this.log.warn({ err }, "store: replica refetch failed");
-      this.fetching = undefined;
-      this.schedule(RETRY_MS);
-    } finally {
-      this.fetching = undefined;
+      return true;
     }
   }
 
