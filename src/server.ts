@@ -26,6 +26,8 @@ import { startPower } from "./power/start.ts";
 import { Store } from "./store/index.ts";
 import { openLeaseDatabase } from "./store/lease-database.ts";
 import { LeaseStore } from "./store/leases.ts";
+import { PgEventLog } from "./store/pg/events.ts";
+import { startShipper } from "./store/pg/shipper.ts";
 import { tftpRoots } from "./tftp/files.ts";
 import { stageSignedLoaders } from "./tftp/loaders.ts";
 import { TftpServer } from "./tftp/server.ts";
@@ -70,7 +72,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
   };
   try {
     mkdirSync(assetsRoot(config), { recursive: true });
-    const store = Store.open(config.dataDir, { maxDiscovered: config.boot.maxDiscovered });
+    const store = Store.open(config.dataDir, { maxDiscovered: config.boot.maxDiscovered, node: config.nodeName });
     closers.push(() => store.close());
     const sqliteFile = join(config.dataDir, "kindling.db");
     const database = await openLeaseDatabase(
@@ -85,6 +87,23 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
         "store: PostgreSQL holds the leases; machines, profiles, groups and events stay in this node's SQLite file (they move to PostgreSQL in the next step)",
       );
     else log.info({ engine: "sqlite", database: sqliteFile }, "store: SQLite");
+    if (database.pg) {
+      // Events and sightings stay written here first; the shipper sends them on (closed before the pool).
+      const shipper = startShipper({
+        sqlite: store.db,
+        pg: database.pg,
+        node: config.nodeName,
+        maxDiscovered: config.boot.maxDiscovered,
+        log,
+      });
+      store.history.shipSightings();
+      store.events.share(new PgEventLog(database.pg, () => shipper.flush()));
+      closers.push(async () => {
+        // What the closers before this one recorded is committed and shipped too.
+        store.history.flush();
+        await shipper.stop();
+      });
+    }
     // What unauthenticated HTTP clients can repeat at any rate becomes a bounded number of events and log lines,
     // written through the boot requests' group commit.
     const coalesced = new CoalescedLog({ events: store.history, log });
@@ -177,11 +196,15 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
 
     // Installs that never report back become `failed` instead of `installing` forever.
     closers.push(machines.startWatchdog(config.boot.installDeadlineSeconds));
-    const pruneEvents = () => {
-      const removed = store.events.prune(config.eventRetentionDays);
-      if (removed > 0) log.info({ removed, days: config.eventRetentionDays }, "pruned old events");
+    const pruneEvents = async () => {
+      try {
+        const removed = await store.events.prune(config.eventRetentionDays);
+        if (removed > 0) log.info({ removed, days: config.eventRetentionDays }, "pruned old events");
+      } catch (err) {
+        log.warn({ err }, "pruning old events failed; the next hour tries again");
+      }
     };
-    pruneEvents();
+    void pruneEvents();
     const retention = setInterval(pruneEvents, 3600_000);
     retention.unref();
     closers.push(() => clearInterval(retention));

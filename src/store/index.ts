@@ -18,16 +18,16 @@ export class Store {
 
   constructor(
     readonly db: Db,
-    opts: { maxDiscovered?: number } = {},
+    opts: { maxDiscovered?: number; node?: string } = {},
   ) {
     this.machines = new MachineStore(db, opts.maxDiscovered);
     this.profiles = new ProfileStore(db);
     this.groups = new GroupStore(db);
-    this.events = new EventStore(db);
+    this.events = new EventStore(db, { node: opts.node });
     this.history = new HistoryWriter(db, this.events, this.machines);
   }
 
-  static open(dataDir: string, opts: { maxDiscovered?: number } = {}): Store {
+  static open(dataDir: string, opts: { maxDiscovered?: number; node?: string } = {}): Store {
     return new Store(openDb(join(dataDir, "kindling.db")), opts);
   }
 
