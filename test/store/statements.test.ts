@@ -65,7 +65,7 @@ describe("write generation", () => {
         store.history.touched(mac);
         store.history.append({ mac, kind: "ipxe.request" });
         store.history.flush();
-        store.events.prune(1);
+        void store.events.prune(1);
       }),
     ).toBe(0);
     expect(store.machines.get(mac)!.lastSeen).not.toBeNull();
