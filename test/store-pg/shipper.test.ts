@@ -212,11 +212,12 @@ describe("events", () => {
       a.store.events.append(e);
       solo.events.append(e);
     }
-    b.store.events.append({ mac: M1, kind: "odd", detail: { from: "b" } });
     const strip = (es: { kind: string; mac: string | null; detail: unknown; node: string | null }[]) =>
       es.map(({ kind, mac, detail, node }) => ({ kind, mac, detail, node }));
-    // Node A reads B's event: b has not shipped it yet, so first it is not there.
+    // A read ships the reader's own events first.
     expect((await a.store.events.list({ mac: M1, limit: 1 }))[0]?.detail).toEqual({ i: 39 });
+    // Node A reads B's event once B shipped it.
+    b.store.events.append({ mac: M1, kind: "odd", detail: { from: "b" } });
     await b.shipper.flush();
     const newest = (await a.store.events.list({ mac: M1, limit: 1 }))[0]!;
     expect(newest).toMatchObject({ node: "node-b", detail: { from: "b" } });
@@ -358,12 +359,13 @@ describe("sightings", () => {
     const c = await database();
     const a = node("node-a");
     const M = "52:54:00:bb:01:01";
-    a.store.history.recordSighting({ mac: M });
     // Hold the shipping turn so the shipment waits after reading its batch.
     const holder = new pg.Client({ connectionString: url });
+    holder.on("error", () => {});
     await holder.connect();
     await holder.query("BEGIN");
     await holder.query("SELECT pg_advisory_xact_lock(hashtext('kindling.ship'))");
+    a.store.history.recordSighting({ mac: M });
     const first = a.shipper.flush();
     await waitingForTurn();
     const later = a.store.history.touched(M);

@@ -82,7 +82,7 @@ class Shipping implements Shipper {
   }
 
   start(): void {
-    this.schedule(0);
+    this.schedule(this.intervalMs);
   }
 
   async flush(): Promise<void> {
