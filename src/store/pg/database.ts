@@ -139,13 +139,6 @@ export class PgDatabase {
       throw this.classify(err);
     }
     let broken = false;
-    // A checked-out client has no listener of the pool's: a connection lost mid-transaction would be an
-    // uncaught 'error' event (the query in flight rejects as well, and that is what the caller sees).
-    const lost = (err: Error) => {
-      broken = true;
-      this.down(err);
-    };
-    client.on("error", lost);
     try {
       await client.query("BEGIN");
       const result = await fn(client);
@@ -157,7 +150,6 @@ export class PgDatabase {
       throw this.classify(err);
     } finally {
       // A connection in an unknown state is destroyed, not handed to the next caller.
-      client.off("error", lost);
       client.release(broken);
     }
   }
