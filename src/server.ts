@@ -81,12 +81,15 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     );
     // Closed after the DHCP server has drained (closers run in reverse, after the listeners).
     closers.push(() => database.close());
-    if (database.engine === "postgres")
+    // Machines, profiles and groups: PostgreSQL's, copied into this node's file and kept current.
+    const replica = database.pg && (await store.share(database.pg, log));
+    if (replica) {
+      closers.push(() => replica.stop());
       log.info(
-        { engine: "postgres", database: database.where, sqlite: sqliteFile },
-        "store: PostgreSQL holds the leases; machines, profiles, groups and events stay in this node's SQLite file (they move to PostgreSQL in the next step)",
+        { engine: "postgres", database: database.where, replica: sqliteFile, node: config.nodeName },
+        "store: PostgreSQL holds the shared state (machines, profiles, groups, events, leases); this node reads its replica in the SQLite file",
       );
-    else log.info({ engine: "sqlite", database: sqliteFile }, "store: SQLite");
+    } else log.info({ engine: "sqlite", database: sqliteFile }, "store: SQLite");
     if (database.pg) {
       // Events and sightings stay written here first; the shipper sends them on (closed before the pool).
       const shipper = startShipper({
@@ -114,7 +117,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       } catch (err) {
         throw new ProfileFileError(`${config.boot.profilesDir}/${p.name}.yaml: ${(err as Error).message}`);
       }
-      store.profiles.putBuiltin(p);
+      await store.writes.putBuiltinProfile(p);
     }
     const token = resolveApiToken(config.apiToken, config.dataDir);
     if (token.created) log.warn({ file: token.file }, `generated an API token; it is in ${token.file}`);
@@ -148,7 +151,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     const loaders = join(config.dataDir, "loaders");
     await stageSignedLoaders(loaders);
     bootRoots.push(loaders);
-    const power = startPower(config, store, machines, log);
+    const power = await startPower(config, store, machines, log);
     closers.push(() => power.close());
     // Read-only here: the DHCP server writes leases through its own repository.
     const leases = new LeaseStore(store.db);
@@ -187,7 +190,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
           ? (mac) => dhcp?.boundIp(mac)
           : (mac) => leases.boundIp(mac)
         : undefined,
-      database,
+      database: { ...database, ...(replica ? { replication: () => ({ ...replica.status() }) } : {}) },
       bodyLimit: config.http.bodyLimit,
       coalesced,
       assetsRoots: () => [assetsRoot(config)],

@@ -3,13 +3,17 @@ import { KeyedRate } from "../limits/rate.ts";
 import { InvalidFieldError } from "../model/errors.ts";
 import type { EventInput } from "../model/event.ts";
 import type { Group, GroupCreate } from "../model/group.ts";
-import type { Machine, MachineCreate, MachineUpdate } from "../model/machine.ts";
+import type { Machine, MachineCreate, MachineState, MachineUpdate } from "../model/machine.ts";
 import type { FlatcarRelease } from "../model/profile.ts";
-import { ConflictError } from "../store/errors.ts";
+import { ConflictError, NotFoundError } from "../store/errors.ts";
 import type { Store } from "../store/index.ts";
 import type { Sighting } from "../store/machines.ts";
+import type { MachineChange } from "../store/writes.ts";
 import { initialState, type LifecycleEvent, nextState, overdueInstalls, type ReportKind } from "./lifecycle.ts";
 import type { ReleaseSource } from "./releases.ts";
+
+/** Writes lost to other nodes' changes of the same machine before a change gives up (409). */
+const MAX_ATTEMPTS = 5;
 
 /** Who or what caused a change, for the event log. */
 export interface Cause {
@@ -101,12 +105,10 @@ export class Machines {
 
   /** Registers a machine: `ready` with a profile, `discovered` without. Its Flatcar release starts mirroring. */
   async register(input: MachineCreate, cause: Cause): Promise<Machine> {
-    this.profileMustExist(input.profile);
-    const m = this.store.transaction(() => {
-      const created = this.store.machines.create(input, initialState(input.profile));
-      this.event({ mac: created.mac, kind: "machine.registered", detail: { profile: created.profile, via: cause.by } });
-      return created;
-    });
+    await this.profileMustExist(input.profile);
+    const m = await this.store.writes.createMachine(input, initialState(input.profile), (created) => [
+      { mac: created.mac, kind: "machine.registered", detail: { profile: created.profile, via: cause.by } },
+    ]);
     this.prefetch(m.profile, [m.mac]);
     return m;
   }
@@ -116,22 +118,29 @@ export class Machines {
    * unassigns it, by the same rules as every other transition; an illegal one changes nothing.
    */
   async update(mac: string, patch: MachineUpdate, cause: Cause): Promise<Machine> {
-    this.profileMustExist(patch.profile);
-    const before = this.store.machines.require(mac);
+    await this.profileMustExist(patch.profile);
     const event: LifecycleEvent | undefined = patch.profile
       ? "assign"
       : patch.profile === null
         ? "unassign"
         : undefined;
-    if (event) {
-      const t = nextState(before.state, event, patch.profile != null);
-      if (!t.ok) throw new ConflictError(`${mac}: ${t.reason}`, { mac, state: before.state, event });
-    }
-    const updated = this.store.transaction(() => {
-      this.store.machines.update(mac, patch);
-      this.event({ mac, kind: "machine.updated", detail: { fields: Object.keys(patch), by: cause.by } });
-      return event ? this.transition(mac, event, cause) : this.store.machines.require(mac);
-    });
+    const updated = await this.decided(
+      mac,
+      (before) => {
+        const t = event ? nextState(before.state, event, patch.profile != null) : undefined;
+        if (t && !t.ok) throw new ConflictError(`${mac}: ${t.reason}`, { mac, state: before.state, event });
+        const to = t?.ok ? t.to : before.state;
+        return {
+          change: { patch, expect: before.state, ...(to !== before.state ? { state: to } : {}) },
+          events: [
+            { mac, kind: "machine.updated", detail: { fields: Object.keys(patch), by: cause.by } },
+            ...(event ? [this.transitionEvent(mac, event, before.state, to, cause)] : []),
+          ],
+          log: event && to !== before.state ? { event, from: before.state, to } : undefined,
+        };
+      },
+      cause,
+    );
     if (patch.profile) this.prefetch(patch.profile, [mac]);
     return updated;
   }
@@ -151,66 +160,62 @@ export class Machines {
    * `delete` is the API's plain removal; both keep the machine's history and say which it was.
    */
   async remove(mac: string, how: "forget" | "delete", cause: Cause): Promise<void> {
-    this.store.transaction(() => {
-      const m = this.store.machines.require(mac);
-      this.store.machines.delete(mac);
-      this.event(
-        how === "forget"
-          ? { mac, kind: "lifecycle.forget", detail: { from: m.state, by: cause.by } }
-          : { mac, kind: "machine.deleted", detail: { via: cause.by } },
-      );
-    });
+    await this.store.writes.deleteMachine(mac, (m) => [
+      how === "forget"
+        ? { mac, kind: "lifecycle.forget", detail: { from: m.state, by: cause.by } }
+        : { mac, kind: "machine.deleted", detail: { via: cause.by } },
+    ]);
   }
 
   /** Creates or replaces a group; machines it selects boot its profile, so that profile starts mirroring. */
   async putGroup(group: GroupCreate, cause: Cause): Promise<{ group: Group; created: boolean }> {
-    this.profileMustExist(group.profile);
-    const out = this.store.transaction(() => {
-      const created = this.store.groups.get(group.name) === undefined;
-      const saved = this.store.groups.put(group);
-      this.event({ kind: created ? "group.created" : "group.updated", detail: { name: group.name, by: cause.by } });
-      return { group: saved, created };
-    });
+    await this.profileMustExist(group.profile);
+    const out = await this.store.writes.putGroup(group, "put", ({ created }) => [
+      { kind: created ? "group.created" : "group.updated", detail: { name: group.name, by: cause.by } },
+    ]);
     this.prefetch(group.profile, []);
     return out;
   }
 
   /** Creates a group; a group of that name already there is a conflict. */
   async createGroup(group: GroupCreate, cause: Cause): Promise<Group> {
-    this.profileMustExist(group.profile);
-    const saved = this.store.transaction(() => {
-      const g = this.store.groups.create(group);
-      this.event({ kind: "group.created", detail: { name: group.name, by: cause.by } });
-      return g;
-    });
+    await this.profileMustExist(group.profile);
+    const { group: saved } = await this.store.writes.putGroup(group, "create", () => [
+      { kind: "group.created", detail: { name: group.name, by: cause.by } },
+    ]);
     this.prefetch(group.profile, []);
     return saved;
   }
 
   async deleteGroup(name: string, cause: Cause): Promise<void> {
-    this.store.transaction(() => {
-      this.store.groups.delete(name);
-      this.event({ kind: "group.deleted", detail: { name, by: cause.by } });
-    });
+    await this.store.writes.deleteGroup(name, () => [{ kind: "group.deleted", detail: { name, by: cause.by } }]);
   }
 
   /** Marks installs that never reported back within the deadline as failed. */
-  sweep(deadlineSeconds: number, now = Date.now()): Machine[] {
-    return overdueInstalls(this.store.machines.list({ state: "installing" }), now, deadlineSeconds).map((m) =>
-      this.transition(m.mac, "deadline", { by: "watchdog", detail: { deadlineSeconds, since: m.stateChangedAt } }),
-    );
+  async sweep(deadlineSeconds: number, now = Date.now()): Promise<Machine[]> {
+    const out: Machine[] = [];
+    for (const m of overdueInstalls(this.store.machines.list({ state: "installing" }), now, deadlineSeconds)) {
+      try {
+        out.push(
+          await this.transition(m.mac, "deadline", {
+            by: "watchdog",
+            detail: { deadlineSeconds, since: m.stateChangedAt },
+          }),
+        );
+      } catch (err) {
+        // Its report (or another node's watchdog) got there first: nothing is overdue any more.
+        if (!(err instanceof ConflictError) && !(err instanceof NotFoundError)) throw err;
+      }
+    }
+    return out;
   }
 
   /** Runs the sweep at a period well inside the deadline; returns the function that stops it. */
   startWatchdog(deadlineSeconds: number): () => void {
     const timer = setInterval(
       () => {
-        try {
-          this.sweep(deadlineSeconds);
-        } catch (err) {
-          // A busy or failing database is retried at the next tick; the process keeps serving boots.
-          this.d.log.warn({ err }, "install watchdog sweep failed");
-        }
+        // A busy or failing database is retried at the next tick; the process keeps serving boots.
+        this.sweep(deadlineSeconds).catch((err: unknown) => this.d.log.warn({ err }, "install watchdog sweep failed"));
       },
       Math.min(30_000, (deadlineSeconds * 1000) / 2),
     );
@@ -219,30 +224,87 @@ export class Machines {
   }
 
   /** Applies one lifecycle event; throws ConflictError (409) with the current state when it is illegal. */
-  private transition(mac: string, event: LifecycleEvent, cause: Cause): Machine {
-    const m = this.store.machines.require(mac);
-    const t = nextState(m.state, event, m.profile !== null);
-    if (!t.ok) throw new ConflictError(`${mac}: ${t.reason}`, { mac, state: m.state, event });
-    const updated =
-      t.to === m.state
-        ? m
-        : this.store.machines.setState(mac, t.to, t.to === "installed" ? new Date().toISOString() : undefined);
-    this.event({
+  private transition(mac: string, event: LifecycleEvent, cause: Cause): Promise<Machine> {
+    return this.decided(
+      mac,
+      (m) => {
+        const t = nextState(m.state, event, m.profile !== null);
+        if (!t.ok) throw new ConflictError(`${mac}: ${t.reason}`, { mac, state: m.state, event });
+        const moves = t.to !== m.state;
+        return {
+          change: {
+            expect: m.state,
+            state: t.to,
+            ...(t.to === "installed" ? { installedAt: new Date().toISOString() } : {}),
+          },
+          events: [this.transitionEvent(mac, event, m.state, t.to, cause)],
+          log: moves ? { event, from: m.state, to: t.to } : undefined,
+          write: moves,
+        };
+      },
+      cause,
+    );
+  }
+
+  /**
+   * Decides a change from the machine as it is and writes it only if the machine is still so: where nodes
+   * share a database another node may have moved the machine meanwhile, and then the rules decide again
+   * from what won (the write fails its `expect` and the replica has learned the newer state).
+   */
+  private async decided(
+    mac: string,
+    decide: (m: Machine) => {
+      change: MachineChange;
+      events: EventInput[];
+      log: { event: LifecycleEvent; from: MachineState; to: MachineState } | undefined;
+      /** False: nothing to write but the events (a transition to the state the machine is already in). */
+      write?: boolean;
+    },
+    cause: Cause,
+  ): Promise<Machine> {
+    if (!this.store.machines.get(mac)) await this.store.writes.refresh("machine", mac);
+    for (let attempt = 1; ; attempt++) {
+      const before = this.store.machines.require(mac);
+      const d = decide(before);
+      if (d.write === false) {
+        for (const e of d.events) this.event(e);
+        return before;
+      }
+      const written = await this.store.writes.updateMachine(mac, d.change, () => d.events);
+      if (written) {
+        if (d.log) this.d.log.info({ mac, ...d.log, by: cause.by }, "machine state changed");
+        return written;
+      }
+      if (attempt >= MAX_ATTEMPTS)
+        throw new ConflictError(`${mac}: changed by others ${MAX_ATTEMPTS} times while this change was decided`, {
+          mac,
+        });
+    }
+  }
+
+  private transitionEvent(
+    mac: string,
+    event: LifecycleEvent,
+    from: MachineState,
+    to: MachineState,
+    cause: Cause,
+  ): EventInput {
+    return {
       mac,
       kind: `lifecycle.${event}`,
-      detail: { from: m.state, to: t.to, by: cause.by, ...(cause.ip ? { ip: cause.ip } : {}), ...cause.detail },
-    });
-    if (t.to !== m.state)
-      this.d.log.info({ mac, event, from: m.state, to: t.to, by: cause.by }, "machine state changed");
-    return updated;
+      detail: { from, to, by: cause.by, ...(cause.ip ? { ip: cause.ip } : {}), ...cause.detail },
+    };
   }
 
   private event(e: EventInput): void {
     this.store.events.append(e);
   }
 
-  private profileMustExist(name: string | null | undefined): void {
-    if (name && !this.store.profiles.get(name)) throw new InvalidFieldError("profile", `no profile named ${name}`);
+  private async profileMustExist(name: string | null | undefined): Promise<void> {
+    if (!name || this.store.profiles.get(name)) return;
+    // Another node may have created it a moment ago.
+    await this.store.writes.refresh("profile", name);
+    if (!this.store.profiles.get(name)) throw new InvalidFieldError("profile", `no profile named ${name}`);
   }
 
   /**

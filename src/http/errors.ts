@@ -4,6 +4,7 @@ import type { z } from "zod";
 import type { Logger } from "../log.ts";
 import { InvalidFieldError } from "../model/errors.ts";
 import { ConflictError, NotFoundError } from "../store/errors.ts";
+import { DatabaseBusyError, DatabaseUnavailableError } from "../store/pg/database.ts";
 
 /** A 400 that names the failing field; the API's zod hook and handlers raise it. */
 export class ValidationError extends Error {
@@ -33,6 +34,12 @@ export function errorResponse(err: Error, c: Context, log: Logger): Response {
     return c.json({ error: err.message, field: err.field, issues: [{ field: err.field, message: err.reason }] }, 400);
   if (err instanceof NotFoundError) return c.json({ error: err.message }, 404);
   if (err instanceof ConflictError) return c.json({ error: err.message, ...err.detail }, 409);
+  // The shared database is away or saturated: nothing was written; the caller may retry.
+  if (err instanceof DatabaseUnavailableError || err instanceof DatabaseBusyError) {
+    log.warn({ err: err.message, path: c.req.path }, "request refused: database unavailable");
+    c.header("Retry-After", "5");
+    return c.json({ error: err.message }, 503);
+  }
   if (err instanceof HTTPException) {
     // The framework's own refusals (body not JSON, wrong media type) answer in the API's JSON shape too.
     if (err.status === 415)

@@ -4,6 +4,7 @@ import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { BmcStore } from "../store/bmcs.ts";
 import type { Store } from "../store/index.ts";
+import { PgBmcWrites } from "../store/pg/bmcs.ts";
 import { type Keyring, loadKeyring, rotateKeyFile } from "./keyring.ts";
 import { PowerService } from "./service.ts";
 
@@ -15,7 +16,7 @@ export interface Power {
   bmcs: BmcStore;
   service: PowerService;
   /** Adds a new key to the key file and re-encrypts every password with it; refused when keys come from env. */
-  rotateKey(): { keyId: string; rewrapped: number };
+  rotateKey(): Promise<{ keyId: string; rewrapped: number }>;
   close(): void;
 }
 
@@ -23,12 +24,20 @@ export interface Power {
  * Loads the keyring (env or key file), re-encrypts passwords still under an older key (a rotation by
  * environment finishes here), and starts the power-state poller.
  */
-export function startPower(config: Config, store: Store, machines: Machines, log: Logger): Power {
+export async function startPower(config: Config, store: Store, machines: Machines, log: Logger): Promise<Power> {
   const file = bmcKeyFile(config.dataDir);
   const fromEnv = config.power.key !== undefined;
   let keys: Keyring = loadKeyring({ file, envKey: config.power.key, envOldKeys: config.power.oldKeys });
-  const bmcs = new BmcStore(store.db, keys);
-  const { rewrapped, unreadable } = bmcs.rewrap();
+  const bmcs = new BmcStore(
+    store.db,
+    keys,
+    store.shared && {
+      writes: new PgBmcWrites(store.shared.pg),
+      refresh: (kind, mac) => store.shared!.replica.refresh(kind, mac),
+      log,
+    },
+  );
+  const { rewrapped, unreadable } = await bmcs.rewrap();
   if (rewrapped > 0) log.info({ rewrapped, keyId: keys.currentId }, "re-encrypted BMC passwords with the current key");
   if (unreadable.length > 0)
     log.warn({ macs: unreadable.slice(0, 20), count: unreadable.length }, "BMC passwords no loaded key opens");
@@ -44,14 +53,14 @@ export function startPower(config: Config, store: Store, machines: Machines, log
   return {
     bmcs,
     service,
-    rotateKey() {
+    async rotateKey() {
       if (fromEnv)
         throw new KeyRotationError(
           "BMC keys come from KINDLING_BMC_KEY: rotate by moving it to KINDLING_BMC_OLD_KEYS, setting a new one and restarting",
         );
       keys = rotateKeyFile(file);
       bmcs.useKeys(keys);
-      const { rewrapped: n } = bmcs.rewrap();
+      const { rewrapped: n } = await bmcs.rewrap();
       log.info({ keyId: keys.currentId, rewrapped: n }, "rotated the BMC key");
       return { keyId: keys.currentId, rewrapped: n };
     },

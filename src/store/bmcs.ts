@@ -2,6 +2,14 @@ import type { BmcInput, BmcRecord, PowerState } from "../power/model.ts";
 import { defaultPort } from "../power/model.ts";
 import { type Db, nowIso } from "./db.ts";
 import { NotFoundError } from "./errors.ts";
+import type { PgBmcWrites } from "./pg/bmcs.ts";
+
+/** Where a PostgreSQL node's BMC writes go first, and how the node's replica learns them. */
+export interface SharedBmcs {
+  writes: PgBmcWrites;
+  refresh(kind: "b" | "m", mac: string): Promise<void>;
+  log: { warn(obj: object, msg: string): void };
+}
 
 /** Encrypts and decrypts passwords for the store; the store never sees a key. */
 export interface SecretBox {
@@ -40,11 +48,16 @@ const toRecord = (r: Row): BmcRecord => ({
   updatedAt: r.updated_at,
 });
 
-/** Machines' BMCs. Passwords go in and out only through the SecretBox; the row holds ciphertext. */
+/**
+ * Machines' BMCs. Passwords go in and out only through the SecretBox; the row holds ciphertext. Reads come
+ * from the node's file; on a PostgreSQL node (`shared`) writes go to PostgreSQL first and the file is its
+ * replica (pg/replica.ts), so a BMC set through one node powers the machine from any node.
+ */
 export class BmcStore {
   constructor(
     private readonly db: Db,
     private box: SecretBox,
+    private readonly shared?: SharedBmcs,
   ) {}
 
   /** After a key rotation: new passwords are encrypted with the new keyring's current key. */
@@ -71,45 +84,67 @@ export class BmcStore {
   }
 
   /** Sets (or replaces) the machine's BMC; the machine must exist. */
-  put(mac: string, input: BmcInput): BmcRecord {
-    const exists = this.db.prepare("SELECT 1 FROM machines WHERE mac = ?").get(mac);
-    if (!exists) throw new NotFoundError(`machine ${mac} not found`);
+  async put(mac: string, input: BmcInput): Promise<BmcRecord> {
     const { driver, address, port, username, password, ...options } = input;
     const now = nowIso();
+    const v = {
+      mac,
+      driver,
+      address,
+      port: port ?? defaultPort(driver),
+      username,
+      secret: this.box.encrypt(password, mac),
+      key_id: this.box.currentId,
+      options: JSON.stringify(options),
+      power_state: "unknown",
+      power_error: null,
+      power_checked_at: null,
+      created_at: now,
+      updated_at: now,
+    };
+    if (this.shared) {
+      await this.shared.writes.put(v);
+      await this.shared.refresh("b", mac);
+      return this.require(mac);
+    }
+    const exists = this.db.prepare("SELECT 1 FROM machines WHERE mac = ?").get(mac);
+    if (!exists) throw new NotFoundError(`machine ${mac} not found`);
+    const cols = Object.keys(v);
     this.db
       .prepare(
-        `INSERT INTO bmcs (mac, driver, address, port, username, secret, key_id, options, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT(mac) DO UPDATE SET driver = excluded.driver, address = excluded.address, port = excluded.port,
-           username = excluded.username, secret = excluded.secret, key_id = excluded.key_id,
-           options = excluded.options, power_state = 'unknown', power_error = NULL, power_checked_at = NULL,
-           updated_at = excluded.updated_at`,
+        `INSERT INTO bmcs (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})
+         ON CONFLICT(mac) DO UPDATE SET ${cols
+           .filter((c) => c !== "mac" && c !== "created_at")
+           .map((c) => `${c} = excluded.${c}`)
+           .join(", ")}`,
       )
-      .run(
-        mac,
-        driver,
-        address,
-        port ?? defaultPort(driver),
-        username,
-        this.box.encrypt(password, mac),
-        this.box.currentId,
-        JSON.stringify(options),
-        now,
-        now,
-      );
+      .run(...Object.values(v));
     return this.require(mac);
   }
 
-  delete(mac: string): void {
+  async delete(mac: string): Promise<void> {
+    if (this.shared) {
+      await this.shared.writes.delete(mac);
+      await this.shared.refresh("b", mac);
+      return;
+    }
     if (this.db.prepare("DELETE FROM bmcs WHERE mac = ?").run(mac).changes === 0)
       throw new NotFoundError(`machine ${mac} has no BMC`);
   }
 
-  /** Records what the BMC last said about power (or why it could not be asked). */
+  /**
+   * Records what the BMC last said about power (or why it could not be asked). At once in the file; on a
+   * PostgreSQL node also there, in the background: an observation lost to an outage is made again by the
+   * next poll.
+   */
   setPower(mac: string, state: PowerState, error: string | null): void {
+    const at = nowIso();
     this.db
       .prepare("UPDATE bmcs SET power_state = ?, power_error = ?, power_checked_at = ? WHERE mac = ?")
-      .run(state, error, nowIso(), mac);
+      .run(state, error, at, mac);
+    this.shared?.writes
+      .setPower(mac, state, error, at)
+      .catch((err: unknown) => this.shared?.log.warn({ err: (err as Error).message, mac }, "power state not shared"));
   }
 
   /** BMCs by MAC, `limit` after `afterMac` (the console's power page). */
@@ -145,27 +180,32 @@ export class BmcStore {
    * Re-encrypts every password not under the current key. Passwords no loaded key opens are left as they are
    * and named (their BMC calls fail with that reason until the old key is given back or the password is set).
    */
-  rewrap(): { rewrapped: number; unreadable: string[] } {
+  async rewrap(): Promise<{ rewrapped: number; unreadable: string[] }> {
     const rows = this.db.prepare("SELECT mac, secret FROM bmcs WHERE key_id != ?").all(this.box.currentId) as Pick<
       Row,
       "mac" | "secret"
     >[];
-    const update = this.db.prepare("UPDATE bmcs SET secret = ?, key_id = ? WHERE mac = ?");
     const unreadable: string[] = [];
-    let rewrapped = 0;
-    this.db.transaction(() => {
-      for (const r of rows) {
-        let plain: string;
-        try {
-          plain = this.box.decrypt(r.secret, r.mac);
-        } catch {
-          unreadable.push(r.mac);
-          continue;
-        }
-        update.run(this.box.encrypt(plain, r.mac), this.box.currentId, r.mac);
-        rewrapped++;
+    const wrapped: { mac: string; secret: string; keyId: string }[] = [];
+    for (const r of rows) {
+      let plain: string;
+      try {
+        plain = this.box.decrypt(r.secret, r.mac);
+      } catch {
+        unreadable.push(r.mac);
+        continue;
       }
-    })();
-    return { rewrapped, unreadable };
+      wrapped.push({ mac: r.mac, secret: this.box.encrypt(plain, r.mac), keyId: this.box.currentId });
+    }
+    if (this.shared) {
+      await this.shared.writes.setSecrets(wrapped);
+      for (const w of wrapped) await this.shared.refresh("b", w.mac);
+    } else {
+      const update = this.db.prepare("UPDATE bmcs SET secret = ?, key_id = ? WHERE mac = ?");
+      this.db.transaction(() => {
+        for (const w of wrapped) update.run(w.secret, w.keyId, w.mac);
+      })();
+    }
+    return { rewrapped: wrapped.length, unreadable };
   }
 }

@@ -1,13 +1,22 @@
 import { join } from "node:path";
+import type { Logger } from "../log.ts";
 import { type Db, openDb } from "./db.ts";
 import { EventStore } from "./events.ts";
 import { GroupStore } from "./groups.ts";
 import { HistoryWriter } from "./history-writer.ts";
 import { MachineStore } from "./machines.ts";
+import type { PgDatabase } from "./pg/database.ts";
+import { Replica } from "./pg/replica.ts";
+import { PgStateWrites } from "./pg/state-writes.ts";
 import { ProfileStore } from "./profiles.ts";
+import { ReplicaTables } from "./replica-tables.ts";
 import { writeGeneration } from "./statements.ts";
+import { LocalWrites, type StateWrites } from "./writes.ts";
 
-/** All table modules over one SQLite connection. */
+/**
+ * All table modules over one SQLite connection: the node's own state, or, once `share` has run, its replica
+ * of the state nodes share in PostgreSQL. Reads always come from the file; `writes` go where the truth is.
+ */
 export class Store {
   readonly machines: MachineStore;
   readonly profiles: ProfileStore;
@@ -15,6 +24,10 @@ export class Store {
   readonly events: EventStore;
   /** Boot requests' events and sightings, group-committed. */
   readonly history: HistoryWriter;
+  /** Machines (through their owner), profiles and groups: the file's transactions, or PostgreSQL first. */
+  writes: StateWrites;
+  /** Set on a PostgreSQL node: where the truth is, and the replica that follows it. */
+  shared: { pg: PgDatabase; replica: Replica } | undefined;
 
   constructor(
     readonly db: Db,
@@ -25,6 +38,19 @@ export class Store {
     this.groups = new GroupStore(db);
     this.events = new EventStore(db, { node: opts.node });
     this.history = new HistoryWriter(db, this.events, this.machines);
+    this.writes = new LocalWrites(this);
+  }
+
+  /**
+   * Makes this file the node's replica of the state shared in PostgreSQL (pg/replica.ts): copies it, hears
+   * every change, and sends writes to PostgreSQL first. Throws when PostgreSQL cannot be reached.
+   */
+  async share(pg: PgDatabase, log: Logger): Promise<Replica> {
+    const replica = new Replica(pg, new ReplicaTables(this.db), log);
+    await replica.start();
+    this.writes = new PgStateWrites(pg, this, replica);
+    this.shared = { pg, replica };
+    return replica;
   }
 
   static open(dataDir: string, opts: { maxDiscovered?: number; node?: string } = {}): Store {

@@ -1,6 +1,7 @@
 import type { Arch, Loader, Machine, MachineCreate, MachineState, MachineUpdate } from "../model/machine.ts";
 import { type Db, nowIso } from "./db.ts";
 import { ConflictError, NotFoundError } from "./errors.ts";
+import { changeColumns, newMachineColumns, patchColumns } from "./machine-columns.ts";
 
 interface Row {
   mac: string;
@@ -167,41 +168,18 @@ export class MachineStore {
   create(input: MachineCreate, state: MachineState): Machine {
     if (this.get(input.mac)) throw new ConflictError(`machine ${input.mac} already exists`, { mac: input.mac });
     this.assertIpFree(input.ip, input.mac);
-    const now = nowIso();
+    const cols = newMachineColumns(input, state, nowIso());
+    const keys = Object.keys(cols);
     this.db
-      .prepare(
-        `INSERT INTO machines (mac, uuid, serial, hostname, arch, loader, labels, metadata, profile, state, ip, created_at, updated_at, state_changed_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        input.mac,
-        input.uuid ?? null,
-        input.serial ?? null,
-        input.hostname ?? null,
-        input.arch ?? null,
-        input.loader ?? null,
-        JSON.stringify(input.labels),
-        JSON.stringify(input.metadata),
-        input.profile ?? null,
-        state,
-        input.ip ?? null,
-        now,
-        now,
-        now,
-      );
+      .prepare(`INSERT INTO machines (${keys.join(", ")}) VALUES (${keys.map(() => "?").join(", ")})`)
+      .run(...Object.values(cols));
     return this.require(input.mac);
   }
 
   /** Writes the patched fields; state changes are the owner's (boot/machines.ts). */
   update(mac: string, patch: MachineUpdate): Machine {
     if (patch.ip) this.assertIpFree(patch.ip, mac);
-    const cols: Record<string, unknown> = {};
-    for (const key of ["profile", "hostname", "uuid", "serial", "arch", "loader", "ip"] as const) {
-      if (patch[key] !== undefined) cols[key] = patch[key];
-    }
-    if (patch.labels) cols.labels = JSON.stringify(patch.labels);
-    if (patch.metadata) cols.metadata = JSON.stringify(patch.metadata);
-    this.write(mac, cols);
+    this.write(mac, patchColumns(patch));
     return this.require(mac);
   }
 
@@ -289,15 +267,12 @@ export class MachineStore {
     return macs.length;
   }
 
-  private write(mac: string, cols: Record<string, unknown>): void {
-    const now = nowIso();
-    if ("state" in cols) cols.state_changed_at = now;
+  private write(mac: string, changed: Record<string, unknown>): void {
+    const cols = changeColumns(changed, nowIso());
     const keys = Object.keys(cols);
-    // Any change by an operator or the lifecycle takes the machine out of the discovered cap's reach.
-    const sets = [...keys.map((k) => `${k} = ?`), "updated_at = ?", "untouched = 0"].join(", ");
     const info = this.db
-      .prepare(`UPDATE machines SET ${sets} WHERE mac = ?`)
-      .run(...keys.map((k) => cols[k]), now, mac);
+      .prepare(`UPDATE machines SET ${keys.map((k) => `${k} = ?`).join(", ")} WHERE mac = ?`)
+      .run(...Object.values(cols), mac);
     if (info.changes === 0) throw new NotFoundError(`machine ${mac} not found`);
   }
 

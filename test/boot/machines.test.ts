@@ -99,8 +99,8 @@ describe("the machine owner", () => {
     await machines.register({ mac: A, profile: "web", labels: {}, metadata: {} }, { by: "api" });
     await machines.register({ mac: B, profile: "web", labels: {}, metadata: {} }, { by: "api" });
     await machines.report(A, "install-started", { by: "report" });
-    expect(machines.sweep(60)).toEqual([]);
-    const swept = machines.sweep(60, Date.now() + 61_000);
+    expect(await machines.sweep(60)).toEqual([]);
+    const swept = await machines.sweep(60, Date.now() + 61_000);
     expect(swept.map((m) => [m.mac, m.state])).toEqual([[A, "failed"]]);
     expect((await store.events.list({ mac: A, limit: 1 }))[0]).toMatchObject({
       kind: "lifecycle.deadline",

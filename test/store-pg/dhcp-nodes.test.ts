@@ -122,7 +122,7 @@ afterAll(async () => {
 describe("two Kindling nodes on one PostgreSQL", () => {
   it("say which store they use", () => {
     for (const n of [node.a, node.b]) {
-      const line = n.output.find((l) => l.includes("PostgreSQL holds the leases"));
+      const line = n.output.find((l) => l.includes("PostgreSQL holds the shared state"));
       expect(line).toBeDefined();
       expect(line).toContain('"engine":"postgres"');
     }

@@ -59,7 +59,7 @@ export function registerPower(app: OpenAPIHono, power: Power): void {
       request: { params: MacParam, ...body(BmcInputSchema) },
       responses: { 200: json(BmcViewSchema, "the BMC, without its password"), ...errors(400, 401, 404, 413, 415) },
     }),
-    (c) => {
+    async (c) => {
       const mac = macOf(c.req.valid("param").mac);
       const input = c.req.valid("json");
       if (input.driver === "redfish" && input.cipherSuite !== undefined)
@@ -72,7 +72,7 @@ export function registerPower(app: OpenAPIHono, power: Power): void {
             throw new ValidationError(field, `${field}: only for driver redfish`, [
               { field, message: "only for driver redfish" },
             ]);
-      const bmc = power.bmcs.put(mac, input);
+      const bmc = await power.bmcs.put(mac, input);
       power.service.recordChange(mac, "power.bmc-set", {
         driver: bmc.driver,
         bmc: `${bmc.address}:${bmc.port}`,
@@ -102,9 +102,9 @@ export function registerPower(app: OpenAPIHono, power: Power): void {
       request: { params: MacParam },
       responses: { 204: { description: "removed" }, ...errors(400, 401, 404) },
     }),
-    (c) => {
+    async (c) => {
       const mac = macOf(c.req.valid("param").mac);
-      power.bmcs.delete(mac);
+      await power.bmcs.delete(mac);
       power.service.recordChange(mac, "power.bmc-cleared", { by });
       return c.body(null, 204);
     },
@@ -204,9 +204,9 @@ export function registerPower(app: OpenAPIHono, power: Power): void {
         ...errors(401),
       },
     }),
-    (c) => {
+    async (c) => {
       try {
-        return c.json(power.rotateKey(), 200);
+        return c.json(await power.rotateKey(), 200);
       } catch (err) {
         if (err instanceof KeyRotationError) return c.json({ error: err.message }, 409);
         throw err;

@@ -43,12 +43,13 @@ export function registerProfiles(app: OpenAPIHono, store: Store, check: ProfileC
       request: body(ProfileCreateSchema),
       responses: { 201: json(Profile, "created"), ...errors(400, 401, 409, 413, 415) },
     }),
-    (c) => {
+    async (c) => {
       const p = c.req.valid("json");
       check(p);
-      const created = store.profiles.create(p);
-      store.events.append({ kind: "profile.created", detail: { name: p.name } });
-      return c.json(created, 201);
+      const { profile } = await store.writes.putProfile(p, "create", () => [
+        { kind: "profile.created", detail: { name: p.name } },
+      ]);
+      return c.json(profile, 201);
     },
   );
 
@@ -71,14 +72,14 @@ export function registerProfiles(app: OpenAPIHono, store: Store, check: ProfileC
       request: { params: NameParam, ...body(ProfileBodySchema) },
       responses: { 200: json(Profile, "replaced"), 201: json(Profile, "created"), ...errors(400, 401, 413, 415) },
     }),
-    (c) => {
+    async (c) => {
       const name = nameOf(c.req.valid("param").name);
       const p = { name, ...c.req.valid("json") };
       check(p);
-      const existed = store.profiles.get(name) !== undefined;
-      const saved = store.profiles.put(p);
-      store.events.append({ kind: existed ? "profile.updated" : "profile.created", detail: { name } });
-      return c.json(saved, existed ? 200 : 201);
+      const { profile, created } = await store.writes.putProfile(p, "put", ({ created }) => [
+        { kind: created ? "profile.created" : "profile.updated", detail: { name } },
+      ]);
+      return c.json(profile, created ? 201 : 200);
     },
   );
 
@@ -90,10 +91,9 @@ export function registerProfiles(app: OpenAPIHono, store: Store, check: ProfileC
       request: { params: NameParam },
       responses: { 204: { description: "deleted" }, ...errors(400, 401, 404, 409) },
     }),
-    (c) => {
+    async (c) => {
       const name = nameOf(c.req.valid("param").name);
-      store.profiles.delete(name);
-      store.events.append({ kind: "profile.deleted", detail: { name } });
+      await store.writes.deleteProfile(name, () => [{ kind: "profile.deleted", detail: { name } }]);
       return c.body(null, 204);
     },
   );

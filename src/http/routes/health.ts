@@ -7,6 +7,8 @@ const PROBE_TTL_MS = 1000;
 export interface DatabaseHealth {
   engine: "sqlite" | "postgres";
   probe(): Promise<Reachability>;
+  /** On a node sharing PostgreSQL: whether its replica hears other nodes' changes, what waits to be shipped. */
+  replication?(): Record<string, unknown>;
 }
 
 /**
@@ -29,6 +31,7 @@ export function healthRoutes(database: DatabaseHealth): Hono {
       reachable: r.reachable,
       ...(r.latencyMs !== undefined ? { latencyMs: Math.round(r.latencyMs * 1000) / 1000 } : {}),
       ...(r.error ? { error: r.error } : {}),
+      ...(database.replication ? { replication: database.replication() } : {}),
     };
     return r.reachable
       ? c.json({ status: "ok", database: body })

@@ -95,7 +95,7 @@ export function powerUi(store: Store, power: Power): Hono {
         text: `BMC not saved: ${input.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
       });
     try {
-      const b = power.bmcs.put(mac, input.data);
+      const b = await power.bmcs.put(mac, input.data);
       power.service.recordChange(mac, "power.bmc-set", {
         driver: b.driver,
         bmc: `${b.address}:${b.port}`,
@@ -112,10 +112,10 @@ export function powerUi(store: Store, power: Power): Hono {
     });
   });
 
-  app.post("/machines/:mac/bmc/clear", (c) => {
+  app.post("/machines/:mac/bmc/clear", async (c) => {
     const mac = macOf(c);
     try {
-      power.bmcs.delete(mac);
+      await power.bmcs.delete(mac);
     } catch (err) {
       if (err instanceof NotFoundError)
         return flashRedirect(c, `/ui/machines/${mac}`, { kind: "error", text: err.message });

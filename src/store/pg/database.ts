@@ -139,6 +139,13 @@ export class PgDatabase {
       throw this.classify(err);
     }
     let broken = false;
+    // A checked-out connection that dies between two statements emits 'error' with no pool listener attached:
+    // unheard, that would end the process.
+    const onError = (err: Error) => {
+      broken = true;
+      this.down(err);
+    };
+    client.on("error", onError);
     try {
       await client.query("BEGIN");
       const result = await fn(client);
@@ -149,6 +156,7 @@ export class PgDatabase {
       else await client.query("ROLLBACK").catch(() => (broken = true));
       throw this.classify(err);
     } finally {
+      client.off("error", onError);
       // A connection in an unknown state is destroyed, not handed to the next caller.
       client.release(broken);
     }
@@ -157,11 +165,22 @@ export class PgDatabase {
   /** A dedicated connection for session-level work (advisory locks); the caller releases it. */
   async connect(): Promise<pg.PoolClient> {
     this.ensureUp();
+    let client: pg.PoolClient;
     try {
-      return await this.pool.connect();
+      client = await this.pool.connect();
     } catch (err) {
       throw this.classify(err);
     }
+    // Heard while the caller holds it (see inTransaction); the listener leaves with the connection.
+    const onError = (err: Error) => this.down(err);
+    client.on("error", onError);
+    const release = client.release.bind(client);
+    client.release = (err?: Error | boolean) => {
+      client.off("error", onError);
+      client.release = release;
+      return release(err);
+    };
+    return client;
   }
 
   /** `SELECT 1` on a pool connection, bounded by the connect and statement timeouts: for /healthz. */
