@@ -1,5 +1,6 @@
 import type { Event, EventInput, EventSink } from "../model/event.ts";
 import { type Db, nowIso } from "./db.ts";
+import { DatabaseUnavailableError } from "./pg/database.ts";
 
 interface Row {
   id: number;
@@ -87,7 +88,24 @@ export class EventStore implements EventSink {
 
   /** Newest first. */
   async list(q: EventQuery = {}): Promise<Event[]> {
-    if (this.shared) return this.shared.list(q);
+    return this.shared ? this.shared.list(q) : this.local(q);
+  }
+
+  /**
+   * `list`, except that while PostgreSQL cannot be reached it answers with what this node's file holds (its
+   * own events not shipped yet, with the file's ids): a machine's page and the power service keep working
+   * from the replica during an outage. The event log itself (`list`) says it is unavailable instead.
+   */
+  async listOrLocal(q: EventQuery = {}): Promise<Event[]> {
+    try {
+      return await this.list(q);
+    } catch (err) {
+      if (!(err instanceof DatabaseUnavailableError)) throw err;
+      return this.local(q);
+    }
+  }
+
+  private local(q: EventQuery): Event[] {
     const where: string[] = [];
     const args: unknown[] = [];
     if (q.mac) where.push("mac = ?"), args.push(q.mac);

@@ -172,6 +172,10 @@ describe("events", () => {
     for (let i = 0; i < 5; i++) a.store.events.append({ kind: "outage", detail: { i } });
     await expect(a.shipper.flush()).rejects.toBeInstanceOf(DatabaseUnavailableError);
     expect(a.shipper.backlog()).toEqual({ events: 30, sightings: 1 });
+    // The log says it is unavailable; a machine's story falls back to what this node's file holds.
+    await expect(a.store.events.list({ kind: "outage" })).rejects.toBeInstanceOf(DatabaseUnavailableError);
+    const own = await a.store.events.listOrLocal({ kind: "outage" });
+    expect(own.map((e) => [e.node, e.detail.i])).toEqual([4, 3, 2, 1, 0].map((i) => ["node-a", i]));
     // The timer keeps trying (every 50 ms) meanwhile.
     await pause(600);
     pgs.start();

@@ -90,7 +90,7 @@ export function registerMachines(app: OpenAPIHono, store: Store, machines: Machi
     async (c) => {
       const mac = macOf(c.req.valid("param").mac);
       const m = store.machines.require(mac);
-      return c.json({ ...m, history: await store.events.list({ mac, limit: 200 }) }, 200);
+      return c.json({ ...m, history: await store.events.listOrLocal({ mac, limit: 200 }) }, 200);
     },
   );
 

@@ -184,12 +184,12 @@ export function uiApp(deps: UiDeps): Hono {
     const mac = normalizeMac(c.req.param("mac"));
     const m = mac ? store.machines.get(mac) : undefined;
     if (!m) return flashRedirect(c, "/ui/machines", { kind: "error", text: `No machine ${c.req.param("mac")}.` });
-    const own = await store.events.list({ mac: m.mac, limit: 500 });
+    const own = await store.events.listOrLocal({ mac: m.mac, limit: 500 });
     const ips = addressesOf(own, m.ip);
     // TFTP knows addresses, not MACs: take the transfers from addresses this machine used since it was first seen.
     const since = m.firstSeen ?? m.createdAt;
     const transfers = await Promise.all(
-      ["tftp.transfer", "tftp.failed", "tftp.aborted"].map((kind) => store.events.list({ kind, limit: 500 })),
+      ["tftp.transfer", "tftp.failed", "tftp.aborted"].map((kind) => store.events.listOrLocal({ kind, limit: 500 })),
     );
     const tftp = transfers
       .flat()
