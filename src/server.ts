@@ -73,7 +73,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
   };
   try {
     mkdirSync(assetsRoot(config), { recursive: true });
-    const store = Store.open(config.dataDir, { maxDiscovered: config.boot.maxDiscovered });
+    const store = Store.open(config.dataDir, { maxDiscovered: config.boot.maxDiscovered, node: config.nodeName });
     closers.push(() => store.close());
     const sqliteFile = join(config.dataDir, "kindling.db");
     const database = await openLeaseDatabase(
@@ -82,13 +82,14 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     );
     // Closed after the DHCP server has drained (closers run in reverse, after the listeners).
     closers.push(() => database.close());
-    // Machines, profiles and groups: PostgreSQL's, copied into this node's file and kept current.
-    const replica = database.pg && (await store.share(database.pg, log));
-    if (replica) {
-      closers.push(() => replica.stop());
+    // PostgreSQL holds the shared state; this node's file becomes its replica (store/index.ts share).
+    const unshare = database.pg && (await store.share(database.pg, log));
+    if (unshare) {
+      // Closed before the pool (closers run in reverse): what the later closers record is shipped too.
+      closers.push(unshare);
       log.info(
         { engine: "postgres", database: database.where, replica: sqliteFile, node: config.nodeName },
-        "store: PostgreSQL holds the shared state (machines, profiles, groups, events, leases); this node reads its replica in the SQLite file",
+        "store: PostgreSQL holds the shared state (machines, profiles, groups, BMCs, events, leases, secrets, sessions); this node reads its replica in the SQLite file",
       );
     } else log.info({ engine: "sqlite", database: sqliteFile }, "store: SQLite");
     // What unauthenticated HTTP clients can repeat at any rate becomes a bounded number of events and log lines,
@@ -181,7 +182,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
           ? (mac) => dhcp?.boundIp(mac)
           : (mac) => leases.boundIp(mac)
         : undefined,
-      database: { ...database, ...(replica ? { replication: () => ({ ...replica.status() }) } : {}) },
+      database: { ...database, ...(unshare ? { replication: () => ({ ...store.replication() }) } : {}) },
       bodyLimit: config.http.bodyLimit,
       coalesced,
       assetsRoots: () => [assetsRoot(config)],
@@ -190,11 +191,15 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
 
     // Installs that never report back become `failed` instead of `installing` forever.
     closers.push(machines.startWatchdog(config.boot.installDeadlineSeconds));
-    const pruneEvents = () => {
-      const removed = store.events.prune(config.eventRetentionDays);
-      if (removed > 0) log.info({ removed, days: config.eventRetentionDays }, "pruned old events");
+    const pruneEvents = async () => {
+      try {
+        const removed = await store.events.prune(config.eventRetentionDays);
+        if (removed > 0) log.info({ removed, days: config.eventRetentionDays }, "pruned old events");
+      } catch (err) {
+        log.warn({ err }, "pruning old events failed; the next hour tries again");
+      }
     };
-    pruneEvents();
+    void pruneEvents();
     const retention = setInterval(pruneEvents, 3600_000);
     retention.unref();
     closers.push(() => clearInterval(retention));

@@ -6,6 +6,8 @@ export const EventSchema = z.object({
   kind: z.string(),
   detail: z.record(z.string(), z.unknown()),
   at: z.string(),
+  /** The node that recorded it (`nodeName`); null for events older than that setting. */
+  node: z.string().nullable(),
 });
 export type Event = z.infer<typeof EventSchema>;
 

@@ -85,7 +85,7 @@ export class PowerService {
               return { answer: s.answer, state: s.state };
             }
             case "pxe-once": {
-              const mode = bootModeOf(machine, this.d.events.list({ mac, limit: 200 }));
+              const mode = bootModeOf(machine, await this.d.events.listOrLocal({ mac, limit: 200 }));
               return { answer: await driver.pxeOnce(call, mode) };
             }
             default:

@@ -1,3 +1,4 @@
+import type { Statement } from "better-sqlite3";
 import type { EventInput, EventSink } from "../model/event.ts";
 import type { Machine } from "../model/machine.ts";
 import { type Db, nowIso } from "./db.ts";
@@ -23,6 +24,9 @@ export class HistoryWriter implements EventSink {
 
   private readonly begin;
   private readonly end;
+  /** Set on a node sharing PostgreSQL (shipSightings). */
+  private pending: { mark: Statement<[string, number]>; orphans: Statement<[]>; seq: number } | undefined;
+  private readonly recordPending;
 
   constructor(
     private readonly db: Db,
@@ -31,11 +35,35 @@ export class HistoryWriter implements EventSink {
   ) {
     this.commit = db.transaction((writes: (() => void)[], touches: Map<string, string>) => {
       for (const write of writes) write();
-      for (const [mac, at] of touches) this.touch.run(at, mac);
+      for (const [mac, at] of touches) if (this.touch.run(at, mac).changes) this.markPending(mac);
+    });
+    this.recordPending = db.transaction((s: Sighting) => {
+      const r = this.machines.recordSighting(s);
+      this.markPending(s.mac);
+      // Machines the local cap forgot need no shipping: PostgreSQL keeps its own cap.
+      if (r.evicted) this.pending?.orphans.run();
+      return r;
     });
     this.touch = db.prepare("UPDATE machines SET last_seen = ? WHERE mac = ?");
     this.begin = db.prepare("BEGIN");
     this.end = db.prepare("COMMIT");
+  }
+
+  /**
+   * From now on every sighting, and every `touched()`, also names its machine in `pending_sightings`, in the
+   * transaction that writes it: the node's shipper (pg/ship-sightings.ts) sends those to PostgreSQL. For a
+   * node sharing PostgreSQL; `seq` grows with each mark, so a machine seen again while its earlier sighting is
+   * being shipped stays pending.
+   */
+  shipSightings(): void {
+    const last = this.db.prepare("SELECT coalesce(max(seq), 0) n FROM pending_sightings").get() as { n: number };
+    this.pending = {
+      mark: this.db.prepare(
+        "INSERT INTO pending_sightings (mac, seq) VALUES (?, ?) ON CONFLICT(mac) DO UPDATE SET seq = excluded.seq",
+      ),
+      orphans: this.db.prepare("DELETE FROM pending_sightings WHERE mac NOT IN (SELECT mac FROM machines)"),
+      seq: last.n,
+    };
   }
 
   /** Queues an event for the next commit. */
@@ -50,7 +78,8 @@ export class HistoryWriter implements EventSink {
    */
   recordSighting(s: Sighting): ReturnType<MachineStore["recordSighting"]> {
     const known = this.machines.get(s.mac);
-    if (!known?.firstSeen || teaches(known, s)) return this.machines.recordSighting(s);
+    if (!known?.firstSeen || teaches(known, s))
+      return this.pending ? this.recordPending(s) : this.machines.recordSighting(s);
     const now = this.touched(s.mac);
     return { machine: { ...known, lastSeen: now }, created: false, evicted: 0 };
   }
@@ -122,6 +151,10 @@ export class HistoryWriter implements EventSink {
     promise.catch(() => {});
     this.batch = { promise, resolve, reject };
     setImmediate(() => this.flush());
+  }
+
+  private markPending(mac: string): void {
+    if (this.pending) this.pending.mark.run(mac, ++this.pending.seq);
   }
 }
 

@@ -4,9 +4,11 @@ import { type Db, openDb } from "./db.ts";
 import { EventStore } from "./events.ts";
 import { GroupStore } from "./groups.ts";
 import { HistoryWriter } from "./history-writer.ts";
-import { MachineStore } from "./machines.ts";
+import { DEFAULT_MAX_DISCOVERED, MachineStore } from "./machines.ts";
 import type { PgDatabase } from "./pg/database.ts";
-import { Replica } from "./pg/replica.ts";
+import { PgEventLog } from "./pg/events.ts";
+import { Replica, type ReplicaStatus } from "./pg/replica.ts";
+import { type Backlog, type Shipper, startShipper } from "./pg/shipper.ts";
 import { PgStateWrites } from "./pg/state-writes.ts";
 import { ProfileStore } from "./profiles.ts";
 import { ReplicaTables } from "./replica-tables.ts";
@@ -26,34 +28,55 @@ export class Store {
   readonly history: HistoryWriter;
   /** Machines (through their owner), profiles and groups: the file's transactions, or PostgreSQL first. */
   writes: StateWrites;
-  /** Set on a PostgreSQL node: where the truth is, and the replica that follows it. */
-  shared: { pg: PgDatabase; replica: Replica } | undefined;
+  /** Set on a PostgreSQL node: where the truth is, the replica that follows it, the shipper that feeds it. */
+  shared: { pg: PgDatabase; replica: Replica; shipper: Shipper } | undefined;
 
   constructor(
     readonly db: Db,
-    opts: { maxDiscovered?: number } = {},
+    private readonly opts: { maxDiscovered?: number; node?: string } = {},
   ) {
     this.machines = new MachineStore(db, opts.maxDiscovered);
     this.profiles = new ProfileStore(db);
     this.groups = new GroupStore(db);
-    this.events = new EventStore(db);
+    this.events = new EventStore(db, { node: opts.node });
     this.history = new HistoryWriter(db, this.events, this.machines);
     this.writes = new LocalWrites(this);
   }
 
   /**
-   * Makes this file the node's replica of the state shared in PostgreSQL (pg/replica.ts): copies it, hears
-   * every change, and sends writes to PostgreSQL first. Throws when PostgreSQL cannot be reached.
+   * Makes this file the node's replica of the state shared in PostgreSQL: copies it and hears every change
+   * (pg/replica.ts), sends writes to PostgreSQL first (pg/state-writes.ts), ships what boot requests record
+   * here (pg/shipper.ts) and reads the event log from there (pg/events.ts). Throws when PostgreSQL cannot be
+   * reached. The returned function stops it all (before the pool closes): what is recorded by then is shipped
+   * if PostgreSQL answers, else it waits in the file for the next start.
    */
-  async share(pg: PgDatabase, log: Logger): Promise<Replica> {
+  async share(pg: PgDatabase, log: Logger): Promise<() => Promise<void>> {
     const replica = new Replica(pg, new ReplicaTables(this.db), log);
     await replica.start();
     this.writes = new PgStateWrites(pg, this, replica);
-    this.shared = { pg, replica };
-    return replica;
+    const shipper = startShipper({
+      sqlite: this.db,
+      pg,
+      node: this.opts.node ?? "kindling",
+      maxDiscovered: this.opts.maxDiscovered ?? DEFAULT_MAX_DISCOVERED,
+      log,
+    });
+    this.history.shipSightings();
+    this.events.share(new PgEventLog(pg, () => shipper.flush()));
+    this.shared = { pg, replica, shipper };
+    return async () => {
+      this.history.flush();
+      await shipper.stop();
+      await replica.stop();
+    };
   }
 
-  static open(dataDir: string, opts: { maxDiscovered?: number } = {}): Store {
+  /** On a PostgreSQL node: whether the replica hears other nodes' changes, and what waits to be shipped. */
+  replication(): (ReplicaStatus & { unshipped: Backlog }) | undefined {
+    return this.shared && { ...this.shared.replica.status(), unshipped: this.shared.shipper.backlog() };
+  }
+
+  static open(dataDir: string, opts: { maxDiscovered?: number; node?: string } = {}): Store {
     return new Store(openDb(join(dataDir, "kindling.db")), opts);
   }
 

@@ -40,10 +40,11 @@ const generations = new WeakMap<Database.Database, { n: number }>();
 
 /**
  * Writes that cannot change what a boot request is answered: the event log, the sighting's `last_seen`
- * (HistoryWriter's touch) and console sessions. Every other write counts, including ones this file has never seen.
+ * (HistoryWriter's touch), console sessions, and a PostgreSQL node's shipping bookkeeping (`pending_sightings`,
+ * `replication`). Every other write counts, including ones this file has never seen.
  */
 const UNCOUNTED =
-  /^\s*(?:INSERT\s+INTO\s+events\b|DELETE\s+FROM\s+events\b|(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+console_sessions\b|UPDATE\s+machines\s+SET\s+last_seen\s*=\s*\?\s+WHERE\s+mac\s*=\s*\?\s*$)/i;
+  /^\s*(?:INSERT\s+INTO\s+events\b|DELETE\s+FROM\s+events\b|(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(?:console_sessions|pending_sightings|replication)\b|UPDATE\s+machines\s+SET\s+last_seen\s*=\s*\?\s+WHERE\s+mac\s*=\s*\?\s*$)/i;
 
 /**
  * A number that changes whenever anything that can change a boot answer is written through this connection

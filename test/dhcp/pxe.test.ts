@@ -113,7 +113,7 @@ describe("full mode: udhcpc as a PXE client", () => {
     ["x64 UEFI HTTP", 16, "HTTPClient:Arch:00016:UNDI:003001", [], `http://${SERVER}:8080/ipxe-bin/ipxe.efi`],
     ["iPXE", 0, "PXEClient:Arch:00000:UNDI:002001", ["-x", "0x4d:69505845"], `http://${SERVER}:8080/boot.ipxe`],
   ];
-  it.each(cases)("%s gets its boot file", (_name, arch, vendor, extra, file) => {
+  it.each(cases)("%s gets its boot file", async (_name, arch, vendor, extra, file) => {
     const mac = `02:78:00:00:00:${(10 + cases.findIndex((c) => c[0] === _name)).toString(16).padStart(2, "0")}`;
     const bound = udhcpc(mac, vendor, [
       "-x",
@@ -129,7 +129,7 @@ describe("full mode: udhcpc as a PXE client", () => {
     expect(bound).toContain(`siaddr=${SERVER} `);
     const machine = withStore(dataDir, (s) => s.machines.get(mac));
     expect(machine).toMatchObject({ state: "discovered", arch: arch === 11 ? "arm64" : "amd64", uuid: UUID });
-    const events = withStore(dataDir, (s) => s.events.list({ mac }).map((e) => e.kind));
+    const events = (await withStore(dataDir, (s) => s.events.list({ mac }))).map((e) => e.kind);
     expect(events).toEqual(expect.arrayContaining(["dhcp.offer", "dhcp.ack"]));
     // The machine's story starts here, before iPXE ever runs: discovered once, on its first DISCOVER.
     expect(events.at(-1)).toBe("machine.discovered");
@@ -161,11 +161,11 @@ describe("full mode: udhcpc as a PXE client", () => {
     expect(udhcpc(installed, "PXEClient:Arch:00007:UNDI:003016", ["-x", "0x5d:0007"])).toContain("boot_file= ");
   });
 
-  it("an unknown arch gets a lease without a boot file and one event", () => {
+  it("an unknown arch gets a lease without a boot file and one event", async () => {
     const mac = "02:78:00:00:00:98";
     const bound = udhcpc(mac, "PXEClient:Arch:00010:UNDI:003016", ["-x", "0x5d:000a"]);
     expect(bound).toContain("boot_file= ");
-    const kinds = withStore(dataDir, (s) => s.events.list({ mac }).map((e) => e.kind));
+    const kinds = (await withStore(dataDir, (s) => s.events.list({ mac }))).map((e) => e.kind);
     expect(kinds.filter((k) => k === "dhcp.unknown-arch")).toHaveLength(1);
   });
 });

@@ -71,7 +71,7 @@ describe("kindling assets", () => {
     expect(err).not.toContain("\r");
     const store = Store.open(dataDir);
     try {
-      expect(store.events.list({}).map((e) => e.kind)).toEqual(
+      expect((await store.events.list({})).map((e) => e.kind)).toEqual(
         expect.arrayContaining(["flatcar.sync.started", "flatcar.sync.done"]),
       );
     } finally {

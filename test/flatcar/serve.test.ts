@@ -103,8 +103,8 @@ describe("flatcar-install -b http://<kindling>/assets/flatcar/stable/amd64-usr",
     });
   });
 
-  it("recorded the sync in the event log", () => {
-    const kinds = k.store.events.list({}).map((e) => e.kind);
+  it("recorded the sync in the event log", async () => {
+    const kinds = (await k.store.events.list({})).map((e) => e.kind);
     expect(kinds).toEqual(expect.arrayContaining(["flatcar.sync.started", "flatcar.sync.done"]));
   });
 });

@@ -19,7 +19,7 @@ function setup(maxKeys = 4) {
   const log = pino({ level: "info" }, sink);
   // A window longer than any test: windows end when the test calls flush().
   const refusals = new CoalescedLog({ events, log, windowMs: 3_600_000, maxKeys });
-  const all = () => events.list({ limit: 10_000 }).reverse();
+  const all = async () => (await events.list({ limit: 10_000 })).reverse();
   return { refusals, all, lines, close: () => (refusals.close(), db.close()) };
 }
 
@@ -32,7 +32,7 @@ const refusal = (client: string, reason = "file not found", file = "x.bin"): Occ
 });
 
 describe("CoalescedLog", () => {
-  it("capturing() hands back what a call recorded, as given, and still records it", () => {
+  it("capturing() hands back what a call recorded, as given, and still records it", async () => {
     const t = setup();
     const a = refusal("10.0.0.1");
     const b = refusal("10.0.0.2", "access violation");
@@ -43,7 +43,7 @@ describe("CoalescedLog", () => {
     });
     expect(value).toBe(7);
     expect(recorded).toEqual([a, b]);
-    expect(t.all()).toHaveLength(2);
+    expect(await t.all()).toHaveLength(2);
     // Outside a capture nothing is kept; a nested capture's records count for the outer one too.
     t.refusals.record(a);
     const outer = t.refusals.capturing(() => t.refusals.capturing(() => t.refusals.record(b)).recorded);
@@ -55,9 +55,9 @@ describe("CoalescedLog", () => {
   it("writes the first refusal at once and counts the rest of the window in one row", async () => {
     const t = setup();
     for (let i = 0; i < 10_000; i++) t.refusals.record(refusal("10.0.0.9", "file not found", `f${i}`));
-    expect(t.all().map((e) => e.detail)).toEqual([{ ip: "10.0.0.9", file: "f0", error: "file not found" }]);
+    expect((await t.all()).map((e) => e.detail)).toEqual([{ ip: "10.0.0.9", file: "f0", error: "file not found" }]);
     t.refusals.flush();
-    expect(t.all().map((e) => e.detail.repeated)).toEqual([undefined, 9_999]);
+    expect((await t.all()).map((e) => e.detail.repeated)).toEqual([undefined, 9_999]);
     await new Promise((r) => setImmediate(r));
     expect(t.lines.map((l) => l.msg)).toEqual([
       "tftp request refused",
@@ -66,7 +66,7 @@ describe("CoalescedLog", () => {
     t.close();
   });
 
-  it("keeps a busy key to one row per window and treats a key quiet for a window as new", () => {
+  it("keeps a busy key to one row per window and treats a key quiet for a window as new", async () => {
     const t = setup();
     t.refusals.record(refusal("10.0.0.9"));
     t.refusals.record(refusal("10.0.0.9"));
@@ -76,16 +76,16 @@ describe("CoalescedLog", () => {
     t.refusals.flush(); // summary only: the key was busy in the last window
     t.refusals.flush(); // quiet: forgotten, nothing written
     t.refusals.record(refusal("10.0.0.9")); // news again
-    expect(t.all().map((e) => e.detail.repeated ?? 0)).toEqual([0, 1, 2, 0]);
+    expect((await t.all()).map((e) => e.detail.repeated ?? 0)).toEqual([0, 1, 2, 0]);
     t.close();
   });
 
-  it("counts different clients and reasons apart, and shares one count per kind beyond maxKeys", () => {
+  it("counts different clients and reasons apart, and shares one count per kind beyond maxKeys", async () => {
     const t = setup(4);
     for (let round = 0; round < 3; round++)
       for (let i = 0; i < 100; i++) t.refusals.record(refusal(`10.0.${i}.1`, i % 2 ? "file not found" : "NUL"));
     t.refusals.flush();
-    const rows = t.all();
+    const rows = await t.all();
     // 4 keys + 1 overflow key, each written once at first sight and once with its count.
     expect(rows).toHaveLength(10);
     expect(rows.filter((e) => e.detail.overflow)).toHaveLength(2);
@@ -93,7 +93,7 @@ describe("CoalescedLog", () => {
     t.close();
   });
 
-  it("keeps one machine's story in order: a new outcome first writes the count of the previous one", () => {
+  it("keeps one machine's story in order: a new outcome first writes the count of the previous one", async () => {
     const t = setup();
     const ipxe = (outcome: string): Occurrence => ({
       kind: "ipxe.request",
@@ -106,7 +106,7 @@ describe("CoalescedLog", () => {
     for (let i = 0; i < 5; i++) t.refusals.record(ipxe("wait"));
     t.refusals.record(ipxe("boot"));
     t.refusals.flush();
-    expect(t.all().map((e) => [e.detail.outcome, e.detail.repeated ?? 0])).toEqual([
+    expect((await t.all()).map((e) => [e.detail.outcome, e.detail.repeated ?? 0])).toEqual([
       ["wait", 0],
       ["wait", 4],
       ["boot", 0],
@@ -114,19 +114,19 @@ describe("CoalescedLog", () => {
     t.close();
   });
 
-  it("writes what is pending on close", () => {
+  it("writes what is pending on close", async () => {
     const t = setup();
     t.refusals.record(refusal("10.0.0.9"));
     t.refusals.record(refusal("10.0.0.9"));
     t.refusals.close();
-    expect(t.all().map((e) => e.detail.repeated ?? 0)).toEqual([0, 1]);
+    expect((await t.all()).map((e) => e.detail.repeated ?? 0)).toEqual([0, 1]);
     t.close();
   });
 
-  it("clips long client-supplied names and keeps their length", () => {
+  it("clips long client-supplied names and keeps their length", async () => {
     const t = setup();
     t.refusals.record(refusal("10.0.0.9", "file not found", "a".repeat(65_000)));
-    const [e] = t.all();
+    const [e] = await t.all();
     expect(e!.detail.file).toBe("a".repeat(256));
     expect(e!.detail.fileBytes).toBe(65_000);
     t.close();

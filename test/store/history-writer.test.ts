@@ -120,6 +120,68 @@ describe("history writer (group commit)", () => {
     close();
   });
 
+  it("on a node sharing PostgreSQL, each sighting and touch names its machine for the shipper, in its own commit", async () => {
+    const { store, committed, close } = open();
+    const pending = () =>
+      committed("SELECT mac, seq FROM pending_sightings ORDER BY seq") as { mac: string; seq: number }[];
+    // A node on its own keeps no such list.
+    store.history.recordSighting({ mac: MAC });
+    await store.history.committed();
+    expect(pending()).toEqual([]);
+
+    store.history.shipSightings();
+    const B = "52:54:00:0b:00:02";
+    // New machine and learned field: written at once, with the mark.
+    store.history.recordSighting({ mac: B });
+    expect(pending()).toEqual([{ mac: B, seq: 1 }]);
+    store.history.recordSighting({ mac: MAC, uuid: "4c4c4544-0042-3010-8052-b4c04f4e4d32" });
+    expect(pending()).toEqual([
+      { mac: B, seq: 1 },
+      { mac: MAC, seq: 2 },
+    ]);
+    // Nothing new: the mark joins the batch with last_seen, and moves past every earlier seq.
+    store.history.recordSighting({ mac: B });
+    store.history.touched(MAC);
+    expect(pending()).toEqual([
+      { mac: B, seq: 1 },
+      { mac: MAC, seq: 2 },
+    ]);
+    await store.history.committed();
+    expect(pending()).toEqual([
+      { mac: B, seq: 3 },
+      { mac: MAC, seq: 4 },
+    ]);
+    // A touch of a machine no longer in the file marks nothing.
+    store.history.touched("52:54:00:0b:00:99");
+    await store.history.committed();
+    expect(pending()).toHaveLength(2);
+    close();
+  });
+
+  it("the seq goes on from the file after a restart, and machines the local cap forgot leave the list", async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const first = Store.open(dir, { maxDiscovered: 100 });
+    first.history.shipSightings();
+    for (let i = 0; i < 3; i++) first.history.recordSighting({ mac: `52:54:00:0d:00:0${i}` });
+    first.close();
+    const store = Store.open(dir, { maxDiscovered: 100 });
+    store.history.shipSightings();
+    store.history.recordSighting({ mac: "52:54:00:0d:00:10" });
+    const seqs = () => store.db.prepare("SELECT seq FROM pending_sightings ORDER BY seq").all();
+    expect(seqs()).toEqual([{ seq: 1 }, { seq: 2 }, { seq: 3 }, { seq: 4 }]);
+    // 200 invented MACs against a cap of 100: the list holds only machines the file still has.
+    for (let i = 0; i < 200; i++)
+      store.history.recordSighting({ mac: `52:54:00:0e:00:${i.toString(16).padStart(2, "0")}` });
+    const orphans = store.db
+      .prepare("SELECT count(*) n FROM pending_sightings WHERE mac NOT IN (SELECT mac FROM machines)")
+      .get() as { n: number };
+    const listed = store.db.prepare("SELECT count(*) n FROM pending_sightings").get() as { n: number };
+    expect(orphans.n).toBe(0);
+    expect(listed.n).toBeLessThanOrEqual(100);
+    store.close();
+  });
+
   it("close() commits what is still queued", () => {
     const dir = tempDir();
     dirs.push(dir);

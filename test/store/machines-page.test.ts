@@ -56,7 +56,7 @@ describe("machine pages", () => {
 });
 
 describe("discovered-machine cap", () => {
-  it("forgets the least recently seen untouched machines and their events, never touched or registered ones", () => {
+  it("forgets the least recently seen untouched machines and their events, never touched or registered ones", async () => {
     const store = new Store(openDb(":memory:"), { maxDiscovered: 5 });
     const registered = store.machines.create({ mac: macOf(100), labels: {}, metadata: {} }, "discovered");
     store.machines.recordSighting({ mac: macOf(0) });
@@ -75,8 +75,8 @@ describe("discovered-machine cap", () => {
     expect(macs).toContain(macOf(1));
     expect(macs).toContain(macOf(6));
     expect(macs).not.toContain(macOf(2));
-    expect(store.events.list({ mac: macOf(2) })).toEqual([]);
-    expect(store.events.list({ mac: macOf(3) })).toHaveLength(1);
+    expect(await store.events.list({ mac: macOf(2) })).toEqual([]);
+    expect(await store.events.list({ mac: macOf(3) })).toHaveLength(1);
     // Many more: the untouched set never exceeds the cap.
     for (let i = 7; i < 200; i++) store.machines.recordSighting({ mac: macOf(i) });
     expect(store.machines.list({ state: "discovered" }).length).toBeLessThanOrEqual(5 + 2);

@@ -10,6 +10,7 @@ describe("boot story", () => {
         kind: "ipxe.request",
         detail: { outcome: "wait", profile: null },
         at: "2030-01-01T00:00:00.000Z",
+        node: null,
       },
       {
         id: 2,
@@ -17,6 +18,7 @@ describe("boot story", () => {
         kind: "ipxe.request",
         detail: { outcome: "wait", profile: null, repeated: 3, windowSeconds: 60 },
         at: "2030-01-01T00:01:00.000Z",
+        node: null,
       },
     ]);
     expect(story.map((s) => s.summary)).toEqual([

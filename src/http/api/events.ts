@@ -37,6 +37,6 @@ export function registerEvents(app: OpenAPIHono, store: Store): void {
       },
       responses: { 200: json(z.array(EventSchema.meta({ id: "Event" })), "events"), ...errors(400, 401) },
     }),
-    (c) => c.json(store.events.list(c.req.valid("query")), 200),
+    async (c) => c.json(await store.events.list(c.req.valid("query")), 200),
   );
 }

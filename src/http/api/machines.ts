@@ -87,10 +87,10 @@ export function registerMachines(app: OpenAPIHono, store: Store, machines: Machi
         ...errors(400, 401, 404),
       },
     }),
-    (c) => {
+    async (c) => {
       const mac = macOf(c.req.valid("param").mac);
       const m = store.machines.require(mac);
-      return c.json({ ...m, history: store.events.list({ mac, limit: 200 }) }, 200);
+      return c.json({ ...m, history: await store.events.listOrLocal({ mac, limit: 200 }) }, 200);
     },
   );
 

@@ -185,19 +185,20 @@ export function uiApp(deps: UiDeps): Hono {
     );
   });
 
-  app.get("/machines/:mac", (c) => {
+  app.get("/machines/:mac", async (c) => {
     const mac = normalizeMac(c.req.param("mac"));
     const m = mac ? store.machines.get(mac) : undefined;
     if (!m) return flashRedirect(c, "/ui/machines", { kind: "error", text: `No machine ${c.req.param("mac")}.` });
-    const own = store.events.list({ mac: m.mac, limit: 500 });
+    const own = await store.events.listOrLocal({ mac: m.mac, limit: 500 });
     const ips = addressesOf(own, m.ip);
     // TFTP knows addresses, not MACs: take the transfers from addresses this machine used since it was first seen.
     const since = m.firstSeen ?? m.createdAt;
-    const tftp = ["tftp.transfer", "tftp.failed", "tftp.aborted"].flatMap((kind) =>
-      store.events
-        .list({ kind, limit: 500 })
-        .filter((e) => e.at >= since && typeof e.detail.ip === "string" && ips.has(e.detail.ip)),
+    const transfers = await Promise.all(
+      ["tftp.transfer", "tftp.failed", "tftp.aborted"].map((kind) => store.events.listOrLocal({ kind, limit: 500 })),
     );
+    const tftp = transfers
+      .flat()
+      .filter((e) => e.at >= since && typeof e.detail.ip === "string" && ips.has(e.detail.ip));
     const { groupMetadata, profile } = boot.resolve(m);
     const secrets = metadataStrings(m.metadata, groupMetadata);
     const previews: Preview[] = (profile?.install ? (["boot", "final"] as const) : (["boot"] as const)).map((stage) => {
