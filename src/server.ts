@@ -159,6 +159,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       tftp: () => tftp?.stats(),
       subscribe: (listener) => store.events.subscribe(listener),
       database: () => ({ engine: database.engine, available: database.available(), pool: database.pool() }),
+      replication: () => store.replication(),
     });
     database.onQuery((ms, ok) => metrics.observeQuery(ms, ok));
     closers.push(() => metrics.close());

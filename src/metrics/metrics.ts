@@ -17,6 +17,8 @@ export interface MetricsSources {
     available: boolean;
     pool: { inFlight: number; idle: number; total: number; waiting: number } | undefined;
   };
+  /** A PostgreSQL node's replica and shipper (store/index.ts replication()); undefined on SQLite. */
+  replication?(): { listening: boolean; unshipped: { events: number; sightings: number } } | undefined;
 }
 
 /**
@@ -129,6 +131,29 @@ export class Metrics {
         this.set({ state: "in_use" }, p.total - p.idle);
         this.set({ state: "idle" }, p.idle);
         this.set({ state: "waiting" }, p.waiting);
+      },
+    });
+    new Gauge({
+      name: "kindling_replica_listening",
+      help: "Whether this node hears the other nodes' changes to the shared state (1), or is reconnecting (0)",
+      registers,
+      collect() {
+        this.reset();
+        const r = sources.replication?.();
+        if (r) this.set(r.listening ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "kindling_unshipped",
+      help: "Events and machine sightings recorded on this node and not yet in PostgreSQL (grows while it is unreachable)",
+      labelNames: ["kind"],
+      registers,
+      collect() {
+        this.reset();
+        const r = sources.replication?.();
+        if (!r) return;
+        this.set({ kind: "events" }, r.unshipped.events);
+        this.set({ kind: "sightings" }, r.unshipped.sightings);
       },
     });
     this.queryDuration = new Histogram({

@@ -193,6 +193,9 @@ describe("shared state on PostgreSQL", () => {
         expect((await machine(a, mac))?.state).toBe("ready");
         const during = await fetch(`${a.url}/ipxe?mac=${mac}`);
         expect(during.status).toBe(200);
+        // The request's event waits in the node's file, and the metrics say so.
+        const metrics = await (await fetch(`${a.url}/metrics`)).text();
+        expect(metrics).toMatch(/^kindling_unshipped\{kind="events"\} [1-9]/m);
         // The same boot answer (the signed URLs' expiry may differ).
         expect((await during.text()).split("\n")[0]).toBe(before.split("\n")[0]);
       } finally {
@@ -203,6 +206,11 @@ describe("shared state on PostgreSQL", () => {
         return r.status === 200 ? r.json() : undefined;
       });
       expect(after.hostname).toBe("web-1");
+      await until(
+        "the outage's events shipped",
+        async () =>
+          /^kindling_unshipped\{kind="events"\} 0$/m.test(await (await fetch(`${a.url}/metrics`)).text()) || undefined,
+      );
       // The replica listens again on its own backoff, and copies everything it may have missed.
       await until("the replica listening again", async () => {
         const health = (await (await fetch(`${a.url}/healthz`)).json()) as {
@@ -210,6 +218,7 @@ describe("shared state on PostgreSQL", () => {
         };
         return health.database.replication.listening || undefined;
       });
+      expect(await (await fetch(`${a.url}/metrics`)).text()).toMatch(/^kindling_replica_listening 1$/m);
     } finally {
       await a.stop();
     }
