@@ -7,5 +7,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // KINDLING_TEST_DATABASE=postgres: one PostgreSQL for the run (test/helpers/database.ts).
+    globalSetup: ["test/helpers/database-setup.ts"],
   },
 });

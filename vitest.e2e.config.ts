@@ -10,6 +10,8 @@ export default defineConfig({
     testTimeout: 300_000,
     hookTimeout: 120_000,
     pool: "forks",
+    // KINDLING_TEST_DATABASE=postgres: one PostgreSQL for the run (test/helpers/database.ts).
+    globalSetup: ["test/helpers/database-setup.ts"],
     fileParallelism: false,
     maxWorkers: 1,
   },

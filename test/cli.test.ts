@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { databaseEnv, TEST_ENGINE } from "./helpers/database.ts";
 import { freePort, type Running, startTestKindling, TEST_TOKEN, tempDir } from "./helpers/kindling.ts";
 
 const run = promisify(execFile);
@@ -148,6 +149,7 @@ describe("kindling serve", () => {
       ],
       {
         KINDLING_API_TOKEN: "",
+        ...databaseEnv(dataDir),
       },
     );
     const out = await server.waitFor("HTTP listening");
@@ -175,20 +177,24 @@ describe("kindling serve", () => {
     const busy = createServer();
     await new Promise<void>((r) => busy.listen(0, "127.0.0.1", r));
     const port = (busy.address() as { port: number }).port;
-    const r = await kindling([
-      "--data-dir",
-      tempDir(),
-      "serve",
-      "--http-host",
-      "127.0.0.1",
-      "--http-port",
-      String(port),
-      "--tftp-port",
-      "0",
-      "--dhcp-mode",
-      "off",
-      "--strict-listeners",
-    ]);
+    const dataDir = tempDir();
+    const r = await kindling(
+      [
+        "--data-dir",
+        dataDir,
+        "serve",
+        "--http-host",
+        "127.0.0.1",
+        "--http-port",
+        String(port),
+        "--tftp-port",
+        "0",
+        "--dhcp-mode",
+        "off",
+        "--strict-listeners",
+      ],
+      databaseEnv(dataDir),
+    );
     busy.close();
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(
@@ -203,7 +209,7 @@ describe("kindling healthcheck", () => {
     const port = await freePort();
     const server = serve(
       [process.execPath, BIN, "--data-dir", dataDir, "serve", "--http-host", "127.0.0.1", "--dhcp-port", "0"],
-      { KINDLING_HTTP_PORT: String(port), KINDLING_TFTP_PORT: "0", KINDLING_API_TOKEN: "" },
+      { KINDLING_HTTP_PORT: String(port), KINDLING_TFTP_PORT: "0", KINDLING_API_TOKEN: "", ...databaseEnv(dataDir) },
     );
     try {
       await server.waitFor("HTTP listening");
@@ -251,7 +257,7 @@ describe("npm start as an ordinary user", () => {
         "--tftp-port",
         String(lowPort),
       ],
-      { KINDLING_API_TOKEN: "", HOME: dataDir },
+      { KINDLING_API_TOKEN: "", HOME: dataDir, ...databaseEnv(dataDir) },
     );
     try {
       const out = await server.waitFor("tftp listening", 30_000);
@@ -286,6 +292,7 @@ describe("npm start as an ordinary user", () => {
       {
         KINDLING_API_TOKEN: "",
         HOME: dataDir,
+        ...databaseEnv(dataDir),
       },
     );
     // DHCP starts last: once its refusal is printed, every listener has had its say.
@@ -307,9 +314,10 @@ describe("npm start as an ordinary user", () => {
 describe("a DHCP interface that cannot be used", () => {
   it("is explained and the rest keep serving; --strict-listeners makes it fatal", async () => {
     const port = await freePort();
+    const dataDir = tempDir();
     const args = [
       "--data-dir",
-      tempDir(),
+      dataDir,
       "serve",
       "--http-host",
       "127.0.0.1",
@@ -324,17 +332,17 @@ describe("a DHCP interface that cannot be used", () => {
     ];
     const config = join(tempDir(), "k.yaml");
     writeFileSync(config, "dhcp:\n  interfaces: [nosuch9]\n");
-    const strict = await kindling(["--config", config, ...args, "--strict-listeners"]);
+    const strict = await kindling(["--config", config, ...args, "--strict-listeners"], databaseEnv(dataDir));
     expect(strict.code).toBe(1);
     expect(strict.stderr).toContain("dhcp.interfaces: nosuch9 does not exist");
 
-    const server = serve([process.execPath, BIN, "--config", config, ...args]);
+    const server = serve([process.execPath, BIN, "--config", config, ...args], databaseEnv(dataDir));
     const out = await server.waitFor("continuing without it");
     try {
       expect(out).toContain("nosuch9");
       expect(await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()).toMatchObject({
         status: "ok",
-        database: { engine: "sqlite", reachable: true },
+        database: { engine: TEST_ENGINE, reachable: true },
       });
     } finally {
       await server.stop();

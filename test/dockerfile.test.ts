@@ -4,6 +4,7 @@ import { join, relative } from "node:path";
 import { promisify } from "node:util";
 import picomatch from "picomatch";
 import { afterAll, describe, expect, it } from "vitest";
+import { databaseEnv } from "./helpers/database.ts";
 import { freePort, tempDir } from "./helpers/kindling.ts";
 
 /**
@@ -83,6 +84,7 @@ describe("the image's file layout", () => {
       KINDLING_TFTP_PORT: "0",
       KINDLING_DHCP_MODE: "off",
       KINDLING_ADVERTISE: "127.0.0.1",
+      ...databaseEnv(data),
     };
     const { spawn } = await import("node:child_process");
     const serve = spawn(process.execPath, [join(app, "bin/kindling.js"), "serve"], { env, stdio: "pipe" });

@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
+import { databaseEnv } from "./helpers/database.ts";
 import { freePort, freeUdpPort, TEST_TOKEN, tempDir } from "./helpers/kindling.ts";
 
 const run = promisify(execFile);
@@ -69,7 +70,7 @@ describe("kindling serve on SIGTERM", () => {
         "--flatcar-origin",
         "http://127.0.0.1:9/{channel}/{board}",
       ],
-      { stdio: ["ignore", "pipe", "pipe"] },
+      { env: { ...process.env, ...databaseEnv(dataDir) }, stdio: ["ignore", "pipe", "pipe"] },
     );
     let log = "";
     child.stdout!.on("data", (d) => (log += d));

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import type { DhcpStats } from "../../src/dhcp/server.ts";
+import { databaseSetting } from "../helpers/database.ts";
 import type { Lab, Netns } from "./netns.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -19,7 +20,10 @@ export interface Running {
 }
 
 export interface ServerArgs {
-  /** A postgres:// URL: the leases go there (run-server.ts opens it as `kindling serve --database` does). */
+  /**
+   * A postgres:// URL: the leases go there (run-server.ts opens it as `kindling serve --database` does).
+   * Unset: the suite's engine (test/helpers/database.ts); present but undefined: SQLite.
+   */
   database?: string;
   config: Record<string, unknown>;
   advertise: string;
@@ -29,7 +33,10 @@ export interface ServerArgs {
 }
 
 export async function startKindling(lab: Lab, ns: Netns, args: ServerArgs): Promise<Running> {
-  const child: ChildProcess = lab.adopt(ns.spawn([TSX, join(ROOT, "test/dhcp/run-server.ts"), JSON.stringify(args)]));
+  const withDatabase = "database" in args ? args : { ...args, ...databaseSetting(args.dataDir) };
+  const child: ChildProcess = lab.adopt(
+    ns.spawn([TSX, join(ROOT, "test/dhcp/run-server.ts"), JSON.stringify(withDatabase)]),
+  );
   const output: string[] = [];
   const waiters: ((line: string) => boolean)[] = [];
   createInterface({ input: child.stdout! }).on("line", (line) => {

@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { stringify } from "yaml";
+import { databaseSetting } from "../helpers/database.ts";
 import { clientScripts, tempDir, until } from "./harness.ts";
 import type { Lab, Netns } from "./netns.ts";
 
@@ -48,6 +49,7 @@ export async function serve(
       tftp: { port: 0 },
       dhcp,
       flatcar: { origin: "http://127.0.0.1:9/{channel}/{board}", signingKeyUrl: "http://127.0.0.1:9/key.asc" },
+      ...("database" in extra ? {} : databaseSetting(join(dir, "data"))),
       ...extra,
     }),
   );

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { type Config, loadConfig } from "../../src/config.ts";
 import { silentLogger } from "../../src/log.ts";
 import { type Kindling, startKindling } from "../../src/server.ts";
+import { databaseSetting, dropDatabaseFor } from "./database.ts";
 
 export const TEST_TOKEN = "test-token-0123456789abcdef";
 
@@ -49,7 +50,10 @@ export interface Running extends Kindling {
   stop(opts?: { keepData?: boolean }): Promise<void>;
 }
 
-/** The real server on loopback with a temp data dir; only HTTP unless overrides enable more. */
+/**
+ * The real server on loopback with a temp data dir; only HTTP unless overrides enable more. Its store is the
+ * suite's engine (test/helpers/database.ts) unless overrides name a `database` (undefined: SQLite).
+ */
 export async function startTestKindling(
   overrides: Record<string, unknown> = {},
   dataDir = tempDir(),
@@ -67,6 +71,7 @@ export async function startTestKindling(
       dhcp: { mode: "off" },
       // A closed loopback port: a test that forgets to set up an origin fails fast and never reaches the internet.
       flatcar: { origin: "http://127.0.0.1:9/{channel}/{board}", signingKeyUrl: "http://127.0.0.1:9/key.asc" },
+      ...("database" in overrides ? {} : databaseSetting(dataDir)),
       ...overrides,
     },
   });
@@ -90,7 +95,9 @@ export async function startTestKindling(
     },
     async stop(opts = {}) {
       await k.close();
-      if (!opts.keepData) rmSync(dataDir, { recursive: true, force: true });
+      if (opts.keepData) return;
+      rmSync(dataDir, { recursive: true, force: true });
+      dropDatabaseFor(dataDir);
     },
   };
 }

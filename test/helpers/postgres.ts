@@ -11,7 +11,7 @@ import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 
-const BIN = "/usr/lib/postgresql/15/bin";
+export const BIN = "/usr/lib/postgresql/15/bin";
 /** Bound on initdb, start and stop: each takes well under a second here. */
 const STEP_TIMEOUT_S = 60;
 
@@ -34,6 +34,11 @@ export interface TestPostgres {
   stop(): void;
 }
 
+/** A connection URL for `database` on the cluster whose socket is in `socketDir`, as the `postgres` superuser. */
+export function socketUrl(socketDir: string, database: string): string {
+  return `postgresql://postgres@/${database}?host=${encodeURIComponent(socketDir)}`;
+}
+
 const asRoot = () => userInfo().uid === 0;
 
 function run(cmd: string, args: string[]): SpawnSyncReturns<string> {
@@ -49,7 +54,7 @@ function run(cmd: string, args: string[]): SpawnSyncReturns<string> {
  * Starts a cluster. `durable: false` (tests) turns fsync off: the data is thrown away anyway and commits get
  * cheaper; benchmarks keep PostgreSQL's defaults so every server measured pays for real commits.
  */
-export function startPostgres(opts: { durable?: boolean } = {}): TestPostgres {
+export function startPostgres(opts: { durable?: boolean; maxConnections?: number } = {}): TestPostgres {
   if (!existsSync(join(BIN, "initdb")))
     throw new Error(`${BIN}/initdb not found: install Debian's postgresql package (contrib/setup-debian.sh)`);
   const dir = mkdtempSync(join(tmpdir(), "kindling-pg-"));
@@ -64,8 +69,9 @@ export function startPostgres(opts: { durable?: boolean } = {}): TestPostgres {
   const serverOpts = [
     `-k ${dir}`,
     "-c listen_addresses=",
-    // Enough for a few pools of a few connections per test file plus the migration tests' extra clients.
-    "-c max_connections=100",
+    // Enough for a few pools of a few connections per test file plus the migration tests' extra clients; the
+    // suite's shared cluster (KINDLING_TEST_DATABASE) asks for more, one pool per running Kindling.
+    `-c max_connections=${opts.maxConnections ?? 100}`,
     ...(opts.durable ? [] : ["-F"]),
   ].join(" ");
 
@@ -102,7 +108,7 @@ export function startPostgres(opts: { durable?: boolean } = {}): TestPostgres {
   }
   process.once("exit", onExit);
 
-  const url = (database: string) => `postgresql://postgres@/${database}?host=${encodeURIComponent(dir)}`;
+  const url = (database: string) => socketUrl(dir, database);
   let databases = 0;
   const admin = async (sql: string) => {
     const client = new pg.Client({ connectionString: url("postgres") });

@@ -3,6 +3,7 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { type Agent, request } from "node:http";
 import { dirname, join } from "node:path";
 import { stringify } from "yaml";
+import { databaseSetting } from "../helpers/database.ts";
 import { freePort, freeUdpPort, type JsonResponse, TEST_TOKEN, tempDir } from "../helpers/kindling.ts";
 
 const BIN = join(import.meta.dirname, "..", "..", "bin", "kindling.js");
@@ -41,6 +42,7 @@ export async function serve(
       tftp: { host: "127.0.0.1", port: tftpPort ?? 0, roots: [dataDir] },
       dhcp: { mode: "off" },
       flatcar: { origin: "http://127.0.0.1:9/{channel}/{board}", signingKeyUrl: "http://127.0.0.1:9/key.asc" },
+      ...databaseSetting(dataDir),
       ...config,
     }),
   );

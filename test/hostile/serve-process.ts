@@ -1,6 +1,7 @@
 /** A real `kindling serve` child process (optionally inside a network namespace) for the data-dir and shutdown tests. */
 import { type ChildProcess, spawn } from "node:child_process";
 import { resolve } from "node:path";
+import { databaseFor } from "../helpers/database.ts";
 
 export const BIN = resolve(import.meta.dirname, "../../bin/kindling.js");
 
@@ -38,8 +39,12 @@ export function startServe(args: string[], opts: { prefix?: string[]; env?: Reco
   return proc;
 }
 
-/** Loopback-only flags for a serve with HTTP on `httpPort` and everything else off unless `extra` enables it. */
+/**
+ * Loopback-only flags for a serve with HTTP on `httpPort` and everything else off unless `extra` enables it;
+ * its store is the suite's engine (test/helpers/database.ts).
+ */
 export function loopbackFlags(dataDir: string, httpPort: number, extra: string[] = []): string[] {
+  const database = databaseFor(dataDir);
   return [
     "--data-dir",
     dataDir,
@@ -59,6 +64,7 @@ export function loopbackFlags(dataDir: string, httpPort: number, extra: string[]
     // A closed loopback port: nothing here ever reaches the internet.
     "--flatcar-origin",
     "http://127.0.0.1:9/{channel}/{board}",
+    ...(database ? ["--database", database] : []),
     ...extra,
   ];
 }

@@ -5,6 +5,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { loadConfig } from "../../src/config.ts";
 import { startKindling } from "../../src/server.ts";
+import { databaseSetting } from "../helpers/database.ts";
 import { freePort, type JsonResponse, type Running, TEST_TOKEN } from "../helpers/kindling.ts";
 import type { RedfishSim } from "./rig/redfish-sim.ts";
 import { scratchDir } from "./rig/scratch.ts";
@@ -44,6 +45,7 @@ async function kindlingWithLog(): Promise<Running> {
       tftp: { port: 0 },
       dhcp: { mode: "off" },
       power: { timeoutSeconds: TIMEOUT_S, pollSeconds: 0 },
+      ...databaseSetting(dataDir),
     },
   });
   const kd = await startKindling(config, pino({ level: "trace" }, sink));

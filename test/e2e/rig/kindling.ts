@@ -2,6 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import { copyFileSync, createWriteStream, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
+import { databaseSetting } from "../../helpers/database.ts";
 import type { Netns } from "./netns.ts";
 import { REPO } from "./paths.ts";
 import { waitForHttp } from "./peers.ts";
@@ -77,6 +78,7 @@ export class Kindling {
       advertise: ns.serverIp,
       apiToken: TOKEN,
       strictListeners: true,
+      ...databaseSetting(this.dataDir),
       http: { host: "0.0.0.0", port: HTTP_PORT },
       // TFTP roots left at their default (the project's ipxe/bin, else Debian's /usr/lib/ipxe), as an operator would.
       tftp: { port: 69 },
