@@ -5,8 +5,7 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openDb } from "../../src/store/db.ts";
-import { LeaseStore } from "../../src/store/leases.ts";
+import { leasesIn } from "../helpers/database.ts";
 import { clientScripts, type Running, removeTempDirs, startKindling, tempDir, until } from "./harness.ts";
 import { Lab, type Netns } from "./netns.ts";
 
@@ -35,14 +34,7 @@ let kindling: Running;
 const dataDir = tempDir("kindling-dhcp-full-");
 const scripts = clientScripts();
 
-function leases() {
-  const db = openDb(join(dataDir, "kindling.db"));
-  try {
-    return new LeaseStore(db).all();
-  } finally {
-    db.close();
-  }
-}
+const leases = () => leasesIn(dataDir);
 
 const start = () => startKindling(lab, srv, { config, advertise: SERVER, dataDir });
 

@@ -11,7 +11,9 @@
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
+import { openDb } from "../../src/store/db.ts";
+import { type Lease, LeaseStore } from "../../src/store/leases.ts";
 import { BIN, socketUrl } from "./postgres.ts";
 
 export type TestEngine = "sqlite" | "postgres";
@@ -47,14 +49,15 @@ function socketDir(): string {
   return dir;
 }
 
-/** Runs one statement on the cluster as the `postgres` superuser. */
-export function psql(dir: string, sql: string): void {
+/** Runs one statement on the cluster as the `postgres` superuser, in `database`; returns its unaligned output. */
+export function psql(dir: string, sql: string, database = "postgres"): string {
   const r = spawnSync(
     `${BIN}/psql`,
-    ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", dir, "-U", "postgres", "-d", "postgres", "-c", sql],
+    ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", dir, "-U", "postgres", "-d", database, "-c", sql],
     { encoding: "utf8", timeout: STEP_TIMEOUT_MS },
   );
   if (r.error || r.status !== 0) throw new Error(`psql: ${sql}: ${r.error?.message ?? r.stderr}`);
+  return r.stdout;
 }
 
 /**
@@ -96,4 +99,28 @@ export function databaseSetting(dataDir: string): { database?: string } {
 export function databaseEnv(dataDir: string): Record<string, string> {
   const url = databaseFor(dataDir);
   return url ? { KINDLING_DATABASE: url } : {};
+}
+
+/**
+ * Every lease the Kindling on `dataDir` has written, by address, read from its engine: the SQLite file in the
+ * data dir, or the data dir's PostgreSQL database. For tests that check what was committed, not what a
+ * client was told.
+ */
+export function leasesIn(dataDir: string): Lease[] {
+  const name = databases.get(resolve(dataDir));
+  if (!name) {
+    const db = openDb(join(dataDir, "kindling.db"));
+    try {
+      return new LeaseStore(db).all();
+    } finally {
+      db.close();
+    }
+  }
+  const json = psql(
+    socketDir(),
+    `SELECT coalesce(json_agg(json_build_object('ip', ip, 'mac', mac, 'state', state, 'expiresAt', expires_at,
+       'hostname', hostname, 'updatedAt', updated_at) ORDER BY ip), '[]') FROM leases`,
+    name,
+  );
+  return JSON.parse(json) as Lease[];
 }

@@ -41,7 +41,8 @@ async function start(engine: "sqlite" | "postgres") {
   cli = lab.ns("c");
   lab.link(srv, "k0", `${SERVER}/24`, cli, "eth0", `${CLIENT}/24`);
   cli.ip("route", "add", "default", "dev", "eth0");
-  let extra = {};
+  // Each engine as named, whatever KINDLING_TEST_DATABASE says (undefined: SQLite).
+  let extra: Record<string, unknown> = { database: undefined };
   if (engine === "postgres") {
     postgres = startPostgres();
     extra = { database: postgres.url(await postgres.createDatabase("hostile_dhcp")) };

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Origin } from "../flatcar/fixture.ts";
+import { TEST_ENGINE } from "../helpers/database.ts";
 import type { Running } from "../helpers/kindling.ts";
 import { ipxeUntil as ipxeUntilOn, startWithRelease } from "../helpers/release.ts";
 
@@ -179,7 +180,7 @@ describe("boot routes", () => {
   it("/healthz answers", async () => {
     expect(await (await fetch(`${k.url}/healthz`)).json()).toMatchObject({
       status: "ok",
-      database: { engine: "sqlite", reachable: true },
+      database: { engine: TEST_ENGINE, reachable: true },
     });
   });
 });
