@@ -147,7 +147,7 @@ describe("shared state on PostgreSQL", () => {
     const url = pgs.url(await pgs.createDatabase("catchup"));
     // A node that ran on SQLite alone, then moves to PostgreSQL.
     const soloDir = tempDir();
-    const solo = await startTestKindling({}, soloDir);
+    const solo = await startTestKindling({ database: undefined }, soloDir);
     await solo.api("/profiles/mine", { method: "PUT", json: PROFILE });
     await solo.api("/machines", { method: "POST", json: { mac: "52:54:00:aa:00:05", profile: "mine" } });
     await solo.stop({ keepData: true });
