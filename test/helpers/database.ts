@@ -89,6 +89,19 @@ export function dropDatabaseFor(dataDir: string): void {
   psql(socketDir(), `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
 }
 
+/**
+ * What copying `fromDir`'s database files into `toDir` copies, on PostgreSQL too: `toDir` gets a copy of
+ * `fromDir`'s database (no Kindling may still be connected to it). Nothing to do on SQLite, where the files
+ * are the database.
+ */
+export function copyDatabase(fromDir: string, toDir: string): void {
+  const from = databases.get(resolve(fromDir));
+  if (!from) return;
+  const name = `kt_${randomBytes(8).toString("hex")}`;
+  psql(socketDir(), `CREATE DATABASE ${name} TEMPLATE ${from} STRATEGY FILE_COPY`);
+  databases.set(resolve(toDir), name);
+}
+
 /** `{ database }` to spread into a config object (in-process or a YAML file); `{}` on SQLite. */
 export function databaseSetting(dataDir: string): { database?: string } {
   const url = databaseFor(dataDir);

@@ -2,6 +2,7 @@ import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { Keyring, keyIdOf } from "../../src/power/keyring.ts";
+import { copyDatabase } from "../helpers/database.ts";
 import { type Running, startTestKindling, tempDir } from "../helpers/kindling.ts";
 import type { RedfishSim } from "./rig/redfish-sim.ts";
 import { startRedfishSim } from "./rig/simulator.ts";
@@ -80,6 +81,7 @@ describe("BMC passwords at rest", () => {
     const copy = tempDir();
     for (const f of ["kindling.db", "kindling.db-wal"])
       if (existsSync(join(k.dataDir, f))) copyFileSync(join(k.dataDir, f), join(copy, f));
+    copyDatabase(k.dataDir, copy);
     const stolen = await kindling(copy); // a new key file is generated: not the one the passwords need
     const view = await (await stolen.api(`/machines/${MAC}/bmc`)).json();
     expect(view.password).toBe("set");
@@ -123,6 +125,7 @@ describe("BMC passwords at rest", () => {
     const copy = tempDir();
     for (const f of ["kindling.db", "kindling.db-wal"])
       if (existsSync(join(dir, f))) copyFileSync(join(dir, f), join(copy, f));
+    copyDatabase(dir, copy);
     const lost = await kindling(copy, { key: newKey });
     expect(await status(lost)).toMatchObject({ ok: false, errorKind: "key" });
     // ...with the old one listed it can, and start-up re-encrypts it under the new key.
