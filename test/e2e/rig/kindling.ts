@@ -72,13 +72,15 @@ export class Kindling {
     const config = {
       dataDir: this.dataDir,
       ...(opts.node ? { nodeName: opts.node } : {}),
-      // A short reconnect backoff cap, so a node finds a restarted PostgreSQL within seconds.
-      ...(opts.database ? { database: opts.database, postgres: { backoffMaxMs: 1000 } } : {}),
+      // A short reconnect backoff cap, so a node finds a restarted PostgreSQL within seconds. Without a
+      // database of its own, the suite's engine (test/helpers/database.ts).
+      ...(opts.database
+        ? { database: opts.database, postgres: { backoffMaxMs: 1000 } }
+        : databaseSetting(this.dataDir)),
       logLevel: "debug",
       advertise: ns.serverIp,
       apiToken: TOKEN,
       strictListeners: true,
-      ...databaseSetting(this.dataDir),
       http: { host: "0.0.0.0", port: HTTP_PORT },
       // TFTP roots left at their default (the project's ipxe/bin, else Debian's /usr/lib/ipxe), as an operator would.
       tftp: { port: 69 },
