@@ -35,7 +35,7 @@ const rows = (k: Running) =>
 describe("console sessions on SQLite", () => {
   let k: Running;
   beforeAll(async () => {
-    k = await startTestKindling();
+    k = await startTestKindling({ database: undefined });
   });
   afterAll(async () => {
     await k?.stop();
