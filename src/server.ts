@@ -163,6 +163,7 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
     });
     database.onQuery((ms, ok) => metrics.observeQuery(ms, ok));
     closers.push(() => metrics.close());
+    const repository = database.repository;
     const app = createApp({
       store,
       boot,
@@ -177,11 +178,12 @@ export async function startKindling(config: Config, log: Logger): Promise<Kindli
       sessions: database.pg ? new PgSessionStore(database.pg) : new SqliteSessionStore(store.db),
       metrics,
       recent,
-      // On PostgreSQL the DHCP server's view (following every node's writes) answers without a round trip.
+      // On PostgreSQL the DHCP server's view (following every node's writes) answers without a round trip;
+      // a node serving no DHCP asks PostgreSQL.
       leasedIp: config.boot.requireLeasedIp
-        ? database.repository
-          ? (mac) => dhcp?.boundIp(mac)
-          : (mac) => leases.boundIp(mac)
+        ? repository
+          ? async (mac) => dhcp?.boundIp(mac) ?? (await repository.boundIp(mac, Date.now()))
+          : async (mac) => leases.boundIp(mac)
         : undefined,
       database: { ...database, ...(unshare ? { replication: () => ({ ...store.replication() }) } : {}) },
       bodyLimit: config.http.bodyLimit,

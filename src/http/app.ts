@@ -54,7 +54,7 @@ export interface AppDeps {
   /** Records what unauthenticated clients can repeat (refusals, logins, asset downloads), counting repeats. */
   coalesced: CoalescedLog;
   /** With `boot.requireLeasedIp`: the address a MAC's lease is on. */
-  leasedIp: ((mac: string) => string | undefined) | undefined;
+  leasedIp: ((mac: string) => Promise<string | undefined>) | undefined;
   /** IP → MAC of recent boot clients, to put asset downloads into a machine's boot story. */
   recent: RecentClients;
   /** Roots of `/assets/*` and `/ipxe-bin/*`. */

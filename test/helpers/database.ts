@@ -137,3 +137,29 @@ export function leasesIn(dataDir: string): Lease[] {
   );
   return JSON.parse(json) as Lease[];
 }
+
+/**
+ * Writes a bound lease where the Kindling on `dataDir` keeps them (its SQLite file, or its PostgreSQL
+ * database), as its DHCP server would: for tests of what a lease allows without a DHCP exchange.
+ */
+export function putLeaseIn(dataDir: string, lease: { ip: string; mac: string; expiresAt: number }): void {
+  const name = databases.get(resolve(dataDir));
+  const now = Date.now();
+  if (!name) {
+    const db = openDb(join(dataDir, "kindling.db"));
+    try {
+      const leases = new LeaseStore(db);
+      leases.put({ ...lease, state: "bound", hostname: null, updatedAt: now });
+      leases.flush();
+    } finally {
+      db.close();
+    }
+    return;
+  }
+  psql(
+    socketDir(),
+    `INSERT INTO leases (subnet, ip, mac, state, expires_at, updated_at)
+     VALUES ('test', '${lease.ip}', '${lease.mac}', 'bound', ${lease.expiresAt}, ${now})`,
+    name,
+  );
+}

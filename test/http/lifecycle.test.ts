@@ -5,8 +5,8 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Signer } from "../../src/boot/sign.ts";
 import { validateIgnition } from "../../src/ignition/index.ts";
-import { LeaseStore } from "../../src/store/leases.ts";
 import type { Origin } from "../flatcar/fixture.ts";
+import { putLeaseIn } from "../helpers/database.ts";
 import { type Running, startTestKindling, tempDir } from "../helpers/kindling.ts";
 import { ipxeUntil, startWithRelease, VERSION } from "../helpers/release.ts";
 
@@ -316,12 +316,11 @@ describe("boot.requireLeasedIp (full DHCP mode)", () => {
         json: { boot: { kernel: "/k" }, ignition: { json: '{"ignition":{"version":"3.3.0"}}' } },
       });
       const signer = Signer.fromFile(join(strict.dataDir, "signing-key"));
-      const leases = new LeaseStore(strict.store.db);
+      // Where this node's DHCP server would have written them (its file, or PostgreSQL).
       const lease = (mac: string, ip: string) =>
-        leases.put({ ip, mac, state: "bound", expiresAt: Date.now() + 60_000, hostname: null, updatedAt: Date.now() });
+        putLeaseIn(strict.dataDir, { ip, mac, expiresAt: Date.now() + 60_000 });
       lease("52:54:00:7e:01:01", "127.0.0.1");
       lease("52:54:00:7e:01:02", "10.0.0.5");
-      leases.flush();
       for (const mac of ["52:54:00:7e:01:01", "52:54:00:7e:01:02", "52:54:00:7e:01:03"])
         await strict.api("/machines", { method: "POST", json: { mac, profile: "raw" } });
       const get = (mac: string) => fetch(`${strict.url}/ignition?${signer.query("ignition", mac, 60)}`);

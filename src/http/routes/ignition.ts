@@ -25,7 +25,8 @@ export function ignitionRoutes(deps: {
   /** Where refused requests are counted (anyone can send them). */
   coalesced: CoalescedLog;
   /** When set, the request must also come from the address leased to the MAC (full DHCP mode). */
-  leasedIp: ((mac: string) => string | undefined) | undefined;
+  /** The address leased to a machine now (`boot.requireLeasedIp`); undefined: the check is off. */
+  leasedIp: ((mac: string) => Promise<string | undefined>) | undefined;
 }): Hono {
   const { configs, machines, store, signer, log, leasedIp, coalesced } = deps;
   const app = new Hono();
@@ -34,13 +35,13 @@ export function ignitionRoutes(deps: {
    * The MAC when the URL carries a valid signature for `purpose`; otherwise a 403 response (and an event).
    * A `group` in the URL is part of what was signed (the group the machine booted through).
    */
-  const authorize = (c: Context, purpose: Purpose): string | Response => {
+  const authorize = async (c: Context, purpose: Purpose): Promise<string | Response> => {
     const mac = normalizeMac(c.req.query("mac") ?? "");
     const ip = clientIp(c);
     let verdict: string = mac
       ? signer.verify(purpose, mac, c.req.query("exp"), c.req.query("sig"), Date.now(), c.req.query("group"))
       : "invalid";
-    if (mac && verdict === "ok" && leasedIp && leasedIp(mac) !== ip) verdict = "not-from-leased-ip";
+    if (mac && verdict === "ok" && leasedIp && (await leasedIp(mac)) !== ip) verdict = "not-from-leased-ip";
     if (mac && verdict === "ok") return mac;
     coalesced.record({
       kind: `${purpose}.refused`,
@@ -58,8 +59,8 @@ export function ignitionRoutes(deps: {
     return c.json({ error: error ?? "missing or invalid signature" }, 403);
   };
 
-  const serve = (stage: Stage) => (c: Context) => {
-    const mac = authorize(c, stage === "boot" ? "ignition" : "final");
+  const serve = (stage: Stage) => async (c: Context) => {
+    const mac = await authorize(c, stage === "boot" ? "ignition" : "final");
     if (typeof mac !== "string") return mac;
     const machine = store.machines.get(mac);
     if (!machine) return c.json({ error: `machine ${mac} not found` }, 404);
@@ -92,7 +93,7 @@ export function ignitionRoutes(deps: {
   app.get("/ignition/final", serve("final"));
 
   app.post("/report", async (c) => {
-    const mac = authorize(c, "report");
+    const mac = await authorize(c, "report");
     if (typeof mac !== "string") return mac;
     const kind = c.req.query("kind");
     if (!REPORT_KINDS.includes(kind as ReportKind))
