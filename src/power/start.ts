@@ -28,12 +28,14 @@ export async function startPower(config: Config, store: Store, machines: Machine
   const file = bmcKeyFile(config.dataDir);
   const fromEnv = config.power.key !== undefined;
   let keys: Keyring = loadKeyring({ file, envKey: config.power.key, envOldKeys: config.power.oldKeys });
+  const shared = store.shared;
   const bmcs = new BmcStore(
     store.db,
     keys,
-    store.shared && {
-      writes: new PgBmcWrites(store.shared.pg),
-      refresh: (kind, mac) => store.shared!.replica.refresh(kind, mac),
+    shared && {
+      writes: new PgBmcWrites(shared.pg),
+      refresh: (kind, mac) => shared.replica.refresh(kind, mac),
+      shipFirst: shared.shipFirst,
       log,
     },
   );

@@ -8,6 +8,8 @@ import type { PgBmcWrites } from "./pg/bmcs.ts";
 export interface SharedBmcs {
   writes: PgBmcWrites;
   refresh(kind: "b" | "m", mac: string): Promise<void>;
+  /** Ships this node's sighting of the machine first (store/pg/state-writes.ts says why). */
+  shipFirst(mac: string): Promise<void>;
   log: { warn(obj: object, msg: string): void };
 }
 
@@ -103,6 +105,7 @@ export class BmcStore {
       updated_at: now,
     };
     if (this.shared) {
+      await this.shared.shipFirst(mac);
       await this.shared.writes.put(v);
       await this.shared.refresh("b", mac);
       return this.require(mac);

@@ -29,7 +29,9 @@ export class Store {
   /** Machines (through their owner), profiles and groups: the file's transactions, or PostgreSQL first. */
   writes: StateWrites;
   /** Set on a PostgreSQL node: where the truth is, the replica that follows it, the shipper that feeds it. */
-  shared: { pg: PgDatabase; replica: Replica; shipper: Shipper } | undefined;
+  shared:
+    | { pg: PgDatabase; replica: Replica; shipper: Shipper; shipFirst: (mac: string) => Promise<void> }
+    | undefined;
 
   constructor(
     readonly db: Db,
@@ -51,9 +53,9 @@ export class Store {
    * if PostgreSQL answers, else it waits in the file for the next start.
    */
   async share(pg: PgDatabase, log: Logger): Promise<() => Promise<void>> {
-    const replica = new Replica(pg, new ReplicaTables(this.db), log);
+    const tables = new ReplicaTables(this.db);
+    const replica = new Replica(pg, tables, log);
     await replica.start();
-    this.writes = new PgStateWrites(pg, this, replica);
     const shipper = startShipper({
       sqlite: this.db,
       pg,
@@ -61,9 +63,13 @@ export class Store {
       maxDiscovered: this.opts.maxDiscovered ?? DEFAULT_MAX_DISCOVERED,
       log,
     });
+    const shipFirst = async (mac: string) => {
+      if (tables.pending(mac)) await shipper.flush();
+    };
+    this.writes = new PgStateWrites(pg, this, replica, shipFirst);
     this.history.shipSightings();
     this.events.share(new PgEventLog(pg, () => shipper.flush()));
-    this.shared = { pg, replica, shipper };
+    this.shared = { pg, replica, shipper, shipFirst };
     return async () => {
       this.history.flush();
       await shipper.stop();

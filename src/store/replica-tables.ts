@@ -204,6 +204,11 @@ export class ReplicaTables {
       .run(name, value);
   }
 
+  /** Whether this node saw the machine and has not shipped that sighting yet. */
+  pending(mac: string): boolean {
+    return this.db.prepare("SELECT 1 FROM pending_sightings WHERE mac = ?").get(mac) !== undefined;
+  }
+
   /** Drops a machine's unshipped sighting (the operator deleted the machine on purpose). */
   forgetPending(mac: string): void {
     this.db.prepare("DELETE FROM pending_sightings WHERE mac = ?").run(mac);

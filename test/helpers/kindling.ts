@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Signer } from "../../src/boot/sign.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
 import { silentLogger } from "../../src/log.ts";
 import { type Kindling, startKindling } from "../../src/server.ts";
@@ -100,4 +101,15 @@ export async function startTestKindling(
       dropDatabaseFor(dataDir);
     },
   };
+}
+
+/**
+ * What a machine reports over the URL Kindling signs for it (`install-started`, `install-done`, …), sent the
+ * way the installer sends it: tests move a machine along its lifecycle through the product's own path, which
+ * holds on every engine (a state written into the node's file would be overwritten by PostgreSQL's).
+ */
+export async function report(k: Running, mac: string, kind: string): Promise<void> {
+  const signer = Signer.fromFile(join(k.dataDir, "signing-key"));
+  const r = await fetch(`${k.url}/report?${signer.query("report", mac, 60)}&kind=${kind}`, { method: "POST" });
+  if (r.status !== 200) throw new Error(`report ${kind} for ${mac}: ${r.status} ${await r.text()}`);
 }

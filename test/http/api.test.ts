@@ -1,6 +1,6 @@
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Running, startTestKindling, TEST_TOKEN } from "../helpers/kindling.ts";
+import { type Running, report, startTestKindling, TEST_TOKEN } from "../helpers/kindling.ts";
 
 let k: Running;
 beforeAll(async () => {
@@ -81,7 +81,7 @@ describe("machines", () => {
     await k.api("/machines/52:54:00:aa:00:08", { method: "PATCH", json: { profile: "flatcar-install" } });
     const ev = (await (await k.api("/events?mac=52:54:00:aa:00:08&kind=lifecycle.assign")).json())[0];
     expect(ev.detail).toMatchObject({ from: "discovered", to: "ready", by: "api" });
-    k.store.machines.setState("52:54:00:aa:00:08", "installing");
+    await report(k, "52:54:00:aa:00:08", "install-started");
     const r = await k.api("/machines/52:54:00:aa:00:08", {
       method: "PATCH",
       json: { profile: null, hostname: "changed" },

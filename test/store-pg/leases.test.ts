@@ -223,6 +223,15 @@ describe.each([
     expect(await e.repo.boundIp(mac(5), now + HOUR)).toBeUndefined();
     expect(await e.repo.boundIp(mac(6), now)).toBeUndefined();
   });
+
+  it("a hostname with NUL bytes (anyone can send one) is stored without them, by bind and by allocate", async () => {
+    const e = await make();
+    expect((await e.repo.bind({ ...bindReq(mac(8), ip(80)), hostname: "a\0b" })).ok).toBe(true);
+    const r = await e.repo.allocate({ ...bindReq(mac(9), ""), hostname: "\0c\0", candidates: [ip(81)] });
+    expect(r.ok).toBe(true);
+    expect((await e.repo.get(SUBNET, ip(80)))?.hostname?.replaceAll("\0", "")).toBe("ab");
+    expect((await e.repo.get(SUBNET, ip(81)))?.hostname?.replaceAll("\0", "")).toBe("c");
+  });
 });
 
 describe("SQLite group commit", () => {

@@ -103,6 +103,28 @@ describe("shared state on PostgreSQL", () => {
     }
   });
 
+  it("a machine discovered a moment ago can be assigned and given a BMC at once (its sighting ships first)", async () => {
+    const { a, b } = await pair();
+    try {
+      await a.api("/profiles/web", { method: "PUT", json: PROFILE });
+      for (const [i, mac] of ["52:54:00:aa:00:0a", "52:54:00:aa:00:0b"].entries()) {
+        expect((await fetch(`${a.url}/ipxe?mac=${mac}`)).status).toBe(200);
+        const r =
+          i === 0
+            ? await a.api(`/machines/${mac}`, { method: "PATCH", json: { profile: "web" } })
+            : await a.api(`/machines/${mac}/bmc`, {
+                method: "PUT",
+                json: { driver: "ipmi", address: "127.0.0.1", username: "u", password: "p" },
+              });
+        expect(r.status).toBe(200);
+      }
+      expect((await until("the assignment on B", () => machine(b, "52:54:00:aa:00:0a"))).state).toBe("ready");
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  });
+
   it("two nodes deleting one machine at once: one succeeds, the other hears it is gone", async () => {
     const { a, b } = await pair();
     try {

@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MASK } from "../../src/http/ui/mask.ts";
-import { TEST_TOKEN } from "../helpers/kindling.ts";
+import { report, TEST_TOKEN } from "../helpers/kindling.ts";
 import { ipxeUntil, startWithRelease, VERSION } from "../helpers/release.ts";
 
 const SHOTS = resolve(import.meta.dirname, "../../test-artifacts/ui");
@@ -32,7 +32,8 @@ beforeAll(async () => {
     },
   });
   await ipxeUntil(env.k, `mac=${INSTALLED}`, VERSION);
-  env.k.store.machines.setState(INSTALLED, "installed");
+  await report(env.k, INSTALLED, "install-started");
+  await report(env.k, INSTALLED, "install-done");
   browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
     headless: true,

@@ -20,6 +20,7 @@ import {
 } from "../lease-repository.ts";
 import { type BatchItem, BindBatcher } from "./bind-batch.ts";
 import type { PgDatabase } from "./database.ts";
+import { pgText } from "./text.ts";
 
 /** A pool offers a window of candidates, not its whole range: one statement carries at most this many. */
 export const MAX_CANDIDATES = 256;
@@ -131,7 +132,7 @@ export class PgLeaseRepository implements LeaseRepository {
       reqs.map((r) => r.ip),
       reqs.map((r) => r.mac),
       reqs.map((r) => r.now + r.leaseMs),
-      reqs.map((r) => r.hostname),
+      reqs.map((r) => pgText(r.hostname)),
       reqs.map((r) => r.now),
     ];
     let result: { rows: Row[] };
@@ -173,7 +174,7 @@ export class PgLeaseRepository implements LeaseRepository {
         remaining,
         req.mac,
         req.now + req.leaseMs,
-        req.hostname,
+        pgText(req.hostname),
         req.now,
       ]);
       if (rows[0]) return { ok: true, lease: toLease(rows[0]) };

@@ -7,7 +7,7 @@
 import type pg from "pg";
 import type { Db } from "../db.ts";
 import { EVENTS_CURSOR } from "../events.ts";
-import { pgText } from "./ship-text.ts";
+import { pgText } from "./text.ts";
 
 export interface LocalEvent {
   id: number;

@@ -8,7 +8,7 @@
 import type pg from "pg";
 import type { Db } from "../db.ts";
 import { changeNotice, STATE_CHANNEL } from "./changes.ts";
-import { pgText } from "./ship-text.ts";
+import { pgText } from "./text.ts";
 
 export interface PendingSighting {
   mac: string;

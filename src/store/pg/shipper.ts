@@ -96,10 +96,11 @@ class Shipping implements Shipper {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running?.catch(() => {});
-    if (!this.o.pg.available) return;
+    // A file already closed (a failed start, a crash being handled) has nothing more to give.
+    if (!this.o.pg.available || !this.o.sqlite.open) return;
     await this.flush().catch((err) =>
       this.o.log.warn(
-        { err, ...this.backlog() },
+        { err, ...(this.o.sqlite.open ? this.backlog() : {}) },
         "ship: not everything reached PostgreSQL; the rest goes at the next start",
       ),
     );

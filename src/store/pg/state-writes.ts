@@ -31,10 +31,15 @@ const UNIQUE_VIOLATION = "23505";
  * DatabaseUnavailableError: the API answers 503 and nothing is written anywhere.
  */
 export class PgStateWrites implements StateWrites {
+  /**
+   * @param shipFirst ships this node's sighting of a machine if it has not gone yet: a machine discovered here
+   *   a moment ago is in the replica before it is in PostgreSQL, and an operator may change it at once.
+   */
   constructor(
     private readonly pg: PgDatabase,
     private readonly local: LocalTables,
     private readonly replica: ReplicaSink,
+    private readonly shipFirst: (mac: string) => Promise<void>,
   ) {}
 
   refresh(kind: "machine" | "profile" | "group", key: string): Promise<void> {
@@ -42,6 +47,7 @@ export class PgStateWrites implements StateWrites {
   }
 
   async createMachine(input: MachineCreate, state: MachineState, events: EventsOf<Machine>): Promise<Machine> {
+    await this.shipFirst(input.mac);
     const row = await this.write("m", input.mac, async (c) => {
       if (input.ip) await ipMustBeFree(c, input.ip, input.mac);
       const cols = newMachineColumns(input, state, nowIso());
@@ -57,6 +63,7 @@ export class PgStateWrites implements StateWrites {
   }
 
   async updateMachine(mac: string, change: MachineChange, events: EventsOf<Machine>): Promise<Machine | undefined> {
+    await this.shipFirst(mac);
     const row = await this.write("m", mac, async (c) => {
       if (change.patch?.ip) await ipMustBeFree(c, change.patch.ip, mac);
       const changed = change.patch ? patchColumns(change.patch) : {};
@@ -90,6 +97,7 @@ export class PgStateWrites implements StateWrites {
   }
 
   async deleteMachine(mac: string, events: EventsOf<Machine>): Promise<void> {
+    await this.shipFirst(mac);
     const before = this.local.machines.get(mac);
     const row = await this.write("m", mac, async (c) => {
       const { rows } = await c.query<MachineRow>("DELETE FROM machines WHERE mac = $1 RETURNING *", [mac]);
