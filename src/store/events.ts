@@ -2,8 +2,9 @@ import type { Event, EventInput, EventSink } from "../model/event.ts";
 import { type Db, nowIso } from "./db.ts";
 import { DatabaseUnavailableError } from "./pg/database.ts";
 
-interface Row {
-  id: number;
+/** An event as both engines store it (PostgreSQL's BIGINT id arrives as a string; ids fit a double). */
+export interface EventRow {
+  id: number | string;
   mac: string | null;
   kind: string;
   detail: string;
@@ -11,8 +12,8 @@ interface Row {
   node: string | null;
 }
 
-const toEvent = (r: Row): Event => ({
-  id: r.id,
+export const toEvent = (r: EventRow): Event => ({
+  id: Number(r.id),
   mac: r.mac,
   kind: r.kind,
   detail: JSON.parse(r.detail),
@@ -113,7 +114,9 @@ export class EventStore implements EventSink {
     if (q.after !== undefined) where.push("id > ?"), args.push(q.after);
     if (q.before !== undefined) where.push("id < ?"), args.push(q.before);
     const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT ?`;
-    return (this.db.prepare(sql).all(...args, Math.min(q.limit ?? DEFAULT_EVENTS, MAX_EVENTS)) as Row[]).map(toEvent);
+    return (this.db.prepare(sql).all(...args, Math.min(q.limit ?? DEFAULT_EVENTS, MAX_EVENTS)) as EventRow[]).map(
+      toEvent,
+    );
   }
 
   /**

@@ -29,9 +29,7 @@ export class Store {
   /** Machines (through their owner), profiles and groups: the file's transactions, or PostgreSQL first. */
   writes: StateWrites;
   /** Set on a PostgreSQL node: where the truth is, the replica that follows it, the shipper that feeds it. */
-  shared:
-    | { pg: PgDatabase; replica: Replica; shipper: Shipper; shipFirst: (mac: string) => Promise<void> }
-    | undefined;
+  shared: { pg: PgDatabase; replica: Replica; shipper: Shipper; shipFirst: (mac: string) => Promise<void> } | undefined;
 
   constructor(
     readonly db: Db,

@@ -172,13 +172,7 @@ test("PostgreSQL down: node A renews the machine's lease and serves its /ipxe, A
     postgres.start();
   }
 
-  for (const [name, k] of [
-    ["A", a],
-    ["B", b],
-  ] as const)
-    await eventually(`${name}'s /healthz answering 200`, () =>
-      get(ns, `${k.baseUrl}/healthz`).status === 200 ? true : undefined,
-    );
+  await bothHealthy();
   expect(a.call("GET", `/machines/${MAC}`)).not.toMatchObject({ hostname: "written-during-outage" });
   expect(a.api("GET", "/profiles/during-outage").status).toBe(404);
   a.call("PATCH", `/machines/${MAC}`, { hostname: "written-after-outage" });
@@ -242,13 +236,7 @@ test("connections cut while a node refetches a change: the node reconnects, resy
     await hold.end().catch(() => {});
     await admin.end().catch(() => {});
   }
-  for (const [name, k] of [
-    ["A", a],
-    ["B", b],
-  ] as const)
-    await eventually(`${name}'s /healthz answering 200`, () =>
-      get(ns, `${k.baseUrl}/healthz`).status === 200 ? true : undefined,
-    );
+  await bothHealthy();
   // Past the refetch's retry (1 s), a write on A must still reach B's replica.
   await new Promise((r) => setTimeout(r, 2000));
   a.call("PATCH", `/machines/${MAC}`, { hostname: "written-after-the-cut" });
@@ -258,3 +246,14 @@ test("connections cut while a node refetches a change: the node reconnects, resy
   });
   passed++;
 }, 120_000);
+
+/** Waits until both nodes' /healthz answer 200 again (PostgreSQL back, each pool's probe succeeded). */
+async function bothHealthy(): Promise<void> {
+  for (const [name, k] of [
+    ["A", a],
+    ["B", b],
+  ] as const)
+    await eventually(`${name}'s /healthz answering 200`, () =>
+      get(ns, `${k.baseUrl}/healthz`).status === 200 ? true : undefined,
+    );
+}

@@ -4,30 +4,11 @@
  * grow in commit order (shipments take turns), so `after=<id>` polling misses nothing another node ships.
  */
 import type { Event } from "../../model/event.ts";
-import { DEFAULT_EVENTS, type EventQuery, MAX_EVENTS, type SharedEventLog } from "../events.ts";
+import { DEFAULT_EVENTS, type EventQuery, type EventRow, MAX_EVENTS, type SharedEventLog, toEvent } from "../events.ts";
 import type { PgDatabase } from "./database.ts";
 
 /** Rows one prune statement deletes at most. */
 const PRUNE_SLICE = 10_000;
-
-interface Row {
-  // BIGINT arrives as a string; ids fit a double exactly.
-  id: string;
-  mac: string | null;
-  kind: string;
-  detail: string;
-  at: string;
-  node: string | null;
-}
-
-const toEvent = (r: Row): Event => ({
-  id: Number(r.id),
-  mac: r.mac,
-  kind: r.kind,
-  detail: JSON.parse(r.detail),
-  at: r.at,
-  node: r.node,
-});
 
 export class PgEventLog implements SharedEventLog {
   /**
@@ -50,7 +31,7 @@ export class PgEventLog implements SharedEventLog {
     if (q.after !== undefined) where.push(`id > ${param(q.after)}`);
     if (q.before !== undefined) where.push(`id < ${param(q.before)}`);
     const limit = param(Math.min(q.limit ?? DEFAULT_EVENTS, MAX_EVENTS));
-    const { rows } = await this.db.query<Row>(
+    const { rows } = await this.db.query<EventRow>(
       `SELECT id, mac, kind, detail, at, node FROM events ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
        ORDER BY id DESC LIMIT ${limit}`,
       args,

@@ -6,17 +6,11 @@
  */
 import type pg from "pg";
 import type { Db } from "../db.ts";
-import { EVENTS_CURSOR } from "../events.ts";
+import { EVENTS_CURSOR, type EventRow } from "../events.ts";
 import { pgText } from "./text.ts";
 
-export interface LocalEvent {
-  id: number;
-  mac: string | null;
-  kind: string;
-  detail: string;
-  at: string;
-  node: string | null;
-}
+/** An event in the node's file: its id there is a number. */
+export type LocalEvent = EventRow & { id: number };
 
 export function eventsCursor(db: Db): number {
   const row = db.prepare("SELECT value FROM replication WHERE name = ?").get(EVENTS_CURSOR) as
