@@ -95,11 +95,16 @@ async function partWithBytes(dir: string, ms = 20_000): Promise<{ name: string; 
 
 /** Starts a sync in a child process and SIGKILLs it mid-download; returns the `.part` it left. */
 async function killedSync(assets: string, version: string) {
+  // Slow enough that the kill lands before the file completes even when the test process is starved for a
+  // while (two cores shared with the rest of the suite); the pace the caller set comes back after.
+  const pace = origin.pace;
+  origin.pace = Math.max(pace, 100);
   const sync = syncChild(assets, version);
   const dir = releaseDir(assets, version);
   await partWithBytes(dir);
   sync.child.kill("SIGKILL");
   await sync.exited;
+  origin.pace = pace;
   const name = readdirSync(dir).find((f) => f.endsWith(".part"))!;
   expect(name).toContain(`.${sync.child.pid}.part`);
   // Everything the killed process was writing: the .part, its filling mark, and any file it had in flight
