@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import type { Machine } from "../model/machine.ts";
-import { POWER_ACTIONS } from "../power/model.ts";
+import { POWER_ACTIONS } from "../model/power.ts";
 import type { PowerResult } from "../power/service.ts";
 import { type ApiClient, CliError } from "./client.ts";
 import { print, table } from "./table.ts";

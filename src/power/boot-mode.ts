@@ -1,6 +1,6 @@
 import type { Event } from "../model/event.ts";
 import type { Machine } from "../model/machine.ts";
-import type { BootMode } from "./model.ts";
+import type { BootMode } from "../model/power.ts";
 
 /**
  * Whether the machine's firmware boots UEFI, from what Kindling recorded: an arm64 machine or one on the GRUB

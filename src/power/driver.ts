@@ -1,4 +1,4 @@
-import type { BmcRecord, BootMode, PowerState } from "./model.ts";
+import type { BmcRecord, BootMode, PowerState } from "../model/power.ts";
 
 /** One call to one BMC: who it is, the password decrypted for this call only, and the hard deadline. */
 export interface BmcCall {

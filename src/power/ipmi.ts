@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
+import type { BootMode, PowerState } from "../model/power.ts";
 import { type BmcCall, BmcError, type PowerChange, type PowerDriver } from "./driver.ts";
-import type { BootMode, PowerState } from "./model.ts";
 
 /** Largest ipmitool output kept (its answers are a line or two; a runaway is cut, not buffered). */
 const MAX_OUTPUT = 16 * 1024;

@@ -1,6 +1,6 @@
 import { Agent, fetch } from "undici";
+import type { BmcRecord, BootMode, PowerState } from "../model/power.ts";
 import { type BmcCall, BmcError, type PowerChange, type PowerDriver } from "./driver.ts";
-import type { BmcRecord, BootMode, PowerState } from "./model.ts";
 
 /** Largest Redfish answer read (a ComputerSystem is a few KiB; a hostile or broken BMC is cut off). */
 const MAX_BODY = 1024 * 1024;

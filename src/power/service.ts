@@ -1,6 +1,7 @@
 import type { Machines } from "../boot/machines.ts";
 import type { Logger } from "../log.ts";
 import type { Machine } from "../model/machine.ts";
+import type { BmcDriver, BmcRecord, PowerAction, PowerState } from "../model/power.ts";
 import type { BmcStore } from "../store/bmcs.ts";
 import type { EventStore } from "../store/events.ts";
 import type { MachineStore } from "../store/machines.ts";
@@ -8,7 +9,6 @@ import { bootModeOf } from "./boot-mode.ts";
 import { type BmcCall, BmcError, type PowerDriver } from "./driver.ts";
 import { IpmiDriver } from "./ipmi.ts";
 import { KeyError } from "./keyring.ts";
-import type { BmcDriver, BmcRecord, PowerAction, PowerState } from "./model.ts";
 import { BmcBusyError, BmcQueues } from "./queue.ts";
 import { RedfishDriver } from "./redfish.ts";
 

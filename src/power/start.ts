@@ -1,10 +1,10 @@
 import { join } from "node:path";
 import type { Machines } from "../boot/machines.ts";
-import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { BmcStore } from "../store/bmcs.ts";
 import type { Store } from "../store/index.ts";
 import { PgBmcWrites } from "../store/pg/bmcs.ts";
+import type { PowerConfig } from "./config.ts";
 import { type Keyring, loadKeyring, rotateKeyFile } from "./keyring.ts";
 import { PowerService } from "./service.ts";
 
@@ -24,7 +24,12 @@ export interface Power {
  * Loads the keyring (env or key file), re-encrypts passwords still under an older key (a rotation by
  * environment finishes here), and starts the power-state poller.
  */
-export async function startPower(config: Config, store: Store, machines: Machines, log: Logger): Promise<Power> {
+export async function startPower(
+  config: { dataDir: string; power: PowerConfig },
+  store: Store,
+  machines: Machines,
+  log: Logger,
+): Promise<Power> {
   const file = bmcKeyFile(config.dataDir);
   const fromEnv = config.power.key !== undefined;
   let keys: Keyring = loadKeyring({ file, envKey: config.power.key, envOldKeys: config.power.oldKeys });

@@ -1,5 +1,5 @@
-import type { BmcInput, BmcRecord, PowerState } from "../power/model.ts";
-import { defaultPort } from "../power/model.ts";
+import type { BmcInput, BmcRecord, PowerState } from "../model/power.ts";
+import { defaultPort } from "../model/power.ts";
 import { type Db, nowIso } from "./db.ts";
 import { NotFoundError } from "./errors.ts";
 import type { PgBmcWrites } from "./pg/bmcs.ts";

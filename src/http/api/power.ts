@@ -1,7 +1,7 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { MacSchema } from "../../model/mac.ts";
 import { MachineSchema } from "../../model/machine.ts";
-import { BmcInputSchema, BmcViewSchema, PowerActionSchema, PowerStateSchema, viewOf } from "../../power/model.ts";
+import { BmcInputSchema, BmcViewSchema, PowerActionSchema, PowerStateSchema, viewOf } from "../../model/power.ts";
 import type { PowerResult } from "../../power/service.ts";
 import { KeyRotationError, type Power } from "../../power/start.ts";
 import { ValidationError } from "../errors.ts";

@@ -1,6 +1,6 @@
 import { type Context, Hono } from "hono";
 import { normalizeMac } from "../../model/identity.ts";
-import { BmcInputSchema, PowerActionSchema } from "../../power/model.ts";
+import { BmcInputSchema, PowerActionSchema } from "../../model/power.ts";
 import type { PowerResult } from "../../power/service.ts";
 import type { Power } from "../../power/start.ts";
 import { ConflictError, NotFoundError } from "../../store/errors.ts";

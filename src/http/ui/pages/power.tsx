@@ -1,5 +1,5 @@
 import type { Machine } from "../../../model/machine.ts";
-import { type BmcRecord, POWER_ACTIONS } from "../../../power/model.ts";
+import { type BmcRecord, POWER_ACTIONS } from "../../../model/power.ts";
 import { ago } from "../format.ts";
 import { Csrf, Page, StateBadge, Time } from "../layout.tsx";
 import { MASK } from "../mask.ts";
